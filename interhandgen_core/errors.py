@@ -1,0 +1,28 @@
+"""Exceptions raised by interhandgen_core.
+
+Every error a user can cause raises a subclass of :class:`InterHandGenError` whose
+message names the offending file or value and says what to do about it, so that the
+command line can print it as one line.
+"""
+
+from __future__ import annotations
+
+
+class InterHandGenError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class AssetError(InterHandGenError):
+    """A hand-model file (procedural asset or MANO pickle) is missing or malformed."""
+
+
+class CheckpointError(InterHandGenError):
+    """A prior checkpoint is missing, truncated or of another configuration."""
+
+
+class ConfigError(InterHandGenError, ValueError):
+    """A configuration value is out of range or of the wrong type."""
+
+
+class DataError(InterHandGenError, ValueError):
+    """A data file or array does not follow the documented schema."""

@@ -1,0 +1,108 @@
+"""The differentiable, batched MANO-format hand layer.
+
+Skinning is smplx's (``smplx.lbs.lbs``); this module owns only the project's conventions
+around it, so that the procedural hand and the official MANO files behave the same:
+
+    pose         theta  (B, 45)    finger axis-angle, radians, relative to the flat hand
+    betas        beta   (B, 10)    shape coefficients
+    rotation     R      (B, 3, 3)  root (global) rotation about the wrist joint
+    translation  tau    (B, 3)     wrist joint position, metres, in the output frame
+
+Using the wrist position rather than MANO's ``transl`` makes the translation independent
+of the shape: MANO places the wrist at J_0(beta) + transl.
+
+Outputs, in the frame of ``translation``:
+    vertices   (B, V, 3)   metres
+    joints     (B, 16, 3)  MANO joint order
+    keypoints  (B, 21, 3)  the project's keypoint order (see hands/keypoints.py)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from smplx.lbs import lbs
+from torch import Tensor, nn
+
+from interhandgen_core.geometry.rotations import axis_angle_to_matrix
+from interhandgen_core.hands.asset import HandAsset, Side
+from interhandgen_core.hands.keypoints import KEYPOINTS_FROM_JOINTS_AND_TIPS, NUM_BETAS, NUM_FINGER_POSE
+
+
+@dataclass
+class HandOutput:
+    vertices: Tensor
+    joints: Tensor
+    keypoints: Tensor
+
+
+class HandLayer(nn.Module):
+    """One side of a MANO-format hand as a torch module (buffers only, no parameters)."""
+
+    v_template: Tensor
+    shapedirs: Tensor
+    posedirs: Tensor
+    J_regressor: Tensor
+    lbs_weights: Tensor
+    parents: Tensor
+    faces: Tensor
+    tip_vertex_ids: Tensor
+    keypoint_index: Tensor
+
+    def __init__(self, asset: HandAsset, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.name = asset.name
+        self.side: Side = asset.side
+        self.register_buffer("v_template", torch.as_tensor(asset.v_template, dtype=dtype))
+        self.register_buffer("shapedirs", torch.as_tensor(asset.shapedirs, dtype=dtype))
+        # smplx expects posedirs as (P, V * 3).
+        posedirs = torch.as_tensor(asset.posedirs, dtype=dtype).reshape(-1, asset.posedirs.shape[-1]).T
+        self.register_buffer("posedirs", posedirs.contiguous())
+        self.register_buffer("J_regressor", torch.as_tensor(asset.J_regressor, dtype=dtype))
+        self.register_buffer("lbs_weights", torch.as_tensor(asset.weights, dtype=dtype))
+        self.register_buffer("parents", torch.as_tensor(asset.parents, dtype=torch.long))
+        self.register_buffer("faces", torch.as_tensor(asset.faces, dtype=torch.long))
+        self.register_buffer("tip_vertex_ids", torch.as_tensor(asset.tip_vertex_ids, dtype=torch.long))
+        self.register_buffer("keypoint_index", torch.tensor(KEYPOINTS_FROM_JOINTS_AND_TIPS, dtype=torch.long))
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.v_template.shape[0])
+
+    def rest_joints(self, betas: Tensor) -> Tensor:
+        """betas: (B, 10) -> (B, 16, 3) joints of the shaped rest pose, model frame."""
+        v_shaped = self.v_template + torch.einsum("bl,vkl->bvk", betas, self.shapedirs)
+        return torch.einsum("jv,bvk->bjk", self.J_regressor, v_shaped)
+
+    def forward(self, pose: Tensor, betas: Tensor, rotation: Tensor, translation: Tensor) -> HandOutput:
+        """pose (B, 45), betas (B, 10), rotation (B, 3, 3), translation (B, 3) -> HandOutput."""
+        batch = pose.shape[0]
+        if pose.shape != (batch, NUM_FINGER_POSE):
+            raise ValueError(f"pose must be (B, {NUM_FINGER_POSE}), got {tuple(pose.shape)}")
+        if betas.shape != (batch, NUM_BETAS):
+            raise ValueError(f"betas must be (B, {NUM_BETAS}), got {tuple(betas.shape)}")
+        if rotation.shape != (batch, 3, 3) or translation.shape != (batch, 3):
+            raise ValueError(
+                f"rotation must be (B, 3, 3) and translation (B, 3), got {tuple(rotation.shape)}, {tuple(translation.shape)}"
+            )
+        finger_rot = axis_angle_to_matrix(pose.reshape(batch, 15, 3))
+        rot_mats = torch.cat([rotation[:, None], finger_rot], dim=1)
+        vertices, joints = lbs(
+            betas,
+            rot_mats.reshape(batch, -1),
+            self.v_template,
+            self.shapedirs,
+            self.posedirs,
+            self.J_regressor,
+            self.parents,
+            self.lbs_weights,
+            pose2rot=False,
+        )
+        # lbs rotates about the wrist and leaves it at J_0(beta); move it to tau.
+        offset = (translation - joints[:, 0])[:, None]
+        vertices = vertices + offset
+        joints = joints + offset
+        tips = vertices[:, self.tip_vertex_ids]
+        keypoints = torch.cat([joints, tips], dim=1)[:, self.keypoint_index]
+        return HandOutput(vertices=vertices, joints=joints, keypoints=keypoints)
