@@ -27,7 +27,10 @@ def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
     small = angle_sq < _SMALL_ANGLE**2
     # sin(a)/a and (1 - cos(a))/a^2 with their Taylor series near zero.
     sin_term = torch.where(small, 1.0 - angle_sq / 6.0, torch.sin(angle) / angle)
-    cos_term = torch.where(small, 0.5 - angle_sq / 24.0, (1.0 - torch.cos(angle)) / angle_sq.clamp_min(_SMALL_ANGLE**2))
+    # (1 - cos a) / a^2 written as 2 sin^2(a/2) / a^2: 1 - cos(a) cancels catastrophically in float32
+    # for a below ~1e-2, which made gradients near the flat hand wrong by up to ~4e-4.
+    half_sinc = torch.sin(0.5 * angle) / (0.5 * angle)
+    cos_term = torch.where(small, 0.5 - angle_sq / 24.0, 0.5 * half_sinc * half_sinc)
     x, y, z = axis_angle.unbind(-1)
     zero = torch.zeros_like(x)
     skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*axis_angle.shape[:-1], 3, 3)
@@ -48,10 +51,42 @@ def matrix_to_quaternion(matrix: Tensor) -> Tensor:
     )
     candidates = torch.stack(
         [
-            torch.stack([q_abs[..., 0] ** 2, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1),
-            torch.stack([m[..., 2, 1] - m[..., 1, 2], q_abs[..., 1] ** 2, m[..., 1, 0] + m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0]], -1),
-            torch.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] + m[..., 0, 1], q_abs[..., 2] ** 2, m[..., 2, 1] + m[..., 1, 2]], -1),
-            torch.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 2, 0] + m[..., 0, 2], m[..., 2, 1] + m[..., 1, 2], q_abs[..., 3] ** 2], -1),
+            torch.stack(
+                [
+                    q_abs[..., 0] ** 2,
+                    m[..., 2, 1] - m[..., 1, 2],
+                    m[..., 0, 2] - m[..., 2, 0],
+                    m[..., 1, 0] - m[..., 0, 1],
+                ],
+                -1,
+            ),
+            torch.stack(
+                [
+                    m[..., 2, 1] - m[..., 1, 2],
+                    q_abs[..., 1] ** 2,
+                    m[..., 1, 0] + m[..., 0, 1],
+                    m[..., 0, 2] + m[..., 2, 0],
+                ],
+                -1,
+            ),
+            torch.stack(
+                [
+                    m[..., 0, 2] - m[..., 2, 0],
+                    m[..., 1, 0] + m[..., 0, 1],
+                    q_abs[..., 2] ** 2,
+                    m[..., 2, 1] + m[..., 1, 2],
+                ],
+                -1,
+            ),
+            torch.stack(
+                [
+                    m[..., 1, 0] - m[..., 0, 1],
+                    m[..., 2, 0] + m[..., 0, 2],
+                    m[..., 2, 1] + m[..., 1, 2],
+                    q_abs[..., 3] ** 2,
+                ],
+                -1,
+            ),
         ],
         dim=-2,
     ) / (2.0 * q_abs[..., None].clamp_min(0.1))

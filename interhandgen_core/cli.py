@@ -1,0 +1,243 @@
+"""`interhandgen`: the command line of the library.
+
+    interhandgen data synth --kind twohand --num N --out FILE.npz [--seed S]
+    interhandgen train --config training/configs/NAME.yaml --out RUN_DIR [--resume]
+    interhandgen sample --num N --out DIR [--checkpoint PATH] [--seed S] [--steps K] [--cfg W] [--pen-weight W]
+    interhandgen bench [--what cascade|denoiser] [--batches 1,16,64] [--device cpu] [--json FILE]
+
+Errors that a user can fix print one line (``interhandgen: error: ...``) and exit 1; bad
+arguments print the usage and exit 2. Each command writes only under the path it is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from interhandgen_core.errors import InterHandGenError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 1, got {text!r}")
+    return values
+
+
+def _cmd_data_synth(args: argparse.Namespace) -> None:
+    import torch
+
+    from interhandgen_core.data.twohand_synth import INTERACTION_KINDS, TwoHandSynthConfig, TwoHandSynthesizer
+    from interhandgen_core.evaluation.interaction import interaction_statistics, measure_interaction
+    from interhandgen_core.hands.layer import HandLayer
+    from interhandgen_core.hands.loading import load_hand_pair
+    from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
+    from interhandgen_core.visualization.preview import render_twohand_grid
+
+    if args.kind != "twohand":
+        raise InterHandGenError(f"data synth --kind {args.kind} is not available yet; use --kind twohand")
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise InterHandGenError(f"--out must name a .npz file, got {out}")
+    right, left = load_hand_pair(args.hand_model, args.mano_dir)
+    right_layer, left_layer = HandLayer(right), HandLayer(left)
+    config = TwoHandSynthConfig(num=args.num, seed=args.seed, iterations=args.iterations)
+    result = TwoHandSynthesizer(right_layer, left_layer).generate(config, progress=not args.quiet)
+    hands = hands_file_from_params(left_layer, right_layer, result.left, result.right)
+    lv, rv = torch.as_tensor(hands.left_vertices), torch.as_tensor(hands.right_vertices)
+    depth, gap = measure_interaction(lv, left_layer.faces, rv, right_layer.faces)
+    stats = interaction_statistics(depth, gap)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Vertices are derived data (~4 MB per 1,000 samples): the training set keeps parameters
+    # and keypoints, from which the hand layer recomputes meshes.
+    write_hands_file(
+        out, dataclasses.replace(hands, left_vertices=None, right_vertices=None, left_faces=None, right_faces=None)
+    )
+
+    counts = torch.bincount(result.kind, minlength=len(INTERACTION_KINDS)).tolist()
+    summary = {
+        "num": args.num,
+        "seed": args.seed,
+        "attempts": result.attempts,
+        "acceptance_ratio": args.num / result.attempts,
+        "kinds": dict(zip(INTERACTION_KINDS, counts, strict=True)),
+        "statistics": stats.as_dict(),
+        "hand_model": args.hand_model,
+    }
+    summary_path = out.with_suffix(".json")
+    summary_path.write_text(json.dumps(summary, indent=2))
+    preview = out.with_name(out.stem + "_preview.png")
+    pick = torch.randperm(args.num, generator=torch.Generator().manual_seed(args.seed))[:16]
+    titles = [f"#{int(i)} {INTERACTION_KINDS[int(result.kind[i])]}" for i in pick]
+    render_twohand_grid(
+        preview, lv[pick].numpy(), left_layer.faces.numpy(), rv[pick].numpy(), right_layer.faces.numpy(), titles=titles
+    )
+    print(stats.summary())
+    print(f"accepted {args.num} of {result.attempts} attempts; kinds: {summary['kinds']}")
+    print(f"wrote {out}, {summary_path}, {preview}")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from interhandgen_core.prior.configuration import TrainConfig
+    from interhandgen_core.prior.training import train
+
+    config = TrainConfig.from_yaml(args.config)
+    model_path = train(config, Path(args.out), resume=args.resume)
+    print(f"wrote {model_path}")
+
+
+def _cmd_sample(args: argparse.Namespace) -> None:
+    from interhandgen_core.evaluation.interaction import interaction_statistics, measure_interaction
+    from interhandgen_core.io.hands_file import write_hands_file
+    from interhandgen_core.io.meshes import write_twohand_ply
+    from interhandgen_core.prior.pipeline import InterHandGen
+    from interhandgen_core.visualization.preview import render_twohand_grid
+
+    model = InterHandGen.from_pretrained(args.checkpoint, device=args.device, mano_dir=args.mano_dir)
+    samples = model.sample(
+        args.num, seed=args.seed, ddim_steps=args.steps, cfg_weight=args.cfg, penetration_weight=args.pen_weight
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    hands = model.to_hands_file(samples)
+    write_hands_file(out / "samples.npz", hands)
+    lv, rv = samples.left_vertices.cpu().numpy(), samples.right_vertices.cpu().numpy()
+    lf, rf = samples.left_faces.cpu().numpy(), samples.right_faces.cpu().numpy()
+    for i in range(args.num):  # one file per sample
+        write_twohand_ply(out / f"sample_{i:04d}.ply", lv[i], lf, rv[i], rf)
+    depth, gap = measure_interaction(
+        samples.left_vertices, samples.left_faces, samples.right_vertices, samples.right_faces
+    )
+    stats = interaction_statistics(depth, gap)
+    shown = min(args.num, 16)
+    titles = [f"#{i}  pen {1000 * float(depth[i]):.1f} mm" for i in range(shown)]
+    render_twohand_grid(out / "preview.png", lv[:shown], lf, rv[:shown], rf, titles=titles)
+    (out / "statistics.json").write_text(json.dumps(stats.as_dict(), indent=2))
+    print(stats.summary())
+    print(f"wrote {out / 'samples.npz'}, {args.num} PLY files and {out / 'preview.png'}")
+
+
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from interhandgen_core.runtime.benchmark import format_rows, run_benchmark
+
+    rows = run_benchmark(
+        what=args.what,
+        batches=args.batches,
+        device=args.device,
+        checkpoint=args.checkpoint,
+        repeats=args.repeats,
+        ddim_steps=args.steps,
+    )
+    print(format_rows(rows))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+        print(f"wrote {args.json}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="interhandgen", description="Generative prior of two interacting hands.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="make or convert data sets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    synth = data_commands.add_parser("synth", help="synthesise two-hand interactions")
+    synth.add_argument("--kind", default="twohand", help="what to synthesise (twohand)")
+    synth.add_argument("--num", type=_positive_int, required=True, help="number of samples")
+    synth.add_argument("--out", required=True, help="output .npz (a .json summary and a _preview.png go beside it)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--iterations", type=_non_negative_int, default=40, help="optimisation iterations per sample")
+    synth.add_argument("--hand-model", default="procedural", choices=("procedural", "mano"))
+    synth.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
+    synth.add_argument("--quiet", action="store_true", help="no progress bar")
+    synth.set_defaults(func=_cmd_data_synth)
+
+    tr = commands.add_parser("train", help="train a prior from a YAML recipe")
+    tr.add_argument("--config", required=True, help="training/configs/NAME.yaml")
+    tr.add_argument("--out", required=True, help="run directory")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tr.set_defaults(func=_cmd_train)
+
+    sample = commands.add_parser("sample", help="sample two-hand interactions from a prior")
+    sample.add_argument("--num", type=_positive_int, required=True, help="number of samples")
+    sample.add_argument("--out", required=True, help="output directory")
+    sample.add_argument("--checkpoint", default=None, help="prior .safetensors (default: the shipped small prior)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--steps", type=_positive_int, default=None, help="DDIM steps (default 32)")
+    sample.add_argument(
+        "--cfg", type=_non_negative_float, default=None, help="classifier-free guidance weight (default 0.1)"
+    )
+    sample.add_argument(
+        "--pen-weight",
+        type=_non_negative_float,
+        default=None,
+        help="anti-penetration guidance weight at t=0 (default 4)",
+    )
+    sample.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    sample.add_argument(
+        "--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl, for MANO checkpoints"
+    )
+    sample.set_defaults(func=_cmd_sample)
+
+    bench = commands.add_parser("bench", help="latency benchmark of the denoiser and the guided cascade")
+    bench.add_argument("--what", default="cascade", choices=("cascade", "denoiser"))
+    bench.add_argument("--batches", type=_int_list, default=[1, 16, 64])
+    bench.add_argument("--device", default="cpu")
+    bench.add_argument("--checkpoint", default=None)
+    bench.add_argument("--repeats", type=_positive_int, default=5)
+    bench.add_argument("--steps", type=_positive_int, default=None, help="DDIM steps (default 32)")
+    bench.add_argument("--json", default=None, help="write the rows as JSON")
+    bench.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except InterHandGenError as exc:
+        print(f"interhandgen: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

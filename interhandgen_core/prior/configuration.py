@@ -1,0 +1,362 @@
+"""Typed configuration of the prior: network size, noise schedule, sampler and training run.
+
+Every class is a frozen dataclass whose field defaults are the single source of truth for
+default values: YAML recipes (``training/configs/*.yaml``) and checkpoint JSON only
+override them. Values are checked in ``__post_init__``; a bad value raises
+:class:`~interhandgen_core.errors.ConfigError` naming the field and the accepted range.
+
+Paper -> code:
+    T                 DiffusionConfig.num_timesteps        (S.4.2: 256)
+    beta_1, beta_T    DiffusionConfig.beta_start, beta_end (S.4.2: 1e-4, 0.01, linear)
+    p_uncond          TrainConfig.p_uncond                 (Algorithm 1, S.4.2: 0.5)
+    w_cfg             SamplerConfig.cfg_weight             (Eq. 4, Algorithm 2 line 18; S.4.2: 0.1)
+    w_pen             SamplerConfig.penetration_weight     (Algorithm 2 line 22; S.4.2: 4 at t = 0)
+                      SamplerConfig.penetration_decay      (S.4.2: x0.9 per step away from t = 0)
+    2056, 512         DenoiserConfig.hidden_dim, embed_dim (S.4.3, preset "paper")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import yaml
+
+from interhandgen_core.errors import ConfigError
+from interhandgen_core.prior.representation import HAND_DIM
+
+_C = TypeVar("_C", bound="_ConfigBase")
+
+
+def _require_int(owner: str, name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{owner}.{name} must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = "" if maximum is None else f" and <= {maximum}"
+        raise ConfigError(f"{owner}.{name} must be >= {minimum}{upper}, got {value}")
+    return value
+
+
+def _require_float(
+    owner: str,
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    # YAML 1.1 (PyYAML) reads "2e-4" without a dot as a string; accept it so recipes can use
+    # the notation people write.
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{owner}.{name} must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{owner}.{name} must be a finite number, got {value!r}")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ConfigError(f"{owner}.{name} must be in {interval}, got {value:g}")
+    return value
+
+
+def _require_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(f"{owner}.{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+class _ConfigBase:
+    """to_dict / from_dict shared by the config dataclasses (plain JSON/YAML types only)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, _ConfigBase):
+                value = value.to_dict()
+            elif isinstance(value, Path):
+                value = str(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def _check_keys(cls, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{cls.__name__} must be a mapping of field names to values, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(str(k) for k in data if k not in known)
+        if unknown:
+            raise ConfigError(
+                f"{cls.__name__} has no field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(known))}"
+            )
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise ConfigError(f"{cls.__name__} is missing required field(s) {', '.join(missing)}")
+        return dict(data)
+
+    @classmethod
+    def from_dict(cls: type[_C], data: Any) -> _C:
+        return cls(**cls._check_keys(data))
+
+
+# Named network sizes (S.4.3). "small" keeps the paper's depth and widths ratios but shrinks the
+# widths so that one denoiser call on a small batch runs in real time on a CPU or a Jetson.
+_DENOISER_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "hidden_dim": 2056,
+        "embed_dim": 512,
+        "num_heads": 4,
+        "num_layers": 2,
+        "ff_dim": 2048,
+        "decoder_layers": 7,
+        "dropout": 0.1,
+    },
+    "small": {
+        "hidden_dim": 512,
+        "embed_dim": 128,
+        "num_heads": 4,
+        "num_layers": 2,
+        "ff_dim": 512,
+        "decoder_layers": 7,
+        "dropout": 0.1,
+    },
+}
+
+
+@dataclass(frozen=True)
+class DenoiserConfig(_ConfigBase):
+    """Size of the denoiser D_phi (supplementary S.4.3). Defaults are the "small" preset.
+
+    preset: the named preset the sizes started from ("paper", "small", or "custom"); in
+        ``from_dict`` the preset's values are the base and explicitly given fields override them.
+    hand_dim: size of one hand vector x (64, fixed by the representation).
+    embed_dim: token width (emb_xt, emb_xl, emb_t, emb_O); even, divisible by num_heads.
+    hidden_dim: width of the embedding MLPs' first layer, of emb_glo and of the decoder.
+    num_heads, num_layers, ff_dim: transformer encoder heads, blocks and feed-forward width.
+    decoder_layers: fully connected layers of the output decoder (the last one outputs 64).
+    dropout: dropout rate inside the transformer blocks, in [0, 1).
+    object_embedding_dim: size of the object feature fed as a fourth token; 0 = no object token.
+    """
+
+    PRESETS: ClassVar[tuple[str, ...]] = tuple(_DENOISER_PRESETS)
+
+    preset: str = "small"
+    hand_dim: int = HAND_DIM
+    embed_dim: int = 128
+    hidden_dim: int = 512
+    num_heads: int = 4
+    num_layers: int = 2
+    ff_dim: int = 512
+    decoder_layers: int = 7
+    dropout: float = 0.1
+    object_embedding_dim: int = 0
+
+    def __post_init__(self) -> None:
+        owner = "DenoiserConfig"
+        _require_choice(owner, "preset", self.preset, (*self.PRESETS, "custom"))
+        if self.hand_dim != HAND_DIM or isinstance(self.hand_dim, bool):
+            raise ConfigError(f"{owner}.hand_dim must be {HAND_DIM} (the hand vector size), got {self.hand_dim!r}")
+        _require_int(owner, "embed_dim", self.embed_dim, 2)
+        _require_int(owner, "hidden_dim", self.hidden_dim, 1)
+        _require_int(owner, "num_heads", self.num_heads, 1)
+        _require_int(owner, "num_layers", self.num_layers, 1)
+        _require_int(owner, "ff_dim", self.ff_dim, 1)
+        _require_int(owner, "decoder_layers", self.decoder_layers, 1)
+        _require_int(owner, "object_embedding_dim", self.object_embedding_dim, 0)
+        object.__setattr__(self, "dropout", _require_float(owner, "dropout", self.dropout, 0.0, 1.0, high_open=True))
+        if self.embed_dim % 2:
+            raise ConfigError(f"{owner}.embed_dim must be even (sinusoidal time embedding), got {self.embed_dim}")
+        if self.embed_dim % self.num_heads:
+            raise ConfigError(f"{owner}.embed_dim ({self.embed_dim}) must be divisible by num_heads ({self.num_heads})")
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> DenoiserConfig:
+        """The named size preset ("paper" or "small"), optionally with some fields overridden."""
+        if name not in _DENOISER_PRESETS:
+            raise ConfigError(f"unknown denoiser preset {name!r}; available presets: {', '.join(cls.PRESETS)}")
+        return cls.from_dict({**_DENOISER_PRESETS[name], "preset": name, **overrides})
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DenoiserConfig:
+        values = cls._check_keys(data)
+        preset = values.get("preset", "small")
+        if isinstance(preset, str) and preset in _DENOISER_PRESETS:
+            values = {**_DENOISER_PRESETS[preset], **values}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class DiffusionConfig(_ConfigBase):
+    """Forward noise schedule (Eq. 3; S.4.2): T steps, beta linear from beta_start to beta_end."""
+
+    num_timesteps: int = 256
+    beta_start: float = 1e-4
+    beta_end: float = 0.01
+    beta_schedule: str = "linear"
+
+    def __post_init__(self) -> None:
+        owner = "DiffusionConfig"
+        _require_int(owner, "num_timesteps", self.num_timesteps, 1)
+        object.__setattr__(
+            self, "beta_start", _require_float(owner, "beta_start", self.beta_start, 0.0, 1.0, True, True)
+        )
+        object.__setattr__(self, "beta_end", _require_float(owner, "beta_end", self.beta_end, 0.0, 1.0, True, True))
+        if self.beta_end < self.beta_start:
+            raise ConfigError(
+                f"DiffusionConfig.beta_end ({self.beta_end:g}) must be >= beta_start ({self.beta_start:g})"
+            )
+        _require_choice(owner, "beta_schedule", self.beta_schedule, ("linear",))
+
+
+@dataclass(frozen=True)
+class SamplerConfig(_ConfigBase):
+    """Cascaded DDIM sampling (Algorithm 2; S.4.2).
+
+    ddim_steps: number of denoising steps, 1..T (checked against T by ``check_against``).
+    cfg_weight: w_cfg of Eq. 4, >= 0 (0 = purely conditional).
+    penetration_weight: w_pen at t = 0, >= 0 (0 = no anti-penetration guidance).
+    penetration_decay: factor applied to w_pen per step away from t = 0, in (0, 1].
+    """
+
+    ddim_steps: int = 32
+    cfg_weight: float = 0.1
+    penetration_weight: float = 4.0
+    penetration_decay: float = 0.9
+
+    def __post_init__(self) -> None:
+        owner = "SamplerConfig"
+        _require_int(owner, "ddim_steps", self.ddim_steps, 1)
+        for name in ("cfg_weight", "penetration_weight"):
+            object.__setattr__(self, name, _require_float(owner, name, getattr(self, name), 0.0, math.inf, False, True))
+        object.__setattr__(
+            self,
+            "penetration_decay",
+            _require_float(owner, "penetration_decay", self.penetration_decay, 0.0, 1.0, low_open=True),
+        )
+
+    def check_against(self, diffusion: DiffusionConfig) -> None:
+        """Raise ConfigError when ddim_steps exceeds the model's number of diffusion steps T."""
+        _require_int("SamplerConfig", "ddim_steps", self.ddim_steps, 1, diffusion.num_timesteps)
+
+
+_DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig(_ConfigBase):
+    """One training run of Algorithm 1 (S.4.2 for the defaults).
+
+    train_data, val_data: hands files (.npz, DESIGN section 9). A relative path is relative to
+        the current working directory of the process, not to the YAML file, so that recipes
+        are run from the repository root.
+    epochs, batch_size, lr: Adam run length, batch size in training pairs, initial learning rate.
+    lr_decay, lr_decay_every: StepLR factor and period in epochs (x0.9 every 20 epochs).
+    p_uncond: probability of dropping the conditioning hand (Algorithm 1 step 5).
+    checkpoint_every: epochs between checkpoints (one is always written at the end).
+    log_every: optimisation steps between log lines (log.jsonl and stdout).
+    max_steps: stop after this many optimisation steps (smoke runs, tests); None = no cap.
+    device: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
+    """
+
+    train_data: Path
+    val_data: Path | None = None
+    epochs: int = 80
+    batch_size: int = 256
+    lr: float = 2e-4
+    lr_decay: float = 0.9
+    lr_decay_every: int = 20
+    p_uncond: float = 0.5
+    seed: int = 0
+    num_workers: int = 0
+    checkpoint_every: int = 10
+    log_every: int = 200
+    max_steps: int | None = None
+    device: str = "auto"
+    model: DenoiserConfig = field(default_factory=DenoiserConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+
+    def __post_init__(self) -> None:
+        owner = "TrainConfig"
+        object.__setattr__(self, "train_data", self._path("train_data", self.train_data))
+        if self.val_data is not None:
+            object.__setattr__(self, "val_data", self._path("val_data", self.val_data))
+        _require_int(owner, "epochs", self.epochs, 1)
+        _require_int(owner, "batch_size", self.batch_size, 1)
+        object.__setattr__(self, "lr", _require_float(owner, "lr", self.lr, 0.0, 1.0, low_open=True))
+        object.__setattr__(self, "lr_decay", _require_float(owner, "lr_decay", self.lr_decay, 0.0, 1.0, low_open=True))
+        _require_int(owner, "lr_decay_every", self.lr_decay_every, 1)
+        object.__setattr__(self, "p_uncond", _require_float(owner, "p_uncond", self.p_uncond, 0.0, 1.0))
+        _require_int(owner, "seed", self.seed, 0)
+        _require_int(owner, "num_workers", self.num_workers, 0)
+        _require_int(owner, "checkpoint_every", self.checkpoint_every, 1)
+        _require_int(owner, "log_every", self.log_every, 1)
+        if self.max_steps is not None:
+            _require_int(owner, "max_steps", self.max_steps, 1)
+        if not isinstance(self.device, str) or not (
+            self.device in _DEVICES or (self.device.startswith("cuda:") and self.device[5:].isdigit())
+        ):
+            raise ConfigError(f"TrainConfig.device must be one of auto, cpu, cuda, cuda:N; got {self.device!r}")
+        if not isinstance(self.model, DenoiserConfig):
+            raise ConfigError(f"TrainConfig.model must be a DenoiserConfig, got {type(self.model).__name__}")
+        if not isinstance(self.diffusion, DiffusionConfig):
+            raise ConfigError(f"TrainConfig.diffusion must be a DiffusionConfig, got {type(self.diffusion).__name__}")
+
+    @staticmethod
+    def _path(name: str, value: Any) -> Path:
+        if isinstance(value, Path):
+            return value
+        if isinstance(value, str) and value:
+            return Path(value)
+        raise ConfigError(f"TrainConfig.{name} must be a file path, got {value!r}")
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TrainConfig:
+        values = cls._check_keys(data)
+        if "model" in values:
+            values["model"] = DenoiserConfig.from_dict(values["model"])
+        if "diffusion" in values:
+            values["diffusion"] = DiffusionConfig.from_dict(values["diffusion"])
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        """Read a recipe. Fields absent from the file keep the dataclass defaults.
+
+        Relative ``train_data`` / ``val_data`` paths are kept as written and resolve against
+        the current working directory when the data are opened.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            raise ConfigError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
+        if data is None:
+            raise ConfigError(f"{path}: config file is empty; it needs at least train_data")
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,52 @@
+"""Anti-penetration loss of the paper (Eq. 7-8), batched and differentiable.
+
+Notation (paper -> code):
+    V_{t-1}^i   vertices of the hand being generated       -> ``vertices``
+    V_l^j       vertices of the other (anchor) hand         -> ``other_vertices``
+    n_j         vertex normal of the other hand at j        -> ``other_normals``
+    P(.)        pairs (i, j(i)), j(i) the nearest vertex of the other hand to i, with
+                -n_j . (V^i - V^j) > 0, i.e. V^i lies behind the other surface (Eq. 8)
+    L_pen       sum over P of ||V^i - V^j||_2               (Eq. 7)
+
+The paper's text calls Eq. 7 a sum of squared distances while the equation shows the
+Euclidean norm; the norm is used here because its gradient does not vanish as a
+penetration becomes shallow. ``symmetric=True`` also counts the other hand's vertices
+that lie behind the generated hand's surface: a fingertip that pierces the anchor
+between two of its vertices is caught from the anchor's side. (Eq. 8 as printed is
+one-directional; the authors' released code is two-directional.)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from interhandgen_core.geometry.nearest import nearest_neighbors
+from interhandgen_core.geometry.normals import vertex_normals
+
+
+def one_way_penetration(vertices: Tensor, other_vertices: Tensor, other_normals: Tensor) -> Tensor:
+    """vertices (B, V, 3), other_vertices (B, W, 3), other_normals (B, W, 3) -> (B, V) metres.
+
+    Distance to the nearest vertex of the other hand for vertices behind its surface
+    (Eq. 8), 0 elsewhere. Differentiable in both vertex sets.
+    """
+    _, index = nearest_neighbors(vertices.detach(), other_vertices.detach())
+    gather = index[..., None].expand(-1, -1, 3)
+    nearest = torch.gather(other_vertices, 1, gather)
+    normal = torch.gather(other_normals, 1, gather)
+    offset = vertices - nearest
+    behind = (-(normal * offset).sum(-1)) > 0  # Eq. 8
+    return torch.where(behind, offset.norm(dim=-1), torch.zeros_like(offset[..., 0]))
+
+
+def penetration_loss(
+    vertices: Tensor, faces: Tensor, other_vertices: Tensor, other_faces: Tensor, symmetric: bool = True
+) -> Tensor:
+    """Eq. 7 per sample: vertices (B, V, 3), faces (F, 3), other_vertices (B, W, 3), other_faces (F', 3) -> (B,)."""
+    other_normals = vertex_normals(other_vertices, other_faces)
+    loss = one_way_penetration(vertices, other_vertices, other_normals).sum(-1)
+    if symmetric:
+        normals = vertex_normals(vertices, faces)
+        loss = loss + one_way_penetration(other_vertices, vertices, normals).sum(-1)
+    return loss

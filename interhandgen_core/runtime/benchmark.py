@@ -1,0 +1,116 @@
+"""Latency benchmark of the denoiser and of the full guided cascade.
+
+Rows follow DESIGN section 9: ``{backend, device, preset, what, batch, median_ms, p95_ms,
+peak_mb}``. On CUDA, ``peak_mb`` is the peak of torch's allocator during the timed calls;
+on the CPU it is the process's peak resident memory (it includes everything loaded).
+Timings are wall-clock around calls that end with a device synchronisation; the first
+call of each configuration is a warm-up and is not counted.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from interhandgen_core.prior.pipeline import InterHandGen
+from interhandgen_core.prior.representation import HAND_DIM
+
+WHATS = ("denoiser", "cascade")
+
+
+def _timed(fn: Callable[[], object], repeats: int, device: torch.device) -> list[float]:
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    fn()  # warm-up: allocator, kernels, caches
+    sync()
+    times = []
+    for _ in range(repeats):  # timing repetitions
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(1000.0 * (time.perf_counter() - start))
+    return times
+
+
+def _peak_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def _denoiser_call(model: InterHandGen, batch: int) -> Callable[[], object]:
+    """One conditional denoiser call on a batch, as the sampler makes it."""
+    dev = model.device
+    x = torch.randn(batch, HAND_DIM, device=dev)
+    t = torch.full((batch,), 100, device=dev, dtype=torch.long)
+    mask = torch.ones(batch, dtype=torch.bool, device=dev)
+
+    def call() -> object:
+        with torch.no_grad():
+            return model.denoiser(x, t, x, mask, None)
+
+    return call
+
+
+def _cascade_call(model: InterHandGen, batch: int, ddim_steps: int | None) -> Callable[[], object]:
+    """The whole guided cascade (anchor, CFG, anti-penetration guidance) for a batch."""
+
+    def call() -> object:
+        return model.sample(batch, seed=0, ddim_steps=ddim_steps)
+
+    return call
+
+
+def run_benchmark(
+    what: str = "cascade",
+    batches: list[int] | None = None,
+    device: str = "cpu",
+    checkpoint: str | Path | None = None,
+    repeats: int = 5,
+    ddim_steps: int | None = None,
+) -> list[dict[str, Any]]:
+    """Time ``what`` for each batch size with the torch eager backend -> rows (DESIGN section 9)."""
+    if what not in WHATS:
+        raise ValueError(f"what must be one of {WHATS}, got {what!r}")
+    model = InterHandGen.from_pretrained(checkpoint, device=device)
+    dev = model.device
+    preset = model.prior.model_config.preset
+    rows: list[dict[str, Any]] = []
+    for batch in batches or [1, 16, 64]:  # one configuration per batch size
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        call = _denoiser_call(model, batch) if what == "denoiser" else _cascade_call(model, batch, ddim_steps)
+        times = _timed(call, repeats, dev)
+        rows.append(
+            {
+                "backend": "torch",
+                "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
+                "preset": preset,
+                "what": what,
+                "batch": batch,
+                "median_ms": statistics.median(times),
+                "p95_ms": sorted(times)[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
+                "peak_mb": _peak_mb(dev),
+            }
+        )
+    return rows
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    """Rows -> a fixed-width text table."""
+    header = f"{'backend':<8} {'device':<10} {'preset':<7} {'what':<9} {'batch':>5} {'median_ms':>10} {'p95_ms':>10} {'peak_mb':>8}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r['backend']:<8} {r['device']:<10} {r['preset']:<7} {r['what']:<9} {r['batch']:>5} "
+            f"{r['median_ms']:>10.1f} {r['p95_ms']:>10.1f} {r['peak_mb']:>8.0f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from interhandgen_core.data.dataset import TwoHandPairs
+from interhandgen_core.errors import CheckpointError, ConfigError
+from interhandgen_core.geometry.rotations import axis_angle_to_matrix
+from interhandgen_core.prior.checkpoint import load_prior, load_training_state
+from interhandgen_core.prior.configuration import TrainConfig
+from interhandgen_core.prior.denoiser import Denoiser
+from interhandgen_core.prior.representation import ROOT
+from interhandgen_core.prior.schedule import DiffusionSchedule
+from interhandgen_core.prior.training import evaluate, main, train, x0_loss
+
+TINY_MODEL = {
+    "preset": "custom",
+    "embed_dim": 16,
+    "hidden_dim": 32,
+    "num_heads": 2,
+    "num_layers": 1,
+    "ff_dim": 32,
+    "decoder_layers": 3,
+    "dropout": 0.1,
+}
+
+
+def write_hands(path: Path, n: int, seed: int) -> Path:
+    """A toy two-hand set: the right hand sits at a fixed offset from the left, with a little noise."""
+    g = torch.Generator().manual_seed(seed)
+    left_rot = axis_angle_to_matrix(0.5 * torch.randn(n, 3, generator=g))
+    left_t = 0.05 * torch.randn(n, 3, generator=g)
+    offset = torch.tensor([0.08, 0.02, 0.0]) + 0.005 * torch.randn(n, 3, generator=g)
+    arrays = {
+        "left_pose": 0.2 * torch.randn(n, 45, generator=g),
+        "left_betas": torch.randn(n, 10, generator=g),
+        "left_rotation": left_rot,
+        "left_translation": left_t,
+        "right_pose": 0.2 * torch.randn(n, 45, generator=g),
+        "right_betas": torch.randn(n, 10, generator=g),
+        "right_rotation": left_rot @ axis_angle_to_matrix(0.1 * torch.randn(n, 3, generator=g)),
+        "right_translation": left_t + (left_rot @ offset[..., None])[..., 0],
+    }
+    np.savez(path, **{k: v.numpy() for k, v in arrays.items()})
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("hands")
+    return write_hands(root / "train.npz", 150, 0), write_hands(root / "val.npz", 30, 1)
+
+
+def tiny_config(data: tuple[Path, Path], **overrides: object) -> TrainConfig:
+    values: dict[str, object] = {
+        "train_data": str(data[0]),
+        "epochs": 3,
+        "batch_size": 32,
+        "lr": 2e-3,
+        "log_every": 1,
+        "checkpoint_every": 1,
+        "device": "cpu",
+        "model": TINY_MODEL,
+        "diffusion": {"num_timesteps": 50},
+    }
+    values.update(overrides)
+    return TrainConfig.from_dict(values)
+
+
+def log_events(run: Path, event: str) -> list[dict]:
+    lines = (run / "log.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["event"] == event]
+
+
+def test_x0_loss_drops_root_of_unconditional_rows() -> None:
+    x0 = torch.zeros(2, 64)
+    pred = torch.zeros(2, 64)
+    pred[:, ROOT] = 3.0  # error only in the root transform
+    mask = torch.tensor([True, False])
+    # Row 0 counts 9 errors of 9.0 over 64 entries; row 1 counts 55 entries, all exact.
+    assert x0_loss(pred, x0, mask).item() == pytest.approx(9 * 9.0 / (64 + 55))
+    assert x0_loss(pred, x0, torch.tensor([False, False])).item() == 0.0
+    pred[1, 0] = 1.0
+    assert x0_loss(pred, x0, mask).item() == pytest.approx((81 + 1) / (64 + 55))
+
+
+def test_training_decreases_loss_and_writes_a_run(data: tuple[Path, Path], tmp_path: Path) -> None:
+    config = tiny_config(data, val_data=str(data[1]), epochs=20, checkpoint_every=5)
+    path = train(config, tmp_path / "run", progress=False)
+    assert path == tmp_path / "run" / "model.safetensors" and path.is_file()
+
+    loaded = load_prior(path)
+    assert loaded.metadata["training"]["steps"] == 20 * 9  # 300 pairs // 32 per epoch
+    assert loaded.metadata["training"]["train_data"] == str(data[0])
+    schedule = DiffusionSchedule(config.diffusion)
+    train_set = TwoHandPairs.from_file(data[0], loaded.normalizer)
+    torch.manual_seed(config.seed)
+    initial = Denoiser(config.model)  # the weights training started from
+    before = evaluate(initial, schedule, train_set, 64, 0.5, 0, torch.device("cpu"))
+    after = evaluate(loaded.denoiser, schedule, train_set, 64, 0.5, 0, torch.device("cpu"))
+    assert after < 0.7 * before, (before, after)
+
+    epochs = log_events(tmp_path / "run", "epoch")
+    assert [e["epoch"] for e in epochs] == list(range(1, 21))
+    assert all(np.isfinite(e["val_loss"]) for e in epochs)
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
+    checkpoints = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("*.safetensors"))
+    assert checkpoints == ["epoch_0005.safetensors", "epoch_0010.safetensors", "epoch_0015.safetensors"]
+    assert TrainConfig.from_yaml(tmp_path / "run" / "config.yaml") == config
+
+
+def test_lr_decays_per_epoch(data: tuple[Path, Path], tmp_path: Path) -> None:
+    config = tiny_config(data, epochs=4, lr_decay_every=2, lr_decay=0.5, lr=1e-3)
+    train(config, tmp_path / "run", progress=False)
+    lrs = [e["lr"] for e in log_events(tmp_path / "run", "epoch")]
+    assert lrs == pytest.approx([1e-3, 5e-4, 5e-4, 2.5e-4])
+
+
+def test_deterministic_and_resume_matches_uninterrupted(data: tuple[Path, Path], tmp_path: Path) -> None:
+    straight = train(tiny_config(data, max_steps=14), tmp_path / "straight", progress=False)
+    again = train(tiny_config(data, max_steps=14), tmp_path / "again", progress=False)
+
+    # Stop mid-epoch (9 batches per epoch), then resume across the epoch boundary.
+    train(tiny_config(data, max_steps=5), tmp_path / "split", progress=False)
+    state = load_training_state(tmp_path / "split" / "training_state.pt")
+    assert (state["step"], state["epoch"], state["batch"]) == (5, 0, 5)
+    resumed = train(tiny_config(data, max_steps=14), tmp_path / "split", resume=True, progress=False)
+
+    a, b, c = (load_prior(p).denoiser.state_dict() for p in (straight, again, resumed))
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+        assert torch.equal(a[key], c[key]), key
+    steps = [r["step"] for r in log_events(tmp_path / "split", "step")]
+    assert steps == list(range(1, 15))
+    assert load_prior(resumed).metadata["training"]["steps"] == 14
+
+
+def test_refuses_to_overwrite_and_to_resume_nothing(data: tuple[Path, Path], tmp_path: Path) -> None:
+    train(tiny_config(data, max_steps=2), tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        train(tiny_config(data, max_steps=2), tmp_path / "run", progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no training state"):
+        train(tiny_config(data), tmp_path / "empty", resume=True, progress=False)
+    bigger = tiny_config(data, model={**TINY_MODEL, "hidden_dim": 48})
+    with pytest.raises(CheckpointError, match="trained with model"):
+        train(bigger, tmp_path / "run", resume=True, progress=False)
+
+
+def test_training_does_not_touch_the_global_rng(data: tuple[Path, Path], tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train(tiny_config(data, max_steps=2), tmp_path / "run", progress=False)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_module_entry_point_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert "missing.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes(data: tuple[Path, Path], tmp_path: Path) -> None:
+    config = tiny_config(data, epochs=2, val_data=str(data[1]), log_every=2)
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(yaml.safe_dump(config.to_dict()))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "interhandgen_core.prior.training",
+        "--config",
+        str(recipe),
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    start = log_events(tmp_path / "run", "start")
+    assert start[0]["world_size"] == 2
+    loaded = load_prior(tmp_path / "run" / "model.safetensors")
+    # 300 pairs split over 2 ranks: 150 each, 4 full batches of 32 per epoch.
+    assert loaded.metadata["training"]["steps"] == 2 * 4
+    assert [e["epoch"] for e in log_events(tmp_path / "run", "epoch")] == [1, 2]
