@@ -183,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--num", type=_positive_int, required=True, help="number of samples")
     synth.add_argument("--out", required=True, help="output .npz (a .json summary and a _preview.png go beside it)")
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--iterations", type=_non_negative_int, default=40, help="optimisation iterations per sample")
+    synth.add_argument(
+        "--iterations", type=_non_negative_int, default=None, help="optimisation iterations per sample (default 30)"
+    )
     synth.add_argument("--hand-model", default="procedural", choices=("procedural", "mano"))
     synth.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -20,28 +20,35 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from interhandgen_core.geometry.distance import points_to_surface_distance
+from interhandgen_core.geometry.distance import points_to_surface_distance_local
 from interhandgen_core.geometry.nearest import nearest_neighbors
+from interhandgen_core.geometry.normals import vertex_normals
 from interhandgen_core.geometry.winding import winding_numbers_packed
 
 PROXIMITY_THRESHOLD_M = 0.02
 
-# A point farther than this from every vertex of a hand cannot be inside it: no part of
-# a hand is thicker than twice this radius. Only closer points get the exact inside test.
-_INSIDE_CANDIDATE_RADIUS_M = 0.03
-
 
 def _one_way_depth(vertices: Tensor, other_vertices: Tensor, other_faces: Tensor) -> Tensor:
-    """(B, V, 3) against the closed mesh (B, W, 3), (F, 3) -> (B,) deepest vertex inside it."""
-    nearest, _ = nearest_neighbors(vertices, other_vertices)
-    batch_index, vertex_index = (nearest < _INSIDE_CANDIDATE_RADIUS_M).nonzero(as_tuple=True)
+    """(B, V, 3) against the closed mesh (B, W, 3), (F, 3) -> (B,) deepest vertex inside it.
+
+    The exact inside test costs one solid angle per triangle, so it runs only on the
+    candidates of the cheap test of Eq. 8: vertices behind the outward normal of their
+    nearest vertex on the other hand (a point inside a closed surface lies behind it,
+    up to the mesh's resolution near sharp creases). Depths are distances to the
+    faces around the point's nearest vertices (geometry/distance.py).
+    """
+    _, index = nearest_neighbors(vertices, other_vertices)
+    gather = index[..., None].expand(-1, -1, 3)
+    normals = torch.gather(vertex_normals(other_vertices, other_faces), 1, gather)
+    behind = ((vertices - torch.gather(other_vertices, 1, gather)) * normals).sum(-1) < 0
+    batch_index, vertex_index = (behind).nonzero(as_tuple=True)
     points = vertices[batch_index, vertex_index]
     inside = winding_numbers_packed(points, batch_index, other_vertices, other_faces) > 0.5
     batch_index, points = batch_index[inside], points[inside]
     depth = vertices.new_zeros(vertices.shape[0])
     if batch_index.numel():
-        distance = points_to_surface_distance(points, batch_index, other_vertices, other_faces)
-        depth = depth.scatter_reduce(0, batch_index, distance, reduce="amax")
+        surface = points_to_surface_distance_local(points, batch_index, other_vertices, other_faces)
+        depth = depth.scatter_reduce(0, batch_index, surface, reduce="amax")
     return depth
 
 

@@ -124,7 +124,9 @@ class HandAsset:
             "posedirs": self.posedirs,
             "J_regressor": self.J_regressor,
             "weights": self.weights,
-            "kintree_table": np.stack([np.where(self.parents < 0, 2**32 - 1, self.parents), np.arange(NUM_JOINTS)]).astype(np.int64),
+            "kintree_table": np.stack(
+                [np.where(self.parents < 0, 2**32 - 1, self.parents), np.arange(NUM_JOINTS)]
+            ).astype(np.int64),
             "hands_mean": self.hands_mean,
             "hands_components": self.hands_components,
             "hands_coeffs": np.zeros((1, 45)),

@@ -90,7 +90,7 @@ class HandLayer(nn.Module):
         rot_mats = torch.cat([rotation[:, None], finger_rot], dim=1)
         vertices, joints = lbs(
             betas,
-            rot_mats.reshape(batch, -1),
+            rot_mats.reshape(batch, -1, 9),  # lbs with pose2rot=False reads (B, J, 9), not (B, J * 9)
             self.v_template,
             self.shapedirs,
             self.posedirs,
