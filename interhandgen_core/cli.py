@@ -61,11 +61,20 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _check_output_folder(folder: Path, option: str) -> None:
+    """Fail before any work when ``folder`` cannot be made a directory because a file is in the way."""
+    for part in (folder, *folder.parents):  # the nearest existing ancestor decides
+        if part.exists():
+            if not part.is_dir():
+                raise InterHandGenError(f"{option}: {part} is a file, not a folder")
+            return
+
+
 def _cmd_data_synth(args: argparse.Namespace) -> None:
     import torch
 
     from interhandgen_core.data.twohand_synth import INTERACTION_KINDS, TwoHandSynthConfig, TwoHandSynthesizer
-    from interhandgen_core.evaluation.interaction import interaction_statistics, measure_interaction
+    from interhandgen_core.evaluation.interaction import interaction_statistics
     from interhandgen_core.hands.layer import HandLayer
     from interhandgen_core.hands.loading import load_hand_pair
     from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
@@ -76,14 +85,15 @@ def _cmd_data_synth(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.suffix != ".npz":
         raise InterHandGenError(f"--out must name a .npz file, got {out}")
+    _check_output_folder(out.parent, "--out")
     right, left = load_hand_pair(args.hand_model, args.mano_dir)
     right_layer, left_layer = HandLayer(right), HandLayer(left)
-    config = TwoHandSynthConfig(num=args.num, seed=args.seed, iterations=args.iterations)
+    overrides = {} if args.iterations is None else {"iterations": args.iterations}
+    config = TwoHandSynthConfig(num=args.num, seed=args.seed, **overrides)
     result = TwoHandSynthesizer(right_layer, left_layer).generate(config, progress=not args.quiet)
     hands = hands_file_from_params(left_layer, right_layer, result.left, result.right)
     lv, rv = torch.as_tensor(hands.left_vertices), torch.as_tensor(hands.right_vertices)
-    depth, gap = measure_interaction(lv, left_layer.faces, rv, right_layer.faces)
-    stats = interaction_statistics(depth, gap)
+    stats = interaction_statistics(result.penetration_depth, result.minimum_distance)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Vertices are derived data (~4 MB per 1,000 samples): the training set keeps parameters
     # and keypoints, from which the hand layer recomputes meshes.
@@ -105,7 +115,7 @@ def _cmd_data_synth(args: argparse.Namespace) -> None:
     summary_path.write_text(json.dumps(summary, indent=2))
     preview = out.with_name(out.stem + "_preview.png")
     pick = torch.randperm(args.num, generator=torch.Generator().manual_seed(args.seed))[:16]
-    titles = [f"#{int(i)} {INTERACTION_KINDS[int(result.kind[i])]}" for i in pick]
+    titles = [f"{INTERACTION_KINDS[int(result.kind[i])]} (sample {int(i)})" for i in pick]
     render_twohand_grid(
         preview, lv[pick].numpy(), left_layer.faces.numpy(), rv[pick].numpy(), right_layer.faces.numpy(), titles=titles
     )
@@ -130,11 +140,12 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     from interhandgen_core.prior.pipeline import InterHandGen
     from interhandgen_core.visualization.preview import render_twohand_grid
 
+    out = Path(args.out)
+    _check_output_folder(out, "--out")
     model = InterHandGen.from_pretrained(args.checkpoint, device=args.device, mano_dir=args.mano_dir)
     samples = model.sample(
         args.num, seed=args.seed, ddim_steps=args.steps, cfg_weight=args.cfg, penetration_weight=args.pen_weight
     )
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     hands = model.to_hands_file(samples)
     write_hands_file(out / "samples.npz", hands)
@@ -147,7 +158,7 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     )
     stats = interaction_statistics(depth, gap)
     shown = min(args.num, 16)
-    titles = [f"#{i}  pen {1000 * float(depth[i]):.1f} mm" for i in range(shown)]
+    titles = [f"penetration {1000 * float(depth[i]):.1f} mm" for i in range(shown)]
     render_twohand_grid(out / "preview.png", lv[:shown], lf, rv[:shown], rf, titles=titles)
     (out / "statistics.json").write_text(json.dumps(stats.as_dict(), indent=2))
     print(stats.summary())
@@ -157,6 +168,8 @@ def _cmd_sample(args: argparse.Namespace) -> None:
 def _cmd_bench(args: argparse.Namespace) -> None:
     from interhandgen_core.runtime.benchmark import format_rows, run_benchmark
 
+    if args.json:
+        _check_output_folder(Path(args.json).parent, "--json")
     rows = run_benchmark(
         what=args.what,
         batches=args.batches,
@@ -237,6 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
     except InterHandGenError as exc:
         print(f"interhandgen: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # an output path that cannot be written (permissions, a full disk, ...)
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        reason = exc.strerror or str(exc).replace("\n", " ")
+        print(f"interhandgen: error: {where}{reason}", file=sys.stderr)
         return 1
     return 0
 

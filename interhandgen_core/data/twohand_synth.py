@@ -17,13 +17,13 @@ over fixed-size chunks of samples.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from interhandgen_core.errors import ConfigError
+from interhandgen_core.errors import ConfigError, InterHandGenError
 from interhandgen_core.evaluation.interaction import measure_interaction
 from interhandgen_core.geometry.nearest import nearest_neighbors
 from interhandgen_core.geometry.normals import vertex_normals
@@ -47,6 +47,10 @@ INTERACTION_KINDS: tuple[str, ...] = (
 
 _KP = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
 _TIPS = [_KP[f"{f}_tip"] for f in ("thumb", "index", "middle", "ring", "pinky")]
+
+
+class SynthesisError(InterHandGenError):
+    """Too few samples passed the plausibility check."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,8 @@ class TwoHandSet:
     right: HandParams
     kind: Tensor  # (N,) long into INTERACTION_KINDS
     attempts: int
-    stats: dict[str, float] = field(default_factory=dict)
+    penetration_depth: Tensor  # (N,) metres, exact measurement (evaluation/interaction.py)
+    minimum_distance: Tensor  # (N,) metres
 
 
 def _uniform(generator: torch.Generator, shape: tuple[int, ...], low: float, high: float) -> Tensor:
@@ -375,13 +380,17 @@ class TwoHandSynthesizer:
         accepted_left: list[HandParams] = []
         accepted_right: list[HandParams] = []
         accepted_kind: list[Tensor] = []
+        accepted_depth: list[Tensor] = []
+        accepted_gap: list[Tensor] = []
         count = attempts = 0
         bar = tqdm(total=config.num, desc="synth twohand", unit="sample", disable=not progress)
         for _ in range(config.max_rounds):  # rejection rounds
             while count < config.num:  # fixed-size chunks
-                kind = kinds[torch.randint(len(kinds), (config.chunk_size,), generator=generator)]
+                # About 60% pass, so twice what is missing, capped by the memory chunk.
+                size = min(config.chunk_size, max(8, 2 * (config.num - count)))
+                kind = kinds[torch.randint(len(kinds), (size,), generator=generator)]
                 left, right = self._chunk(kind, generator, config)
-                attempts += config.chunk_size
+                attempts += size
                 with torch.no_grad():
                     lv = self.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
                     rv = self.right_layer(right.pose, right.betas, right.rotation, right.translation).vertices
@@ -392,6 +401,8 @@ class TwoHandSynthesizer:
                 accepted_left.append(left.select(take))
                 accepted_right.append(right.select(take))
                 accepted_kind.append(kind[take])
+                accepted_depth.append(depth[take])
+                accepted_gap.append(gap[take])
                 count += int(take.numel())
                 bar.update(int(take.numel()))
                 if attempts >= config.max_rounds * max(config.num, config.chunk_size):
@@ -400,10 +411,15 @@ class TwoHandSynthesizer:
                 break
         bar.close()
         if count < config.num:
-            raise RuntimeError(
+            raise SynthesisError(
                 f"only {count} of {config.num} samples passed the plausibility check after {attempts} attempts; "
                 "loosen max_penetration_m / max_gap_m or raise iterations"
             )
         return TwoHandSet(
-            HandParams.cat(accepted_left), HandParams.cat(accepted_right), torch.cat(accepted_kind), attempts
+            HandParams.cat(accepted_left),
+            HandParams.cat(accepted_right),
+            torch.cat(accepted_kind),
+            attempts,
+            torch.cat(accepted_depth),
+            torch.cat(accepted_gap),
         )

@@ -55,28 +55,44 @@ def vertex_faces(faces: Tensor, num_vertices: int) -> Tensor:
 def points_to_surface_distance_local(
     points: Tensor, batch_index: Tensor, vertices: Tensor, faces: Tensor, k: int = 4
 ) -> Tensor:
-    """Like :func:`points_to_surface_distance`, searching only the faces around the k nearest vertices.
+    """Like :func:`points_to_surface_distance` (same result), searching mostly the faces around the k nearest vertices.
 
-    points (K, 3), batch_index (K,), vertices (B, V, 3), faces (F, 3) -> (K,) metres. On a
-    mesh whose triangles are small compared with its features (a hand at MANO's
-    resolution) the closest surface point lies on one of these faces; the full search is
-    the reference this is tested against.
+    points (K, 3), batch_index (K,), vertices (B, V, 3), faces (F, 3) -> (K,) metres. The
+    faces around the k nearest vertices give an upper bound d. Where a mesh touches itself
+    (a fist: finger vertices nearer to a point than the vertices of the palm triangle under
+    it) the closest point can lie on another face; such a face T has every vertex within
+    d + (longest edge of T) of the point, so the faces passing that test are searched too.
+    On a hand they are a few dozen of its faces; the full search is the reference this is
+    tested against.
     """
     if points.shape[0] == 0:
         return points.new_zeros(0)
     ring = vertex_faces(faces, vertices.shape[1])  # (V, D)
-    per_chunk = max(1, _MAX_PAIRS // max(1, vertices.shape[1]))
+    corner_index = faces.unbind(dim=1)
+    corners = [vertices.index_select(1, i) for i in corner_index]  # 3 x (B, F, 3)
+    longest = torch.stack([(corners[i] - corners[i - 1]).norm(dim=-1) for i in range(3)]).amax(dim=0)  # (B, F)
+    per_chunk = max(1, _MAX_PAIRS // max(1, vertices.shape[1], faces.shape[0]))
     out = []
     for start in range(0, points.shape[0], per_chunk):  # memory chunks, batched inside
         p = points[start : start + per_chunk]
-        own = vertices[batch_index[start : start + per_chunk]]  # (k, V, 3)
-        nearest = (own - p[:, None]).norm(dim=-1).topk(k, dim=-1, largest=False).indices  # (k, K)
+        index = batch_index[start : start + per_chunk]
+        own = vertices[index]  # (k, V, 3)
+        to_vertex = (own - p[:, None]).norm(dim=-1)  # (k, V)
+        nearest = to_vertex.topk(k, dim=-1, largest=False).indices  # (k, K)
         candidates = ring[nearest].reshape(p.shape[0], -1)  # (k, K * D), -1 padded
         valid = candidates >= 0
         tri_vertices = faces[candidates.clamp_min(0)]  # (k, C, 3)
         triangles = torch.gather(own, 1, tri_vertices.reshape(p.shape[0], -1, 1).expand(-1, -1, 3))
         d = point_triangle_distance(p[:, None, :], triangles.reshape(p.shape[0], -1, 3, 3))
-        out.append(torch.where(valid, d, torch.full_like(d, float("inf"))).min(dim=-1).values)
+        bound = torch.where(valid, d, torch.full_like(d, float("inf"))).min(dim=-1).values
+        # |p - v| <= dist(p, T) + longest(T) for every vertex v of T: no other face can be closer.
+        a, b, c = (to_vertex.index_select(1, i) for i in corner_index)  # (k, F) each
+        lower = torch.maximum(torch.maximum(a, b), c) - longest[index]
+        rows, cols = (lower < bound[:, None]).nonzero(as_tuple=True)
+        if rows.numel():
+            d = point_triangle_distance(p[rows], torch.stack([x[index[rows], cols] for x in corners], dim=-2))
+            bound = bound.scatter_reduce(0, rows, d, reduce="amin")
+        out.append(bound)
     return torch.cat(out)
 
 

@@ -39,7 +39,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
     """'cpu', 'cuda', 'cuda:N' or 'auto' -> torch.device; refuses CUDA where there is none."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {str(device)!r}; use cpu, cuda, cuda:N or auto") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device '{device}' requested but this machine has no CUDA device; use --device cpu")
     return resolved

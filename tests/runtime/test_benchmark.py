@@ -1,0 +1,117 @@
+"""Latency benchmark (runtime/benchmark.py) on a tiny checkpoint: row schema, statistics, table, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import interhandgen_core
+from interhandgen_core.cli import main
+from interhandgen_core.errors import CheckpointError
+from interhandgen_core.runtime import benchmark
+from interhandgen_core.runtime.benchmark import format_rows, run_benchmark
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tiny_prior import write_tiny_prior
+
+PROCEDURAL_NPZ = Path(interhandgen_core.__file__).resolve().parent / "assets" / "procedural_hand.npz"
+pytestmark = pytest.mark.skipif(not PROCEDURAL_NPZ.is_file(), reason="procedural asset not generated")
+
+ROW_KEYS = {"backend", "device", "preset", "what", "batch", "median_ms", "p95_ms", "peak_mb"}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_prior(tmp_path_factory.mktemp("prior"))
+
+
+def check_rows(rows: list[dict], what: str, batches: list[int]) -> None:
+    assert [row["batch"] for row in rows] == batches
+    for row in rows:
+        assert set(row) == ROW_KEYS
+        assert row["backend"] == "torch"
+        assert row["device"] == "cpu"
+        assert row["preset"] == "custom"
+        assert row["what"] == what
+        assert isinstance(row["batch"], int)
+        assert row["median_ms"] > 0
+        assert row["p95_ms"] >= row["median_ms"]
+        assert row["peak_mb"] > 0
+
+
+def test_denoiser_rows(checkpoint: Path) -> None:
+    rows = run_benchmark(what="denoiser", batches=[1, 4], checkpoint=checkpoint, repeats=2)
+    check_rows(rows, "denoiser", [1, 4])
+    json.dumps(rows)  # plain JSON types only
+
+
+def test_cascade_rows(checkpoint: Path) -> None:
+    rows = run_benchmark(what="cascade", batches=[2], checkpoint=checkpoint, repeats=1, ddim_steps=2)
+    check_rows(rows, "cascade", [2])
+
+
+def test_median_and_p95_come_from_the_timed_repeats(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    series = iter([[4.0, 1.0, 3.0, 40.0, 2.0], [float(t) for t in range(20, 0, -1)]])
+    calls: list[int] = []
+
+    def fake_timed(fn: object, repeats: int, device: object) -> list[float]:
+        calls.append(repeats)
+        return next(series)
+
+    monkeypatch.setattr(benchmark, "_timed", fake_timed)
+    rows = run_benchmark(what="denoiser", batches=[1, 3], checkpoint=checkpoint, repeats=7)
+    assert calls == [7, 7]
+    assert (rows[0]["median_ms"], rows[0]["p95_ms"]) == (3.0, 40.0)
+    assert (rows[1]["median_ms"], rows[1]["p95_ms"]) == (10.5, 19.0)
+
+
+def test_format_rows_has_a_header_and_one_line_per_row() -> None:
+    rows = [
+        {
+            "backend": "torch",
+            "device": "cpu",
+            "preset": "small",
+            "what": "denoiser",
+            "batch": batch,
+            "median_ms": 1.5 * batch,
+            "p95_ms": 3.0 * batch,
+            "peak_mb": 300.0,
+        }
+        for batch in (1, 16, 64)
+    ]
+    lines = format_rows(rows).split("\n")
+    assert lines[0].split() == ["backend", "device", "preset", "what", "batch", "median_ms", "p95_ms", "peak_mb"]
+    assert set(lines[1]) == {"-"}
+    assert len(lines) == 2 + len(rows)
+    for line, row in zip(lines[2:], rows, strict=True):
+        fields = line.split()
+        assert fields[:5] == ["torch", "cpu", "small", "denoiser", str(row["batch"])]
+        assert float(fields[5]) == pytest.approx(row["median_ms"], abs=0.05)
+        assert float(fields[6]) == pytest.approx(row["p95_ms"], abs=0.05)
+    assert format_rows([]).count("\n") == 1  # header and rule only
+
+
+def test_unknown_what_is_a_value_error(checkpoint: Path) -> None:
+    with pytest.raises(ValueError, match="what must be one of"):
+        run_benchmark(what="decoder", batches=[1], checkpoint=checkpoint, repeats=1)
+
+
+def test_missing_checkpoint_is_a_checkpoint_error(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="not found"):
+        run_benchmark(what="denoiser", batches=[1], checkpoint=tmp_path / "none.safetensors", repeats=1)
+
+
+def test_cli_bench_writes_json_rows(checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "tmp" / "b.json"
+    argv = ["bench", "--what", "denoiser", "--batches", "1,2", "--checkpoint", str(checkpoint), "--repeats", "1"]
+    assert main([*argv, "--json", str(target)]) == 0
+    rows = json.loads(target.read_text())
+    assert isinstance(rows, list)
+    check_rows(rows, "denoiser", [1, 2])
+    out = capsys.readouterr().out
+    assert out.split("\n")[0].split()[0] == "backend"
+    assert len([line for line in out.split("\n") if line.startswith("torch ")]) == 2
+    assert {p.name for p in tmp_path.rglob("*")} == {"tmp", "b.json"}
