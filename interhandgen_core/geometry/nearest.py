@@ -40,7 +40,7 @@ def nearest_neighbors_torch(queries: Tensor, points: Tensor) -> tuple[Tensor, Te
 
 def nearest_neighbors(queries: Tensor, points: Tensor) -> tuple[Tensor, Tensor]:
     """queries (B, N, 3), points (B, M, 3) -> (distances (B, N), indices (B, N) long) of the nearest point."""
-    if _knn_points is not None and queries.is_cuda:
+    if _knn_points is not None:
         result = _knn_points(queries, points, K=1)
         index = result.idx[..., 0]
         nearest = torch.gather(points, 1, index[..., None].expand(-1, -1, 3))

@@ -229,12 +229,18 @@ class SamplerConfig(_ConfigBase):
     cfg_weight: w_cfg of Eq. 4, >= 0 (0 = purely conditional).
     penetration_weight: w_pen at t = 0, >= 0 (0 = no anti-penetration guidance).
     penetration_decay: factor applied to w_pen per step away from t = 0, in (0, 1].
+    penetration_max_step: largest change of one sample's normalised 64-vector that one
+        anti-penetration step may make (a trust region; not in the paper), > 0; ``inf``
+        applies the paper's plain gradient step. The gradient of Eq. 7 grows with the
+        number of penetrating vertices, so without a bound a deep penetration throws the
+        hands apart instead of separating them to contact (figures in the README).
     """
 
     ddim_steps: int = 32
     cfg_weight: float = 0.1
     penetration_weight: float = 4.0
     penetration_decay: float = 0.9
+    penetration_max_step: float = 0.5
 
     def __post_init__(self) -> None:
         owner = "SamplerConfig"
@@ -246,6 +252,12 @@ class SamplerConfig(_ConfigBase):
             "penetration_decay",
             _require_float(owner, "penetration_decay", self.penetration_decay, 0.0, 1.0, low_open=True),
         )
+        if self.penetration_max_step != math.inf:  # inf: the paper's unbounded step
+            object.__setattr__(
+                self,
+                "penetration_max_step",
+                _require_float(owner, "penetration_max_step", self.penetration_max_step, 0.0, math.inf, low_open=True),
+            )
 
     def check_against(self, diffusion: DiffusionConfig) -> None:
         """Raise ConfigError when ddim_steps exceeds the model's number of diffusion steps T."""

@@ -6,7 +6,9 @@ Notation (paper -> code):
     E(.)                        ``schedule.eps_from_x0``
     w_cfg                       ``config.cfg_weight``               (Eq. 4, Algorithm 2 line 18)
     w_pen                       ``config.penetration_weight`` at t = 0, multiplied by
-                                ``config.penetration_decay`` per DDIM step away from t = 0
+                                ``config.penetration_decay`` per DDIM step away from t = 0;
+                                each step's change is bounded by
+                                ``config.penetration_max_step`` (not in the paper)
     L_pen                       ``guidance.penetration_loss``       (Eq. 7-8)
     x_l                         the anchor: sampled unconditionally in right-hand space, made
                                 canonical, and mirrored by Gamma into a left hand (line 11)
@@ -126,7 +128,12 @@ class CascadedSampler:
             vertices = self.right_layer(hand.pose, hand.betas, hand.rotation, hand.translation).vertices
             loss = penetration_loss(vertices, self.right_layer.faces, anchor_vertices, self.left_layer.faces).sum()
             (grad,) = torch.autograd.grad(loss, x_var)
-        return (x_prev - weight * grad).detach()
+        step = weight * grad
+        # Trust region per sample (SamplerConfig.penetration_max_step): a deep penetration
+        # is separated over several steps instead of in one jump that overshoots contact.
+        norm = step.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        step = step * (self.config.penetration_max_step / norm).clamp(max=1.0)
+        return (x_prev - step).detach()
 
     def sample(self, num: int, generator: torch.Generator, device: torch.device) -> tuple[HandParams, HandParams]:
         """num two-hand samples -> (left, right) in the left hand's canonical frame."""

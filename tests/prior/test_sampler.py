@@ -146,3 +146,30 @@ def test_guidance_changes_penetrating_samples_only_when_enabled(parts: tuple) ->
     assert not torch.allclose(a, b)
     assert on.penetration_weights()[-1] == pytest.approx(50.0)
     assert on.penetration_weights()[0] == pytest.approx(50.0 * 0.9**3)
+
+
+def test_guidance_step_is_bounded_by_the_trust_region(parts: tuple) -> None:
+    bounded = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_weight=1e4, penetration_max_step=0.2))
+    unbounded = make_sampler(
+        parts, SamplerConfig(ddim_steps=4, penetration_weight=1e4, penetration_max_step=float("inf"))
+    )
+    gen = torch.Generator().manual_seed(9)
+    _, left = bounded.anchor_to_condition(bounded.sample_anchor(6, gen, torch.device("cpu")))
+    with torch.no_grad():
+        left_vertices = bounded.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
+    x = 0.3 * torch.randn(6, HAND_DIM, generator=gen)
+    eps = torch.randn(6, HAND_DIM, generator=gen)
+    t_prev = torch.tensor(5)
+    small = (bounded._guide(x, t_prev, eps, left_vertices, 1e4) - x).norm(dim=-1)
+    large = (unbounded._guide(x, t_prev, eps, left_vertices, 1e4) - x).norm(dim=-1)
+    moved = large > 0
+    assert moved.any()
+    assert torch.all(small <= 0.2 + 1e-5)
+    assert torch.all(small[moved] < large[moved])
+
+
+def test_trust_region_must_be_positive() -> None:
+    from interhandgen_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="penetration_max_step"):
+        SamplerConfig(penetration_max_step=0.0)
