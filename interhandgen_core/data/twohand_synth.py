@@ -55,7 +55,15 @@ class SynthesisError(InterHandGenError):
 
 @dataclass(frozen=True)
 class TwoHandSynthConfig:
-    """Settings of the synthetic two-hand generator (lengths in metres)."""
+    """Settings of the synthetic two-hand generator (lengths in metres).
+
+    num: accepted samples to produce. kinds: interaction kinds to draw from, uniformly.
+    chunk_size: candidates optimised together (memory bound). iterations: Adam steps per
+    candidate; nn_refresh_every: steps between nearest-neighbour searches. beta_std,
+    pose_noise_std: spread of shapes and of articulation around each template.
+    max_penetration_m, max_gap_m: acceptance test (exact depth, closest approach).
+    max_rounds: give up after max_rounds x num candidates. *_weight: loss weights.
+    """
 
     num: int
     seed: int = 0
@@ -384,31 +392,27 @@ class TwoHandSynthesizer:
         accepted_gap: list[Tensor] = []
         count = attempts = 0
         bar = tqdm(total=config.num, desc="synth twohand", unit="sample", disable=not progress)
-        for _ in range(config.max_rounds):  # rejection rounds
-            while count < config.num:  # fixed-size chunks
-                # About 60% pass, so twice what is missing, capped by the memory chunk.
-                size = min(config.chunk_size, max(8, 2 * (config.num - count)))
-                kind = kinds[torch.randint(len(kinds), (size,), generator=generator)]
-                left, right = self._chunk(kind, generator, config)
-                attempts += size
-                with torch.no_grad():
-                    lv = self.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
-                    rv = self.right_layer(right.pose, right.betas, right.rotation, right.translation).vertices
-                    depth, gap = measure_interaction(lv, self.left_faces, rv, self.right_faces)
-                ok = (depth <= config.max_penetration_m) & (gap <= config.max_gap_m)
-                ok &= torch.isfinite(left.pose).all(-1) & torch.isfinite(right.to_vector()).all(-1)
-                take = ok.nonzero()[:, 0][: config.num - count]
-                accepted_left.append(left.select(take))
-                accepted_right.append(right.select(take))
-                accepted_kind.append(kind[take])
-                accepted_depth.append(depth[take])
-                accepted_gap.append(gap[take])
-                count += int(take.numel())
-                bar.update(int(take.numel()))
-                if attempts >= config.max_rounds * max(config.num, config.chunk_size):
-                    break
-            if count >= config.num:
-                break
+        max_attempts = config.max_rounds * max(config.num, config.chunk_size)
+        while count < config.num and attempts < max_attempts:  # chunks of candidates
+            # About 60% pass, so twice what is missing, capped by the memory chunk.
+            size = min(config.chunk_size, max(8, 2 * (config.num - count)))
+            kind = kinds[torch.randint(len(kinds), (size,), generator=generator)]
+            left, right = self._chunk(kind, generator, config)
+            attempts += size
+            with torch.no_grad():
+                lv = self.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
+                rv = self.right_layer(right.pose, right.betas, right.rotation, right.translation).vertices
+                depth, gap = measure_interaction(lv, self.left_faces, rv, self.right_faces)
+            ok = (depth <= config.max_penetration_m) & (gap <= config.max_gap_m)
+            ok &= torch.isfinite(left.pose).all(-1) & torch.isfinite(right.to_vector()).all(-1)
+            take = ok.nonzero()[:, 0][: config.num - count]
+            accepted_left.append(left.select(take))
+            accepted_right.append(right.select(take))
+            accepted_kind.append(kind[take])
+            accepted_depth.append(depth[take])
+            accepted_gap.append(gap[take])
+            count += int(take.numel())
+            bar.update(int(take.numel()))
         bar.close()
         if count < config.num:
             raise SynthesisError(
