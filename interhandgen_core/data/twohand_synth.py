@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from interhandgen_core.errors import ConfigError, InterHandGenError
 from interhandgen_core.evaluation.interaction import measure_interaction
-from interhandgen_core.geometry.nearest import nearest_neighbors
+from interhandgen_core.geometry.nearest import nearest_neighbors, offset_to_nearest
 from interhandgen_core.geometry.normals import vertex_normals
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.articulation import curl_pose
@@ -355,14 +355,10 @@ class TwoHandSynthesizer:
         ln = vertex_normals(lv, self.left_faces)
         rn = vertex_normals(rv, self.right_faces)
 
-        def behind(v: Tensor, other: Tensor, other_n: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
-            g = index[..., None].expand(-1, -1, 3)
-            offset = v - torch.gather(other, 1, g)
-            depth = -(torch.gather(other_n, 1, g) * offset).sum(-1)  # > 0 behind the surface (Eq. 8)
-            return depth, offset.norm(dim=-1)
-
-        depth_r, dist_r = behind(rv, lv, ln, index_rl)
-        depth_l, dist_l = behind(lv, rv, rn, index_lr)
+        # Depth = -along_normal: > 0 behind the other surface (Eq. 8).
+        along_r, dist_r, _ = offset_to_nearest(rv, lv, ln, index_rl)
+        along_l, dist_l, _ = offset_to_nearest(lv, rv, rn, index_lr)
+        depth_r, depth_l = -along_r, -along_l
         # Penetration in cm; a 1 mm margin keeps touching surfaces from sinking in.
         pen = (torch.relu(depth_r + 0.001) * 100).pow(2).sum(-1) + (torch.relu(depth_l + 0.001) * 100).pow(2).sum(-1)
         # Touch: the closest approach of the two hands should be about zero.

@@ -21,15 +21,15 @@ import torch
 from torch import Tensor
 
 from interhandgen_core.geometry.distance import points_to_surface_distance_local
-from interhandgen_core.geometry.nearest import nearest_neighbors
+from interhandgen_core.geometry.nearest import nearest_neighbors, offset_to_nearest
 from interhandgen_core.geometry.normals import vertex_normals
 from interhandgen_core.geometry.winding import winding_numbers_packed
 
 PROXIMITY_THRESHOLD_M = 0.02
 
 
-def _one_way_depth(vertices: Tensor, other_vertices: Tensor, other_faces: Tensor) -> Tensor:
-    """(B, V, 3) against the closed mesh (B, W, 3), (F, 3) -> (B,) deepest vertex inside it.
+def _one_way_depth(vertices: Tensor, other_vertices: Tensor, other_faces: Tensor) -> tuple[Tensor, Tensor]:
+    """(B, V, 3) against the closed mesh (B, W, 3), (F, 3) -> (deepest vertex inside it, closest approach), (B,) each.
 
     The exact inside test costs one solid angle per triangle, so it runs only on the
     candidates of the cheap test of Eq. 8: vertices behind the outward normal of their
@@ -37,11 +37,9 @@ def _one_way_depth(vertices: Tensor, other_vertices: Tensor, other_faces: Tensor
     up to the mesh's resolution near sharp creases). Depths are distances to the
     faces around the point's nearest vertices (geometry/distance.py).
     """
-    _, index = nearest_neighbors(vertices, other_vertices)
-    gather = index[..., None].expand(-1, -1, 3)
-    normals = torch.gather(vertex_normals(other_vertices, other_faces), 1, gather)
-    behind = ((vertices - torch.gather(other_vertices, 1, gather)) * normals).sum(-1) < 0
-    batch_index, vertex_index = (behind).nonzero(as_tuple=True)
+    normals = vertex_normals(other_vertices, other_faces)
+    along_normal, distance, _ = offset_to_nearest(vertices, other_vertices, normals)
+    batch_index, vertex_index = (along_normal < 0).nonzero(as_tuple=True)
     points = vertices[batch_index, vertex_index]
     inside = winding_numbers_packed(points, batch_index, other_vertices, other_faces) > 0.5
     batch_index, points = batch_index[inside], points[inside]
@@ -49,16 +47,22 @@ def _one_way_depth(vertices: Tensor, other_vertices: Tensor, other_faces: Tensor
     if batch_index.numel():
         surface = points_to_surface_distance_local(points, batch_index, other_vertices, other_faces)
         depth = depth.scatter_reduce(0, batch_index, surface, reduce="amax")
-    return depth
+    return depth, distance.min(dim=1).values
 
 
 @torch.no_grad()
 def penetration_depth(left_vertices: Tensor, left_faces: Tensor, right_vertices: Tensor, right_faces: Tensor) -> Tensor:
     """left/right_vertices (B, V, 3) metres, faces (F, 3) -> (B,) penetration depth in metres."""
-    return torch.maximum(
-        _one_way_depth(left_vertices, right_vertices, right_faces),
-        _one_way_depth(right_vertices, left_vertices, left_faces),
-    )
+    return _depth_and_gap(left_vertices, left_faces, right_vertices, right_faces)[0]
+
+
+def _depth_and_gap(
+    left_vertices: Tensor, left_faces: Tensor, right_vertices: Tensor, right_faces: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Both measurements from one nearest-neighbour pass per direction: (depth (B,), minimum distance (B,))."""
+    depth_l, gap = _one_way_depth(left_vertices, right_vertices, right_faces)
+    depth_r, _ = _one_way_depth(right_vertices, left_vertices, left_faces)
+    return torch.maximum(depth_l, depth_r), gap
 
 
 @torch.no_grad()
@@ -118,8 +122,10 @@ def measure_interaction(
     (N, V, 3), (F, 3), (N, W, 3), (F', 3) -> (depth (N,), min_distance (N,)) metres.
     """
     depths, distances = [], []
-    for start in range(0, left_vertices.shape[0], chunk):  # memory chunks, batched inside
-        lv, rv = left_vertices[start : start + chunk], right_vertices[start : start + chunk]
-        depths.append(penetration_depth(lv, left_faces, rv, right_faces))
-        distances.append(minimum_distance(lv, rv))
+    with torch.no_grad():
+        for start in range(0, left_vertices.shape[0], chunk):  # memory chunks, batched inside
+            lv, rv = left_vertices[start : start + chunk], right_vertices[start : start + chunk]
+            depth, gap = _depth_and_gap(lv, left_faces, rv, right_faces)
+            depths.append(depth)
+            distances.append(gap)
     return torch.cat(depths), torch.cat(distances)

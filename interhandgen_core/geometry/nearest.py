@@ -46,3 +46,21 @@ def nearest_neighbors(queries: Tensor, points: Tensor) -> tuple[Tensor, Tensor]:
         nearest = torch.gather(points, 1, index[..., None].expand(-1, -1, 3))
         return (queries - nearest).norm(dim=-1), index
     return nearest_neighbors_torch(queries, points)
+
+
+def offset_to_nearest(
+    points: Tensor, other_points: Tensor, other_normals: Tensor, index: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Where each point lies relative to its nearest point of another set, and along that point's normal.
+
+    points (B, N, 3), other_points (B, M, 3), other_normals (B, M, 3), optional index (B, N)
+    of the nearest other point (searched, without gradient, when None) ->
+    (along_normal (B, N): n_j . (p_i - q_j), negative behind the other surface (paper Eq. 8);
+     distance (B, N): |p_i - q_j|; index (B, N)). Differentiable in both point sets.
+    """
+    if index is None:
+        _, index = nearest_neighbors(points.detach(), other_points.detach())
+    gather = index[..., None].expand(-1, -1, 3)
+    offset = points - torch.gather(other_points, 1, gather)
+    along_normal = (torch.gather(other_normals, 1, gather) * offset).sum(-1)
+    return along_normal, offset.norm(dim=-1), index

@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from interhandgen_core.geometry.nearest import nearest_neighbors
+from interhandgen_core.geometry.nearest import offset_to_nearest
 from interhandgen_core.geometry.normals import vertex_normals
 
 _CENTIMETRES_PER_METRE = 100.0
@@ -41,13 +41,8 @@ def one_way_penetration(vertices: Tensor, other_vertices: Tensor, other_normals:
     Distance to the nearest vertex of the other hand for vertices behind its surface
     (Eq. 8), 0 elsewhere. Differentiable in both vertex sets.
     """
-    _, index = nearest_neighbors(vertices.detach(), other_vertices.detach())
-    gather = index[..., None].expand(-1, -1, 3)
-    nearest = torch.gather(other_vertices, 1, gather)
-    normal = torch.gather(other_normals, 1, gather)
-    offset = vertices - nearest
-    behind = (-(normal * offset).sum(-1)) > 0  # Eq. 8
-    return torch.where(behind, offset.norm(dim=-1), torch.zeros_like(offset[..., 0]))
+    along_normal, distance, _ = offset_to_nearest(vertices, other_vertices, other_normals)
+    return torch.where(along_normal < 0, distance, torch.zeros_like(distance))  # Eq. 8
 
 
 def penetration_loss(
