@@ -300,6 +300,11 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
     final_loss = float("nan")
     stopped_mid_epoch = False
     reached_cap = config.max_steps is not None and step >= config.max_steps
+
+    def save_checkpoint(stem: Path) -> None:
+        """Model and resumable state as they are at the moment of the call."""
+        _save(config, stem, denoiser, normalizer, optimizer, scheduler, epoch, next_batch, step, final_loss, out_dir)
+
     model.train()
     while epoch < config.epochs and not reached_cap:
         sampler.set_epoch(epoch)
@@ -366,36 +371,12 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
         epoch_sum.zero_()
         epoch_n = 0
         if ctx.is_main and epoch % config.checkpoint_every == 0 and epoch < config.epochs and not reached_cap:
-            _save(
-                config,
-                out_dir / "checkpoints" / f"epoch_{epoch:04d}",
-                denoiser,
-                normalizer,
-                optimizer,
-                scheduler,
-                epoch,
-                next_batch,
-                step,
-                final_loss,
-                out_dir,
-            )
+            save_checkpoint(out_dir / "checkpoints" / f"epoch_{epoch:04d}")
     bar.close()
 
     final_path = out_dir / (MODEL_NAME + ".safetensors")
     if ctx.is_main:
-        _save(
-            config,
-            out_dir / MODEL_NAME,
-            denoiser,
-            normalizer,
-            optimizer,
-            scheduler,
-            epoch,
-            next_batch,
-            step,
-            final_loss,
-            out_dir,
-        )
+        save_checkpoint(out_dir / MODEL_NAME)
         log.record("end", echo=True, step=step, epoch=epoch, final_loss=final_loss, model=str(final_path))
     _barrier(ctx)  # every rank returns once the final files exist
     return final_path
