@@ -17,6 +17,9 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from interhandgen_core.errors import InterHandGenError
 
@@ -79,8 +82,9 @@ def _cmd_data_synth(args: argparse.Namespace) -> None:
     from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
     from interhandgen_core.visualization.preview import render_twohand_grid
 
-    if args.kind != "twohand":
-        raise InterHandGenError(f"data synth --kind {args.kind} is not available yet; use --kind twohand")
+    if args.kind == "object":
+        _synth_object_grasps(args)
+        return
     out = Path(args.out)
     if out.suffix != ".npz":
         raise InterHandGenError(f"--out must name a .npz file, got {out}")
@@ -120,6 +124,76 @@ def _cmd_data_synth(args: argparse.Namespace) -> None:
     )
     print(stats.summary())
     print(f"accepted {args.num} of {result.attempts} attempts; kinds: {summary['kinds']}")
+    print(f"wrote {out}, {summary_path}, {preview}")
+
+
+def _synth_object_grasps(args: argparse.Namespace) -> None:
+    import torch
+
+    from interhandgen_core.data.grasp_synth import GRASP_KINDS, GraspSynthConfig, GraspSynthesizer
+    from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES, generate_objects
+    from interhandgen_core.evaluation.grasp import grasp_statistics, measure_grasps
+    from interhandgen_core.hands.layer import HandLayer
+    from interhandgen_core.hands.loading import load_hand_pair
+    from interhandgen_core.visualization.preview import render_twohand_grid
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise InterHandGenError(f"--out must name a .npz file, got {out}")
+    _check_output_folder(out.parent, "--out")
+    right, left = load_hand_pair(args.hand_model, args.mano_dir)
+    right_layer, left_layer = HandLayer(right), HandLayer(left)
+    overrides: dict[str, Any] = {} if args.iterations is None else {"iterations": args.iterations}
+    if args.grasps_per_object is not None:
+        overrides["grasps_per_object"] = args.grasps_per_object
+    config = GraspSynthConfig(seed=args.seed, **overrides)
+    objects = generate_objects(args.num, seed=args.seed)
+    result = GraspSynthesizer(right_layer, left_layer).generate(objects, config, progress=not args.quiet)
+    with torch.no_grad():
+        lv = left_layer(result.left.pose, result.left.betas, result.left.rotation, result.left.translation).vertices
+        rv = right_layer(
+            result.right.pose, result.right.betas, result.right.rotation, result.right.translation
+        ).vertices
+    figures = measure_grasps(
+        lv,
+        left_layer.faces,
+        rv,
+        right_layer.faces,
+        lambda p, rows: objects.signed_distance(p, result.object_index[rows]),
+    )
+    stats = grasp_statistics(figures)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.save(out)
+
+    summary = {
+        "objects": args.num,
+        "grasps": len(result),
+        "seed": args.seed,
+        "attempts": result.attempts,
+        "acceptance_ratio": len(result) / max(result.attempts, 1),
+        "kinds": dict(zip(GRASP_KINDS, torch.bincount(result.kind, minlength=len(GRASP_KINDS)).tolist(), strict=True)),
+        "families": dict(
+            zip(OBJECT_FAMILIES, torch.bincount(objects.family, minlength=len(OBJECT_FAMILIES)).tolist(), strict=True)
+        ),
+        "statistics": stats.as_dict(),
+        "hand_model": args.hand_model,
+    }
+    summary_path = out.with_suffix(".json")
+    summary_path.write_text(json.dumps(summary, indent=2))
+    preview = out.with_name(out.stem + "_preview.png")
+    pick = torch.randperm(len(result), generator=torch.Generator().manual_seed(args.seed))[:16]
+    titles = [f"{GRASP_KINDS[int(result.kind[i])]} (grasp {int(i)})" for i in pick]
+    render_twohand_grid(
+        preview,
+        lv[pick].numpy(),
+        left_layer.faces.numpy(),
+        rv[pick].numpy(),
+        right_layer.faces.numpy(),
+        titles=titles,
+        object_points=result.object_points[result.object_index[pick]][:, ::2].numpy(),
+    )
+    print(stats.summary())
+    print(f"{len(result)} grasps of {args.num} objects from {result.attempts} candidates; kinds: {summary['kinds']}")
     print(f"wrote {out}, {summary_path}, {preview}")
 
 
@@ -164,6 +238,123 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     print(f"wrote {out / 'samples.npz'}, {args.num} PLY files and {out / 'preview.png'}")
 
 
+def _float_triple(text: str) -> tuple[float, float, float]:
+    """'x,y,z' -> (x, y, z) metres."""
+    parts = text.split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated numbers x,y,z (metres), got {text!r}")
+    return values[0], values[1], values[2]
+
+
+def _write_grasp_outputs(out: Path, model: Any, grasps: Any, shown: int) -> None:
+    """grasps.npz, object.ply, one PLY per grasp (object cloud as grey points) and preview.png."""
+    from interhandgen_core.io.hands_file import write_hands_file
+    from interhandgen_core.io.meshes import write_ply, write_twohand_ply
+    from interhandgen_core.visualization.preview import render_grasp_sheet
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_hands_file(out / "grasps.npz", model.to_hands_file(grasps))
+    lv, rv = grasps.left_vertices.cpu().numpy(), grasps.right_vertices.cpu().numpy()
+    lf, rf = grasps.left_faces.cpu().numpy(), grasps.right_faces.cpu().numpy()
+    points = grasps.object_points.cpu().numpy()
+    write_ply(out / "object.ply", points, np.zeros((0, 3), dtype=np.int64))
+    for i in range(len(lv)):  # one file per grasp
+        write_twohand_ply(out / f"grasp_{i:04d}.ply", lv[i], lf, rv[i], rf, object_points=points)
+    f = grasps.figures
+    titles = [
+        f"score {float(s):.2f}, H-O {1000 * float(d):.1f} mm"
+        for s, d in zip(grasps.scores, f.hand_object_depth, strict=True)
+    ]
+    render_grasp_sheet(out / "preview.png", lv[:shown], lf, rv[:shown], rf, points, titles=titles[:shown])
+
+
+def _cmd_grasp(args: argparse.Namespace) -> None:
+    from interhandgen_core.data.sensor_cloud import CloudPreprocessConfig
+    from interhandgen_core.io.object_files import read_object
+    from interhandgen_core.prior.pipeline import GraspSamples, InterHandGen, default_object_checkpoint
+
+    out = Path(args.out)
+    _check_output_folder(out, "--out")
+    obj = read_object(args.object)
+    preprocess = CloudPreprocessConfig(
+        crop_min=args.crop_min, crop_max=args.crop_max, **({} if args.voxel is None else {"voxel_size": args.voxel})
+    )
+    model = InterHandGen.from_pretrained(args.checkpoint or default_object_checkpoint(), device=args.device)
+    grasps = model.sample(
+        args.num,
+        seed=args.seed,
+        ddim_steps=args.steps,
+        cfg_weight=args.cfg,
+        penetration_weight=args.pen_weight,
+        object_points=obj.points,
+        object_normals=obj.normals,
+        preprocess=preprocess,
+    )
+    if not isinstance(grasps, GraspSamples):
+        raise InterHandGenError("the checkpoint did not produce grasps; use an object-conditioned prior")
+    grasps = grasps.ranked()
+    _write_grasp_outputs(out, model, grasps, min(args.num, 4))
+    print(f"object: {obj.source}; {grasps.cloud.summary()}")
+    print(f"{'rank':>4} {'score':>6} {'H-O pen mm':>10} {'H-H pen mm':>10} {'L gap mm':>8} {'R gap mm':>8}")
+    f = grasps.figures
+    for i in range(args.num):  # one line per grasp
+        print(
+            f"{i:>4} {float(grasps.scores[i]):>6.3f} {1000 * float(f.hand_object_depth[i]):>10.2f} "
+            f"{1000 * float(f.hand_hand_depth[i]):>10.2f} {1000 * float(f.left_gap[i]):>8.2f} "
+            f"{1000 * float(f.right_gap[i]):>8.2f}"
+        )
+    print(f"wrote {out / 'grasps.npz'}, {out / 'object.ply'}, {args.num} grasp PLY files and {out / 'preview.png'}")
+
+
+def _cmd_evaluate_grasps(args: argparse.Namespace) -> None:
+    from interhandgen_core.evaluation.heldout_grasps import evaluate_heldout_grasps
+    from interhandgen_core.prior.pipeline import InterHandGen, default_object_checkpoint
+    from interhandgen_core.visualization.preview import render_grasp_sheet
+
+    out = Path(args.out)
+    _check_output_folder(out, "--out")
+    model = InterHandGen.from_pretrained(args.checkpoint or default_object_checkpoint(), device=args.device)
+    result = evaluate_heldout_grasps(
+        model,
+        num_objects=args.objects,
+        grasps_per_object=args.num,
+        seed=args.seed,
+        sensor=args.sensor,
+        penetration_weight=args.pen_weight,
+        progress=not args.quiet,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    report = {
+        "objects": args.objects,
+        "grasps_per_object": args.num,
+        "seed": args.seed,
+        "sensor": args.sensor,
+        "penetration_weight": args.pen_weight,
+        "statistics": result.statistics.as_dict(),
+        "per_object": result.per_object,
+    }
+    (out / "statistics.json").write_text(json.dumps(report, indent=2))
+    for i, grasps in enumerate(result.proposals[: args.previews]):  # a few objects, for people to look at
+        best = grasps.ranked()
+        shown = min(4, args.num)
+        titles = [f"score {float(s):.2f}" for s in best.scores[:shown]]
+        render_grasp_sheet(
+            out / f"preview_object_{i:02d}.png",
+            best.left_vertices[:shown].cpu().numpy(),
+            best.left_faces.cpu().numpy(),
+            best.right_vertices[:shown].cpu().numpy(),
+            best.right_faces.cpu().numpy(),
+            best.object_points.cpu().numpy(),
+            titles=titles,
+        )
+    print(result.statistics.summary())
+    print(f"wrote {out / 'statistics.json'} and {min(args.previews, args.objects)} preview PNGs")
+
+
 def _cmd_bench(args: argparse.Namespace) -> None:
     from interhandgen_core.runtime.benchmark import format_rows, run_benchmark
 
@@ -190,13 +381,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="make or convert data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
-    synth = data_commands.add_parser("synth", help="synthesise two-hand interactions")
-    synth.add_argument("--kind", default="twohand", help="what to synthesise (twohand)")
-    synth.add_argument("--num", type=_positive_int, required=True, help="number of samples")
+    synth = data_commands.add_parser("synth", help="synthesise two-hand interactions or bimanual grasps")
+    synth.add_argument(
+        "--kind",
+        default="twohand",
+        choices=("twohand", "object"),
+        help="twohand: two interacting hands; object: procedural objects held by two hands",
+    )
+    synth.add_argument("--num", type=_positive_int, required=True, help="number of samples (--kind object: of objects)")
+    synth.add_argument(
+        "--grasps-per-object", type=_positive_int, default=None, help="--kind object: grasps per object (default 12)"
+    )
     synth.add_argument("--out", required=True, help="output .npz (a .json summary and a _preview.png go beside it)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument(
-        "--iterations", type=_non_negative_int, default=None, help="optimisation iterations per sample (default 30)"
+        "--iterations",
+        type=_non_negative_int,
+        default=None,
+        help="optimisation iterations per sample (default 30; 50 for --kind object)",
     )
     synth.add_argument("--hand-model", default="procedural", choices=("procedural", "mano"))
     synth.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
@@ -230,8 +432,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.set_defaults(func=_cmd_sample)
 
-    bench = commands.add_parser("bench", help="latency benchmark of the denoiser and the guided cascade")
-    bench.add_argument("--what", default="cascade", choices=("cascade", "denoiser"))
+    grasp = commands.add_parser("grasp", help="propose bimanual grasps for an object (mesh or point cloud)")
+    grasp.add_argument(
+        "--object", required=True, help="mesh (.obj, .ply, .stl) or cloud (.ply, .pcd, .npy), metres, z up"
+    )
+    grasp.add_argument("--num", type=_positive_int, required=True, help="number of grasps")
+    grasp.add_argument("--out", required=True, help="output directory")
+    grasp.add_argument("--seed", type=int, default=0)
+    grasp.add_argument("--checkpoint", default=None, help="object-conditioned prior (default: the shipped one)")
+    grasp.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    grasp.add_argument("--steps", type=_positive_int, default=None, help="DDIM steps (default 32)")
+    grasp.add_argument("--cfg", type=_non_negative_float, default=None, help="classifier-free guidance weight")
+    grasp.add_argument("--pen-weight", type=_non_negative_float, default=None, help="anti-penetration weight at t=0")
+    grasp.add_argument("--crop-min", type=_float_triple, default=None, help="x,y,z: keep points above this corner")
+    grasp.add_argument("--crop-max", type=_float_triple, default=None, help="x,y,z: keep points below this corner")
+    grasp.add_argument("--voxel", type=_non_negative_float, default=None, help="voxel size in metres (0: none)")
+    grasp.set_defaults(func=_cmd_grasp)
+
+    evaluate = commands.add_parser("evaluate", help="evaluation protocols")
+    evaluate_commands = evaluate.add_subparsers(dest="evaluate_command", required=True)
+    heldout = evaluate_commands.add_parser("grasps", help="grasp proposals on held-out procedural objects")
+    heldout.add_argument("--objects", type=_positive_int, default=20, help="number of held-out objects")
+    heldout.add_argument("--num", type=_positive_int, default=32, help="grasps per object")
+    heldout.add_argument("--seed", type=int, default=1000, help="object seed (the training recipes use 0 and 1)")
+    heldout.add_argument("--sensor", action="store_true", help="one-sided, noisy clouds with outliers")
+    heldout.add_argument("--pen-weight", type=_non_negative_float, default=None, help="0 turns guidance off")
+    heldout.add_argument("--checkpoint", default=None)
+    heldout.add_argument("--device", default="cpu")
+    heldout.add_argument("--previews", type=_non_negative_int, default=4, help="objects to draw")
+    heldout.add_argument("--out", required=True, help="output directory")
+    heldout.add_argument("--quiet", action="store_true", help="no progress bar")
+    heldout.set_defaults(func=_cmd_evaluate_grasps)
+
+    bench = commands.add_parser("bench", help="latency benchmark of the denoiser, the cascade, or grasp proposal")
+    bench.add_argument("--what", default="cascade", choices=("cascade", "denoiser", "grasp"))
     bench.add_argument("--batches", type=_int_list, default=[1, 16, 64])
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--checkpoint", default=None)

@@ -31,6 +31,7 @@ from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.articulation import curl_pose
 from interhandgen_core.hands.keypoints import KEYPOINT_NAMES
 from interhandgen_core.hands.layer import HandLayer, HandOutput
+from interhandgen_core.hands.placement import hand_frame, palm_centre_offset
 from interhandgen_core.prior.representation import HandParams
 
 INTERACTION_KINDS: tuple[str, ...] = (
@@ -104,18 +105,6 @@ class TwoHandSet:
 
 def _uniform(generator: torch.Generator, shape: tuple[int, ...], low: float, high: float) -> Tensor:
     return low + (high - low) * torch.rand(shape, generator=generator)
-
-
-def _frame(fingers: Tensor, palm_normal: Tensor) -> Tensor:
-    """Right-hand root rotation (B, 3, 3) whose fingers point along ``fingers`` and palm faces ``palm_normal``.
-
-    The rest pose has fingers along -x and palm along -y, so R e_x = -fingers and
-    R e_y = -palm_normal (palm_normal is orthogonalised against fingers).
-    """
-    f = torch.nn.functional.normalize(fingers, dim=-1)
-    n = palm_normal - (palm_normal * f).sum(-1, keepdim=True) * f
-    n = torch.nn.functional.normalize(n, dim=-1)
-    return torch.stack([-f, -n, torch.cross(f, n, dim=-1)], dim=-1)
 
 
 @dataclass
@@ -248,7 +237,7 @@ def _templates(kind: Tensor, generator: torch.Generator, left_anchor: dict[str, 
 
     # A random tilt of the whole right hand keeps every kind from being one pose.
     wobble = axis_angle_to_matrix(torch.randn(b, 3, generator=generator) * 0.15)
-    rotation = wobble @ _frame(fingers, normal)
+    rotation = wobble @ hand_frame("right", fingers, normal)
     return _Template(rotation, palm, right_curl, right_spread, left_curl, left_spread, right_touch, pairs)
 
 
@@ -263,12 +252,6 @@ class TwoHandSynthesizer:
         self.right_faces = right_layer.faces
         self.left_faces = left_layer.faces
 
-    def _palm_centre(self, layer: HandLayer, betas: Tensor) -> Tensor:
-        """(B, 10) -> (B, 3): mean of the wrist and four knuckles of the rest pose, relative to the wrist."""
-        joints = layer.rest_joints(betas)
-        joints = joints - joints[:, :1]
-        return joints[:, [0, 1, 4, 7, 10]].mean(1)
-
     def _chunk(
         self, kind: Tensor, generator: torch.Generator, config: TwoHandSynthConfig
     ) -> tuple[HandParams, HandParams]:
@@ -280,7 +263,7 @@ class TwoHandSynthesizer:
             flat = HandParams(torch.zeros(b, 45), left_betas, eye, torch.zeros(b, 3))
             rest = self.left_layer(flat.pose, flat.betas, flat.rotation, flat.translation).keypoints
         anchor = {
-            "palm": self._palm_centre(self.left_layer, left_betas),
+            "palm": palm_centre_offset(self.left_layer, left_betas),
             "index_tip": rest[:, _KP["index_tip"]],
             "middle1": rest[:, _KP["middle1"]],
         }
@@ -294,7 +277,7 @@ class TwoHandSynthesizer:
         )
         # The left articulation is mirrored from the right-hand convention of curl_pose.
         left_pose0 = HandParams(left_pose0, left_betas, eye, torch.zeros(b, 3)).mirrored().pose
-        right_palm_offset = self._palm_centre(self.right_layer, right_betas)
+        right_palm_offset = palm_centre_offset(self.right_layer, right_betas)
         right_transl0 = tpl.right_palm - (tpl.right_rotation @ right_palm_offset[..., None])[..., 0]
 
         params = {

@@ -1,9 +1,10 @@
 """Trained-prior checkpoints: ``NAME.safetensors`` (tensors) + ``NAME.json`` (configuration) side by side.
 
-The safetensors file holds the denoiser's state dict under ``denoiser.*`` and the
-normaliser's statistics as ``normalizer.mean`` / ``normalizer.std`` (64,). The JSON file holds
-the format version, the DenoiserConfig and DiffusionConfig, the hand model kind the prior
-was trained with, the library version and whatever ``extra`` the caller adds (training
+The safetensors file holds the denoiser's state dict under ``denoiser.*``, an object-conditioned
+prior's PointNet++ encoder under ``object_encoder.*``, and the normaliser's statistics as
+``normalizer.mean`` / ``normalizer.std`` (64,). The JSON file holds the format version, the
+DenoiserConfig and DiffusionConfig (and ObjectEncoderConfig under "object_encoder" for an
+object-conditioned prior), the hand model kind the prior was trained with, the library version and whatever ``extra`` the caller adds (training
 writes ``{"training": {...}}``: data file, epochs, steps, seed, final loss).
 
 Nothing here unpickles: tensors go through safetensors, and the resumable training state
@@ -25,14 +26,24 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from interhandgen_core.errors import CheckpointError, ConfigError
-from interhandgen_core.prior.configuration import DenoiserConfig, DiffusionConfig
+from interhandgen_core.prior.configuration import DenoiserConfig, DiffusionConfig, ObjectEncoderConfig
 from interhandgen_core.prior.denoiser import Denoiser
+from interhandgen_core.prior.object_encoder import ObjectEncoder
 from interhandgen_core.prior.representation import Normalizer
 
 FORMAT_NAME = "interhandgen-prior"
 FORMAT_VERSION = 1
 _DENOISER_PREFIX = "denoiser."
-_RESERVED_KEYS = ("format", "format_version", "library_version", "hand_model", "model", "diffusion")
+_ENCODER_PREFIX = "object_encoder."
+_RESERVED_KEYS = (
+    "format",
+    "format_version",
+    "library_version",
+    "hand_model",
+    "model",
+    "diffusion",
+    "object_encoder",
+)
 
 
 def library_version() -> str:
@@ -61,6 +72,11 @@ class LoadedPrior:
     model_config: DenoiserConfig
     diffusion_config: DiffusionConfig
     metadata: dict[str, Any]
+    object_encoder: ObjectEncoder | None = None
+
+    @property
+    def object_conditioned(self) -> bool:
+        return self.object_encoder is not None
 
 
 def _write_atomically(path: Path, write: Any) -> None:
@@ -82,17 +98,25 @@ def save_prior(
     diffusion_config: DiffusionConfig,
     extra: dict[str, Any] | None = None,
     hand_model: str = "procedural",
+    object_encoder: ObjectEncoder | None = None,
 ) -> Path:
     """Write NAME.safetensors and NAME.json (``path`` may be NAME or either file). Returns the weights path.
 
     extra: JSON-serialisable top-level entries for the metadata (e.g. ``{"training": {...}}``).
+    object_encoder: the PointNet++ encoder of an object-conditioned prior (its config goes in the JSON).
     """
+    if (object_encoder is None) != (model_config.object_embedding_dim == 0):
+        raise ValueError("an object encoder goes with a denoiser that has an object token, and only then")
     weights_path, json_path = checkpoint_paths(path)
     extra = dict(extra or {})
     clashes = [key for key in extra if key in _RESERVED_KEYS]
     if clashes:
         raise ValueError(f"extra metadata may not use the reserved key(s) {', '.join(clashes)}")
     tensors = {_DENOISER_PREFIX + k: v.detach().cpu().contiguous() for k, v in denoiser.state_dict().items()}
+    if object_encoder is not None:
+        tensors.update(
+            {_ENCODER_PREFIX + k: v.detach().cpu().contiguous() for k, v in object_encoder.state_dict().items()}
+        )
     tensors["normalizer.mean"] = normalizer.mean.detach().cpu().float().contiguous()
     tensors["normalizer.std"] = normalizer.std.detach().cpu().float().contiguous()
     meta = {
@@ -102,6 +126,7 @@ def save_prior(
         "hand_model": hand_model,
         "model": model_config.to_dict(),
         "diffusion": diffusion_config.to_dict(),
+        **({} if object_encoder is None else {"object_encoder": object_encoder.config.to_dict()}),
         **extra,
     }
     text = json.dumps(meta, indent=2, sort_keys=False) + "\n"
@@ -145,8 +170,18 @@ def load_prior(path: str | Path, map_location: str | torch.device = "cpu") -> Lo
     try:
         model_config = DenoiserConfig.from_dict(meta.get("model"))
         diffusion_config = DiffusionConfig.from_dict(meta.get("diffusion"))
+        encoder_config = (
+            None if meta.get("object_encoder") is None else ObjectEncoderConfig.from_dict(meta["object_encoder"])
+        )
     except ConfigError as exc:
         raise CheckpointError(f"{json_path}: invalid configuration: {exc}") from None
+    if (encoder_config is None) != (model_config.object_embedding_dim == 0) or (
+        encoder_config is not None and encoder_config.out_dim != model_config.object_embedding_dim
+    ):
+        raise CheckpointError(
+            f"{json_path}: the denoiser's object_embedding_dim ({model_config.object_embedding_dim}) does not match "
+            f"the object encoder ({'none' if encoder_config is None else encoder_config.out_dim})"
+        )
 
     device = torch.device(map_location)
     try:
@@ -165,22 +200,40 @@ def load_prior(path: str | Path, map_location: str | torch.device = "cpu") -> Lo
     normalizer = Normalizer(tensors.pop("normalizer.mean"), tensors.pop("normalizer.std")).to(device)
 
     denoiser = Denoiser(model_config)
-    expected = denoiser.state_dict()
-    stored = {k[len(_DENOISER_PREFIX) :]: v for k, v in tensors.items() if k.startswith(_DENOISER_PREFIX)}
-    unknown = sorted(k for k in tensors if not k.startswith(_DENOISER_PREFIX))
+    modules: dict[str, torch.nn.Module] = {_DENOISER_PREFIX: denoiser}
+    encoder = None if encoder_config is None else ObjectEncoder(encoder_config)
+    if encoder is not None:
+        modules[_ENCODER_PREFIX] = encoder
+    unknown = sorted(k for k in tensors if not any(k.startswith(prefix) for prefix in modules))
+    if unknown:
+        raise CheckpointError(
+            f"{weights_path}: tensors do not match the configuration in {json_path.name} "
+            f"(unexpected {unknown[0]}" + (f" and {len(unknown) - 1} more)" if len(unknown) > 1 else ")")
+        )
+    for prefix, module in modules.items():
+        _load_module(prefix, module, tensors, weights_path, json_path)
+        module.to(device).eval()
+    return LoadedPrior(denoiser, normalizer, model_config, diffusion_config, meta, encoder)
+
+
+def _load_module(
+    prefix: str, module: torch.nn.Module, tensors: dict[str, torch.Tensor], weights_path: Path, json_path: Path
+) -> None:
+    """Load the tensors under ``prefix`` into ``module``, refusing any missing, extra or misshapen one."""
+    expected = module.state_dict()
+    stored = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     missing = sorted(set(expected) - set(stored))
     unexpected = sorted(set(stored) - set(expected))
-    if unknown or missing or unexpected:
+    if missing or unexpected:
         parts = []
         if missing:
             parts.append(
-                f"missing {_DENOISER_PREFIX}{missing[0]}"
-                + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+                f"missing {prefix}{missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
             )
-        if unexpected or unknown:
-            extra_keys = [_DENOISER_PREFIX + k for k in unexpected] + unknown
+        if unexpected:
             parts.append(
-                f"unexpected {extra_keys[0]}" + (f" and {len(extra_keys) - 1} more" if len(extra_keys) > 1 else "")
+                f"unexpected {prefix}{unexpected[0]}"
+                + (f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else "")
             )
         raise CheckpointError(
             f"{weights_path}: tensors do not match the configuration in {json_path.name} ({'; '.join(parts)})"
@@ -188,12 +241,10 @@ def load_prior(path: str | Path, map_location: str | torch.device = "cpu") -> Lo
     for key, value in expected.items():
         if tuple(stored[key].shape) != tuple(value.shape):
             raise CheckpointError(
-                f"{weights_path}: tensor '{_DENOISER_PREFIX}{key}' has shape {tuple(stored[key].shape)} in the file "
+                f"{weights_path}: tensor '{prefix}{key}' has shape {tuple(stored[key].shape)} in the file "
                 f"but the configuration in {json_path.name} expects {tuple(value.shape)}"
             )
-    denoiser.load_state_dict(stored, strict=True)
-    denoiser.to(device).eval()
-    return LoadedPrior(denoiser, normalizer, model_config, diffusion_config, meta)
+    module.load_state_dict(stored, strict=True)
 
 
 def save_training_state(path: str | Path, state: dict[str, Any]) -> None:

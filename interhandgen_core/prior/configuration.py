@@ -84,6 +84,8 @@ class _ConfigBase:
                 value = value.to_dict()
             elif isinstance(value, Path):
                 value = str(value)
+            elif isinstance(value, tuple):  # plain lists, so that YAML and JSON writers accept them
+                value = [list(v) if isinstance(v, tuple) else v for v in value]
             out[f.name] = value
         return out
 
@@ -198,6 +200,81 @@ class DenoiserConfig(_ConfigBase):
         return cls(**values)
 
 
+def _require_int_tuple(owner: str, name: str, value: Any, minimum: int) -> tuple[int, ...]:
+    if isinstance(value, str) or not isinstance(value, tuple | list) or len(value) == 0:
+        raise ConfigError(f"{owner}.{name} must be a non-empty list of integers, got {value!r}")
+    return tuple(_require_int(owner, f"{name}[{i}]", v, minimum) for i, v in enumerate(value))
+
+
+@dataclass(frozen=True)
+class ObjectEncoderConfig(_ConfigBase):
+    """PointNet++ single-scale-grouping object encoder (paper 3.6; S.4.3). Defaults: the small preset.
+
+    Lengths are metres in the object frame (origin at the cloud's centroid). The original
+    PointNet++ SSG works on clouds scaled into the unit sphere with radii 0.2 / 0.4; the
+    objects here are 8-40 cm, so the radii are in metres at about the same fraction of an
+    object's size. The defaults are a small preset, sized so that training on a CPU is
+    practical (about a quarter of PointNet++'s grouped points and one layer less per level);
+    PointNet++'s own sizes are given with each field.
+
+    num_points: points per cloud given to the encoder (clouds are resampled to this many).
+    min_points: the fewest distinct points a cloud may have; fewer is refused, not padded.
+    centroids: farthest-point-sampled centres per set-abstraction level (512, 128 in PointNet++).
+    radii: ball-query radius per level, metres, increasing.
+    neighbors: points grouped per centre per level (32, 64 in PointNet++).
+    mlps: shared MLP widths per level ((64, 64, 128), (128, 128, 256) in PointNet++).
+    global_mlp: widths of the group-all level ((256, 512, 1024) in PointNet++).
+    head: widths of the fully connected layers after the global max-pool; the last is the
+        object feature size emb_O. PointNet++'s classifier head is 512, 256, k; the paper drops
+        the last layer and makes the feature 512 wide, i.e. (512, 512).
+    """
+
+    num_points: int = 512
+    min_points: int = 32
+    centroids: tuple[int, ...] = (128, 32)
+    radii: tuple[float, ...] = (0.04, 0.10)
+    neighbors: tuple[int, ...] = (16, 16)
+    mlps: tuple[tuple[int, ...], ...] = ((32, 64), (64, 128))
+    global_mlp: tuple[int, ...] = (128, 256)
+    head: tuple[int, ...] = (256, 256)
+
+    def __post_init__(self) -> None:
+        owner = "ObjectEncoderConfig"
+        _require_int(owner, "num_points", self.num_points, 1)
+        _require_int(owner, "min_points", self.min_points, 1, self.num_points)
+        object.__setattr__(self, "centroids", _require_int_tuple(owner, "centroids", self.centroids, 1))
+        object.__setattr__(self, "neighbors", _require_int_tuple(owner, "neighbors", self.neighbors, 1))
+        object.__setattr__(self, "global_mlp", _require_int_tuple(owner, "global_mlp", self.global_mlp, 1))
+        object.__setattr__(self, "head", _require_int_tuple(owner, "head", self.head, 1))
+        levels = len(self.centroids)
+        if isinstance(self.radii, str) or not isinstance(self.radii, tuple | list) or len(self.radii) != levels:
+            raise ConfigError(f"{owner}.radii must list one radius per level ({levels}), got {self.radii!r}")
+        radii = tuple(
+            _require_float(owner, f"radii[{i}]", r, 0.0, math.inf, low_open=True, high_open=True)
+            for i, r in enumerate(self.radii)
+        )
+        object.__setattr__(self, "radii", radii)
+        if isinstance(self.mlps, str) or not isinstance(self.mlps, tuple | list) or len(self.mlps) != levels:
+            raise ConfigError(
+                f"{owner}.mlps must list one MLP (list of widths) per level ({levels}), got {self.mlps!r}"
+            )
+        object.__setattr__(
+            self, "mlps", tuple(_require_int_tuple(owner, f"mlps[{i}]", m, 1) for i, m in enumerate(self.mlps))
+        )
+        if len(self.neighbors) != levels:
+            raise ConfigError(f"{owner}.neighbors must list one count per level ({levels}), got {self.neighbors!r}")
+        if any(b > a for a, b in zip((self.num_points, *self.centroids), self.centroids, strict=False)):
+            raise ConfigError(
+                f"{owner}.centroids must not increase from level to level nor exceed num_points "
+                f"({self.num_points}), got {self.centroids}"
+            )
+
+    @property
+    def out_dim(self) -> int:
+        """Size of the object feature emb_O (the denoiser's object_embedding_dim)."""
+        return self.head[-1]
+
+
 @dataclass(frozen=True)
 class DiffusionConfig(_ConfigBase):
     """Forward noise schedule (Eq. 3; S.4.2): T steps, beta linear from beta_start to beta_end."""
@@ -234,6 +311,10 @@ class SamplerConfig(_ConfigBase):
         applies the paper's plain gradient step. The gradient of Eq. 7 grows with the
         number of penetrating vertices, so without a bound a deep penetration throws the
         hands apart instead of separating them to contact (figures in the README).
+    object_penetration_band: with an object, the deepest penetration into the object cloud
+        (metres) that guidance acts on (prior/guidance.py: a one-sided cloud has no back side).
+    object_guidance_points: points of the (preprocessed) object cloud that hand-object guidance
+        and the per-grasp figures use; more is finer and slower.
     """
 
     ddim_steps: int = 32
@@ -241,6 +322,8 @@ class SamplerConfig(_ConfigBase):
     penetration_weight: float = 4.0
     penetration_decay: float = 0.9
     penetration_max_step: float = 0.5
+    object_penetration_band: float = 0.03
+    object_guidance_points: int = 2048
 
     def __post_init__(self) -> None:
         owner = "SamplerConfig"
@@ -258,6 +341,14 @@ class SamplerConfig(_ConfigBase):
                 "penetration_max_step",
                 _require_float(owner, "penetration_max_step", self.penetration_max_step, 0.0, math.inf, low_open=True),
             )
+
+        object.__setattr__(
+            self,
+            "object_penetration_band",
+            _require_float(owner, "object_penetration_band", self.object_penetration_band, 0.0, 1.0, low_open=True),
+        )
+
+        _require_int(owner, "object_guidance_points", self.object_guidance_points, 1)
 
     def check_against(self, diffusion: DiffusionConfig) -> None:
         """Raise ConfigError when ddim_steps exceeds the model's number of diffusion steps T."""
@@ -281,6 +372,13 @@ class TrainConfig(_ConfigBase):
     log_every: optimisation steps between log lines (log.jsonl and stdout).
     max_steps: stop after this many optimisation steps (smoke runs, tests); None = no cap.
     device: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
+    object_encoder: set for an object-conditioned prior (paper 3.6): the data are then grasp
+        sets (``interhandgen data synth --kind object``) and ``model.object_embedding_dim``
+        must equal the encoder's output size.
+    p_uncond_object: probability of dropping the object condition (supplementary S.1: one
+        network holds the object-conditional and the unconditional prior).
+    sensor_augmentation: probability that a training cloud is made to look like one depth
+        camera's view (one side only, noise, outliers), so that proposals hold up on real clouds.
     """
 
     train_data: Path
@@ -299,9 +397,24 @@ class TrainConfig(_ConfigBase):
     device: str = "auto"
     model: DenoiserConfig = field(default_factory=DenoiserConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    object_encoder: ObjectEncoderConfig | None = None
+    p_uncond_object: float = 0.1
+    sensor_augmentation: float = 0.5
 
     def __post_init__(self) -> None:
         owner = "TrainConfig"
+        for name in ("p_uncond_object", "sensor_augmentation"):
+            object.__setattr__(self, name, _require_float(owner, name, getattr(self, name), 0.0, 1.0))
+        if self.object_encoder is not None and not isinstance(self.object_encoder, ObjectEncoderConfig):
+            raise ConfigError(
+                f"TrainConfig.object_encoder must be an ObjectEncoderConfig, got {type(self.object_encoder).__name__}"
+            )
+        wanted = 0 if self.object_encoder is None else self.object_encoder.out_dim
+        if isinstance(self.model, DenoiserConfig) and self.model.object_embedding_dim != wanted:
+            raise ConfigError(
+                f"TrainConfig.model.object_embedding_dim is {self.model.object_embedding_dim} but must be {wanted} "
+                + ("(no object_encoder)" if self.object_encoder is None else "(object_encoder.head[-1])")
+            )
         object.__setattr__(self, "train_data", self._path("train_data", self.train_data))
         if self.val_data is not None:
             object.__setattr__(self, "val_data", self._path("val_data", self.val_data))
@@ -341,6 +454,8 @@ class TrainConfig(_ConfigBase):
             values["model"] = DenoiserConfig.from_dict(values["model"])
         if "diffusion" in values:
             values["diffusion"] = DiffusionConfig.from_dict(values["diffusion"])
+        if values.get("object_encoder") is not None:
+            values["object_encoder"] = ObjectEncoderConfig.from_dict(values["object_encoder"])
         return cls(**values)
 
     @classmethod

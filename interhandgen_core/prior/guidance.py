@@ -55,3 +55,22 @@ def penetration_loss(
         normals = vertex_normals(vertices, faces)
         loss = loss + one_way_penetration(other_vertices, vertices, normals).mean(-1)
     return loss * _CENTIMETRES_PER_METRE
+
+
+def object_penetration_loss(
+    vertices: Tensor, faces: Tensor, object_points: Tensor, object_normals: Tensor, band: float
+) -> Tensor:
+    """Eq. 7 against an object cloud: vertices (B, V, 3), faces (F, 3), object_points (B, P, 3),
+    object_normals (B, P, 3) unit outward -> (B,) centimetres.
+
+    Hand vertices behind the cloud's surface (Eq. 8 with the cloud's points and normals in
+    place of the other hand's vertices) plus cloud points behind the hand's skin, each as a
+    mean over its own point set. Only depths up to ``band`` metres count: a cloud that one
+    camera saw has no back side, and a vertex beyond the far side of the object would
+    otherwise read as deep inside it.
+    """
+    into_object = one_way_penetration(vertices, object_points, object_normals)
+    into_hand = one_way_penetration(object_points, vertices, vertex_normals(vertices, faces))
+    into_object = torch.where(into_object <= band, into_object, torch.zeros_like(into_object))
+    into_hand = torch.where(into_hand <= band, into_hand, torch.zeros_like(into_hand))
+    return (into_object.mean(-1) + into_hand.mean(-1)) * _CENTIMETRES_PER_METRE

@@ -4,35 +4,52 @@
 >>> model = InterHandGen.from_pretrained()          # the shipped small prior
 >>> samples = model.sample(16, seed=0)              # TwoHandSamples
 >>> samples.left_vertices.shape                     # (16, V, 3), metres
+
+With an object (paper 3.6), from the object-conditioned prior:
+
+>>> model = InterHandGen.from_pretrained(default_object_checkpoint())
+>>> grasps = model.sample(32, object_points=cloud)  # cloud: (P, 3) metres, any frame with z up
+>>> grasps.ranked().scores                          # best first; hands in the cloud's frame
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch import Tensor
 
+from interhandgen_core.data.sensor_cloud import CloudPreprocessConfig, PreparedCloud, preprocess_cloud, resample_points
 from interhandgen_core.errors import ConfigError
+from interhandgen_core.evaluation.grasp import GraspFigures, cloud_signed_distance, measure_grasps
 from interhandgen_core.evaluation.interaction import InteractionStatistics, interaction_statistics, measure_interaction
+from interhandgen_core.geometry.mirroring import mirror_points
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.io.hands_file import HandsFile, hands_file_from_params
 from interhandgen_core.prior.checkpoint import LoadedPrior, load_prior
 from interhandgen_core.prior.configuration import SamplerConfig
 from interhandgen_core.prior.representation import HandParams
-from interhandgen_core.prior.sampler import CascadedSampler
+from interhandgen_core.prior.sampler import CascadedSampler, ObjectCondition
 from interhandgen_core.prior.schedule import DiffusionSchedule
 
 DEFAULT_CHECKPOINT_NAME = "twohand_small.safetensors"
+DEFAULT_OBJECT_CHECKPOINT_NAME = "twohand_object_small.safetensors"
 
 
 def default_checkpoint() -> Path:
     """Path of the shipped two-hand prior (small preset, procedural hand)."""
     return Path(str(resources.files("interhandgen_core") / "assets" / DEFAULT_CHECKPOINT_NAME))
+
+
+def default_object_checkpoint() -> Path:
+    """Path of the shipped object-conditioned two-hand prior (small preset, procedural hand)."""
+    return Path(str(resources.files("interhandgen_core") / "assets" / DEFAULT_OBJECT_CHECKPOINT_NAME))
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -64,6 +81,42 @@ class TwoHandSamples:
     def statistics(self) -> InteractionStatistics:
         depth, gap = measure_interaction(self.left_vertices, self.left_faces, self.right_vertices, self.right_faces)
         return interaction_statistics(depth, gap)
+
+
+@dataclass
+class GraspSamples(TwoHandSamples):
+    """N bimanual grasps of one object, in the frame of the input cloud (metres).
+
+    ``object_points`` / ``object_normals`` (P, 3) are the preprocessed cloud the hands were
+    guided against and measured on, input frame; ``figures`` holds per-grasp estimates
+    against that cloud (evaluation/grasp.py); ``cloud`` says what preprocessing did.
+    """
+
+    object_points: Tensor
+    object_normals: Tensor
+    figures: GraspFigures
+    cloud: PreparedCloud
+
+    @property
+    def scores(self) -> Tensor:
+        """(N,) in [0, 1], higher is better (evaluation/grasp.py)."""
+        return self.figures.score
+
+    def ranked(self) -> GraspSamples:
+        """The same grasps, best score first."""
+        order = torch.argsort(self.scores, descending=True, stable=True)
+        per_grasp = {
+            f.name: getattr(self, f.name)[order]
+            for f in fields(TwoHandSamples)
+            if f.name not in ("left", "right", "left_faces", "right_faces")
+        }
+        return replace(
+            self,
+            left=self.left.select(order),
+            right=self.right.select(order),
+            figures=self.figures.select(order),
+            **per_grasp,
+        )
 
 
 class InterHandGen:
@@ -113,10 +166,28 @@ class InterHandGen:
         cfg_weight: float | None = None,
         penetration_weight: float | None = None,
         batch_size: int = 256,
+        object_points: ArrayLike | Tensor | None = None,
+        object_normals: ArrayLike | Tensor | None = None,
+        preprocess: CloudPreprocessConfig | None = None,
     ) -> TwoHandSamples:
-        """Draw ``num`` two-hand interactions; arguments left None keep the paper's defaults (SamplerConfig)."""
+        """Draw ``num`` two-hand interactions; arguments left None keep the paper's defaults (SamplerConfig).
+
+        With ``object_points`` (P, 3) metres (an object-conditioned prior only): ``num`` grasps of
+        that object, returned as GraspSamples in the cloud's frame. The frame's z axis should
+        point up (the prior learned "below" and "on top"); the cloud is cleaned and centred by
+        ``preprocess`` (data/sensor_cloud.py; its defaults when None). ``object_normals`` (P, 3),
+        outward, are used where given, else estimated.
+        """
         if num < 1 or batch_size < 1:
             raise ConfigError(f"num and batch_size must be >= 1, got num={num}, batch_size={batch_size}")
+        encoder = self.prior.object_encoder
+        if object_points is not None and encoder is None:
+            raise ConfigError(
+                "this prior has no object encoder; load the object-conditioned prior "
+                "(InterHandGen.from_pretrained(default_object_checkpoint())) to sample grasps"
+            )
+        if object_points is None and encoder is not None:
+            raise ConfigError("this prior is object-conditioned; pass object_points (P, 3) to sample grasps")
         overrides: dict[str, Any] = {}
         if ddim_steps is not None:
             overrides["ddim_steps"] = ddim_steps
@@ -124,14 +195,22 @@ class InterHandGen:
             overrides["cfg_weight"] = cfg_weight
         if penetration_weight is not None:
             overrides["penetration_weight"] = penetration_weight
-        sampler = self.sampler(replace(self.sampler_config, **overrides))
+        config = replace(self.sampler_config, **overrides)
+        sampler = self.sampler(config)
         generator = torch.Generator().manual_seed(seed)
+        obj: ObjectCondition | None = None
+        cloud: PreparedCloud | None = None
+        if object_points is not None and encoder is not None:
+            cloud = preprocess_cloud(object_points, preprocess, object_normals)
+            obj = self._object_condition(cloud, seed, config.object_guidance_points)
         lefts, rights = [], []
         for start in range(0, num, batch_size):  # memory chunks; each chunk is one batch
-            left, right = sampler.sample(min(batch_size, num - start), generator, self.device)
+            left, right = sampler.sample(min(batch_size, num - start), generator, self.device, obj)
             lefts.append(left)
             rights.append(right)
         left, right = HandParams.cat(lefts), HandParams.cat(rights)
+        if obj is not None and cloud is not None:
+            return self._grasps(left, right, obj, cloud)
         with torch.no_grad():
             lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
             ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
@@ -146,6 +225,62 @@ class InterHandGen:
             self.right_layer.faces,
         )
 
+    def _object_condition(self, cloud: PreparedCloud, seed: int, guidance_points: int) -> ObjectCondition:
+        """Encode the cleaned cloud and its mirror image; keep a resampled copy for guidance."""
+        encoder = self.prior.object_encoder
+        if encoder is None:
+            raise ConfigError("this prior has no object encoder")
+        points, _ = resample_points(cloud.points, cloud.normals, encoder.config.num_points, seed)
+        guide_points, guide_normals = resample_points(cloud.points, cloud.normals, guidance_points, seed + 1)
+
+        def as_tensor(array: np.ndarray) -> Tensor:
+            return torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32, device=self.device)
+
+        encoder_input = as_tensor(points)[None]
+        with torch.no_grad():
+            embedding = encoder(encoder_input)
+            mirrored = encoder(mirror_points(encoder_input))
+        return ObjectCondition(embedding, mirrored, as_tensor(guide_points), as_tensor(guide_normals))
+
+    def _grasps(self, left: HandParams, right: HandParams, obj: ObjectCondition, cloud: PreparedCloud) -> GraspSamples:
+        """Object-frame hands -> GraspSamples in the input frame, with per-grasp figures."""
+        with torch.no_grad():
+            lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
+            ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
+            figures = measure_grasps(
+                lo.vertices,
+                self.left_layer.faces,
+                ro.vertices,
+                self.right_layer.faces,
+                lambda p, rows: cloud_signed_distance(p, obj.points, obj.normals),
+            )
+        centroid = torch.as_tensor(cloud.centroid, dtype=left.translation.dtype, device=left.translation.device)
+        eye = torch.eye(3, dtype=centroid.dtype, device=centroid.device)[None]
+        left_in, right_in = left.transformed(eye, centroid[None]), right.transformed(eye, centroid[None])
+        return GraspSamples(
+            left_in,
+            right_in,
+            lo.vertices + centroid,
+            ro.vertices + centroid,
+            lo.keypoints + centroid,
+            ro.keypoints + centroid,
+            self.left_layer.faces,
+            self.right_layer.faces,
+            obj.points + centroid,
+            obj.normals,
+            figures,
+            cloud,
+        )
+
     def to_hands_file(self, samples: TwoHandSamples) -> HandsFile:
-        """TwoHandSamples -> the hands-file schema (DESIGN section 9)."""
+        """TwoHandSamples (or GraspSamples, with object_points and scores) -> the hands-file schema (DESIGN section 9)."""
+        if isinstance(samples, GraspSamples):
+            return hands_file_from_params(
+                self.left_layer,
+                self.right_layer,
+                samples.left,
+                samples.right,
+                object_points=samples.object_points,
+                scores=samples.scores,
+            )
         return hands_file_from_params(self.left_layer, self.right_layer, samples.left, samples.right)

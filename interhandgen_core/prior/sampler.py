@@ -12,6 +12,11 @@ Notation (paper -> code):
     L_pen                       ``guidance.penetration_loss``       (Eq. 7-8)
     x_l                         the anchor: sampled unconditionally in right-hand space, made
                                 canonical, and mirrored by Gamma into a left hand (line 11)
+    c = emb_O                   ``ObjectCondition``: with an object (paper 3.6) both hands live in
+                                the object frame; the anchor is a right hand for Gamma(O) (so that
+                                Gamma of it is a left hand for O), drawn from p(x | O') and
+                                guided away from the mirrored cloud; the other hand is drawn from
+                                p(x_r | x_l, O) and guided away from the anchor and the cloud
 
 Everything is batched over samples: the conditional and unconditional passes of CFG are
 one call on a doubled batch, and the guidance gradient of all samples is one backward
@@ -21,18 +26,37 @@ pass (samples are independent, so the gradient of the summed loss is each sample
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from interhandgen_core.errors import ConfigError
+from interhandgen_core.geometry.mirroring import mirror_points
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import SamplerConfig
-from interhandgen_core.prior.guidance import penetration_loss
+from interhandgen_core.prior.guidance import object_penetration_loss, penetration_loss
 from interhandgen_core.prior.representation import HAND_DIM, HandParams, Normalizer
 from interhandgen_core.prior.schedule import DiffusionSchedule
 
 DenoiseFn = Callable[[Tensor, Tensor, Tensor, Tensor, "Tensor | None"], Tensor]
+
+
+@dataclass
+class ObjectCondition:
+    """The object a sample is conditioned on, object frame (origin at the cloud's centroid), metres.
+
+    embedding, mirrored_embedding: (1, E) emb_O of the cloud and of its mirror image Gamma(O).
+    points, normals: (P, 3) the cloud and its unit outward normals, for hand-object guidance.
+    """
+
+    embedding: Tensor
+    mirrored_embedding: Tensor
+    points: Tensor
+    normals: Tensor
+
+    def mirrored_cloud(self) -> tuple[Tensor, Tensor]:
+        return mirror_points(self.points), mirror_points(self.normals)
 
 
 class CascadedSampler:
@@ -65,34 +89,54 @@ class CascadedSampler:
         steps = self.config.ddim_steps
         return [self.config.penetration_weight * self.config.penetration_decay ** (steps - 1 - k) for k in range(steps)]
 
-    @torch.no_grad()
-    def sample_anchor(self, num: int, generator: torch.Generator, device: torch.device) -> Tensor:
-        """Algorithm 2 lines 5-10: (num, 64) normalised right-hand-space anchors."""
+    def sample_anchor(
+        self, num: int, generator: torch.Generator, device: torch.device, obj: ObjectCondition | None = None
+    ) -> Tensor:
+        """Algorithm 2 lines 5-10: (num, 64) normalised right-hand-space anchors.
+
+        With an object: right hands for the mirrored object Gamma(O), guided out of its cloud.
+        """
         x = self._noise(num, generator, device)
         cond = torch.zeros_like(x)
         mask = torch.zeros(num, dtype=torch.bool, device=device)
-        for t, t_prev in zip(*self.schedule.ddim_timestep_pairs(self.config.ddim_steps, device), strict=True):
+        embedding = None if obj is None else obj.mirrored_embedding.expand(num, -1)
+        cloud = None if obj is None else obj.mirrored_cloud()
+        steps = zip(
+            *self.schedule.ddim_timestep_pairs(self.config.ddim_steps, device), self.penetration_weights(), strict=True
+        )
+        for t, t_prev, w_pen in steps:
             tt = t.expand(num)
-            x0 = self.denoise(x, tt, cond, mask, None)
-            eps = self.schedule.eps_from_x0(x, tt, x0)  # line 7
-            x = self.schedule.ddim_step(x, tt, t_prev, eps)  # line 9
+            with torch.no_grad():
+                x0 = self.denoise(x, tt, cond, mask, embedding)
+                eps = self.schedule.eps_from_x0(x, tt, x0)  # line 7
+                x = self.schedule.ddim_step(x, tt, t_prev, eps)  # line 9
+            if cloud is not None and w_pen > 0:
+                x = self._guide(x, t_prev, eps, None, cloud, w_pen)
         return x
 
-    def anchor_to_condition(self, anchor: Tensor) -> tuple[Tensor, HandParams]:
-        """Normalised anchor (N, 64) -> (normalised condition (N, 64), left hand, canonical).
+    def anchor_to_condition(self, anchor: Tensor, with_object: bool = False) -> tuple[Tensor, HandParams]:
+        """Normalised anchor (N, 64) -> (normalised condition (N, 64), left hand).
 
-        The anchor's root is not supervised in training (S.4.2); it is replaced by the
-        canonical frame, and its mirror image Gamma(x_0) is the left hand (line 11).
+        Without an object the anchor's root is not supervised in training (S.4.2); it is
+        replaced by the canonical frame, and its mirror image Gamma(x_0) is the left hand
+        (line 11). With an object the root is the anchor's place on Gamma(O) and is kept.
         """
-        right_space = HandParams.from_vector(self.normalizer.denormalize(anchor)).canonical()
+        right_space = HandParams.from_vector(self.normalizer.denormalize(anchor))
+        if not with_object:
+            right_space = right_space.canonical()
         return self.normalizer.normalize(right_space.to_vector()), right_space.mirrored()
 
-    def sample_other(self, cond: Tensor, left: HandParams, generator: torch.Generator) -> Tensor:
+    def sample_other(
+        self, cond: Tensor, left: HandParams, generator: torch.Generator, obj: ObjectCondition | None = None
+    ) -> Tensor:
         """Algorithm 2 lines 13-22: the right hand given the left anchor. cond (N, 64) -> (N, 64) normalised."""
         num, device = cond.shape[0], cond.device
         w_cfg = self.config.cfg_weight
         with torch.no_grad():
             anchor_vertices = self.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
+        embedding = None if obj is None else obj.embedding.expand(num, -1)
+        embedding2 = None if embedding is None else torch.cat([embedding, embedding])
+        cloud = None if obj is None else (obj.points, obj.normals)
         x = self._noise(num, generator, device)
         weights = self.penetration_weights()
         cond2 = torch.cat([cond, cond])
@@ -104,29 +148,48 @@ class CascadedSampler:
             tt = t.expand(num)
             with torch.no_grad():
                 if w_cfg > 0:
-                    x0_both = self.denoise(torch.cat([x, x]), t.expand(2 * num), cond2, mask2, None)
+                    x0_both = self.denoise(torch.cat([x, x]), t.expand(2 * num), cond2, mask2, embedding2)
                     eps_cond = self.schedule.eps_from_x0(x, tt, x0_both[:num])  # line 16
                     eps_uncond = self.schedule.eps_from_x0(x, tt, x0_both[num:])  # line 15
                     eps = (1.0 + w_cfg) * eps_cond - w_cfg * eps_uncond  # line 18, Eq. 4
                 else:
-                    eps = self.schedule.eps_from_x0(x, tt, self.denoise(x, tt, cond, mask2[:num], None))
+                    eps = self.schedule.eps_from_x0(x, tt, self.denoise(x, tt, cond, mask2[:num], embedding))
                 x = self.schedule.ddim_step(x, tt, t_prev, eps)  # line 20
             if w_pen > 0:
-                x = self._guide(x, t_prev, eps, anchor_vertices, w_pen)
+                x = self._guide(x, t_prev, eps, anchor_vertices, cloud, w_pen)
         return x
 
-    def _guide(self, x_prev: Tensor, t_prev: Tensor, eps: Tensor, anchor_vertices: Tensor, weight: float) -> Tensor:
-        """Anti-penetration guidance: x_{t-1} <- x_{t-1} - w_pen grad L_pen(x_{t-1}, x_l).
+    def _guide(
+        self,
+        x_prev: Tensor,
+        t_prev: Tensor,
+        eps: Tensor,
+        anchor_vertices: Tensor | None,
+        cloud: tuple[Tensor, Tensor] | None,
+        weight: float,
+    ) -> Tensor:
+        """Anti-penetration guidance: x_{t-1} <- x_{t-1} - w_pen grad L_pen(x_{t-1}, x_l [, O]).
 
         The vertices come from the clean estimate (x_{t-1} - sqrt(1 - alpha_{t-1}) eps) / sqrt(alpha_{t-1})
-        (paper 3.4), so the loss sees hands, not noise.
+        (paper 3.4), so the loss sees hands, not noise. ``anchor_vertices`` (N, V, 3) adds the
+        hand-hand term, ``cloud`` = (points (P, 3), normals (P, 3)) the hand-object term.
         """
         with torch.enable_grad():
             x_var = x_prev.detach().requires_grad_(True)
             x0 = self.schedule.x0_from_eps(x_var, t_prev, eps)
             hand = HandParams.from_vector(self.normalizer.denormalize(x0))
             vertices = self.right_layer(hand.pose, hand.betas, hand.rotation, hand.translation).vertices
-            loss = penetration_loss(vertices, self.right_layer.faces, anchor_vertices, self.left_layer.faces).sum()
+            loss = torch.zeros((), device=x_prev.device)
+            if anchor_vertices is not None:
+                loss = (
+                    loss
+                    + penetration_loss(vertices, self.right_layer.faces, anchor_vertices, self.left_layer.faces).sum()
+                )
+            if cloud is not None:
+                num = vertices.shape[0]
+                points, normals = (c.expand(num, *c.shape) for c in cloud)
+                band = self.config.object_penetration_band
+                loss = loss + object_penetration_loss(vertices, self.right_layer.faces, points, normals, band).sum()
             (grad,) = torch.autograd.grad(loss, x_var)
         step = weight * grad
         # Trust region per sample (SamplerConfig.penetration_max_step): a deep penetration
@@ -135,10 +198,12 @@ class CascadedSampler:
         step = step * (self.config.penetration_max_step / norm).clamp(max=1.0)
         return (x_prev - step).detach()
 
-    def sample(self, num: int, generator: torch.Generator, device: torch.device) -> tuple[HandParams, HandParams]:
-        """num two-hand samples -> (left, right) in the left hand's canonical frame."""
-        anchor = self.sample_anchor(num, generator, device)
-        cond, left = self.anchor_to_condition(anchor)
-        right_norm = self.sample_other(cond, left, generator)
+    def sample(
+        self, num: int, generator: torch.Generator, device: torch.device, obj: ObjectCondition | None = None
+    ) -> tuple[HandParams, HandParams]:
+        """num two-hand samples -> (left, right) in the left hand's canonical frame, or in the object frame."""
+        anchor = self.sample_anchor(num, generator, device, obj)
+        cond, left = self.anchor_to_condition(anchor, with_object=obj is not None)
+        right_norm = self.sample_other(cond, left, generator, obj)
         right = HandParams.from_vector(self.normalizer.denormalize(right_norm.detach()))
         return left, right

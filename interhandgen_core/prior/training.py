@@ -11,7 +11,10 @@ Notation (paper -> code):
 The root transform (representation.ROOT, 9 numbers) of an unconditional sample is the
 anchor hand's pose in its own canonical frame, which carries no information; following
 S.4.2 those 9 numbers are left out of the loss for unconditional samples, and the loss is
-the mean over the entries that remain.
+the mean over the entries that remain. With an object (paper 3.6, ``config.object_encoder``)
+the hands live in the object's frame, so the root counts whenever the object is kept; the
+object condition is dropped with probability ``p_uncond_object`` (supplementary S.1) and the
+data are grasp sets, drawn through data/grasp_pairs.py.
 
 Run directory (``out_dir``), written by rank 0 only:
     config.yaml             the TrainConfig of the latest (re)start
@@ -51,6 +54,8 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from interhandgen_core.data.dataset import TwoHandPairs, load_twohand_params
+from interhandgen_core.data.grasp_pairs import GraspPairs
+from interhandgen_core.data.grasp_synth import GraspSet
 from interhandgen_core.errors import CheckpointError, ConfigError, InterHandGenError
 from interhandgen_core.prior.checkpoint import (
     library_version,
@@ -60,6 +65,7 @@ from interhandgen_core.prior.checkpoint import (
 )
 from interhandgen_core.prior.configuration import DenoiserConfig, DiffusionConfig, TrainConfig
 from interhandgen_core.prior.denoiser import Denoiser
+from interhandgen_core.prior.object_encoder import ObjectEncoder
 from interhandgen_core.prior.representation import ROOT, Normalizer
 from interhandgen_core.prior.schedule import DiffusionSchedule
 
@@ -70,32 +76,69 @@ _STATE_VERSION = 1
 _RUN_FILES = (STATE_FILE, LOG_FILE, MODEL_NAME + ".safetensors", "checkpoints")
 
 
-def x0_loss(pred: Tensor, x0: Tensor, cond_mask: Tensor) -> Tensor:
-    """Mean squared error of an x_0 prediction, (B, 64) each, cond_mask (B,) bool -> scalar.
+def x0_loss(pred: Tensor, x0: Tensor, root_mask: Tensor) -> Tensor:
+    """Mean squared error of an x_0 prediction, (B, 64) each, root_mask (B,) bool -> scalar.
 
-    Unconditional rows (cond_mask False) do not count their 9 root-transform numbers (S.4.2);
-    the mean is over the entries that count.
+    Rows whose root transform carries no information (root_mask False: no hand condition and
+    no object, S.4.2) do not count their 9 root numbers; the mean is over the entries that count.
     """
     weight = torch.ones_like(x0)
-    weight[:, ROOT] = cond_mask[:, None].to(x0.dtype)
+    weight[:, ROOT] = root_mask[:, None].to(x0.dtype)
     return ((pred - x0).square() * weight).sum() / weight.sum().clamp_min(1.0)
 
 
+class PriorNetwork(nn.Module):
+    """The trained modules as one: denoiser, and for an object-conditioned prior the object encoder.
+
+    forward(x_t, t, cond, cond_mask, object_points (B, P, 3) | None, object_mask (B,) bool | None) -> x_0.
+    """
+
+    def __init__(self, denoiser: Denoiser, object_encoder: ObjectEncoder | None) -> None:
+        super().__init__()
+        self.denoiser = denoiser
+        self.object_encoder = object_encoder
+
+    def forward(
+        self,
+        x_t: Tensor,
+        t: Tensor,
+        cond: Tensor,
+        cond_mask: Tensor,
+        object_points: Tensor | None = None,
+        object_mask: Tensor | None = None,
+    ) -> Tensor:
+        embedding = None
+        if self.object_encoder is not None:
+            if object_points is None or object_mask is None:
+                raise ValueError("an object-conditioned prior needs object_points and object_mask")
+            embedding = self.object_encoder.drop(self.object_encoder(object_points), object_mask)
+        return self.denoiser(x_t, t, cond, cond_mask, embedding)
+
+
 def diffusion_loss(
-    denoiser: nn.Module,
+    network: nn.Module,
     schedule: DiffusionSchedule,
     x0: Tensor,
     cond: Tensor,
     p_uncond: float,
     generator: torch.Generator | None = None,
+    object_points: Tensor | None = None,
+    p_uncond_object: float = 0.0,
 ) -> Tensor:
-    """One draw of Algorithm 1 steps 5-9 on a batch. x0 (target), cond: (B, 64) normalised -> scalar loss."""
+    """One draw of Algorithm 1 steps 5-9 on a batch. x0 (target), cond: (B, 64) normalised -> scalar loss.
+
+    ``network`` is a Denoiser, or a PriorNetwork when ``object_points`` (B, P, 3) are given.
+    """
     batch, device = x0.shape[0], x0.device
     cond_mask = torch.rand(batch, device=device, generator=generator) >= p_uncond  # step 5
     t = torch.randint(0, schedule.num_timesteps, (batch,), device=device, generator=generator)
     noise = torch.randn(x0.shape, device=device, dtype=x0.dtype, generator=generator)  # step 6
     x_t = schedule.q_sample(x0, t, noise)  # step 8, Eq. 3
-    return x0_loss(denoiser(x_t, t, cond, cond_mask), x0, cond_mask)  # step 9
+    if object_points is None:
+        return x0_loss(network(x_t, t, cond, cond_mask), x0, cond_mask)  # step 9
+    object_mask = torch.rand(batch, device=device, generator=generator) >= p_uncond_object
+    pred = network(x_t, t, cond, cond_mask, object_points, object_mask)
+    return x0_loss(pred, x0, cond_mask | object_mask)  # step 9
 
 
 def _step_seed(seed: int, rank: int, step: int, stream: str = "train") -> int:
@@ -174,33 +217,39 @@ class _Logger:
 
 @torch.no_grad()
 def evaluate(
-    denoiser: nn.Module,
+    network: nn.Module,
     schedule: DiffusionSchedule,
-    dataset: TwoHandPairs,
+    dataset: TwoHandPairs | GraspPairs,
     batch_size: int,
     p_uncond: float,
     seed: int,
     device: torch.device,
+    p_uncond_object: float = 0.0,
 ) -> float:
-    """Algorithm 1 loss over a whole data set with fixed draws (same seed -> comparable across epochs)."""
-    was_training = denoiser.training
-    denoiser.eval()
+    """Algorithm 1 loss over a whole data set with fixed draws (same seed -> comparable across epochs).
+
+    The mean over batches, weighted by batch size. ``network``: a Denoiser for TwoHandPairs,
+    a PriorNetwork for GraspPairs (whose augmentation is drawn from the same fixed generator).
+    """
+    was_training = network.training
+    network.eval()
     generator = torch.Generator(device=device)
     generator.manual_seed(_step_seed(seed, 0, 0, "val"))
-    total, count = torch.zeros((), device=device, dtype=torch.float64), 0.0
-    for start in range(0, len(dataset), batch_size):
-        x0, cond = (v.to(device) for v in dataset[torch.arange(start, min(start + batch_size, len(dataset)))])
-        batch = x0.shape[0]
-        cond_mask = torch.rand(batch, device=device, generator=generator) >= p_uncond
-        t = torch.randint(0, schedule.num_timesteps, (batch,), device=device, generator=generator)
-        noise = torch.randn(x0.shape, device=device, generator=generator)
-        pred = denoiser(schedule.q_sample(x0, t, noise), t, cond, cond_mask)
-        weight = torch.ones_like(x0)
-        weight[:, ROOT] = cond_mask[:, None].to(x0.dtype)
-        total += ((pred - x0).square() * weight).sum().double()
-        count += float(weight.sum())
-    denoiser.train(was_training)
-    return float(total) / max(count, 1.0)
+    data_generator = torch.Generator().manual_seed(_step_seed(seed, 0, 0, "val-data"))
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(dataset), batch_size):
+            rows = torch.arange(start, min(start + batch_size, len(dataset)))
+            if isinstance(dataset, GraspPairs):
+                x0, cond, points = (v.to(device) for v in dataset.batch(rows, data_generator))
+                loss = diffusion_loss(network, schedule, x0, cond, p_uncond, generator, points, p_uncond_object)
+            else:
+                x0, cond = (v.to(device) for v in dataset[rows])
+                loss = diffusion_loss(network, schedule, x0, cond, p_uncond, generator)
+            total += float(loss) * len(rows)
+            count += len(rows)
+    network.train(was_training)
+    return total / max(count, 1)
 
 
 def _check_run_dir(out_dir: Path, resume: bool) -> None:
@@ -245,25 +294,45 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
         _check_resumable(state, config, out_dir)
         normalizer = Normalizer(state["normalizer_mean"], state["normalizer_std"])
 
-    left, right = load_twohand_params(config.train_data)
-    train_set = TwoHandPairs(left, right, normalizer)
+    train_set: TwoHandPairs | GraspPairs
+    val_set: TwoHandPairs | GraspPairs | None = None
+    encoder_config = config.object_encoder
+    if encoder_config is None:
+        left, right = load_twohand_params(config.train_data)
+        train_set = TwoHandPairs(left, right, normalizer)
+        if config.val_data is not None:
+            val_set = TwoHandPairs.from_file(config.val_data, train_set.normalizer)
+    else:
+        train_set = GraspPairs(
+            GraspSet.load(config.train_data), encoder_config.num_points, config.sensor_augmentation, normalizer
+        )
+        if config.val_data is not None:
+            val_set = GraspPairs(
+                GraspSet.load(config.val_data),
+                encoder_config.num_points,
+                config.sensor_augmentation,
+                train_set.normalizer,
+            )
     normalizer = train_set.normalizer
-    val_set = TwoHandPairs.from_file(config.val_data, normalizer) if config.val_data is not None else None
 
     torch.manual_seed(config.seed)  # identical initial weights on every rank
     denoiser = Denoiser(config.model).to(device)
+    encoder = None if encoder_config is None else ObjectEncoder(encoder_config).to(device)
+    network: nn.Module = denoiser if encoder is None else PriorNetwork(denoiser, encoder)
     schedule = DiffusionSchedule(config.diffusion)
-    optimizer = torch.optim.Adam(denoiser.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_decay_every, gamma=config.lr_decay)
     epoch, next_batch, step = 0, 0, 0
     if state is not None:
         denoiser.load_state_dict(state["model"])
+        if encoder is not None:
+            encoder.load_state_dict(state["object_encoder"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         epoch, next_batch, step = int(state["epoch"]), int(state["batch"]), int(state["step"])
-    model: nn.Module = denoiser
+    model: nn.Module = network
     if ctx.world_size > 1:
-        model = DistributedDataParallel(denoiser, device_ids=[device.index] if device.type == "cuda" else None)
+        model = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
 
     sampler: DistributedSampler[int] = DistributedSampler(
         train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=False
@@ -290,7 +359,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
         device=str(device),
         train_pairs=len(train_set),
         val_pairs=len(val_set) if val_set is not None else 0,
-        parameters=denoiser.num_parameters(),
+        parameters=sum(p.numel() for p in network.parameters()),
     )
 
     generator = torch.Generator(device=device)
@@ -303,20 +372,44 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
 
     def save_checkpoint(stem: Path) -> None:
         """Model and resumable state as they are at the moment of the call."""
-        _save(config, stem, denoiser, normalizer, optimizer, scheduler, epoch, next_batch, step, final_loss, out_dir)
+        _save(
+            config,
+            stem,
+            denoiser,
+            encoder,
+            normalizer,
+            optimizer,
+            scheduler,
+            epoch,
+            next_batch,
+            step,
+            final_loss,
+            out_dir,
+        )
 
     model.train()
     while epoch < config.epochs and not reached_cap:
         sampler.set_epoch(epoch)
         batches = list(BatchSampler(sampler, config.batch_size, drop_last))[next_batch:]
-        loader = DataLoader(train_set, sampler=batches, batch_size=None, num_workers=config.num_workers, pin_memory=pin)
+        loader: Any = (
+            batches
+            if isinstance(train_set, GraspPairs)  # augmentation is drawn per step, below
+            else DataLoader(train_set, sampler=batches, batch_size=None, num_workers=config.num_workers, pin_memory=pin)
+        )
         epoch_t0, epoch_step0 = time.monotonic(), step
-        for i, (x0, cond) in enumerate(loader):
+        for i, item in enumerate(loader):
             seed = _step_seed(config.seed, ctx.rank, step)
             generator.manual_seed(seed)
             torch.manual_seed(seed)  # dropout inside the transformer
-            x0, cond = x0.to(device, non_blocking=pin), cond.to(device, non_blocking=pin)
-            loss = diffusion_loss(model, schedule, x0, cond, config.p_uncond, generator)  # Algorithm 1
+            if isinstance(train_set, GraspPairs):
+                data_generator = torch.Generator().manual_seed(_step_seed(config.seed, ctx.rank, step, "data"))
+                x0, cond, points = (v.to(device) for v in train_set.batch(torch.as_tensor(item), data_generator))
+                loss = diffusion_loss(
+                    model, schedule, x0, cond, config.p_uncond, generator, points, config.p_uncond_object
+                )
+            else:
+                x0, cond = (v.to(device, non_blocking=pin) for v in item)
+                loss = diffusion_loss(model, schedule, x0, cond, config.p_uncond, generator)  # Algorithm 1
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -365,7 +458,14 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
         }
         if val_set is not None and ctx.is_main:
             record["val_loss"] = evaluate(
-                denoiser, schedule, val_set, config.batch_size, config.p_uncond, config.seed, device
+                network,
+                schedule,
+                val_set,
+                config.batch_size,
+                config.p_uncond,
+                config.seed,
+                device,
+                config.p_uncond_object,
             )
         log.record("epoch", echo=True, **record)
         epoch_sum.zero_()
@@ -395,13 +495,16 @@ def _check_resumable(state: dict[str, Any], config: TrainConfig, out_dir: Path) 
         stored_diffusion = DiffusionConfig.from_dict(state.get("diffusion_config"))
     except ConfigError as exc:
         raise CheckpointError(f"{path}: invalid stored configuration: {exc}") from None
+    stored_encoder = state.get("object_encoder_config")
+    asked_encoder = None if config.object_encoder is None else config.object_encoder.to_dict()
     for what, stored, asked in (
-        ("model", stored_model, config.model),
-        ("diffusion", stored_diffusion, config.diffusion),
+        ("model", stored_model.to_dict(), config.model.to_dict()),
+        ("diffusion", stored_diffusion.to_dict(), config.diffusion.to_dict()),
+        ("object_encoder", stored_encoder, asked_encoder),
     ):
         if stored != asked:
             raise CheckpointError(
-                f"{path}: the run was trained with {what} {stored.to_dict()}, the config asks for {asked.to_dict()}; "
+                f"{path}: the run was trained with {what} {stored}, the config asks for {asked}; "
                 "resume with the run's own config.yaml"
             )
 
@@ -410,6 +513,7 @@ def _save(
     config: TrainConfig,
     stem: Path,
     denoiser: Denoiser,
+    encoder: ObjectEncoder | None,
     normalizer: Normalizer,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
@@ -429,7 +533,15 @@ def _save(
         "final_loss": None if math.isnan(final_loss) else final_loss,
         "library_version": library_version(),
     }
-    save_prior(stem, denoiser, normalizer, config.model, config.diffusion, extra={"training": training_info})
+    save_prior(
+        stem,
+        denoiser,
+        normalizer,
+        config.model,
+        config.diffusion,
+        extra={"training": training_info},
+        object_encoder=encoder,
+    )
     save_training_state(
         out_dir / STATE_FILE,
         {
@@ -443,6 +555,8 @@ def _save(
             "normalizer_mean": normalizer.mean.detach().cpu(),
             "normalizer_std": normalizer.std.detach().cpu(),
             "model_config": config.model.to_dict(),
+            "object_encoder": None if encoder is None else encoder.state_dict(),
+            "object_encoder_config": None if config.object_encoder is None else config.object_encoder.to_dict(),
             "diffusion_config": config.diffusion.to_dict(),
         },
     )

@@ -1,4 +1,4 @@
-"""Latency benchmark of the denoiser and of the full guided cascade.
+"""Latency benchmark of the denoiser, of the full guided cascade and of grasp proposal for one cloud.
 
 Rows follow DESIGN section 9: ``{backend, device, preset, what, batch, median_ms, p95_ms,
 peak_mb}``. On CUDA, ``peak_mb`` is the peak of torch's allocator during the timed calls;
@@ -18,10 +18,11 @@ from typing import Any
 
 import torch
 
-from interhandgen_core.prior.pipeline import InterHandGen
+from interhandgen_core.data.procedural_objects import generate_objects
+from interhandgen_core.prior.pipeline import InterHandGen, default_object_checkpoint
 from interhandgen_core.prior.representation import HAND_DIM
 
-WHATS = ("denoiser", "cascade")
+WHATS = ("denoiser", "cascade", "grasp")
 
 
 def _timed(fn: Callable[[], object], repeats: int, device: torch.device) -> list[float]:
@@ -52,10 +53,12 @@ def _denoiser_call(model: InterHandGen, batch: int) -> Callable[[], object]:
     x = torch.randn(batch, HAND_DIM, device=dev)
     t = torch.full((batch,), 100, device=dev, dtype=torch.long)
     mask = torch.ones(batch, dtype=torch.bool, device=dev)
+    encoder = model.prior.object_encoder
+    embedding = None if encoder is None else encoder.embed(None, batch).detach()
 
     def call() -> object:
         with torch.no_grad():
-            return model.denoiser(x, t, x, mask, None)
+            return model.denoiser(x, t, x, mask, embedding)
 
     return call
 
@@ -65,6 +68,21 @@ def _cascade_call(model: InterHandGen, batch: int, ddim_steps: int | None) -> Ca
 
     def call() -> object:
         return model.sample(batch, seed=0, ddim_steps=ddim_steps)
+
+    return call
+
+
+def _grasp_call(model: InterHandGen, batch: int, ddim_steps: int | None) -> Callable[[], object]:
+    """Proposing ``batch`` grasps for one cloud: preprocessing, encoding, the guided cascade, figures.
+
+    The cloud is a fixed procedural object (data/procedural_objects.py, seed 0) sampled at
+    4,096 surface points, about what a depth camera's crop of an object holds after cropping.
+    """
+    objects = generate_objects(1, seed=0)
+    points, normals = objects.sample_surface(4096, seed=0)
+
+    def call() -> object:
+        return model.sample(batch, seed=0, ddim_steps=ddim_steps, object_points=points[0], object_normals=normals[0])
 
     return call
 
@@ -80,6 +98,8 @@ def run_benchmark(
     """Time ``what`` for each batch size with the torch eager backend -> rows (DESIGN section 9)."""
     if what not in WHATS:
         raise ValueError(f"what must be one of {WHATS}, got {what!r}")
+    if checkpoint is None and what == "grasp":
+        checkpoint = default_object_checkpoint()
     model = InterHandGen.from_pretrained(checkpoint, device=device)
     dev = model.device
     preset = model.prior.model_config.preset
@@ -87,7 +107,12 @@ def run_benchmark(
     for batch in batches or [1, 16, 64]:  # one configuration per batch size
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
-        call = _denoiser_call(model, batch) if what == "denoiser" else _cascade_call(model, batch, ddim_steps)
+        if what == "denoiser":
+            call = _denoiser_call(model, batch)
+        elif what == "grasp":
+            call = _grasp_call(model, batch, ddim_steps)
+        else:
+            call = _cascade_call(model, batch, ddim_steps)
         times = _timed(call, repeats, dev)
         rows.append(
             {

@@ -129,6 +129,47 @@ def render_views(
     _save(fig, path)
 
 
+def render_grasp_sheet(
+    path: str | Path,
+    left_vertices: ArrayLike,
+    left_faces: ArrayLike,
+    right_vertices: ArrayLike,
+    right_faces: ArrayLike,
+    object_points: ArrayLike,
+    views: Sequence[tuple[float, float]] = ((25.0, -60.0), (25.0, 30.0), (25.0, 120.0), (-30.0, -150.0)),
+    *,
+    titles: Sequence[str] | None = None,
+    panel_size: int = 280,
+) -> None:
+    """N grasps of one object, one row each, seen from several (elev, azim) views, as a PNG at ``path``.
+
+    left_vertices (N, V_l, 3), right_vertices (N, V_r, 3), faces (F, 3), object_points (P, 3),
+    metres, one frame. ``titles`` adds one short text per grasp to its row's first panel. The
+    image is ``len(views) * panel_size`` wide and ``N * panel_size`` high.
+    """
+    lv = _as_batch("left_vertices", left_vertices)
+    rv = _as_batch("right_vertices", right_vertices)
+    if len(lv) != len(rv) or len(lv) == 0:
+        raise DataError(f"need the same, non-zero number of left and right hands, got {len(lv)} and {len(rv)}")
+    lf = _as_faces("left_faces", left_faces, lv.shape[1])
+    rf = _as_faces("right_faces", right_faces, rv.shape[1])
+    points = _as_object_points(object_points, 1)
+    if titles is not None and len(titles) != len(lv):
+        raise DataError(f"titles has {len(titles)} entries for {len(lv)} grasps")
+    if len(views) == 0 or panel_size < 32:
+        raise DataError(f"give at least one (elev, azim) view and panel_size >= 32 pixels, got {views}, {panel_size}")
+    fig = _new_figure(len(views) * panel_size, len(lv) * panel_size)
+    for row in range(len(lv)):
+        for col, (elev, azim) in enumerate(views):
+            label = f"elev {elev:g}, azim {azim:g}"
+            if col == 0:
+                label = f"#{row}  {titles[row]}" if titles is not None else f"#{row}  ({label})"
+            cell = (row, col, len(lv), len(views))
+            obj = None if points is None else points[0]
+            _draw_panel(fig, cell, lv[row], lf, rv[row], rf, obj, elev, azim, label)
+    _save(fig, path)
+
+
 def view_direction(elev: float, azim: float) -> NDArray[np.float64]:
     """(elev, azim) degrees -> (3,) unit vector from the scene towards the camera (matplotlib's convention)."""
     e, a = math.radians(elev), math.radians(azim)

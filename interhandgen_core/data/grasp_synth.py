@@ -1,0 +1,475 @@
+"""Synthetic bimanual grasps: two hands holding a procedural object, optimised through the hand model.
+
+Each candidate starts from a placement kind (where each hand goes on the object and how it
+is articulated), randomised in shape, articulation and placement, and is then optimised
+through the differentiable hand layers against the object's exact signed distance
+(geometry/primitives.py): designated contact points (palm centre, fingertips) are pulled
+onto the surface, every hand vertex is pushed out of the object, and the two hands are
+kept apart. Candidates that still penetrate or do not touch are rejected.
+
+Placement kinds (object frame, z up; which hand takes which role is random):
+    opposite_sides   palms on opposite sides of the object, facing each other
+    same_side        both hands side by side on one face
+    support_below    one palm under the object, the other hand on its top or side
+    pinch_and_power  one hand pinches with thumb and index, the other wraps it
+
+Acceptance (exact, per candidate): hand-object penetration depth of both hands at most
+``max_penetration_m``; hand-hand penetration depth at most ``max_penetration_m``; each hand
+touches: its closest vertex within ``contact_m`` of the surface and at least
+``min_contacts`` of its designated contact points within ``contact_m``.
+
+Everything is batched over candidates (of many objects at once); the only loops are over
+optimisation iterations and fixed-size chunks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES, ProceduralObjects
+from interhandgen_core.errors import ConfigError, DataError, InterHandGenError
+from interhandgen_core.evaluation.interaction import measure_interaction
+from interhandgen_core.geometry.nearest import nearest_neighbors, offset_to_nearest
+from interhandgen_core.geometry.normals import vertex_normals
+from interhandgen_core.geometry.rotations import axis_angle_to_matrix
+from interhandgen_core.hands.articulation import curl_pose
+from interhandgen_core.hands.keypoints import KEYPOINT_NAMES
+from interhandgen_core.hands.layer import HandLayer, HandOutput
+from interhandgen_core.hands.placement import hand_frame, palm_centre_offset, palm_vertex_index
+from interhandgen_core.prior.representation import HandParams
+
+GRASP_KINDS: tuple[str, ...] = ("opposite_sides", "same_side", "support_below", "pinch_and_power")
+_TIPS = [KEYPOINT_NAMES.index(f"{f}_tip") for f in ("thumb", "index", "middle", "ring", "pinky")]
+_PALM_GAP_M = 0.012  # palm centre (a joint average) to the palm's skin
+_NUM_TARGETS = 6  # five fingertips, then the palm
+
+
+class GraspSynthesisError(InterHandGenError):
+    """Too few grasps passed the plausibility check."""
+
+
+@dataclass(frozen=True)
+class GraspSynthConfig:
+    """Settings of the synthetic grasp generator (lengths in metres).
+
+    grasps_per_object: accepted grasps to keep per object. kinds: placement kinds, uniform.
+    chunk_size: candidates optimised together. iterations: Adam steps per candidate.
+    nn_refresh_every: steps between hand-hand nearest-neighbour searches.
+    beta_std, pose_noise_std: spread of hand shapes and of articulation.
+    max_penetration_m, contact_m, min_contacts: acceptance test (module docstring).
+    max_rounds: give up on an object after this many rounds of candidates.
+    """
+
+    grasps_per_object: int = 12
+    seed: int = 0
+    kinds: tuple[str, ...] = GRASP_KINDS
+    chunk_size: int = 256
+    iterations: int = 50
+    nn_refresh_every: int = 5
+    beta_std: float = 0.8
+    pose_noise_std: float = 0.05
+    max_penetration_m: float = 0.003
+    contact_m: float = 0.005
+    min_contacts: int = 2
+    max_rounds: int = 6
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.kinds) - set(GRASP_KINDS))
+        if unknown or not self.kinds:
+            raise ConfigError(f"unknown grasp kinds {unknown}; choose from {list(GRASP_KINDS)}")
+        if self.grasps_per_object < 1 or self.chunk_size < 1 or self.nn_refresh_every < 1 or self.iterations < 0:
+            raise ConfigError("grasps_per_object, chunk_size, nn_refresh_every must be >= 1 and iterations >= 0")
+        if self.min_contacts < 1 or self.max_rounds < 1:
+            raise ConfigError("min_contacts and max_rounds must be >= 1")
+
+
+@dataclass
+class GraspSet:
+    """N grasps of M objects, hands in the object frame (origin at the object's surface centroid).
+
+    object_index (N,) long into ``objects``; kind (N,) long into GRASP_KINDS; object_points,
+    object_normals (M, P, 3) surface samples; the figures are exact measurements (metres).
+    """
+
+    objects: ProceduralObjects
+    object_points: Tensor
+    object_normals: Tensor
+    object_index: Tensor
+    left: HandParams
+    right: HandParams
+    kind: Tensor
+    hand_object_depth: Tensor  # (N,) deeper of the two hands' penetration into the object
+    hand_hand_depth: Tensor  # (N,)
+    attempts: int
+
+    def __len__(self) -> int:
+        return int(self.object_index.shape[0])
+
+    def save(self, path: str | Path) -> None:
+        """One .npz (no pickles): hands as in the hands-file schema plus the objects and their clouds."""
+        arrays: dict[str, np.ndarray] = {
+            "object_index": self.object_index.numpy(),
+            "object_cloud_points": self.object_points.numpy(),
+            "object_cloud_normals": self.object_normals.numpy(),
+            "grasp_kind": self.kind.numpy(),
+            "hand_object_depth": self.hand_object_depth.numpy(),
+            "hand_hand_depth": self.hand_hand_depth.numpy(),
+            **self.objects.to_arrays(),
+        }
+        for side, hand in (("left", self.left), ("right", self.right)):
+            for name in ("pose", "betas", "rotation", "translation"):
+                arrays[f"{side}_{name}"] = getattr(hand, name).numpy()
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise DataError(f"{path.parent}: output folder does not exist")
+        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+
+    @staticmethod
+    def load(path: str | Path) -> GraspSet:
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"{path}: no such grasp set")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: not a readable .npz grasp set ({exc})") from None
+        needed = ["object_index", "object_cloud_points", "object_cloud_normals", "grasp_kind"]
+        needed += [f"{s}_{n}" for s in ("left", "right") for n in ("pose", "betas", "rotation", "translation")]
+        missing = [k for k in needed if k not in arrays]
+        if missing:
+            raise DataError(f"{path}: not a grasp set (missing {', '.join(missing)})")
+
+        def hand(side: str) -> HandParams:
+            return HandParams(
+                *(torch.as_tensor(arrays[f"{side}_{n}"]).float() for n in ("pose", "betas", "rotation", "translation"))
+            )
+
+        index = torch.as_tensor(arrays["object_index"]).long()
+        points = torch.as_tensor(arrays["object_cloud_points"]).float()
+        if index.numel() and (index.min() < 0 or index.max() >= points.shape[0]):
+            raise DataError(f"{path}: object_index refers to objects outside 0..{points.shape[0] - 1}")
+        n = index.shape[0]
+        return GraspSet(
+            ProceduralObjects.from_arrays(arrays),
+            points,
+            torch.as_tensor(arrays["object_cloud_normals"]).float(),
+            index,
+            hand("left"),
+            hand("right"),
+            torch.as_tensor(arrays["grasp_kind"]).long(),
+            torch.as_tensor(arrays.get("hand_object_depth", np.zeros(n))).float(),
+            torch.as_tensor(arrays.get("hand_hand_depth", np.zeros(n))).float(),
+            0,
+        )
+
+
+def _pick(points: Tensor, normals: Tensor, target: Tensor, facing: Tensor, min_cos: float) -> tuple[Tensor, Tensor]:
+    """Per row, the surface sample nearest to ``target`` among those whose normal is within acos(min_cos) of ``facing``.
+
+    points, normals (B, P, 3); target, facing (B, 3) -> point (B, 3), normal (B, 3). Rows with no
+    sample facing that way fall back to all samples.
+    """
+    ok = (normals * facing[:, None]).sum(-1) >= min_cos
+    ok = ok | ~ok.any(-1, keepdim=True)
+    d = (points - target[:, None]).norm(dim=-1).masked_fill(~ok, math.inf)
+    i = d.argmin(-1)
+    rows = torch.arange(points.shape[0])
+    return points[rows, i], normals[rows, i]
+
+
+def _support(points: Tensor, normals: Tensor, direction: Tensor) -> tuple[Tensor, Tensor]:
+    """The outermost sample along ``direction`` (B, 3) among those facing it: (B, 3) point and normal."""
+    far = direction * 10.0  # metres: far outside any object, so "nearest to it" means "outermost"
+    return _pick(points, normals, far, direction, 0.5)
+
+
+def _tangent(normal: Tensor, preferred: Tensor) -> Tensor:
+    """Unit vectors (B, 3) perpendicular to ``normal``, as close as possible to ``preferred`` (fallback: any)."""
+    t = preferred - (preferred * normal).sum(-1, keepdim=True) * normal
+    fallback = torch.cross(normal, torch.tensor([0.0, 0.0, 1.0]).expand_as(normal), dim=-1)
+    fallback = torch.where(
+        fallback.norm(dim=-1, keepdim=True) < 1e-3,
+        torch.cross(normal, torch.eye(3)[0].expand_as(normal), dim=-1),
+        fallback,
+    )
+    t = torch.where(t.norm(dim=-1, keepdim=True) < 1e-3, fallback, t)
+    return torch.nn.functional.normalize(t, dim=-1)
+
+
+def _rotate_about(v: Tensor, axis: Tensor, angle: Tensor) -> Tensor:
+    """Rotate v (B, 3) about unit axis (B, 3) by angle (B,) radians."""
+    return (axis_angle_to_matrix(axis * angle[:, None]) @ v[..., None])[..., 0]
+
+
+@dataclass
+class _Placement:
+    """Where one hand starts: surface point and normal, finger direction, articulation, contact targets."""
+
+    point: Tensor  # (B, 3)
+    normal: Tensor  # (B, 3) outward
+    fingers: Tensor  # (B, 3)
+    curl: Tensor  # (B, 5)
+    spread: Tensor  # (B,)
+    targets: Tensor  # (B, 6) weights of five fingertips and the palm
+
+
+def _placements(
+    kind: Tensor, points: Tensor, normals: Tensor, generator: torch.Generator
+) -> tuple[_Placement, _Placement]:
+    """kind (B,) long, surface samples (B, P, 3) -> (placement of hand A, placement of hand B)."""
+    b = kind.shape[0]
+    ez = torch.tensor([0.0, 0.0, 1.0]).expand(b, 3)
+
+    def u(low: float, high: float, *shape: int) -> Tensor:
+        return low + (high - low) * torch.rand((b, *shape), generator=generator)
+
+    azimuth = u(-math.pi, math.pi)
+    horizontal = torch.stack([azimuth.cos(), azimuth.sin(), torch.zeros(b)], -1)
+    k = {name: (kind == i)[:, None] for i, name in enumerate(GRASP_KINDS)}
+
+    # Direction from the object's centre to each hand.
+    top_or_side = torch.where(u(0, 1, 1) < 0.4, ez, horizontal)
+    dir_a = horizontal.clone()
+    dir_b = torch.where(k["opposite_sides"] | k["pinch_and_power"], -horizontal, top_or_side)
+    dir_a = torch.where(k["support_below"], -ez, dir_a)
+    dir_b = torch.where(k["same_side"], dir_a, dir_b)
+    dir_a = torch.where(k["same_side"], top_or_side, dir_a)
+    dir_b = torch.where(k["same_side"], top_or_side, dir_b)
+
+    point_a, normal_a = _support(points, normals, dir_a)
+    point_b, normal_b = _support(points, normals, dir_b)
+    # Same side: the two hands side by side, about a hand's width apart along the face.
+    side = _tangent(normal_a, torch.cross(ez, dir_a, dim=-1) + 1e-3 * horizontal)
+    offset = u(0.045, 0.07, 1)
+    near_a, n_near_a = _pick(points, normals, point_a + offset * side, normal_a, 0.7)
+    near_b, n_near_b = _pick(points, normals, point_a - offset * side, normal_a, 0.7)
+    same = k["same_side"]
+    point_a, normal_a = torch.where(same, near_a, point_a), torch.where(same, n_near_a, normal_a)
+    point_b, normal_b = torch.where(same, near_b, point_b), torch.where(same, n_near_b, normal_b)
+
+    # Fingers: up the object when on its side, any horizontal way on top or below, rolled randomly.
+    def fingers(normal: Tensor, roll: float) -> Tensor:
+        base = _tangent(normal, torch.where((normal * ez).sum(-1, keepdim=True).abs() > 0.7, horizontal, ez))
+        return _rotate_about(base, normal, u(-roll, roll))
+
+    fingers_a, fingers_b = fingers(normal_a, 1.0), fingers(normal_b, 1.0)
+    across = _tangent(normal_a, torch.cross(normal_a, side, dim=-1))
+    fingers_a = torch.where(same, across, fingers_a)
+    fingers_b = torch.where(same, across, fingers_b)
+
+    power = torch.ones(b, _NUM_TARGETS)
+    curl_a = torch.cat([u(0.1, 0.4, 1), u(0.1, 0.5, 4)], 1)
+    curl_b = torch.cat([u(0.1, 0.4, 1), u(0.1, 0.5, 4)], 1)
+    # Pinch (hand A of pinch_and_power): thumb and index reach, the other fingers tuck in.
+    pinch = torch.tensor([1.0, 1.0, 0.0, 0.0, 0.0, 0.0]).expand(b, _NUM_TARGETS)
+    targets_a = torch.where(k["pinch_and_power"], pinch, power)
+    curl_pinch = torch.cat([u(0.3, 0.6, 2), u(0.75, 1.0, 3)], 1)
+    curl_a = torch.where(k["pinch_and_power"], curl_pinch, curl_a)
+    return (
+        _Placement(point_a, normal_a, fingers_a, curl_a, u(-0.3, 0.4), targets_a),
+        _Placement(point_b, normal_b, fingers_b, curl_b, u(-0.3, 0.4), power.clone()),
+    )
+
+
+def _choose(condition: Tensor, a: _Placement, b: _Placement) -> _Placement:
+    """Row-wise a where condition (B,) holds, else b."""
+
+    def pick(x: Tensor, y: Tensor) -> Tensor:
+        return torch.where(condition.reshape(-1, *([1] * (x.ndim - 1))), x, y)
+
+    return _Placement(*(pick(getattr(a, f), getattr(b, f)) for f in _Placement.__dataclass_fields__))
+
+
+class GraspSynthesizer:
+    """Generates bimanual grasps of procedural objects with a right and a left hand layer."""
+
+    def __init__(self, right_layer: HandLayer, left_layer: HandLayer) -> None:
+        if right_layer.side != "right" or left_layer.side != "left":
+            raise ConfigError("GraspSynthesizer needs a right-hand layer and a left-hand layer")
+        self.right_layer = right_layer
+        self.left_layer = left_layer
+        self.palm_vertex = {"right": palm_vertex_index(right_layer), "left": palm_vertex_index(left_layer)}
+
+    def _contact_points(self, side: str, out: HandOutput) -> Tensor:
+        """(B, 6, 3): five fingertips and the palm's skin."""
+        palm = out.vertices[:, self.palm_vertex[side]][:, None]
+        return torch.cat([out.keypoints[:, _TIPS], palm], dim=1)
+
+    def _chunk(
+        self,
+        objects: ProceduralObjects,
+        object_index: Tensor,
+        points: Tensor,
+        normals: Tensor,
+        kind: Tensor,
+        generator: torch.Generator,
+        config: GraspSynthConfig,
+    ) -> tuple[HandParams, HandParams, Tensor, Tensor]:
+        """Optimise one chunk of candidates -> (left, right, left contact targets (B, 6), right targets (B, 6))."""
+        b = kind.shape[0]
+        place_a, place_b = _placements(kind, points[object_index], normals[object_index], generator)
+        a_is_right = torch.rand(b, generator=generator) < 0.5
+        right_place = _choose(a_is_right, place_a, place_b)
+        left_place = _choose(a_is_right, place_b, place_a)
+
+        start: dict[str, HandParams] = {}
+        for side, layer, place in (("right", self.right_layer, right_place), ("left", self.left_layer, left_place)):
+            betas = (torch.randn(b, 10, generator=generator) * config.beta_std).clamp(-2, 2)
+            wobble = axis_angle_to_matrix(torch.randn(b, 3, generator=generator) * 0.1)
+            rotation = wobble @ hand_frame(side, place.fingers, -place.normal)  # type: ignore[arg-type]
+            palm = place.point + _PALM_GAP_M * place.normal
+            translation = palm - (rotation @ palm_centre_offset(layer, betas)[..., None])[..., 0]
+            pose = curl_pose(place.curl, place.spread) + torch.randn(b, 45, generator=generator) * config.pose_noise_std
+            if side == "left":  # curl_pose speaks the right hand's convention
+                pose = HandParams(pose, betas, rotation, translation).mirrored().pose
+            start[side] = HandParams(pose, betas, rotation, translation)
+
+        params = {
+            f"{side}_{name}": torch.zeros(b, size, requires_grad=True)
+            for side in ("right", "left")
+            for name, size in (("transl", 3), ("rot", 3), ("pose", 45))
+        }
+        optimiser = torch.optim.Adam(
+            [
+                {"params": [params["right_transl"], params["left_transl"]], "lr": 0.1},  # centimetres
+                {"params": [params["right_rot"], params["left_rot"]], "lr": 0.02},
+                {"params": [params["right_pose"], params["left_pose"]], "lr": 0.02},
+            ]
+        )
+
+        def current(side: str) -> HandParams:
+            s = start[side]
+            return HandParams(
+                s.pose + params[f"{side}_pose"],
+                s.betas,
+                axis_angle_to_matrix(params[f"{side}_rot"]) @ s.rotation,
+                s.translation + 0.01 * params[f"{side}_transl"],
+            )
+
+        index_rl = index_lr = torch.zeros(0, dtype=torch.long)
+        for it in range(config.iterations):  # optimisation iterations, each batched over the chunk
+            right, left = current("right"), current("left")
+            ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
+            lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
+            if it % config.nn_refresh_every == 0:
+                with torch.no_grad():
+                    _, index_rl = nearest_neighbors(ro.vertices, lo.vertices)
+                    _, index_lr = nearest_neighbors(lo.vertices, ro.vertices)
+            loss = torch.zeros(b)
+            for side, out, place in (("right", ro, right_place), ("left", lo, left_place)):
+                sdf = objects.signed_distance(out.vertices, object_index)
+                # Penetration in cm, with a 2 mm margin so that touching skin does not sink in.
+                loss = loss + (torch.relu(0.002 - sdf) * 100).pow(2).sum(-1)
+                contact_sdf = objects.signed_distance(self._contact_points(side, out), object_index)
+                loss = loss + (place.targets * (contact_sdf * 100).pow(2)).sum(-1)
+                loss = loss + 0.5 * params[f"{side}_pose"].pow(2).sum(-1) + 2.0 * params[f"{side}_rot"].pow(2).sum(-1)
+            ln = vertex_normals(lo.vertices, self.left_layer.faces)
+            rn = vertex_normals(ro.vertices, self.right_layer.faces)
+            along_r, _, _ = offset_to_nearest(ro.vertices, lo.vertices, ln, index_rl)
+            along_l, _, _ = offset_to_nearest(lo.vertices, ro.vertices, rn, index_lr)
+            loss = loss + (torch.relu(0.001 - along_r) * 100).pow(2).sum(-1) * (along_r > -0.03).float().mean(-1)
+            loss = loss + (torch.relu(0.001 - along_l) * 100).pow(2).sum(-1) * (along_l > -0.03).float().mean(-1)
+            optimiser.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            optimiser.step()
+        with torch.no_grad():
+            return current("left"), current("right"), left_place.targets, right_place.targets
+
+    def _accept(
+        self,
+        objects: ProceduralObjects,
+        object_index: Tensor,
+        left: HandParams,
+        right: HandParams,
+        left_targets: Tensor,
+        right_targets: Tensor,
+        config: GraspSynthConfig,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """-> (accepted (B,) bool, hand-object depth (B,), hand-hand depth (B,)) metres."""
+        with torch.no_grad():
+            lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
+            ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
+            ok = torch.ones(object_index.shape[0], dtype=torch.bool)
+            depth = torch.zeros(object_index.shape[0])
+            for side, out, targets in (("left", lo, left_targets), ("right", ro, right_targets)):
+                sdf = objects.signed_distance(out.vertices, object_index)
+                depth = torch.maximum(depth, torch.relu(-sdf).max(-1).values)
+                ok &= sdf.min(-1).values.abs() <= config.contact_m
+                touching = (
+                    objects.signed_distance(self._contact_points(side, out), object_index).abs() <= config.contact_m
+                )
+                needed = torch.clamp(targets.sum(-1), max=float(config.min_contacts))
+                ok &= (touching.float() * (targets > 0)).sum(-1) >= needed
+            hand_depth, _ = measure_interaction(lo.vertices, self.left_layer.faces, ro.vertices, self.right_layer.faces)
+            ok &= (depth <= config.max_penetration_m) & (hand_depth <= config.max_penetration_m)
+            ok &= torch.isfinite(left.to_vector()).all(-1) & torch.isfinite(right.to_vector()).all(-1)
+        return ok, depth, hand_depth
+
+    def generate(
+        self,
+        objects: ProceduralObjects,
+        config: GraspSynthConfig,
+        cloud_points: int = 2048,
+        progress: bool = True,
+    ) -> GraspSet:
+        """``config.grasps_per_object`` accepted grasps for every object (fewer where an object defeats the generator)."""
+        generator = torch.Generator().manual_seed(config.seed)
+        points, normals = objects.sample_surface(cloud_points, seed=config.seed)
+        kinds = torch.tensor([GRASP_KINDS.index(k) for k in config.kinds])
+        missing = torch.full((len(objects),), config.grasps_per_object)
+        rounds = torch.zeros(len(objects), dtype=torch.long)
+        results: list[tuple[Tensor, HandParams, HandParams, Tensor, Tensor, Tensor]] = []
+        attempts = 0
+        bar = tqdm(total=int(missing.sum()), desc="synth grasps", unit="grasp", disable=not progress)
+        while True:  # chunks of candidates, drawn for the objects that still need grasps
+            open_objects = ((missing > 0) & (rounds < config.max_rounds)).nonzero()[:, 0]
+            if open_objects.numel() == 0:
+                break
+            # About half pass: ask twice what is missing, up to the chunk size.
+            want = (2 * missing[open_objects]).clamp(min=2)
+            order = torch.repeat_interleave(open_objects, want)[: config.chunk_size]
+            rounds[order.unique()] += 1
+            kind = kinds[torch.randint(len(kinds), (order.numel(),), generator=generator)]
+            left, right, lt, rt = self._chunk(objects, order, points, normals, kind, generator, config)
+            ok, depth, hand_depth = self._accept(objects, order, left, right, lt, rt, config)
+            attempts += int(order.numel())
+            # Keep at most the missing number per object.
+            take = ok.nonzero()[:, 0]
+            rank = torch.zeros_like(take)
+            for obj in order[take].unique().tolist():  # objects in this chunk (bookkeeping, not a batch loop)
+                mine = order[take] == obj
+                rank[mine] = torch.arange(int(mine.sum()))
+            take = take[rank < missing[order[take]]]
+            missing -= torch.bincount(order[take], minlength=len(objects))
+            results.append(
+                (order[take], left.select(take), right.select(take), kind[take], depth[take], hand_depth[take])
+            )
+            bar.update(int(take.numel()))
+        bar.close()
+        if not results or sum(int(r[0].numel()) for r in results) == 0:
+            raise GraspSynthesisError(
+                f"no grasp passed the plausibility check after {attempts} candidates; raise iterations or loosen contact_m"
+            )
+        return GraspSet(
+            objects,
+            points,
+            normals,
+            torch.cat([r[0] for r in results]),
+            HandParams.cat([r[1] for r in results]),
+            HandParams.cat([r[2] for r in results]),
+            torch.cat([r[3] for r in results]),
+            torch.cat([r[4] for r in results]),
+            torch.cat([r[5] for r in results]),
+            attempts,
+        )
+
+
+__all__ = ["GRASP_KINDS", "OBJECT_FAMILIES", "GraspSet", "GraspSynthConfig", "GraspSynthesisError", "GraspSynthesizer"]

@@ -1,0 +1,482 @@
+"""A depth camera's object cloud -> the clean, centred, oriented cloud the object encoder takes.
+
+:func:`preprocess_cloud` runs, in this order: drop NaN/inf rows, crop to a box, voxel
+downsample, statistical outlier removal, move the origin to the centroid, then normals
+(the given ones where the input had them, otherwise estimated and oriented outward).
+:func:`resample_points` brings the result to the encoder's fixed size.
+:func:`corrupt_like_sensor` goes the other way for evaluation: a clean object cloud made to
+look like one depth view of it.
+
+Every length is in metres. The input frame is the caller's (a camera or a world frame); the
+object frame has its origin at the cleaned cloud's centroid and the input frame's axes, so
+going between the two is a translation (:meth:`PreparedCloud.to_input_frame`).
+
+open3d does the geometry (voxel grid, outlier removal, normal estimation and orientation);
+it is imported on first use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, overload
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike, NDArray
+
+from interhandgen_core.errors import ConfigError, DataError
+from interhandgen_core.io.object_files import import_open3d
+
+# Neighbours of each point in the graph along which open3d propagates normal orientation.
+ORIENT_NEIGHBORS = 10
+# open3d's orientation triangulates the cloud (Delaunay) and cannot with fewer points.
+_ORIENT_MIN_POINTS = 4
+
+Corner = tuple[float, float, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class CloudPreprocessConfig:
+    """Settings of :func:`preprocess_cloud`; lengths in metres, in the input frame.
+
+    crop_min, crop_max: corners of an axis-aligned box in the input frame; points outside
+        are dropped (the table, the background, the robot). Either may be None for no bound
+        on that side; both None keeps everything.
+    voxel_size: edge of the voxel grid that merges nearby points into their mean (points,
+        and normals when given); evens out the density of a depth view and bounds the work
+        of the later steps. 0 disables.
+    outlier_neighbors: neighbours over which statistical outlier removal averages each
+        point's distance; 0 disables the step, as does a cloud of no more points than this.
+    outlier_std_ratio: a point whose mean neighbour distance exceeds the cloud's mean by
+        more than this many standard deviations is dropped; larger keeps more.
+    normal_radius: search radius of normal estimation (PCA of the neighbourhood); must
+        exceed voxel_size, or voxelized points find no neighbours.
+    normal_max_neighbors: at most this many neighbours per normal, nearest first.
+    orient_max_points: estimated normals of a cleaned cloud up to this size are oriented
+        consistently (open3d's tangent-plane propagation, about 4 s per 100k points on two
+        cores); a larger one (an uncropped scene rather than an object) has each normal
+        point away from the centroid instead. 0 always does the latter.
+    max_input_points: larger clouds are refused before any work, rather than running out
+        of memory (an uncropped multi-camera scene, or points in the wrong units).
+    min_points: the fewest points allowed after any step; fewer is refused, naming the
+        step and the setting to relax.
+    """
+
+    crop_min: Corner | None = None
+    crop_max: Corner | None = None
+    voxel_size: float = 0.004
+    outlier_neighbors: int = 20
+    outlier_std_ratio: float = 2.0
+    normal_radius: float = 0.015
+    normal_max_neighbors: int = 30
+    orient_max_points: int = 50_000
+    max_input_points: int = 5_000_000
+    min_points: int = 32
+
+    def __post_init__(self) -> None:
+        for name in ("crop_min", "crop_max"):
+            object.__setattr__(self, name, _corner(name, getattr(self, name)))
+        if self.crop_min is not None and self.crop_max is not None:
+            if any(lo >= hi for lo, hi in zip(self.crop_min, self.crop_max, strict=True)):
+                raise ConfigError(
+                    f"CloudPreprocessConfig: crop_min {self.crop_min} must be below crop_max {self.crop_max} on every axis"
+                )
+        object.__setattr__(self, "voxel_size", _number("voxel_size", self.voxel_size, positive=False))
+        object.__setattr__(self, "outlier_neighbors", _integer("outlier_neighbors", self.outlier_neighbors, 0))
+        object.__setattr__(
+            self, "outlier_std_ratio", _number("outlier_std_ratio", self.outlier_std_ratio, positive=True)
+        )
+        object.__setattr__(self, "normal_radius", _number("normal_radius", self.normal_radius, positive=True))
+        object.__setattr__(self, "normal_max_neighbors", _integer("normal_max_neighbors", self.normal_max_neighbors, 3))
+        object.__setattr__(self, "orient_max_points", _integer("orient_max_points", self.orient_max_points, 0))
+        object.__setattr__(self, "max_input_points", _integer("max_input_points", self.max_input_points, 1))
+        object.__setattr__(self, "min_points", _integer("min_points", self.min_points, 1))
+        if self.normal_radius <= self.voxel_size:
+            raise ConfigError(
+                f"CloudPreprocessConfig.normal_radius ({self.normal_radius}) must exceed voxel_size ({self.voxel_size}); "
+                "about 3-4 voxels is right"
+            )
+        if self.min_points > self.max_input_points:
+            raise ConfigError(
+                f"CloudPreprocessConfig.min_points ({self.min_points}) exceeds max_input_points ({self.max_input_points})"
+            )
+
+
+@dataclasses.dataclass
+class PreparedCloud:
+    """The cleaned cloud in the object frame, and how it got there.
+
+    points: (M, 3) float32, metres, object frame (origin at the cleaned cloud's centroid,
+        axes of the input frame).
+    normals: (M, 3) float32 unit vectors, outward (see :func:`preprocess_cloud` for how far
+        that can be trusted).
+    centroid: (3,) float64, metres, input-frame position of the object frame's origin.
+    num_input, num_finite, num_after_crop, num_after_voxel, num_after_outliers: point counts
+        after each step, for the log.
+    """
+
+    points: NDArray[np.float32]
+    normals: NDArray[np.float32]
+    centroid: NDArray[np.float64]
+    num_input: int
+    num_finite: int
+    num_after_crop: int
+    num_after_voxel: int
+    num_after_outliers: int
+
+    def summary(self) -> str:
+        """One log line with the count after each step."""
+        return (
+            f"object cloud: {self.num_input} points, {self.num_finite} finite, {self.num_after_crop} in the crop box, "
+            f"{self.num_after_voxel} after voxels, {self.num_after_outliers} after outlier removal; "
+            f"centroid {np.array2string(self.centroid, precision=4)} m"
+        )
+
+    @overload
+    def to_input_frame(self, x: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def to_input_frame(self, x: NDArray[Any]) -> NDArray[np.float64]: ...
+    def to_input_frame(self, x: torch.Tensor | NDArray[Any]) -> torch.Tensor | NDArray[np.float64]:
+        """x (..., 3) metres, object frame -> (..., 3) input frame.
+
+        numpy arrays come back float64 (input-frame coordinates may be far from the origin);
+        tensors keep their dtype and device.
+        """
+        return _translate(x, self.centroid, 1.0)
+
+    @overload
+    def to_object_frame(self, x: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def to_object_frame(self, x: NDArray[Any]) -> NDArray[np.float64]: ...
+    def to_object_frame(self, x: torch.Tensor | NDArray[Any]) -> torch.Tensor | NDArray[np.float64]:
+        """x (..., 3) metres, input frame -> (..., 3) object frame; dtypes as in :meth:`to_input_frame`."""
+        return _translate(x, self.centroid, -1.0)
+
+
+def preprocess_cloud(
+    points: ArrayLike | torch.Tensor,
+    config: CloudPreprocessConfig | None = None,
+    normals: ArrayLike | torch.Tensor | None = None,
+) -> PreparedCloud:
+    """points (P, 3) metres, input frame, normals (P, 3) or None -> PreparedCloud (object frame).
+
+    The steps are those of the module docstring. Given normals are kept (unit-normalized;
+    zero or NaN rows mean unknown) and averaged through the voxel step; they are trusted
+    to point outward. Missing normals are estimated by PCA over ``normal_radius`` and
+    oriented by open3d's consistent tangent-plane propagation, which handles concave parts
+    that "away from the centroid" gets wrong; the whole estimated set is then flipped if
+    it disagrees with the given normals (or, without any, if most of it points towards
+    the centroid). Where propagation fails (flat, linear or tiny clouds), or the cloud has
+    more than ``orient_max_points``, each estimated normal points away from the centroid
+    instead.
+
+    Raises DataError (one line) for a wrong shape, an empty or all-NaN cloud, more than
+    ``max_input_points``, or fewer than ``min_points`` after any step (naming the step).
+    """
+    cfg = CloudPreprocessConfig() if config is None else config
+    xyz = _as_numpy(points)
+    if xyz.ndim != 2 or xyz.shape[1] != 3:
+        raise DataError(f"points must be (P, 3), got shape {xyz.shape}")
+    num_input = int(xyz.shape[0])
+    if num_input == 0:
+        raise DataError("the point cloud is empty (0 points); check the sensor topic or the segmentation upstream")
+    if num_input > cfg.max_input_points:
+        raise DataError(
+            f"the point cloud has {num_input} points, more than max_input_points={cfg.max_input_points}; "
+            "crop or downsample it upstream, or raise max_input_points"
+        )
+    if not (np.issubdtype(xyz.dtype, np.floating) or np.issubdtype(xyz.dtype, np.integer)):
+        raise DataError(f"points must be numbers (metres), got dtype {xyz.dtype}")
+    xyz = xyz.astype(np.float64, copy=False)
+    given: NDArray[np.float64] | None = None
+    if normals is not None:
+        given = _as_numpy(normals)
+        if given.shape != xyz.shape or not np.issubdtype(given.dtype, np.floating):
+            raise DataError(f"normals must be float (P, 3) like points {xyz.shape}, got {given.dtype} {given.shape}")
+        given = given.astype(np.float64, copy=False)
+
+    keep = np.isfinite(xyz).all(axis=1)
+    num_finite = int(keep.sum())
+    if num_finite == 0:
+        raise DataError(f"all {num_input} points are NaN or inf; the sensor saw no valid depth")
+    _require_points(num_finite, cfg, "dropping NaN/inf rows", "the sensor returned too few valid depths")
+    if cfg.crop_min is not None:
+        keep &= (xyz >= np.asarray(cfg.crop_min)).all(axis=1)
+    if cfg.crop_max is not None:
+        keep &= (xyz <= np.asarray(cfg.crop_max)).all(axis=1)
+    num_after_crop = int(keep.sum())
+    _require_points(
+        num_after_crop, cfg, "cropping", "widen crop_min/crop_max, or check they are metres in the cloud's frame"
+    )
+    xyz = xyz[keep]
+    normals_in = None if given is None else _unknown_to_zero(given[keep])
+
+    o3d = import_open3d()
+    with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz))
+        if normals_in is not None:
+            cloud.normals = o3d.utility.Vector3dVector(normals_in)
+        if cfg.voxel_size > 0.0:
+            try:
+                cloud = cloud.voxel_down_sample(cfg.voxel_size)
+            except RuntimeError as err:
+                # open3d indexes voxels with 32-bit integers and refuses a grid that overflows them.
+                extent = float(np.linalg.norm(cloud.get_max_bound() - cloud.get_min_bound()))
+                raise DataError(
+                    f"voxel_size={cfg.voxel_size} m is too small for a cloud spanning {extent:.3g} m; "
+                    "crop the cloud, or check it is in metres"
+                ) from err
+        num_after_voxel = len(cloud.points)
+        _require_points(num_after_voxel, cfg, "voxel downsampling", f"lower voxel_size (now {cfg.voxel_size} m)")
+        # With no more points than neighbours there are no statistics to judge by, and
+        # open3d then drops every point of a one- or two-point cloud.
+        if 0 < cfg.outlier_neighbors < len(cloud.points):
+            cloud, _ = cloud.remove_statistical_outlier(cfg.outlier_neighbors, cfg.outlier_std_ratio)
+        num_after_outliers = len(cloud.points)
+        _require_points(
+            num_after_outliers,
+            cfg,
+            "outlier removal",
+            f"raise outlier_std_ratio (now {cfg.outlier_std_ratio}) or set outlier_neighbors=0",
+        )
+        cleaned = np.asarray(cloud.points, dtype=np.float64)
+        centroid = cleaned.mean(axis=0)
+        local = cleaned - centroid
+        normals_out = np.zeros_like(local)
+        known = np.zeros(len(local), dtype=bool)
+        if cloud.has_normals():
+            averaged = np.asarray(cloud.normals, dtype=np.float64)
+            length = np.linalg.norm(averaged, axis=1)
+            # Opposite normals averaged in one voxel cancel; such a voxel's normal is unknown.
+            known = length > 1e-3
+            normals_out[known] = averaged[known] / length[known, None]
+        if not known.all():
+            estimated = _estimated_normals(o3d, local, cfg, normals_out, known)
+            normals_out[~known] = estimated[~known]
+    return PreparedCloud(
+        points=local.astype(np.float32),
+        normals=_sanitized_normals(normals_out, local).astype(np.float32),
+        centroid=centroid,
+        num_input=num_input,
+        num_finite=num_finite,
+        num_after_crop=num_after_crop,
+        num_after_voxel=num_after_voxel,
+        num_after_outliers=num_after_outliers,
+    )
+
+
+def resample_points(
+    points: ArrayLike, normals: ArrayLike, num: int, seed: int
+) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
+    """points (M, 3), normals (M, 3) -> (num, 3), (num, 3), same float dtype; deterministic for a seed.
+
+    M >= num: a random subset without replacement. M < num: every point once plus random
+    repeats, in random order. Repeats add no information but change nothing either for an
+    encoder that max-pools over points (PointNet++): a duplicate's features equal its
+    original's, so the maximum is the same; only ball-query neighbour counts see them.
+    """
+    p = np.asarray(points)
+    n = np.asarray(normals)
+    if p.ndim != 2 or p.shape[1] != 3 or len(p) == 0:
+        raise DataError(f"points must be (M, 3) with M >= 1, got shape {p.shape}")
+    if n.shape != p.shape:
+        raise DataError(f"normals must be (M, 3) like points {p.shape}, got shape {n.shape}")
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        raise DataError(f"the number of points to resample to must be a positive integer, got {num!r}")
+    if not np.issubdtype(p.dtype, np.floating):
+        p = p.astype(np.float64)
+    if not np.issubdtype(n.dtype, np.floating):
+        n = n.astype(np.float64)
+    rng = np.random.default_rng(seed)
+    count = len(p)
+    if count >= num:
+        index = rng.choice(count, size=num, replace=False)
+    else:
+        index = rng.permutation(np.concatenate([np.arange(count), rng.integers(0, count, size=num - count)]))
+    return p[index], n[index]
+
+
+def corrupt_like_sensor(
+    points: ArrayLike,
+    normals: ArrayLike | None,
+    seed: int,
+    noise_std: float = 0.002,
+    outlier_fraction: float = 0.05,
+    view_direction: ArrayLike | None = None,
+) -> NDArray[np.float64]:
+    """points (P, 3) metres, normals (P, 3) outward or None -> (P', 3) float64: one noisy depth view.
+
+    Keeps the side seen by a camera looking along ``view_direction`` (3,) (default: a random
+    direction for the seed): with normals, the points whose normal faces the camera
+    (n . -d > 0); without, those open3d's hidden-point removal sees from a camera at
+    centroid - 3 * (bounding-box diagonal) * d, all of them if the cloud is flat or linear.
+    Then adds Gaussian noise of ``noise_std`` metres to each kept point and appends
+    round(outlier_fraction * kept) points uniform in the kept points' bounding box grown
+    by 20%. Deterministic for a seed.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 3 or len(p) == 0 or not np.isfinite(p).all():
+        raise DataError(f"points must be finite (P, 3) with P >= 1, got shape {p.shape}")
+    if not (math.isfinite(noise_std) and noise_std >= 0.0):
+        raise DataError(f"noise_std must be a finite number >= 0 (metres), got {noise_std}")
+    if not (math.isfinite(outlier_fraction) and outlier_fraction >= 0.0):
+        raise DataError(f"outlier_fraction must be a finite number >= 0, got {outlier_fraction}")
+    rng = np.random.default_rng(seed)
+    if view_direction is None:
+        direction = rng.normal(size=3)
+    else:
+        direction = np.asarray(view_direction, dtype=np.float64)
+        if direction.shape != (3,) or not np.isfinite(direction).all():
+            raise DataError(f"view_direction must be a finite (3,) vector, got {direction.shape}")
+    length = float(np.linalg.norm(direction))
+    if length < 1e-12:
+        raise DataError("view_direction is the zero vector; give the direction the camera looks along")
+    direction = direction / length
+
+    if normals is not None:
+        n = np.asarray(normals, dtype=np.float64)
+        if n.shape != p.shape:
+            raise DataError(f"normals must be (P, 3) like points {p.shape}, got shape {n.shape}")
+        visible = n @ -direction > 0.0
+    else:
+        visible = _visible_from(p, direction)
+    kept = p[visible]
+    if len(kept) == 0:
+        raise DataError("no point faces the camera along view_direction; check that the normals point outward")
+    kept = kept + rng.normal(scale=noise_std, size=kept.shape)
+    num_outliers = round(outlier_fraction * len(kept))
+    low, high = kept.min(axis=0), kept.max(axis=0)
+    center, half = (low + high) / 2.0, (high - low) / 2.0 * 1.2
+    outliers = rng.uniform(center - half, center + half, size=(num_outliers, 3))
+    return np.concatenate([kept, outliers])
+
+
+def _visible_from(points: NDArray[np.float64], direction: NDArray[np.float64]) -> NDArray[np.bool_]:
+    o3d = import_open3d()
+    centroid = points.mean(axis=0)
+    extent = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
+    visible = np.ones(len(points), dtype=bool)
+    if extent <= 0.0 or len(points) < _ORIENT_MIN_POINTS:
+        return visible
+    distance = 3.0 * extent
+    camera = centroid - distance * direction
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
+        try:
+            # A large radius makes the spherical flip approach exact visibility (open3d's
+            # tutorial uses 100 diameters).
+            _, index = cloud.hidden_point_removal(camera, 100.0 * distance)
+        except RuntimeError:
+            # Qhull cannot hull a flat or linear cloud; such a cloud hides none of itself.
+            return visible
+    visible[:] = False
+    visible[np.asarray(index, dtype=np.int64)] = True
+    return visible
+
+
+def _estimated_normals(
+    o3d: Any,
+    local: NDArray[np.float64],
+    cfg: CloudPreprocessConfig,
+    given: NDArray[np.float64],
+    known: NDArray[np.bool_],
+) -> NDArray[np.float64]:
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(local))
+    cloud.estimate_normals(
+        o3d.geometry.KDTreeSearchParamHybrid(radius=cfg.normal_radius, max_nn=cfg.normal_max_neighbors)
+    )
+    oriented = False
+    if _ORIENT_MIN_POINTS <= len(local) <= cfg.orient_max_points:
+        try:
+            cloud.orient_normals_consistent_tangent_plane(ORIENT_NEIGHBORS)
+            oriented = True
+        except RuntimeError:
+            # Qhull's Delaunay fails on flat, linear or coincident clouds.
+            oriented = False
+    normals = np.asarray(cloud.normals, dtype=np.float64).copy()
+    radial = (normals * local).sum(axis=1)
+    if not oriented:
+        normals[radial < 0.0] *= -1.0
+        radial = np.abs(radial)
+    # Propagation fixes orientation only up to one sign for the whole cloud.
+    agreement = (normals[known] * given[known]).sum(axis=1) if known.any() else radial
+    if (agreement < 0.0).sum() > (agreement > 0.0).sum():
+        normals = -normals
+    return normals
+
+
+def _sanitized_normals(normals: NDArray[np.float64], local: NDArray[np.float64]) -> NDArray[np.float64]:
+    # A point without neighbours in the normal radius gets open3d's placeholder or a zero
+    # vector; pointing it away from the centroid is the best guess left.
+    length = np.linalg.norm(normals, axis=1)
+    bad = ~np.isfinite(length) | (length < 0.5)
+    if bad.any():
+        radial = local[bad]
+        radial_length = np.linalg.norm(radial, axis=1, keepdims=True)
+        fallback = np.where(radial_length > 1e-12, radial / np.maximum(radial_length, 1e-12), [0.0, 0.0, 1.0])
+        normals = normals.copy()
+        normals[bad] = fallback
+        length = np.linalg.norm(normals, axis=1)
+    return normals / length[:, None]
+
+
+def _unknown_to_zero(normals: NDArray[np.float64]) -> NDArray[np.float64]:
+    # Zero rows do not bias open3d's per-voxel average of the known ones' directions.
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    known = np.isfinite(length) & (length > 1e-12)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(known, normals / length, 0.0)
+
+
+def _require_points(count: int, cfg: CloudPreprocessConfig, step: str, hint: str) -> None:
+    if count < cfg.min_points:
+        raise DataError(f"only {count} points left after {step} (min_points={cfg.min_points}); {hint}")
+
+
+def _as_numpy(values: ArrayLike | torch.Tensor) -> NDArray[Any]:
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+def _translate(x: torch.Tensor | NDArray[Any], centroid: NDArray[np.float64], sign: float) -> Any:
+    if isinstance(x, torch.Tensor):
+        if x.shape[-1:] != (3,) or not x.is_floating_point():
+            raise DataError(f"expected a float tensor (..., 3) of positions, got {x.dtype} {tuple(x.shape)}")
+        return x + sign * torch.as_tensor(centroid, dtype=x.dtype, device=x.device)
+    array = np.asarray(x)
+    if array.ndim == 0 or array.shape[-1] != 3:
+        raise DataError(f"expected positions (..., 3), got shape {array.shape}")
+    return array.astype(np.float64) + sign * centroid
+
+
+def _corner(name: str, value: Any) -> Corner | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, tuple | list) or len(value) != 3:
+        raise ConfigError(f"CloudPreprocessConfig.{name} must be None or three numbers (x, y, z metres), got {value!r}")
+    x, y, z = (_number(f"{name}[{i}]", v, positive=False, allow_negative=True) for i, v in enumerate(value))
+    return (x, y, z)
+
+
+def _number(name: str, value: Any, positive: bool, allow_negative: bool = False) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.integer | np.floating)
+        or not math.isfinite(value)
+    ):
+        raise ConfigError(f"CloudPreprocessConfig.{name} must be a finite number, got {value!r}")
+    if positive and value <= 0.0:
+        raise ConfigError(f"CloudPreprocessConfig.{name} must be > 0, got {value}")
+    if not positive and not allow_negative and value < 0.0:
+        raise ConfigError(f"CloudPreprocessConfig.{name} must be >= 0, got {value}")
+    return float(value)
+
+
+def _integer(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ConfigError(f"CloudPreprocessConfig.{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"CloudPreprocessConfig.{name} must be >= {minimum}, got {value}")
+    return int(value)
