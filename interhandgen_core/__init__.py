@@ -4,7 +4,13 @@ Data flow: data -> hands -> prior (representation, denoiser, schedule, training)
 sampler -> runtime. The entry point for users is :class:`InterHandGen`.
 """
 
-from interhandgen_core.prior.pipeline import InterHandGen, TwoHandSamples
+from interhandgen_core.prior.pipeline import (
+    GraspSamples,
+    InterHandGen,
+    TwoHandSamples,
+    default_checkpoint,
+    default_object_checkpoint,
+)
 
-__all__ = ["InterHandGen", "TwoHandSamples"]
+__all__ = ["GraspSamples", "InterHandGen", "TwoHandSamples", "default_checkpoint", "default_object_checkpoint"]
 __version__ = "0.1.0"

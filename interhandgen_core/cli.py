@@ -293,6 +293,7 @@ def _cmd_grasp(args: argparse.Namespace) -> None:
         object_points=obj.points,
         object_normals=obj.normals,
         preprocess=preprocess,
+        contact_weight=args.contact_weight,
     )
     if not isinstance(grasps, GraspSamples):
         raise InterHandGenError("the checkpoint did not produce grasps; use an object-conditioned prior")
@@ -325,6 +326,7 @@ def _cmd_evaluate_grasps(args: argparse.Namespace) -> None:
         seed=args.seed,
         sensor=args.sensor,
         penetration_weight=args.pen_weight,
+        contact_weight=args.contact_weight,
         progress=not args.quiet,
     )
     out.mkdir(parents=True, exist_ok=True)
@@ -334,6 +336,7 @@ def _cmd_evaluate_grasps(args: argparse.Namespace) -> None:
         "seed": args.seed,
         "sensor": args.sensor,
         "penetration_weight": args.pen_weight,
+        "contact_weight": args.contact_weight,
         "statistics": result.statistics.as_dict(),
         "per_object": result.per_object,
     }
@@ -443,7 +446,15 @@ def build_parser() -> argparse.ArgumentParser:
     grasp.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     grasp.add_argument("--steps", type=_positive_int, default=None, help="DDIM steps (default 32)")
     grasp.add_argument("--cfg", type=_non_negative_float, default=None, help="classifier-free guidance weight")
-    grasp.add_argument("--pen-weight", type=_non_negative_float, default=None, help="anti-penetration weight at t=0")
+    grasp.add_argument(
+        "--pen-weight",
+        type=_non_negative_float,
+        default=None,
+        help="guidance weight at t=0 (default 4; 0: no guidance)",
+    )
+    grasp.add_argument(
+        "--contact-weight", type=_non_negative_float, default=None, help="pull onto the object, relative (default 1)"
+    )
     grasp.add_argument("--crop-min", type=_float_triple, default=None, help="x,y,z: keep points above this corner")
     grasp.add_argument("--crop-max", type=_float_triple, default=None, help="x,y,z: keep points below this corner")
     grasp.add_argument("--voxel", type=_non_negative_float, default=None, help="voxel size in metres (0: none)")
@@ -456,7 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
     heldout.add_argument("--num", type=_positive_int, default=32, help="grasps per object")
     heldout.add_argument("--seed", type=int, default=1000, help="object seed (the training recipes use 0 and 1)")
     heldout.add_argument("--sensor", action="store_true", help="one-sided, noisy clouds with outliers")
-    heldout.add_argument("--pen-weight", type=_non_negative_float, default=None, help="0 turns guidance off")
+    heldout.add_argument(
+        "--pen-weight", type=_non_negative_float, default=None, help="guidance weight at t=0 (0: no guidance at all)"
+    )
+    heldout.add_argument(
+        "--contact-weight", type=_non_negative_float, default=None, help="pull onto the object, relative (default 1)"
+    )
     heldout.add_argument("--checkpoint", default=None)
     heldout.add_argument("--device", default="cpu")
     heldout.add_argument("--previews", type=_non_negative_int, default=4, help="objects to draw")

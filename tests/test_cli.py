@@ -22,7 +22,7 @@ from interhandgen_core.data import twohand_synth
 from interhandgen_core.io.hands_file import read_hands_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tiny_prior import TINY_CONFIG, write_tiny_prior
+from tiny_prior import TINY_CONFIG, write_tiny_object_prior, write_tiny_prior
 
 PROCEDURAL_NPZ = Path(interhandgen_core.__file__).resolve().parent / "assets" / "procedural_hand.npz"
 needs_procedural = pytest.mark.skipif(not PROCEDURAL_NPZ.is_file(), reason="procedural asset not generated")
@@ -301,3 +301,98 @@ def test_bench_json_that_cannot_be_written_is_one_line(
     assert main([*argv, "--json", str(folder)]) == 1
     assert_one_line_error(capsys.readouterr().err, str(folder))
     assert list(folder.iterdir()) == []
+
+
+# Grasps: an object in, ranked grasps out.
+
+
+@pytest.fixture
+def tiny_object_checkpoint(tmp_path: Path) -> Path:
+    return write_tiny_object_prior(tmp_path / "object_ckpt")
+
+
+@pytest.fixture
+def box_stl(tmp_path: Path) -> Path:
+    import trimesh
+
+    path = tmp_path / "box.stl"
+    trimesh.creation.box(extents=(0.2, 0.1, 0.12)).export(path)
+    return path
+
+
+@needs_procedural
+def test_grasp_writes_ranked_grasps_meshes_and_preview(
+    tiny_object_checkpoint: Path, box_stl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "grasps"
+    args = ["grasp", "--object", str(box_stl), "--num", "3", "--out", str(out), "--steps", "2"]
+    assert main([*args, "--checkpoint", str(tiny_object_checkpoint)]) == 0
+    expected = {Path("grasps.npz"), Path("object.ply"), Path("preview.png")}
+    expected |= {Path(f"grasp_{i:04d}.ply") for i in range(3)}
+    assert files_under(out) == expected
+    hands = read_hands_file(out / "grasps.npz")
+    assert hands.num_samples == 3 and hands.scores is not None and hands.object_points is not None
+    assert bool(np.all(np.diff(hands.scores) <= 0)), "grasps are written best first"
+    printed = capsys.readouterr().out
+    assert "score" in printed and "H-O pen mm" in printed
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "names"),
+    [
+        (b"solid nonsense\nthis is not an stl\n", ".stl", ["broken.stl"]),
+        (b"", ".npy", ["broken.npy"]),
+        (b"hello", ".xyz", ["broken.xyz"]),
+    ],
+)
+def test_grasp_unreadable_object_is_one_line(
+    content: bytes,
+    suffix: str,
+    names: list[str],
+    tiny_object_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bad = tmp_path / f"broken{suffix}"
+    bad.write_bytes(content)
+    out = tmp_path / "grasps"
+    code = main(
+        ["grasp", "--object", str(bad), "--num", "1", "--out", str(out), "--checkpoint", str(tiny_object_checkpoint)]
+    )
+    assert code == 1
+    assert_one_line_error(capsys.readouterr().err, *names)
+    assert not out.exists()
+
+
+def test_grasp_with_a_two_hand_prior_is_one_line(
+    tiny_checkpoint: Path, box_stl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "grasp",
+            "--object",
+            str(box_stl),
+            "--num",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+            "--checkpoint",
+            str(tiny_checkpoint),
+        ]
+    )
+    assert code == 1
+    assert_one_line_error(capsys.readouterr().err, "object encoder")
+
+
+@needs_procedural
+def test_evaluate_grasps_writes_statistics(
+    tiny_object_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "eval"
+    args = ["evaluate", "grasps", "--objects", "2", "--num", "2", "--previews", "1", "--quiet", "--out", str(out)]
+    assert main([*args, "--checkpoint", str(tiny_object_checkpoint), "--sensor"]) == 0
+    report = json.loads((out / "statistics.json").read_text())
+    assert report["sensor"] is True and report["statistics"]["count"] == 4
+    assert len(report["per_object"]) == 2
+    assert files_under(out) == {Path("statistics.json"), Path("preview_object_00.png")}
+    assert "both hands in contact" in capsys.readouterr().out

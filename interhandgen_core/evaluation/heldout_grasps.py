@@ -43,6 +43,7 @@ def evaluate_heldout_grasps(
     seed: int = 1000,
     sensor: bool = False,
     penetration_weight: float | None = None,
+    contact_weight: float | None = None,
     cloud_points: int = 4096,
     progress: bool = True,
 ) -> HeldoutResult:
@@ -66,6 +67,7 @@ def evaluate_heldout_grasps(
             grasps_per_object,
             seed=i,
             penetration_weight=penetration_weight,
+            contact_weight=contact_weight,
             object_points=cloud,
             object_normals=cloud_normals,
         )

@@ -311,6 +311,9 @@ class SamplerConfig(_ConfigBase):
         applies the paper's plain gradient step. The gradient of Eq. 7 grows with the
         number of penetrating vertices, so without a bound a deep penetration throws the
         hands apart instead of separating them to contact (figures in the README).
+    object_contact_weight: with an object, weight of the contact term that pulls a floating
+        hand onto the object (guidance.object_contact_loss; not in the paper), relative to
+        w_pen and on its schedule; >= 0, 0 = off.
     object_penetration_band: with an object, the deepest penetration into the object cloud
         (metres) that guidance acts on (prior/guidance.py: a one-sided cloud has no back side).
     object_guidance_points: points of the (preprocessed) object cloud that hand-object guidance
@@ -322,13 +325,14 @@ class SamplerConfig(_ConfigBase):
     penetration_weight: float = 4.0
     penetration_decay: float = 0.9
     penetration_max_step: float = 0.5
+    object_contact_weight: float = 1.0
     object_penetration_band: float = 0.03
-    object_guidance_points: int = 2048
+    object_guidance_points: int = 1024
 
     def __post_init__(self) -> None:
         owner = "SamplerConfig"
         _require_int(owner, "ddim_steps", self.ddim_steps, 1)
-        for name in ("cfg_weight", "penetration_weight"):
+        for name in ("cfg_weight", "penetration_weight", "object_contact_weight"):
             object.__setattr__(self, name, _require_float(owner, name, getattr(self, name), 0.0, math.inf, False, True))
         object.__setattr__(
             self,

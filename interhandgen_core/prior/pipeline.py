@@ -169,6 +169,7 @@ class InterHandGen:
         object_points: ArrayLike | Tensor | None = None,
         object_normals: ArrayLike | Tensor | None = None,
         preprocess: CloudPreprocessConfig | None = None,
+        contact_weight: float | None = None,
     ) -> TwoHandSamples:
         """Draw ``num`` two-hand interactions; arguments left None keep the paper's defaults (SamplerConfig).
 
@@ -176,7 +177,8 @@ class InterHandGen:
         that object, returned as GraspSamples in the cloud's frame. The frame's z axis should
         point up (the prior learned "below" and "on top"); the cloud is cleaned and centred by
         ``preprocess`` (data/sensor_cloud.py; its defaults when None). ``object_normals`` (P, 3),
-        outward, are used where given, else estimated.
+        outward, are used where given, else estimated. ``contact_weight`` overrides
+        SamplerConfig.object_contact_weight (the pull of floating hands onto the object).
         """
         if num < 1 or batch_size < 1:
             raise ConfigError(f"num and batch_size must be >= 1, got num={num}, batch_size={batch_size}")
@@ -195,6 +197,8 @@ class InterHandGen:
             overrides["cfg_weight"] = cfg_weight
         if penetration_weight is not None:
             overrides["penetration_weight"] = penetration_weight
+        if contact_weight is not None:
+            overrides["object_contact_weight"] = contact_weight
         config = replace(self.sampler_config, **overrides)
         sampler = self.sampler(config)
         generator = torch.Generator().manual_seed(seed)

@@ -9,7 +9,10 @@ Notation (paper -> code):
                                 ``config.penetration_decay`` per DDIM step away from t = 0;
                                 each step's change is bounded by
                                 ``config.penetration_max_step`` (not in the paper)
-    L_pen                       ``guidance.penetration_loss``       (Eq. 7-8)
+    L_pen                       ``guidance.penetration_loss``       (Eq. 7-8); with an object also
+                                ``guidance.object_guidance_terms``: Eq. 7 against the cloud and,
+                                weighted by ``config.object_contact_weight``, the hand's gap to
+                                the object (a pull onto it, not in the paper)
     x_l                         the anchor: sampled unconditionally in right-hand space, made
                                 canonical, and mirrored by Gamma into a left hand (line 11)
     c = emb_O                   ``ObjectCondition``: with an object (paper 3.6) both hands live in
@@ -35,7 +38,7 @@ from interhandgen_core.errors import ConfigError
 from interhandgen_core.geometry.mirroring import mirror_points
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import SamplerConfig
-from interhandgen_core.prior.guidance import object_penetration_loss, penetration_loss
+from interhandgen_core.prior.guidance import object_guidance_terms, penetration_loss
 from interhandgen_core.prior.representation import HAND_DIM, HandParams, Normalizer
 from interhandgen_core.prior.schedule import DiffusionSchedule
 
@@ -189,7 +192,8 @@ class CascadedSampler:
                 num = vertices.shape[0]
                 points, normals = (c.expand(num, *c.shape) for c in cloud)
                 band = self.config.object_penetration_band
-                loss = loss + object_penetration_loss(vertices, self.right_layer.faces, points, normals, band).sum()
+                penetration, gap = object_guidance_terms(vertices, self.right_layer.faces, points, normals, band)
+                loss = loss + penetration.sum() + self.config.object_contact_weight * gap.sum()
             (grad,) = torch.autograd.grad(loss, x_var)
         step = weight * grad
         # Trust region per sample (SamplerConfig.penetration_max_step): a deep penetration

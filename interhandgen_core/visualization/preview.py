@@ -140,12 +140,15 @@ def render_grasp_sheet(
     *,
     titles: Sequence[str] | None = None,
     panel_size: int = 280,
+    max_points: int = 1500,
 ) -> None:
     """N grasps of one object, one row each, seen from several (elev, azim) views, as a PNG at ``path``.
 
     left_vertices (N, V_l, 3), right_vertices (N, V_r, 3), faces (F, 3), object_points (P, 3),
     metres, one frame. ``titles`` adds one short text per grasp to its row's first panel. The
-    image is ``len(views) * panel_size`` wide and ``N * panel_size`` high.
+    image is ``len(views) * panel_size`` wide and ``N * panel_size`` high. At most
+    ``max_points`` object points are drawn (an even stride through the cloud), so that a
+    dense cloud does not hide the hands.
     """
     lv = _as_batch("left_vertices", left_vertices)
     rv = _as_batch("right_vertices", right_vertices)
@@ -154,6 +157,8 @@ def render_grasp_sheet(
     lf = _as_faces("left_faces", left_faces, lv.shape[1])
     rf = _as_faces("right_faces", right_faces, rv.shape[1])
     points = _as_object_points(object_points, 1)
+    if points is not None and points.shape[1] > max_points > 0:
+        points = points[:, :: math.ceil(points.shape[1] / max_points)]
     if titles is not None and len(titles) != len(lv):
         raise DataError(f"titles has {len(titles)} entries for {len(lv)} grasps")
     if len(views) == 0 or panel_size < 32:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -197,3 +198,71 @@ def test_torchrun_two_cpu_processes(data: tuple[Path, Path], tmp_path: Path) -> 
     # 300 pairs split over 2 ranks: 150 each, 4 full batches of 32 per epoch.
     assert loaded.metadata["training"]["steps"] == 2 * 4
     assert [e["epoch"] for e in log_events(tmp_path / "run", "epoch")] == [1, 2]
+
+
+# Object-conditioned training (paper 3.6): grasp sets in, prior with encoder out.
+
+
+@pytest.fixture(scope="module")
+def grasp_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small grasp set: real procedural objects, hands placed near them (not optimised: training only needs numbers)."""
+    from interhandgen_core.data.grasp_synth import GraspSet
+    from interhandgen_core.data.procedural_objects import generate_objects
+    from interhandgen_core.prior.representation import HandParams
+
+    objects = generate_objects(3, seed=0)
+    points, normals = objects.sample_surface(256, seed=0)
+    n = 20
+    gen = torch.Generator().manual_seed(0)
+    index = torch.arange(n) % 3
+
+    def hands() -> HandParams:
+        rotation = axis_angle_to_matrix(torch.randn(n, 3, generator=gen))
+        translation = points[index, torch.randint(256, (n,), generator=gen)] + 0.03 * torch.randn(n, 3, generator=gen)
+        return HandParams(
+            0.2 * torch.randn(n, 45, generator=gen), torch.randn(n, 10, generator=gen), rotation, translation
+        )
+
+    grasps = GraspSet(objects, points, normals, index, hands(), hands(), torch.zeros(n, dtype=torch.long),
+                      torch.zeros(n), torch.zeros(n), n)  # fmt: skip
+    path = tmp_path_factory.mktemp("grasps") / "grasps.npz"
+    grasps.save(path)
+    return path
+
+
+def object_config(path: Path, **overrides: object) -> TrainConfig:
+    encoder = {"num_points": 32, "min_points": 8, "centroids": [8, 4], "radii": [0.04, 0.1], "neighbors": [4, 4],
+               "mlps": [[8], [8]], "global_mlp": [8], "head": [8]}  # fmt: skip
+    values: dict[str, object] = {
+        "train_data": str(path),
+        "val_data": str(path),
+        "epochs": 2,
+        "batch_size": 8,
+        "log_every": 1,
+        "device": "cpu",
+        "model": {**TINY_MODEL, "object_embedding_dim": 8},
+        "diffusion": {"num_timesteps": 50},
+        "object_encoder": encoder,
+    }
+    values.update(overrides)
+    return TrainConfig.from_dict(values)
+
+
+def test_object_training_writes_an_object_prior_and_resumes_exactly(grasp_data: Path, tmp_path: Path) -> None:
+    straight = train(object_config(grasp_data, max_steps=7), tmp_path / "straight", progress=False)
+    train(object_config(grasp_data, max_steps=3), tmp_path / "split", progress=False)
+    resumed = train(object_config(grasp_data, max_steps=7), tmp_path / "split", resume=True, progress=False)
+    a, b = load_prior(straight), load_prior(resumed)
+    assert a.object_encoder is not None and b.object_encoder is not None
+    for key, value in a.object_encoder.state_dict().items():
+        assert torch.equal(value, b.object_encoder.state_dict()[key]), key
+    for key, value in a.denoiser.state_dict().items():
+        assert torch.equal(value, b.denoiser.state_dict()[key]), key
+    assert all(math.isfinite(r["val_loss"]) for r in log_events(tmp_path / "straight", "epoch"))
+
+
+def test_object_encoder_and_object_token_must_match() -> None:
+    with pytest.raises(ConfigError, match="object_embedding_dim"):
+        TrainConfig.from_dict({"train_data": "x.npz", "object_encoder": {}})
+    with pytest.raises(ConfigError, match="object_embedding_dim"):
+        TrainConfig.from_dict({"train_data": "x.npz", "model": {"object_embedding_dim": 16}})

@@ -15,7 +15,7 @@ from interhandgen_core.runtime import benchmark
 from interhandgen_core.runtime.benchmark import format_rows, run_benchmark
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tiny_prior import write_tiny_prior
+from tiny_prior import write_tiny_object_prior, write_tiny_prior
 
 PROCEDURAL_NPZ = Path(interhandgen_core.__file__).resolve().parent / "assets" / "procedural_hand.npz"
 pytestmark = pytest.mark.skipif(not PROCEDURAL_NPZ.is_file(), reason="procedural asset not generated")
@@ -51,6 +51,14 @@ def test_denoiser_rows(checkpoint: Path) -> None:
 def test_cascade_rows(checkpoint: Path) -> None:
     rows = run_benchmark(what="cascade", batches=[2], checkpoint=checkpoint, repeats=1, ddim_steps=2)
     check_rows(rows, "cascade", [2])
+
+
+def test_grasp_rows_time_proposals_for_one_cloud(tmp_path: Path) -> None:
+    checkpoint = write_tiny_object_prior(tmp_path)
+    rows = run_benchmark(what="grasp", batches=[2], checkpoint=checkpoint, repeats=1, ddim_steps=2)
+    check_rows(rows, "grasp", [2])
+    # The denoiser row of an object prior feeds it an object feature (the null one).
+    check_rows(run_benchmark(what="denoiser", batches=[3], checkpoint=checkpoint, repeats=1), "denoiser", [3])
 
 
 def test_median_and_p95_come_from_the_timed_repeats(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:

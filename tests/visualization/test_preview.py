@@ -14,7 +14,7 @@ import pytest
 import trimesh
 
 from interhandgen_core.errors import DataError
-from interhandgen_core.visualization.preview import render_twohand_grid, render_views
+from interhandgen_core.visualization.preview import render_grasp_sheet, render_twohand_grid, render_views
 
 
 def _pair(num: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -93,3 +93,20 @@ def test_rendering_does_not_import_pyplot(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=60)
     assert (tmp_path / "x.png").stat().st_size > 0
+
+
+def test_grasp_sheet_rows_of_views_with_the_object(tmp_path: Path) -> None:
+    lv, lf, rv, rf = _pair(2)
+    rng = np.random.default_rng(0)
+    cloud = rng.normal(size=(5000, 3))
+    cloud = 0.06 * cloud / np.linalg.norm(cloud, axis=1, keepdims=True) + [0.0, 0.0, -0.1]
+    path = tmp_path / "sheet.png"
+    render_grasp_sheet(
+        path, lv, lf, rv, rf, cloud, views=((20, 0), (20, 90), (60, 45)), titles=["a", "b"], panel_size=100
+    )
+    shape, bluish, reddish, grey = _pixel_counts(path)
+    assert shape == (200, 300)
+    assert bluish > 0 and reddish > 0 and grey > 0
+    with pytest.raises(DataError, match="titles"):
+        render_grasp_sheet(tmp_path / "x.png", lv, lf, rv, rf, cloud, titles=["only one"])
+    assert not (tmp_path / "x.png").exists()
