@@ -294,6 +294,7 @@ def _cmd_grasp(args: argparse.Namespace) -> None:
         object_normals=obj.normals,
         preprocess=preprocess,
         contact_weight=args.contact_weight,
+        settle_iterations=args.settle_iterations,
     )
     if not isinstance(grasps, GraspSamples):
         raise InterHandGenError("the checkpoint did not produce grasps; use an object-conditioned prior")
@@ -327,6 +328,7 @@ def _cmd_evaluate_grasps(args: argparse.Namespace) -> None:
         sensor=args.sensor,
         penetration_weight=args.pen_weight,
         contact_weight=args.contact_weight,
+        settle_iterations=args.settle_iterations,
         progress=not args.quiet,
     )
     out.mkdir(parents=True, exist_ok=True)
@@ -337,6 +339,7 @@ def _cmd_evaluate_grasps(args: argparse.Namespace) -> None:
         "sensor": args.sensor,
         "penetration_weight": args.pen_weight,
         "contact_weight": args.contact_weight,
+        "settle_iterations": args.settle_iterations,
         "statistics": result.statistics.as_dict(),
         "per_object": result.per_object,
     }
@@ -455,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     grasp.add_argument(
         "--contact-weight", type=_non_negative_float, default=None, help="pull onto the object, relative (default 1)"
     )
+    grasp.add_argument(
+        "--settle-iterations", type=_non_negative_int, default=None, help="rigid settling steps (default 30; 0: off)"
+    )
     grasp.add_argument("--crop-min", type=_float_triple, default=None, help="x,y,z: keep points above this corner")
     grasp.add_argument("--crop-max", type=_float_triple, default=None, help="x,y,z: keep points below this corner")
     grasp.add_argument("--voxel", type=_non_negative_float, default=None, help="voxel size in metres (0: none)")
@@ -472,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     heldout.add_argument(
         "--contact-weight", type=_non_negative_float, default=None, help="pull onto the object, relative (default 1)"
+    )
+    heldout.add_argument(
+        "--settle-iterations", type=_non_negative_int, default=None, help="rigid settling steps (default 30; 0: off)"
     )
     heldout.add_argument("--checkpoint", default=None)
     heldout.add_argument("--device", default="cpu")

@@ -14,8 +14,8 @@ Definitions (all lengths in metres, N grasps, object frame):
 
 The object enters as a signed-distance function, so the same figures serve an analytic
 object (procedural objects: exact) and an observed cloud (``cloud_signed_distance``: the
-distance to the nearest cloud point, signed by that point's normal; an estimate whose error
-grows with the cloud's spacing and noise).
+distance to the nearest cloud point, negative behind the normals of the nearest few points;
+an estimate whose error grows with the cloud's spacing and noise).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from interhandgen_core.evaluation.interaction import penetration_depth
-from interhandgen_core.geometry.nearest import offset_to_nearest
+from interhandgen_core.geometry.nearest import points_to_cloud_signed_distance
 
 CONTACT_THRESHOLD_M = 0.005
 _SCORE_SCALE_M = 0.005
@@ -39,10 +39,9 @@ ObjectDistance = Callable[[Tensor, Tensor], Tensor]
 def cloud_signed_distance(points: Tensor, object_points: Tensor, object_normals: Tensor) -> Tensor:
     """points (B, N, 3), object_points (P, 3), object_normals (P, 3) unit outward -> (B, N) metres, negative inside."""
     b = points.shape[0]
-    along, distance, _ = offset_to_nearest(
+    return points_to_cloud_signed_distance(
         points, object_points.expand(b, *object_points.shape), object_normals.expand(b, *object_normals.shape)
     )
-    return torch.where(along < 0, -distance, distance)
 
 
 @dataclass

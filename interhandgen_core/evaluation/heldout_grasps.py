@@ -44,6 +44,7 @@ def evaluate_heldout_grasps(
     sensor: bool = False,
     penetration_weight: float | None = None,
     contact_weight: float | None = None,
+    settle_iterations: int | None = None,
     cloud_points: int = 4096,
     progress: bool = True,
 ) -> HeldoutResult:
@@ -68,6 +69,7 @@ def evaluate_heldout_grasps(
             seed=i,
             penetration_weight=penetration_weight,
             contact_weight=contact_weight,
+            settle_iterations=settle_iterations,
             object_points=cloud,
             object_normals=cloud_normals,
         )

@@ -38,6 +38,21 @@ def nearest_neighbors_torch(queries: Tensor, points: Tensor) -> tuple[Tensor, Te
     return (queries - nearest).norm(dim=-1), index
 
 
+def k_nearest_indices(queries: Tensor, points: Tensor, k: int) -> Tensor:
+    """queries (B, N, 3), points (B, M, 3) -> (B, N, k) long, nearest first (no gradient: indices only)."""
+    k = min(k, points.shape[1])
+    with torch.no_grad():
+        if _knn_points is not None:
+            return _knn_points(queries, points, K=k).idx
+        batch, n, _ = queries.shape
+        chunk = max(1, _MAX_PAIRS // max(1, n * points.shape[1]))
+        parts = [
+            torch.cdist(queries[s : s + chunk], points[s : s + chunk]).topk(k, dim=-1, largest=False).indices
+            for s in range(0, batch, chunk)  # memory chunks; each chunk is batched
+        ]
+    return torch.cat(parts)
+
+
 def nearest_neighbors(queries: Tensor, points: Tensor) -> tuple[Tensor, Tensor]:
     """queries (B, N, 3), points (B, M, 3) -> (distances (B, N), indices (B, N) long) of the nearest point."""
     if _knn_points is not None:
@@ -64,3 +79,24 @@ def offset_to_nearest(
     offset = points - torch.gather(other_points, 1, gather)
     along_normal = (torch.gather(other_normals, 1, gather) * offset).sum(-1)
     return along_normal, offset.norm(dim=-1), index
+
+
+def points_to_cloud_signed_distance(points: Tensor, cloud: Tensor, cloud_normals: Tensor, k: int = 8) -> Tensor:
+    """Signed distance of points to the surface an oriented cloud samples, estimated from the cloud alone.
+
+    points (B, N, 3), cloud (B, M, 3), cloud_normals (B, M, 3) unit outward -> (B, N) metres,
+    negative inside. Magnitude: the distance to the nearest cloud point. Sign: inside only when
+    the point lies behind the normals of all its ``k`` nearest cloud points. Inside a convex
+    part every surface point's normal faces away from the point, so the test is exact there;
+    the single nearest point alone misreads points just beyond an edge of a sparse cloud
+    (their nearest sample can sit on the adjacent face). Differentiable in ``points``.
+    """
+    index = k_nearest_indices(points.detach(), cloud.detach(), k)  # (B, N, k)
+    b, n, kk = index.shape
+    flat = index.reshape(b, n * kk, 1).expand(-1, -1, 3)
+    neighbours = torch.gather(cloud, 1, flat).reshape(b, n, kk, 3)
+    normals = torch.gather(cloud_normals, 1, flat).reshape(b, n, kk, 3)
+    offset = points[:, :, None] - neighbours
+    behind = ((offset * normals).sum(-1) < 0).all(dim=-1)
+    distance = offset[:, :, 0].norm(dim=-1)
+    return torch.where(behind, -distance, distance)

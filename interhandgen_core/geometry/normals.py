@@ -1,4 +1,4 @@
-"""Vertex normals of batched triangle meshes."""
+"""Vertex normals of batched triangle meshes, and how one-sided a cloud's normals are."""
 
 from __future__ import annotations
 
@@ -23,3 +23,13 @@ def vertex_normals(vertices: Tensor, faces: Tensor, eps: float = 1e-12) -> Tenso
     for corner in range(3):  # three corners, not a batch loop
         normals = normals.index_add(1, faces[:, corner], fn)
     return normals / normals.norm(dim=-1, keepdim=True).clamp_min(eps)
+
+
+def normal_imbalance(normals: Tensor) -> float:
+    """normals (P, 3) unit, of points spread evenly over a surface -> |mean normal| in [0, 1].
+
+    The area-weighted normals of a closed surface sum to zero (divergence theorem), so a
+    cloud that covers its object all round reads near 0, while one side of it, as one camera
+    sees it, reads about 0.5 (half a sphere) to 1 (one flat face).
+    """
+    return float(normals.mean(dim=0).norm())

@@ -314,8 +314,15 @@ class SamplerConfig(_ConfigBase):
     object_contact_weight: with an object, weight of the contact term that pulls a floating
         hand onto the object (guidance.object_contact_loss; not in the paper), relative to
         w_pen and on its schedule; >= 0, 0 = off.
-    object_penetration_band: with an object, the deepest penetration into the object cloud
-        (metres) that guidance acts on (prior/guidance.py: a one-sided cloud has no back side).
+    object_penetration_band: with an object seen from one side, the deepest penetration into
+        the cloud (metres) that guidance acts on (prior/guidance.py: such a cloud has no back
+        side, so a hand behind the object would read as deep inside it). A cloud that covers
+        its object all round (normal imbalance below ``closed_cloud_imbalance``) has no band.
+    settle_iterations, settle_step_m: with an object, Adam steps and step size (metres) of the
+        rigid settling of each sampled hand onto the object (prior/contact_settling.py; not in
+        the paper); 0 iterations = off.
+    closed_cloud_imbalance: largest |mean normal| (geometry.normals.normal_imbalance) of a
+        cloud taken as covering its object all round, in (0, 1].
     object_guidance_points: points of the (preprocessed) object cloud that hand-object guidance
         and the per-grasp figures use; more is finer and slower.
     """
@@ -328,6 +335,9 @@ class SamplerConfig(_ConfigBase):
     object_contact_weight: float = 1.0
     object_penetration_band: float = 0.03
     object_guidance_points: int = 1024
+    closed_cloud_imbalance: float = 0.2
+    settle_iterations: int = 30
+    settle_step_m: float = 0.002
 
     def __post_init__(self) -> None:
         owner = "SamplerConfig"
@@ -353,6 +363,17 @@ class SamplerConfig(_ConfigBase):
         )
 
         _require_int(owner, "object_guidance_points", self.object_guidance_points, 1)
+        _require_int(owner, "settle_iterations", self.settle_iterations, 0)
+        object.__setattr__(
+            self,
+            "settle_step_m",
+            _require_float(owner, "settle_step_m", self.settle_step_m, 0.0, 0.1, low_open=True),
+        )
+        object.__setattr__(
+            self,
+            "closed_cloud_imbalance",
+            _require_float(owner, "closed_cloud_imbalance", self.closed_cloud_imbalance, 0.0, 1.0, low_open=True),
+        )
 
     def check_against(self, diffusion: DiffusionConfig) -> None:
         """Raise ConfigError when ddim_steps exceeds the model's number of diffusion steps T."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from interhandgen_core.geometry.nearest import offset_to_nearest
+from interhandgen_core.geometry.nearest import offset_to_nearest, points_to_cloud_signed_distance
 from interhandgen_core.geometry.normals import vertex_normals
 
 _CENTIMETRES_PER_METRE = 100.0
@@ -60,8 +60,7 @@ def penetration_loss(
 def _object_gap_and_depth(vertices: Tensor, object_points: Tensor, object_normals: Tensor) -> tuple[Tensor, Tensor]:
     """-> (gap (B,) metres: the closest vertex's signed distance to the cloud, clamped at 0;
     depth (B, V) metres: each vertex's distance behind the cloud's surface, 0 in front of it)."""
-    along, distance, _ = offset_to_nearest(vertices, object_points, object_normals)
-    signed = torch.where(along < 0, -distance, distance)
+    signed = points_to_cloud_signed_distance(vertices, object_points, object_normals)
     return torch.relu(signed.min(dim=-1).values), torch.relu(-signed)
 
 
@@ -87,7 +86,9 @@ def object_penetration_loss(
     object_normals (B, P, 3) unit outward -> (B,) centimetres.
 
     Hand vertices behind the cloud's surface (Eq. 8 with the cloud's points and normals in
-    place of the other hand's vertices) plus cloud points behind the hand's skin, each as a
+    place of the other hand's vertices; geometry.nearest.points_to_cloud_signed_distance
+    decides "behind" from several nearest cloud points, a sparse cloud's single nearest point
+    misreads vertices beyond an edge) plus cloud points behind the hand's skin, each as a
     mean over its own point set. Only depths up to ``band`` metres count: a cloud that one
     camera saw has no back side, and a vertex beyond the far side of the object would
     otherwise read as deep inside it.

@@ -14,6 +14,7 @@ With an object (paper 3.6), from the object-conditioned prior:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -25,15 +26,17 @@ from numpy.typing import ArrayLike
 from torch import Tensor
 
 from interhandgen_core.data.sensor_cloud import CloudPreprocessConfig, PreparedCloud, preprocess_cloud, resample_points
-from interhandgen_core.errors import ConfigError
+from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.evaluation.grasp import GraspFigures, cloud_signed_distance, measure_grasps
 from interhandgen_core.evaluation.interaction import InteractionStatistics, interaction_statistics, measure_interaction
 from interhandgen_core.geometry.mirroring import mirror_points
+from interhandgen_core.geometry.normals import normal_imbalance
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.io.hands_file import HandsFile, hands_file_from_params
 from interhandgen_core.prior.checkpoint import LoadedPrior, load_prior
 from interhandgen_core.prior.configuration import SamplerConfig
+from interhandgen_core.prior.contact_settling import settle_translations
 from interhandgen_core.prior.representation import HandParams
 from interhandgen_core.prior.sampler import CascadedSampler, ObjectCondition
 from interhandgen_core.prior.schedule import DiffusionSchedule
@@ -170,6 +173,7 @@ class InterHandGen:
         object_normals: ArrayLike | Tensor | None = None,
         preprocess: CloudPreprocessConfig | None = None,
         contact_weight: float | None = None,
+        settle_iterations: int | None = None,
     ) -> TwoHandSamples:
         """Draw ``num`` two-hand interactions; arguments left None keep the paper's defaults (SamplerConfig).
 
@@ -178,7 +182,8 @@ class InterHandGen:
         point up (the prior learned "below" and "on top"); the cloud is cleaned and centred by
         ``preprocess`` (data/sensor_cloud.py; its defaults when None). ``object_normals`` (P, 3),
         outward, are used where given, else estimated. ``contact_weight`` overrides
-        SamplerConfig.object_contact_weight (the pull of floating hands onto the object).
+        SamplerConfig.object_contact_weight (the pull of floating hands onto the object) and
+        ``settle_iterations`` SamplerConfig.settle_iterations (prior/contact_settling.py).
         """
         if num < 1 or batch_size < 1:
             raise ConfigError(f"num and batch_size must be >= 1, got num={num}, batch_size={batch_size}")
@@ -199,6 +204,8 @@ class InterHandGen:
             overrides["penetration_weight"] = penetration_weight
         if contact_weight is not None:
             overrides["object_contact_weight"] = contact_weight
+        if settle_iterations is not None:
+            overrides["settle_iterations"] = settle_iterations
         config = replace(self.sampler_config, **overrides)
         sampler = self.sampler(config)
         generator = torch.Generator().manual_seed(seed)
@@ -206,7 +213,7 @@ class InterHandGen:
         cloud: PreparedCloud | None = None
         if object_points is not None and encoder is not None:
             cloud = preprocess_cloud(object_points, preprocess, object_normals)
-            obj = self._object_condition(cloud, seed, config.object_guidance_points)
+            obj = self._object_condition(cloud, seed, config)
         lefts, rights = [], []
         for start in range(0, num, batch_size):  # memory chunks; each chunk is one batch
             left, right = sampler.sample(min(batch_size, num - start), generator, self.device, obj)
@@ -214,7 +221,7 @@ class InterHandGen:
             rights.append(right)
         left, right = HandParams.cat(lefts), HandParams.cat(rights)
         if obj is not None and cloud is not None:
-            return self._grasps(left, right, obj, cloud)
+            return self._grasps(left, right, obj, cloud, config)
         with torch.no_grad():
             lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
             ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
@@ -229,13 +236,20 @@ class InterHandGen:
             self.right_layer.faces,
         )
 
-    def _object_condition(self, cloud: PreparedCloud, seed: int, guidance_points: int) -> ObjectCondition:
+    def _object_condition(self, cloud: PreparedCloud, seed: int, config: SamplerConfig) -> ObjectCondition:
         """Encode the cleaned cloud and its mirror image; keep a resampled copy for guidance."""
         encoder = self.prior.object_encoder
         if encoder is None:
             raise ConfigError("this prior has no object encoder")
+        if len(cloud.points) < encoder.config.min_points:
+            raise DataError(
+                f"the object cloud has {len(cloud.points)} points after cleaning; the object encoder needs at least "
+                f"{encoder.config.min_points} (move the sensor closer, or use a smaller voxel size)"
+            )
         points, _ = resample_points(cloud.points, cloud.normals, encoder.config.num_points, seed)
-        guide_points, guide_normals = resample_points(cloud.points, cloud.normals, guidance_points, seed + 1)
+        guide_points, guide_normals = resample_points(
+            cloud.points, cloud.normals, config.object_guidance_points, seed + 1
+        )
 
         def as_tensor(array: np.ndarray) -> Tensor:
             return torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32, device=self.device)
@@ -244,10 +258,31 @@ class InterHandGen:
         with torch.no_grad():
             embedding = encoder(encoder_input)
             mirrored = encoder(mirror_points(encoder_input))
-        return ObjectCondition(embedding, mirrored, as_tensor(guide_points), as_tensor(guide_normals))
+        normals = as_tensor(cloud.normals)
+        closed = normal_imbalance(normals) < config.closed_cloud_imbalance
+        band = math.inf if closed else config.object_penetration_band
+        return ObjectCondition(embedding, mirrored, as_tensor(guide_points), as_tensor(guide_normals), band)
 
-    def _grasps(self, left: HandParams, right: HandParams, obj: ObjectCondition, cloud: PreparedCloud) -> GraspSamples:
-        """Object-frame hands -> GraspSamples in the input frame, with per-grasp figures."""
+    def _grasps(
+        self, left: HandParams, right: HandParams, obj: ObjectCondition, cloud: PreparedCloud, config: SamplerConfig
+    ) -> GraspSamples:
+        """Object-frame hands -> settled onto the object -> GraspSamples in the input frame, with per-grasp figures."""
+        with torch.no_grad():
+            lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
+            ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
+        left_offset, right_offset = settle_translations(
+            lo.vertices,
+            self.left_layer.faces,
+            ro.vertices,
+            self.right_layer.faces,
+            obj.points,
+            obj.normals,
+            obj.penetration_band,
+            config.settle_iterations,
+            config.settle_step_m,
+        )
+        eye = torch.eye(3, dtype=left_offset.dtype, device=left_offset.device)[None]
+        left, right = left.transformed(eye, left_offset), right.transformed(eye, right_offset)
         with torch.no_grad():
             lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
             ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)

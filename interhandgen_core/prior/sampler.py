@@ -51,15 +51,26 @@ class ObjectCondition:
 
     embedding, mirrored_embedding: (1, E) emb_O of the cloud and of its mirror image Gamma(O).
     points, normals: (P, 3) the cloud and its unit outward normals, for hand-object guidance.
+    penetration_band: the deepest penetration into the cloud (metres) that guidance acts on:
+        inf for a cloud that covers its object all round, SamplerConfig.object_penetration_band
+        for one camera's view (guidance.object_penetration_loss).
     """
 
     embedding: Tensor
     mirrored_embedding: Tensor
     points: Tensor
     normals: Tensor
+    penetration_band: float
 
-    def mirrored_cloud(self) -> tuple[Tensor, Tensor]:
-        return mirror_points(self.points), mirror_points(self.normals)
+    def mirrored(self) -> ObjectCondition:
+        """Gamma(O): the cloud mirrored, the two embeddings swapped."""
+        return ObjectCondition(
+            self.mirrored_embedding,
+            self.embedding,
+            mirror_points(self.points),
+            mirror_points(self.normals),
+            self.penetration_band,
+        )
 
 
 class CascadedSampler:
@@ -102,8 +113,8 @@ class CascadedSampler:
         x = self._noise(num, generator, device)
         cond = torch.zeros_like(x)
         mask = torch.zeros(num, dtype=torch.bool, device=device)
-        embedding = None if obj is None else obj.mirrored_embedding.expand(num, -1)
-        cloud = None if obj is None else obj.mirrored_cloud()
+        mirrored = None if obj is None else obj.mirrored()
+        embedding = None if mirrored is None else mirrored.embedding.expand(num, -1)
         steps = zip(
             *self.schedule.ddim_timestep_pairs(self.config.ddim_steps, device), self.penetration_weights(), strict=True
         )
@@ -113,8 +124,8 @@ class CascadedSampler:
                 x0 = self.denoise(x, tt, cond, mask, embedding)
                 eps = self.schedule.eps_from_x0(x, tt, x0)  # line 7
                 x = self.schedule.ddim_step(x, tt, t_prev, eps)  # line 9
-            if cloud is not None and w_pen > 0:
-                x = self._guide(x, t_prev, eps, None, cloud, w_pen)
+            if mirrored is not None and w_pen > 0:
+                x = self._guide(x, t_prev, eps, None, mirrored, w_pen)
         return x
 
     def anchor_to_condition(self, anchor: Tensor, with_object: bool = False) -> tuple[Tensor, HandParams]:
@@ -139,7 +150,6 @@ class CascadedSampler:
             anchor_vertices = self.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
         embedding = None if obj is None else obj.embedding.expand(num, -1)
         embedding2 = None if embedding is None else torch.cat([embedding, embedding])
-        cloud = None if obj is None else (obj.points, obj.normals)
         x = self._noise(num, generator, device)
         weights = self.penetration_weights()
         cond2 = torch.cat([cond, cond])
@@ -159,7 +169,7 @@ class CascadedSampler:
                     eps = self.schedule.eps_from_x0(x, tt, self.denoise(x, tt, cond, mask2[:num], embedding))
                 x = self.schedule.ddim_step(x, tt, t_prev, eps)  # line 20
             if w_pen > 0:
-                x = self._guide(x, t_prev, eps, anchor_vertices, cloud, w_pen)
+                x = self._guide(x, t_prev, eps, anchor_vertices, obj, w_pen)
         return x
 
     def _guide(
@@ -168,14 +178,14 @@ class CascadedSampler:
         t_prev: Tensor,
         eps: Tensor,
         anchor_vertices: Tensor | None,
-        cloud: tuple[Tensor, Tensor] | None,
+        obj: ObjectCondition | None,
         weight: float,
     ) -> Tensor:
         """Anti-penetration guidance: x_{t-1} <- x_{t-1} - w_pen grad L_pen(x_{t-1}, x_l [, O]).
 
         The vertices come from the clean estimate (x_{t-1} - sqrt(1 - alpha_{t-1}) eps) / sqrt(alpha_{t-1})
         (paper 3.4), so the loss sees hands, not noise. ``anchor_vertices`` (N, V, 3) adds the
-        hand-hand term, ``cloud`` = (points (P, 3), normals (P, 3)) the hand-object term.
+        hand-hand term, ``obj`` the hand-object terms (its cloud, in the frame of the hand being made).
         """
         with torch.enable_grad():
             x_var = x_prev.detach().requires_grad_(True)
@@ -188,11 +198,12 @@ class CascadedSampler:
                     loss
                     + penetration_loss(vertices, self.right_layer.faces, anchor_vertices, self.left_layer.faces).sum()
                 )
-            if cloud is not None:
+            if obj is not None:
                 num = vertices.shape[0]
-                points, normals = (c.expand(num, *c.shape) for c in cloud)
-                band = self.config.object_penetration_band
-                penetration, gap = object_guidance_terms(vertices, self.right_layer.faces, points, normals, band)
+                points, normals = (c.expand(num, *c.shape) for c in (obj.points, obj.normals))
+                penetration, gap = object_guidance_terms(
+                    vertices, self.right_layer.faces, points, normals, obj.penetration_band
+                )
                 loss = loss + penetration.sum() + self.config.object_contact_weight * gap.sum()
             (grad,) = torch.autograd.grad(loss, x_var)
         step = weight * grad
