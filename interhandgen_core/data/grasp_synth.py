@@ -25,6 +25,7 @@ optimisation iterations and fixed-size chunks.
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +128,8 @@ class GraspSet:
             for name in ("pose", "betas", "rotation", "translation"):
                 arrays[f"{side}_{name}"] = getattr(hand, name).numpy()
         path = Path(path)
+        if path.suffix != ".npz":
+            raise DataError(f"{path}: a grasp set file must end in .npz")
         if not path.parent.is_dir():
             raise DataError(f"{path.parent}: output folder does not exist")
         np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
@@ -139,7 +142,7 @@ class GraspSet:
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # truncated, empty or not a zip
             raise DataError(f"{path}: not a readable .npz grasp set ({exc})") from None
         needed = ["object_index", "object_cloud_points", "object_cloud_normals", "grasp_kind"]
         needed += [f"{s}_{n}" for s in ("left", "right") for n in ("pose", "betas", "rotation", "translation")]
@@ -443,10 +446,10 @@ class GraspSynthesizer:
             attempts += int(order.numel())
             # Keep at most the missing number per object.
             take = ok.nonzero()[:, 0]
-            rank = torch.zeros_like(take)
-            for obj in order[take].unique().tolist():  # objects in this chunk (bookkeeping, not a batch loop)
-                mine = order[take] == obj
-                rank[mine] = torch.arange(int(mine.sum()))
+            # Rank of each accepted grasp among its object's accepted grasps in this chunk.
+            owner, perm = torch.sort(order[take], stable=True)
+            rank = torch.empty_like(take)
+            rank[perm] = torch.arange(take.numel()) - torch.searchsorted(owner, owner)
             take = take[rank < missing[order[take]]]
             missing -= torch.bincount(order[take], minlength=len(objects))
             results.append(

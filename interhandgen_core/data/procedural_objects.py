@@ -83,6 +83,10 @@ class ProceduralObjects:
         for name, shape in expected.items():
             if tuple(getattr(self, name).shape) != shape:
                 raise DataError(f"object field '{name}' has shape {tuple(getattr(self, name).shape)}, expected {shape}")
+        if m and (int(self.family.min()) < 0 or int(self.family.max()) >= len(OBJECT_FAMILIES)):
+            raise DataError(f"object field 'family' must index OBJECT_FAMILIES (0..{len(OBJECT_FAMILIES) - 1})")
+        if m and (int(self.kind.min()) < NONE or int(self.kind.max()) > CAPSULE):
+            raise DataError(f"object field 'kind' must hold primitive kinds {NONE}..{CAPSULE} (geometry/primitives.py)")
 
     def __len__(self) -> int:
         return int(self.family.shape[0])

@@ -107,7 +107,7 @@ def test_hand_hand_depth_is_the_interaction_measure(hands: tuple[torch.Tensor, .
     lv, lf, rv, rf = hands
     # Two overlapping hands (the right one pushed into the left from above) and two apart.
     left = torch.stack([place_above(lv, 0.0, 0.0)] * 2)
-    right = torch.stack([place_above(rv, 0.0, 0.005), place_above(rv, 0.5, 0.0)])
+    right = torch.stack([place_above(rv, 0.12, 0.005), place_above(rv, 0.5, 0.0)])
     figures = measure_grasps(left, lf, right, rf, lambda p, rows: p[..., 2] + 1.0)
     assert torch.equal(figures.hand_hand_depth, penetration_depth(left, lf, right, rf))
     assert float(figures.hand_hand_depth[0]) > 0.001
