@@ -265,14 +265,30 @@ def test_data_synth_writes_only_its_three_files(
     assert "3 samples: penetration depth mean" in capsys.readouterr().out
 
 
-def test_data_synth_unknown_kind_is_one_line(
+def test_data_synth_unknown_kind_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "o.npz"
-    assert main(["data", "synth", "--kind", "object", "--num", "3", "--out", str(out)]) == 1
-    assert_one_line_error(capsys.readouterr().err, "object")
+    with pytest.raises(SystemExit) as info:
+        main(["data", "synth", "--kind", "juggling", "--num", "3", "--out", str(out)])
+    assert info.value.code == 2
+    assert "invalid choice: 'juggling'" in capsys.readouterr().err
     assert files_under(tmp_path) == set()
+
+
+@needs_procedural
+def test_data_synth_object_writes_grasps_summary_and_preview(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "g.npz"
+    args = ["data", "synth", "--kind", "object", "--num", "2", "--grasps-per-object", "1", "--iterations", "40"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    assert files_under(tmp_path) == {Path("g.npz"), Path("g.json"), Path("g_preview.png")}
+    summary = json.loads((tmp_path / "g.json").read_text())
+    assert summary["objects"] == 2 and summary["grasps"] >= 1
+    assert summary["statistics"]["contact_ratio"] == 1.0  # accepted grasps touch by construction
+    assert "hand-object penetration" in capsys.readouterr().out
 
 
 def test_data_synth_out_must_be_npz(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

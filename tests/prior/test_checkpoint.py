@@ -14,8 +14,9 @@ from interhandgen_core.prior.checkpoint import (
     save_prior,
     save_training_state,
 )
-from interhandgen_core.prior.configuration import DenoiserConfig, DiffusionConfig
+from interhandgen_core.prior.configuration import DenoiserConfig, DiffusionConfig, ObjectEncoderConfig
 from interhandgen_core.prior.denoiser import Denoiser
+from interhandgen_core.prior.object_encoder import ObjectEncoder
 from interhandgen_core.prior.representation import Normalizer
 
 TINY = {"preset": "custom", "embed_dim": 16, "hidden_dim": 32, "num_heads": 2, "num_layers": 1, "ff_dim": 32}
@@ -26,6 +27,22 @@ def make(tmp_path: Path, **overrides: object) -> tuple[Path, Denoiser, Normalize
     config = DenoiserConfig.from_dict({**TINY, "decoder_layers": 3, **overrides})
     denoiser = Denoiser(config)
     normalizer = Normalizer(torch.randn(64), torch.rand(64) + 0.5)
+    # A denoiser with an object token is saved with its object encoder (a tiny one here).
+    encoder = None
+    if config.object_embedding_dim:
+        head = (config.object_embedding_dim,)
+        encoder = ObjectEncoder(
+            ObjectEncoderConfig(
+                num_points=16,
+                min_points=4,
+                centroids=(4,),
+                radii=(0.1,),
+                neighbors=(4,),
+                mlps=((4,),),
+                global_mlp=(4,),
+                head=head,
+            )
+        )
     path = save_prior(
         tmp_path / "prior",
         denoiser,
@@ -33,6 +50,7 @@ def make(tmp_path: Path, **overrides: object) -> tuple[Path, Denoiser, Normalize
         config,
         DiffusionConfig(num_timesteps=100),
         extra={"training": {"steps": 7, "seed": 3}},
+        object_encoder=encoder,
     )
     return path, denoiser, normalizer, config
 

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from interhandgen_core.errors import ConfigError
-from interhandgen_core.prior.configuration import DenoiserConfig, DiffusionConfig, SamplerConfig, TrainConfig
+from interhandgen_core.prior.configuration import (
+    DenoiserConfig,
+    DiffusionConfig,
+    ObjectEncoderConfig,
+    SamplerConfig,
+    TrainConfig,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -113,11 +120,13 @@ def test_dict_round_trip() -> None:
         max_steps=7,
         model=DenoiserConfig.from_preset("paper", object_embedding_dim=512),
         diffusion=DiffusionConfig(num_timesteps=100),
+        object_encoder=ObjectEncoderConfig(head=(512, 512)),
     )
     data = config.to_dict()
     assert data["train_data"] == "data/train.npz" and data["model"]["preset"] == "paper"
     assert TrainConfig.from_dict(data) == config
-    for cls in (DenoiserConfig, DiffusionConfig, SamplerConfig):
+    assert TrainConfig.from_dict(json.loads(json.dumps(data))) == config  # tuples survive JSON as lists
+    for cls in (DenoiserConfig, DiffusionConfig, SamplerConfig, ObjectEncoderConfig):
         assert cls.from_dict(cls().to_dict()) == cls()
 
 

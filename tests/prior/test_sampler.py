@@ -100,10 +100,10 @@ def test_batched_guidance_step_matches_per_sample_steps(parts: tuple) -> None:
     x = 0.3 * torch.randn(6, HAND_DIM, generator=gen)
     eps = torch.randn(6, HAND_DIM, generator=gen)
     t_prev = torch.tensor(5)
-    batched = sampler._guide(x, t_prev, eps, left_vertices, 4.0)
+    batched = sampler._guide(x, t_prev, eps, left_vertices, None, 4.0)
     assert not torch.allclose(batched, x)  # the step did something
     single = torch.cat(
-        [sampler._guide(x[i : i + 1], t_prev, eps[i : i + 1], left_vertices[i : i + 1], 4.0) for i in range(6)]
+        [sampler._guide(x[i : i + 1], t_prev, eps[i : i + 1], left_vertices[i : i + 1], None, 4.0) for i in range(6)]
     )
     assert torch.allclose(batched, single, atol=1e-5)
 
@@ -160,8 +160,8 @@ def test_guidance_step_is_bounded_by_the_trust_region(parts: tuple) -> None:
     x = 0.3 * torch.randn(6, HAND_DIM, generator=gen)
     eps = torch.randn(6, HAND_DIM, generator=gen)
     t_prev = torch.tensor(5)
-    small = (bounded._guide(x, t_prev, eps, left_vertices, 1e4) - x).norm(dim=-1)
-    large = (unbounded._guide(x, t_prev, eps, left_vertices, 1e4) - x).norm(dim=-1)
+    small = (bounded._guide(x, t_prev, eps, left_vertices, None, 1e4) - x).norm(dim=-1)
+    large = (unbounded._guide(x, t_prev, eps, left_vertices, None, 1e4) - x).norm(dim=-1)
     moved = large > 0
     assert moved.any()
     assert torch.all(small <= 0.2 + 1e-5)
