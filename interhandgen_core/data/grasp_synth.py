@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES, ProceduralObjects
+from interhandgen_core.data.procedural_objects import ProceduralObjects
 from interhandgen_core.errors import ConfigError, DataError, InterHandGenError
 from interhandgen_core.evaluation.interaction import measure_interaction
 from interhandgen_core.geometry.nearest import nearest_neighbors, offset_to_nearest
@@ -473,6 +473,3 @@ class GraspSynthesizer:
             torch.cat([r[5] for r in results]),
             attempts,
         )
-
-
-__all__ = ["GRASP_KINDS", "OBJECT_FAMILIES", "GraspSet", "GraspSynthConfig", "GraspSynthesisError", "GraspSynthesizer"]
