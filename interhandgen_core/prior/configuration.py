@@ -312,7 +312,7 @@ class SamplerConfig(_ConfigBase):
         number of penetrating vertices, so without a bound a deep penetration throws the
         hands apart instead of separating them to contact (figures in the README).
     object_contact_weight: with an object, weight of the contact term that pulls a floating
-        hand onto the object (guidance.object_contact_loss; not in the paper), relative to
+        hand onto the object (the gap of guidance.object_gap_and_depth; not in the paper), relative to
         w_pen and on its schedule; >= 0, 0 = off.
     object_penetration_band: with an object seen from one side, the deepest penetration into
         the cloud (metres) that guidance acts on (prior/guidance.py: such a cloud has no back

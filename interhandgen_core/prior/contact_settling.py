@@ -26,8 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from interhandgen_core.geometry.nearest import points_to_cloud_signed_distance
-from interhandgen_core.prior.guidance import penetration_loss
+from interhandgen_core.prior.guidance import object_gap_and_depth, penetration_loss
 
 _CM = 100.0
 
@@ -56,10 +55,8 @@ def settle_translations(
             moved_left, moved_right = lv + lo[:, None], rv + ro[:, None]
             loss = penetration_loss(moved_right, right_faces, moved_left, left_faces)
             for moved in (moved_left, moved_right):
-                signed = points_to_cloud_signed_distance(moved, points, normals)
-                depth = torch.relu(-signed)
-                depth = torch.where(depth <= band, depth, torch.zeros_like(depth))
-                loss = loss + _CM * (depth.sum(-1) + torch.relu(signed.min(-1).values))
+                gap, depth = object_gap_and_depth(moved, points, normals, band)
+                loss = loss + _CM * (depth.sum(-1) + gap)
             grad_left, grad_right = torch.autograd.grad(loss.sum(), [lo, ro])
         # Per hand a fixed-length step along its own descent direction: the loss's scale varies by
         # orders of magnitude between a hand that floats and one that is sunk in.

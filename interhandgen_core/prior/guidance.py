@@ -57,24 +57,36 @@ def penetration_loss(
     return loss * _CENTIMETRES_PER_METRE
 
 
-def _object_gap_and_depth(vertices: Tensor, object_points: Tensor, object_normals: Tensor) -> tuple[Tensor, Tensor]:
-    """-> (gap (B,) metres: the closest vertex's signed distance to the cloud, clamped at 0;
-    depth (B, V) metres: each vertex's distance behind the cloud's surface, 0 in front of it)."""
+def _within_band(depth: Tensor, band: float) -> Tensor:
+    return torch.where(depth <= band, depth, torch.zeros_like(depth))
+
+
+def object_gap_and_depth(
+    vertices: Tensor, object_points: Tensor, object_normals: Tensor, band: float
+) -> tuple[Tensor, Tensor]:
+    """A hand against an object cloud: vertices (B, V, 3), object_points, object_normals (B, P, 3) unit outward ->
+    (gap (B,) metres, depth (B, V) metres).
+
+    gap: the signed distance of the hand's closest vertex to the cloud, clamped at 0: zero once
+    the hand touches or enters the object, so that it only ever pulls a hand that floats (not
+    in the paper: a grasp proposal is of use to a planner only when both hands touch the
+    object). depth: each vertex's distance behind the cloud's surface, 0 in front of it and
+    beyond ``band`` (object_penetration_loss says why).
+    """
     signed = points_to_cloud_signed_distance(vertices, object_points, object_normals)
-    return torch.relu(signed.min(dim=-1).values), torch.relu(-signed)
+    return torch.relu(signed.min(dim=-1).values), _within_band(torch.relu(-signed), band)
 
 
 def object_guidance_terms(
     vertices: Tensor, faces: Tensor, object_points: Tensor, object_normals: Tensor, band: float
 ) -> tuple[Tensor, Tensor]:
-    """Both object terms from one nearest-neighbour pass -> (object_penetration_loss, object_contact_loss), (B,) cm each.
+    """Both object terms from one nearest-neighbour pass -> (object_penetration_loss, gap), (B,) cm each.
 
-    vertices (B, V, 3), faces (F, 3), object_points, object_normals (B, P, 3) unit outward.
+    vertices (B, V, 3), faces (F, 3), object_points, object_normals (B, P, 3) unit outward;
+    the gap is object_gap_and_depth's, in centimetres.
     """
-    gap, into_object = _object_gap_and_depth(vertices, object_points, object_normals)
-    into_hand = one_way_penetration(object_points, vertices, vertex_normals(vertices, faces))
-    into_object = torch.where(into_object <= band, into_object, torch.zeros_like(into_object))
-    into_hand = torch.where(into_hand <= band, into_hand, torch.zeros_like(into_hand))
+    gap, into_object = object_gap_and_depth(vertices, object_points, object_normals, band)
+    into_hand = _within_band(one_way_penetration(object_points, vertices, vertex_normals(vertices, faces)), band)
     penetration = (into_object.mean(-1) + into_hand.mean(-1)) * _CENTIMETRES_PER_METRE
     return penetration, gap * _CENTIMETRES_PER_METRE
 
@@ -94,14 +106,3 @@ def object_penetration_loss(
     otherwise read as deep inside it.
     """
     return object_guidance_terms(vertices, faces, object_points, object_normals, band)[0]
-
-
-def object_contact_loss(vertices: Tensor, object_points: Tensor, object_normals: Tensor) -> Tensor:
-    """Gap between a hand and an object cloud: vertices (B, V, 3), object_points, object_normals (B, P, 3) -> (B,) cm.
-
-    The signed distance of the hand's closest vertex to the cloud (distance to the nearest
-    cloud point, negative behind its normal), clamped at 0: zero once the hand touches or
-    enters the object, so that it only ever pulls a hand that floats. Not in the paper: a
-    grasp proposal is of use to a planner only when both hands touch the object (README).
-    """
-    return _object_gap_and_depth(vertices, object_points, object_normals)[0] * _CENTIMETRES_PER_METRE

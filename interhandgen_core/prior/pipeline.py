@@ -281,28 +281,25 @@ class InterHandGen:
             config.settle_iterations,
             config.settle_step_m,
         )
-        eye = torch.eye(3, dtype=left_offset.dtype, device=left_offset.device)[None]
-        left, right = left.transformed(eye, left_offset), right.transformed(eye, right_offset)
-        with torch.no_grad():
-            lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
-            ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
-            figures = measure_grasps(
-                lo.vertices,
-                self.left_layer.faces,
-                ro.vertices,
-                self.right_layer.faces,
-                lambda p, rows: cloud_signed_distance(p, obj.points, obj.normals),
-            )
+        # Settling and the return to the input frame are translations: the meshes move with the wrists.
+        left_vertices, right_vertices = lo.vertices + left_offset[:, None], ro.vertices + right_offset[:, None]
+        figures = measure_grasps(
+            left_vertices,
+            self.left_layer.faces,
+            right_vertices,
+            self.right_layer.faces,
+            lambda p, rows: cloud_signed_distance(p, obj.points, obj.normals),
+        )
         centroid = torch.as_tensor(cloud.centroid, dtype=left.translation.dtype, device=left.translation.device)
         eye = torch.eye(3, dtype=centroid.dtype, device=centroid.device)[None]
-        left_in, right_in = left.transformed(eye, centroid[None]), right.transformed(eye, centroid[None])
+        left_shift, right_shift = left_offset + centroid, right_offset + centroid
         return GraspSamples(
-            left_in,
-            right_in,
-            lo.vertices + centroid,
-            ro.vertices + centroid,
-            lo.keypoints + centroid,
-            ro.keypoints + centroid,
+            left.transformed(eye, left_shift),
+            right.transformed(eye, right_shift),
+            left_vertices + centroid,
+            right_vertices + centroid,
+            lo.keypoints + left_shift[:, None],
+            ro.keypoints + right_shift[:, None],
             self.left_layer.faces,
             self.right_layer.faces,
             obj.points + centroid,

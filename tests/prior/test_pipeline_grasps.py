@@ -161,3 +161,19 @@ def test_object_points_need_an_object_prior_and_the_object_prior_needs_them(
         plain.sample(1, object_points=cloud[0])
     with pytest.raises(ConfigError, match="pass object_points"):
         model.sample(1)
+
+
+def test_returned_meshes_are_the_returned_parameters(
+    model: InterHandGen, cloud: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    # Settling and the return to the input frame move vertices and parameters separately; they must agree.
+    grasps = model.sample(3, seed=4, ddim_steps=3, object_points=cloud[0] + 0.3, object_normals=cloud[1])
+    assert isinstance(grasps, GraspSamples)
+    for layer, hand, vertices, keypoints in (
+        (model.left_layer, grasps.left, grasps.left_vertices, grasps.left_keypoints),
+        (model.right_layer, grasps.right, grasps.right_vertices, grasps.right_keypoints),
+    ):
+        with torch.no_grad():
+            out = layer(hand.pose, hand.betas, hand.rotation, hand.translation)
+        assert torch.allclose(out.vertices, vertices, atol=1e-5)
+        assert torch.allclose(out.keypoints, keypoints, atol=1e-5)
