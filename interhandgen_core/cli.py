@@ -17,11 +17,14 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from interhandgen_core.errors import InterHandGenError
+
+if TYPE_CHECKING:  # the CLI imports torch-heavy modules only when a command runs
+    from interhandgen_core.hands.layer import HandLayer
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -72,25 +75,31 @@ def _check_output_folder(folder: Path, option: str) -> None:
             return
 
 
+def _synth_setup(args: argparse.Namespace) -> tuple[Path, HandLayer, HandLayer]:
+    """data synth: the checked .npz output path and the (right, left) hand layers, before any work."""
+    from interhandgen_core.hands.layer import HandLayer
+    from interhandgen_core.hands.loading import load_hand_pair
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise InterHandGenError(f"--out must name a .npz file, got {out}")
+    _check_output_folder(out.parent, "--out")
+    right, left = load_hand_pair(args.hand_model, args.mano_dir)
+    return out, HandLayer(right), HandLayer(left)
+
+
 def _cmd_data_synth(args: argparse.Namespace) -> None:
     import torch
 
     from interhandgen_core.data.twohand_synth import INTERACTION_KINDS, TwoHandSynthConfig, TwoHandSynthesizer
     from interhandgen_core.evaluation.interaction import interaction_statistics
-    from interhandgen_core.hands.layer import HandLayer
-    from interhandgen_core.hands.loading import load_hand_pair
     from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
     from interhandgen_core.visualization.preview import render_twohand_grid
 
     if args.kind == "object":
         _synth_object_grasps(args)
         return
-    out = Path(args.out)
-    if out.suffix != ".npz":
-        raise InterHandGenError(f"--out must name a .npz file, got {out}")
-    _check_output_folder(out.parent, "--out")
-    right, left = load_hand_pair(args.hand_model, args.mano_dir)
-    right_layer, left_layer = HandLayer(right), HandLayer(left)
+    out, right_layer, left_layer = _synth_setup(args)
     overrides = {} if args.iterations is None else {"iterations": args.iterations}
     config = TwoHandSynthConfig(num=args.num, seed=args.seed, **overrides)
     result = TwoHandSynthesizer(right_layer, left_layer).generate(config, progress=not args.quiet)
@@ -133,16 +142,9 @@ def _synth_object_grasps(args: argparse.Namespace) -> None:
     from interhandgen_core.data.grasp_synth import GRASP_KINDS, GraspSynthConfig, GraspSynthesizer
     from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES, generate_objects
     from interhandgen_core.evaluation.grasp import grasp_statistics, measure_grasps
-    from interhandgen_core.hands.layer import HandLayer
-    from interhandgen_core.hands.loading import load_hand_pair
     from interhandgen_core.visualization.preview import render_twohand_grid
 
-    out = Path(args.out)
-    if out.suffix != ".npz":
-        raise InterHandGenError(f"--out must name a .npz file, got {out}")
-    _check_output_folder(out.parent, "--out")
-    right, left = load_hand_pair(args.hand_model, args.mano_dir)
-    right_layer, left_layer = HandLayer(right), HandLayer(left)
+    out, right_layer, left_layer = _synth_setup(args)
     overrides: dict[str, Any] = {} if args.iterations is None else {"iterations": args.iterations}
     if args.grasps_per_object is not None:
         overrides["grasps_per_object"] = args.grasps_per_object
