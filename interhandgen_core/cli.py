@@ -3,7 +3,9 @@
     interhandgen data synth --kind twohand --num N --out FILE.npz [--seed S]
     interhandgen train --config training/configs/NAME.yaml --out RUN_DIR [--resume]
     interhandgen sample --num N --out DIR [--checkpoint PATH] [--seed S] [--steps K] [--cfg W] [--pen-weight W]
-    interhandgen bench [--what cascade|denoiser] [--batches 1,16,64] [--device cpu] [--json FILE]
+    interhandgen data motion --sequences N --out DIR [--frames F] [--noise-mm 10] [--seed S]
+    interhandgen refine --input FILE.npz --out FILE.npz [--checkpoint PATH] [--independent]
+    interhandgen bench [cascade|denoiser|grasp|refine] [--batches 1,16,64] [--device cpu] [--json FILE]
 
 Errors that a user can fix print one line (``interhandgen: error: ...``) and exit 1; bad
 arguments print the usage and exit 2. Each command writes only under the path it is given.
@@ -363,11 +365,99 @@ def _cmd_evaluate_grasps(args: argparse.Namespace) -> None:
     print(f"wrote {out / 'statistics.json'} and {min(args.previews, args.objects)} preview PNGs")
 
 
+def _tracker_noise(args: argparse.Namespace) -> Any:
+    from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
+
+    return TrackerNoiseConfig(jitter_std_m=args.noise_mm / 1000.0)
+
+
+def _cmd_data_motion(args: argparse.Namespace) -> None:
+    from interhandgen_core.data.motion_sequences import MotionConfig
+    from interhandgen_core.data.tracking_sequences import make_tracking_sequences, write_tracking_sequences
+    from interhandgen_core.hands.layer import HandLayer
+    from interhandgen_core.hands.loading import load_hand_pair
+
+    out = Path(args.out)
+    _check_output_folder(out, "--out")
+    right, left = load_hand_pair(args.hand_model, args.mano_dir)
+    right_layer, left_layer = HandLayer(right), HandLayer(left)
+    sequences = make_tracking_sequences(
+        right_layer,
+        left_layer,
+        args.sequences,
+        MotionConfig(frames=args.frames),
+        _tracker_noise(args),
+        seed=args.seed,
+        keyframes=args.keyframes,
+        progress=True,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_tracking_sequences(out, sequences, right_layer, left_layer)
+    print(f"wrote {len(written)} sequences of {args.frames} frames to {out} (truth_NNN.npz, observed_NNN.npz)")
+
+
+def _cmd_refine(args: argparse.Namespace) -> None:
+    import torch
+    from tqdm import tqdm
+
+    from interhandgen_core.io.hands_file import read_hands_file, write_hands_file
+    from interhandgen_core.refinement.configuration import RefinerConfig
+    from interhandgen_core.refinement.observation import TwoHandObservation
+    from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands
+    from interhandgen_core.visualization.preview import render_twohand_grid
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise InterHandGenError(f"--out must name a .npz file, got {out}")
+    _check_output_folder(out.parent, "--out")
+    observation = TwoHandObservation.from_hands_file(read_hands_file(args.input))
+    overrides = {
+        name: getattr(args, name)
+        for name in ("iterations", "prior_weight", "penetration_weight", "smoothness_weight")
+        if getattr(args, name) is not None
+    }
+    refiner = HandPriorRefiner.from_pretrained(
+        args.checkpoint, device=args.device, config=RefinerConfig(**overrides), mano_dir=args.mano_dir
+    )
+    num = observation.batch_size
+    if args.independent:
+        refined = refiner.refine(observation)
+    else:  # the frames are one sequence: stream them as a tracker would
+        refined = RefinedHands.cat(
+            [refiner.step(observation.select(i)) for i in tqdm(range(num), desc="refine", unit="frame")]
+        )
+    hands = refiner.to_hands_file(refined)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_hands_file(out, hands)
+    shown = [int(i) for i in np.linspace(0, num - 1, min(num, 8)).round()]
+    with torch.no_grad():
+        lv, rv = hands.left_vertices, hands.right_vertices
+    assert lv is not None and rv is not None and hands.left_faces is not None and hands.right_faces is not None
+    titles = [
+        f"frame {i}: conf {float(refined.left_confidence[i]):.2f} / {float(refined.right_confidence[i]):.2f}"
+        for i in shown
+    ]
+    preview = out.with_name(out.stem + "_preview.png")
+    render_twohand_grid(preview, lv[shown], hands.left_faces, rv[shown], hands.right_faces, titles=titles)
+    counts: dict[str, int] = {}
+    for issue in refined.issues:
+        key = issue.split(";")[0].split("(")[0].strip()
+        counts[key] = counts.get(key, 0) + 1
+    for key, count in sorted(counts.items()):
+        print(f"{count:6d} frames: {key}")
+    print(f"refined {num} frames; wrote {out} and {preview}")
+
+
 def _cmd_bench(args: argparse.Namespace) -> None:
     from interhandgen_core.runtime.benchmark import format_rows, run_benchmark
 
     if args.json:
         _check_output_folder(Path(args.json).parent, "--json")
+    if args.target is not None:
+        args.what = args.target
+    if args.what == "refine":
+        _bench_refine(args)
+        return
     rows = run_benchmark(
         what=args.what,
         batches=args.batches,
@@ -377,6 +467,25 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         ddim_steps=args.steps,
     )
     print(format_rows(rows))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+        print(f"wrote {args.json}")
+
+
+def _bench_refine(args: argparse.Namespace) -> None:
+    from interhandgen_core.evaluation.refinement_benchmark import format_refinement_rows
+    from interhandgen_core.runtime.benchmark import run_refine_benchmark
+
+    rows = run_refine_benchmark(
+        sequences=args.sequences,
+        frames=args.frames,
+        noise=_tracker_noise(args),
+        seed=args.seed,
+        device=args.device,
+        checkpoint=args.checkpoint,
+    )
+    print(format_refinement_rows(rows))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=2))
@@ -491,8 +600,45 @@ def build_parser() -> argparse.ArgumentParser:
     heldout.add_argument("--quiet", action="store_true", help="no progress bar")
     heldout.set_defaults(func=_cmd_evaluate_grasps)
 
-    bench = commands.add_parser("bench", help="latency benchmark of the denoiser, the cascade, or grasp proposal")
-    bench.add_argument("--what", default="cascade", choices=("cascade", "denoiser", "grasp"))
+    refine = commands.add_parser(
+        "refine", help="refine noisy two-hand estimates (a hands file; its frames are one sequence) with the prior"
+    )
+    refine.add_argument("--input", required=True, help="hands file: keypoints (NaN = missing) or parameters per side")
+    refine.add_argument("--out", required=True, help="output hands file (.npz); a _preview.png goes beside it")
+    refine.add_argument("--checkpoint", default=None, help="two-hand prior (default: the shipped small one)")
+    refine.add_argument("--device", default="cpu")
+    refine.add_argument("--mano-dir", default=None)
+    refine.add_argument(
+        "--independent", action="store_true", help="refine the frames as independent estimates (no temporal terms)"
+    )
+    refine.add_argument("--iterations", type=_non_negative_int, default=None, help="L-BFGS iterations per frame")
+    refine.add_argument("--prior-weight", type=_non_negative_float, default=None, help="weight of Eq. 9 (0 = off)")
+    refine.add_argument("--penetration-weight", type=_non_negative_float, default=None)
+    refine.add_argument("--smoothness-weight", type=_non_negative_float, default=None)
+    refine.set_defaults(func=_cmd_refine)
+
+    motion = data_commands.add_parser(
+        "motion", help="synthetic two-hand motion with a noisy keypoint tracker's report (tracking benchmark data)"
+    )
+    motion.add_argument("--sequences", type=_positive_int, required=True)
+    motion.add_argument("--frames", type=_int_at_least(2), default=240, help="frames per sequence (30 fps)")
+    motion.add_argument("--keyframes", type=_positive_int, default=32, help="interactions the motion moves between")
+    motion.add_argument("--noise-mm", type=_non_negative_float, default=10.0, help="tracker jitter, per-axis std")
+    motion.add_argument("--out", required=True, help="output folder")
+    motion.add_argument("--seed", type=int, default=0)
+    motion.add_argument("--hand-model", default="procedural", choices=("procedural", "mano"))
+    motion.add_argument("--mano-dir", default=None)
+    motion.set_defaults(func=_cmd_data_motion)
+
+    bench = commands.add_parser(
+        "bench", help="latency of the denoiser, the cascade or grasp proposal; accuracy and latency of refinement"
+    )
+    bench.add_argument("target", nargs="?", default=None, choices=("cascade", "denoiser", "grasp", "refine"))
+    bench.add_argument("--what", default="cascade", choices=("cascade", "denoiser", "grasp", "refine"))
+    bench.add_argument("--sequences", type=_positive_int, default=4, help="refine: tracking sequences")
+    bench.add_argument("--frames", type=_int_at_least(3), default=240, help="refine: frames per sequence")
+    bench.add_argument("--noise-mm", type=_non_negative_float, default=10.0, help="refine: tracker jitter (per axis)")
+    bench.add_argument("--seed", type=int, default=0, help="refine: sequence seed")
     bench.add_argument("--batches", type=_int_list, default=[1, 16, 64])
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--checkpoint", default=None)

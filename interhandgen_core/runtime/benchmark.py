@@ -1,4 +1,5 @@
-"""Latency benchmark of the denoiser, of the full guided cascade and of grasp proposal for one cloud.
+"""Latency benchmark of the denoiser, of the full guided cascade and of grasp proposal for one cloud,
+and the tracking benchmark of refinement (evaluation/refinement_benchmark.py: accuracy and latency).
 
 Rows follow DESIGN section 9: ``{backend, device, preset, what, batch, median_ms, p95_ms,
 peak_mb}``. On CUDA, ``peak_mb`` is the peak of torch's allocator during the timed calls;
@@ -18,11 +19,18 @@ from typing import Any
 
 import torch
 
+from interhandgen_core.data.motion_sequences import MotionConfig
 from interhandgen_core.data.procedural_objects import generate_objects
+from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
+from interhandgen_core.data.tracking_sequences import make_tracking_sequences
+from interhandgen_core.evaluation.refinement_benchmark import run_refinement_benchmark
+from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.prior.pipeline import InterHandGen, default_object_checkpoint
 from interhandgen_core.prior.representation import HAND_DIM
+from interhandgen_core.refinement.configuration import RefinerConfig
 
-WHATS = ("denoiser", "cascade", "grasp")
+WHATS = ("denoiser", "cascade", "grasp", "refine")
 
 
 def _timed(fn: Callable[[], object], repeats: int, device: torch.device) -> list[float]:
@@ -96,8 +104,8 @@ def run_benchmark(
     ddim_steps: int | None = None,
 ) -> list[dict[str, Any]]:
     """Time ``what`` for each batch size with the torch eager backend -> rows (DESIGN section 9)."""
-    if what not in WHATS:
-        raise ValueError(f"what must be one of {WHATS}, got {what!r}")
+    if what not in WHATS or what == "refine":
+        raise ValueError(f"what must be one of {WHATS[:-1]} (refine: run_refine_benchmark), got {what!r}")
     if checkpoint is None and what == "grasp":
         checkpoint = default_object_checkpoint()
     model = InterHandGen.from_pretrained(checkpoint, device=device)
@@ -139,3 +147,44 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
             f"{r['median_ms']:>10.1f} {r['p95_ms']:>10.1f} {r['peak_mb']:>8.0f}"
         )
     return "\n".join(lines)
+
+
+def run_refine_benchmark(
+    sequences: int = 4,
+    frames: int = 240,
+    noise: TrackerNoiseConfig | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    checkpoint: str | Path | None = None,
+    config: RefinerConfig | None = None,
+) -> list[dict[str, Any]]:
+    """Refinement of synthetic noisy tracks (data/tracking_sequences.py) -> one row per variant.
+
+    Each row has the fields of DESIGN section 9 (what = "refine", batch = 1 frame of both hands,
+    median_ms / p95_ms per frame) and the accuracy figures of evaluation/refinement_benchmark.py.
+    """
+    model = InterHandGen.from_pretrained(checkpoint, device=device)
+    dev = model.device
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    # The data are made on the CPU (seeded there) with the model's own hand model.
+    right_asset, left_asset = load_hand_pair(str(model.prior.metadata.get("hand_model", "procedural")))
+    tracks = make_tracking_sequences(
+        HandLayer(right_asset),
+        HandLayer(left_asset),
+        sequences,
+        MotionConfig(frames=frames),
+        noise or TrackerNoiseConfig(),
+        seed,
+    )
+    tracks = [track.to(dev) for track in tracks]
+    rows = run_refinement_benchmark(model, tracks, config)
+    meta = {
+        "backend": "torch",
+        "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
+        "preset": model.prior.model_config.preset,
+        "what": "refine",
+        "batch": 1,
+        "peak_mb": _peak_mb(dev),
+    }
+    return [{**meta, **row} for row in rows]

@@ -1,0 +1,84 @@
+"""How well a two-hand track matches the ground truth: accuracy, jitter and plausibility.
+
+Definitions (per hand, frames of one sequence, metres in, millimetres out):
+    MPJPE               mean over frames and keypoints of |J - J*|, J estimated, J* true keypoints
+    acceleration error  mean over frames t and keypoints of |a_t - a*_t| with the second difference
+                        a_t = J_{t+1} - 2 J_t + J_{t-1}, mm/frame^2 (the jitter a track adds)
+    penetration depth   per frame, the exact depth of evaluation/interaction.py; mean and p95
+
+A frame or keypoint that is NaN in the estimate (a hand the tracker lost) is left out of
+the means, and so is every second difference it takes part in; ``coverage`` says which
+fraction of the keypoints counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+_MM = 1000.0
+
+
+def mpjpe(estimate: Tensor, truth: Tensor) -> tuple[float, float]:
+    """estimate, truth: (N, 21, 3) metres -> (MPJPE in mm over the finite keypoints, fraction of them)."""
+    error = (estimate - truth).norm(dim=-1)
+    finite = torch.isfinite(error)
+    if not bool(finite.any()):
+        return float("nan"), 0.0
+    return float(error[finite].double().mean() * _MM), float(finite.double().mean())
+
+
+def second_difference(keypoints: Tensor) -> Tensor:
+    """keypoints (N, 21, 3) -> (N - 2, 21, 3) J_{t+1} - 2 J_t + J_{t-1}, same unit per frame^2."""
+    return keypoints[2:] - 2.0 * keypoints[1:-1] + keypoints[:-2]
+
+
+def acceleration_error(estimate: Tensor, truth: Tensor) -> float:
+    """estimate, truth: (N, 21, 3) metres, consecutive frames -> mean |a - a*| in mm/frame^2 (NaN windows left out)."""
+    if estimate.shape[0] < 3:
+        return float("nan")
+    error = (second_difference(estimate) - second_difference(truth)).norm(dim=-1)
+    finite = torch.isfinite(error)
+    if not bool(finite.any()):
+        return float("nan")
+    return float(error[finite].double().mean() * _MM)
+
+
+@dataclass
+class TrackingFigures:
+    """Figures of one two-hand track against the truth (millimetres); penetration None where there is no mesh."""
+
+    mpjpe_mm: float
+    coverage: float
+    acceleration_error_mm: float
+    mean_penetration_mm: float | None = None
+    p95_penetration_mm: float | None = None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {
+            "mpjpe_mm": self.mpjpe_mm,
+            "coverage": self.coverage,
+            "acceleration_error_mm": self.acceleration_error_mm,
+            "mean_penetration_mm": self.mean_penetration_mm,
+            "p95_penetration_mm": self.p95_penetration_mm,
+        }
+
+
+def tracking_figures(
+    left: Tensor, right: Tensor, true_left: Tensor, true_right: Tensor, depth: Tensor | None = None
+) -> TrackingFigures:
+    """left, right, true_left, true_right: (N, 21, 3) metres; depth: (N,) metres or None -> TrackingFigures.
+
+    Both hands count alike: the keypoints of both are pooled for MPJPE and acceleration error.
+    """
+    estimate = torch.cat([left, right], dim=1)
+    truth = torch.cat([true_left, true_right], dim=1)
+    error, coverage = mpjpe(estimate, truth)
+    figures = TrackingFigures(error, coverage, acceleration_error(estimate, truth))
+    if depth is not None and depth.numel():
+        depth_mm = depth.double() * _MM
+        figures.mean_penetration_mm = float(depth_mm.mean())
+        figures.p95_penetration_mm = float(torch.quantile(depth_mm, 0.95))
+    return figures

@@ -1,0 +1,152 @@
+"""The refinement objective: data, prior (Eq. 9), penetration (Eq. 7) and smoothness terms.
+
+Notation (code -> meaning; world frame, metres in, the units below out):
+    left, right        HandParams (B,) the state being refined
+    targets            FrameTargets: what each row is fitted to
+    data               sum_k w_k rho(|J_k - K_k|) / 21, cm^2: J the model's keypoints, K the observed
+                       ones, w the confidence (0 for a missing keypoint) and rho the
+                       Geman-McClure error rho(r) = r^2 s^2 / (r^2 + s^2), s = robust_scale_m in cm
+    prior              L_reg of Eq. 9 (refinement/prior_term.py)
+    penetration        Eq. 7 between the hands, symmetric, cm per vertex (prior/guidance.py)
+    smoothness         mean_k |J_k - P_k|^2, cm^2, P the constant-velocity prediction of the keypoints
+    pose, betas        mean squared finger angle (rad^2) and shape coefficient
+
+Every term is per row, so that independent rows (a batch of estimates) do not mix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from interhandgen_core.hands.keypoints import NUM_KEYPOINTS
+from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.prior.guidance import penetration_loss
+from interhandgen_core.prior.representation import HandParams, Normalizer
+from interhandgen_core.prior.sampler import DenoiseFn
+from interhandgen_core.prior.schedule import DiffusionSchedule
+from interhandgen_core.refinement.configuration import RefinerConfig
+from interhandgen_core.refinement.prior_term import prior_regularizer
+
+_CM = 100.0
+TERMS = ("data", "prior", "penetration", "smoothness", "pose", "betas")
+
+
+@dataclass
+class FrameTargets:
+    """What B rows are fitted to, per side (``left_*``, ``right_*``), world frame.
+
+    keypoints: (B, 21, 3) metres (any value where the weight is 0).
+    weight: (B, 21) in [0, 1], the hand's confidence, 0 where a keypoint is not observed.
+    present: (B,) bool, the hand is part of the state (observed, or held while briefly lost);
+        an absent hand takes part in no term.
+    prediction: (B, 21, 3) constant-velocity prediction of the keypoints, metres.
+    smooth: (B,) bool, rows whose hand has a prediction.
+    """
+
+    left_keypoints: Tensor
+    right_keypoints: Tensor
+    left_weight: Tensor
+    right_weight: Tensor
+    left_present: Tensor
+    right_present: Tensor
+    left_prediction: Tensor
+    right_prediction: Tensor
+    left_smooth: Tensor
+    right_smooth: Tensor
+
+
+def robust_keypoint_error(keypoints: Tensor, target: Tensor, weight: Tensor, scale_m: float) -> Tensor:
+    """keypoints, target (B, 21, 3) metres, weight (B, 21) -> (B,) weighted Geman-McClure error, cm^2 per keypoint."""
+    r2 = ((keypoints - target) * _CM).pow(2).sum(-1)
+    s2 = (scale_m * _CM) ** 2
+    return (weight * r2 * s2 / (r2 + s2)).sum(-1) / NUM_KEYPOINTS
+
+
+class RefinementObjective:
+    """Per-row terms of the objective for a two-hand state; the frozen prior and the hand layers inside."""
+
+    def __init__(
+        self,
+        denoise: DenoiseFn,
+        schedule: DiffusionSchedule,
+        normalizer: Normalizer,
+        left_layer: HandLayer,
+        right_layer: HandLayer,
+        config: RefinerConfig,
+        noise: Tensor,
+    ) -> None:
+        self.denoise = denoise
+        self.schedule = schedule
+        self.normalizer = normalizer
+        self.left_layer = left_layer
+        self.right_layer = right_layer
+        self.config = config
+        self.noise = noise
+
+    def keypoints(self, left: HandParams, right: HandParams) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """-> left keypoints, right keypoints (B, 21, 3), left vertices, right vertices (B, V, 3), metres."""
+        lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
+        ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
+        return lo.keypoints, ro.keypoints, lo.vertices, ro.vertices
+
+    def terms(self, left: HandParams, right: HandParams, targets: FrameTargets) -> dict[str, Tensor]:
+        """-> {term: (B,)} unweighted terms (see the module docstring)."""
+        c = self.config
+        left_kp, right_kp, left_v, right_v = self.keypoints(left, right)
+        zero = left_kp.new_zeros(left_kp.shape[0])
+        lp, rp = targets.left_present.to(zero.dtype), targets.right_present.to(zero.dtype)
+        data = robust_keypoint_error(left_kp, targets.left_keypoints, targets.left_weight, c.robust_scale_m)
+        data = data + robust_keypoint_error(right_kp, targets.right_keypoints, targets.right_weight, c.robust_scale_m)
+        prior = zero
+        both = targets.left_present & targets.right_present
+        if c.prior_weight > 0:
+            with torch.no_grad():  # a gate, not a term: which rows the prior's placement knowledge applies to
+                near = torch.cdist(left_v, right_v).amin(dim=(-1, -2)) < c.prior_placement_distance_m
+            prior = prior_regularizer(
+                self.denoise,
+                self.schedule,
+                self.normalizer,
+                left,
+                right,
+                targets.left_present,
+                targets.right_present,
+                c.prior_timestep,
+                self.noise,
+                both & near,
+            )
+        penetration = zero
+        if c.penetration_weight > 0 and bool(both.any()):
+            depth = penetration_loss(right_v, self.right_layer.faces, left_v, self.left_layer.faces)
+            penetration = depth * both.to(zero.dtype)
+        smoothness = ((left_kp - targets.left_prediction) * _CM).pow(2).sum(-1).mean(-1) * targets.left_smooth.to(
+            zero.dtype
+        ) + ((right_kp - targets.right_prediction) * _CM).pow(2).sum(-1).mean(-1) * targets.right_smooth.to(zero.dtype)
+        pose = left.pose.pow(2).mean(-1) * lp + right.pose.pow(2).mean(-1) * rp
+        betas = left.betas.pow(2).mean(-1) * lp + right.betas.pow(2).mean(-1) * rp
+        return {
+            "data": data,
+            "prior": prior,
+            "penetration": penetration,
+            "smoothness": smoothness,
+            "pose": pose,
+            "betas": betas,
+        }
+
+    def weights(self) -> dict[str, float]:
+        c = self.config
+        return {
+            "data": c.keypoint_weight,
+            "prior": c.prior_weight,
+            "penetration": c.penetration_weight,
+            "smoothness": c.smoothness_weight,
+            "pose": c.pose_weight,
+            "betas": c.betas_weight,
+        }
+
+    def __call__(self, left: HandParams, right: HandParams, targets: FrameTargets) -> Tensor:
+        """-> (B,) the weighted sum of the terms."""
+        terms = self.terms(left, right, targets)
+        return sum((w * terms[name] for name, w in self.weights().items()), torch.zeros_like(terms["data"]))

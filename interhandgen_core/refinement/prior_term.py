@@ -1,0 +1,87 @@
+"""The trained prior as a frozen critic of a two-hand state (paper 3.5, Eq. 9).
+
+    L_reg = || S(D_phi, x_l, x_r) - (x_l, x_r) ||_2^2                        (Eq. 9)
+
+Notation (paper -> code):
+    (x_l, x_r)      the state being refined: the anchor in right-hand space, Gamma(canonical
+                    left hand), and the right hand in the left hand's frame (representation.py),
+                    both normalised -> ``anchor``, ``other``
+    S(.)            one forward-reverse diffusion step: x_t = q(x | t, eps) (Eq. 3), then the
+                    denoiser's x_0 estimate. Through the cascade (Algorithm 2): the anchor is
+                    judged unconditionally, the other hand conditioned on the anchor
+    detach          the estimate is a constant target (torch.no_grad): the gradient of L_reg
+                    moves the state towards it and never flows through D_phi, as in SDS and BUDDI
+    t, eps          ``timestep`` and ``noise``: fixed by the caller (RefinerConfig.prior_timestep,
+                    noise drawn once), so that L_reg is a deterministic function of the state and
+                    adds no jitter to a stream. One fixed eps would bias the estimate along -eps
+                    (the part of the noise the denoiser cannot tell from the data), so S draws in
+                    antithetic pairs (eps, -eps) are averaged: the bias cancels to first order
+                    (``antithetic_noise``; not in the paper, which draws one eps per step)
+
+A hand that is absent from a row is not judged: with one hand only, that hand is the
+anchor (a right hand as itself, a left hand through Gamma) and the conditional term is off.
+The anchor's root is canonical by construction, so only its pose and shape are compared.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from interhandgen_core.prior.representation import BETAS, HAND_DIM, POSE, ROOT, HandParams, Normalizer
+from interhandgen_core.prior.sampler import DenoiseFn
+from interhandgen_core.prior.schedule import DiffusionSchedule
+
+_ANCHOR_DIMS = slice(POSE.start, BETAS.stop)
+
+
+def prior_regularizer(
+    denoise: DenoiseFn,
+    schedule: DiffusionSchedule,
+    normalizer: Normalizer,
+    left: HandParams,
+    right: HandParams,
+    has_left: Tensor,
+    has_right: Tensor,
+    timestep: int,
+    noise: Tensor,
+    judge_placement: Tensor | None = None,
+) -> Tensor:
+    """Eq. 9 per row: left, right HandParams (B,) in one world frame, has_left, has_right (B,) bool,
+    noise (S, 2, 64) (``antithetic_noise``; index 1: anchor, other) -> (B,) mean squared normalised
+    difference between the state and the estimate averaged over the S draws, differentiable in the state.
+
+    judge_placement (B,) bool: rows where the other hand's root (its placement relative to the
+    anchor) is judged too; elsewhere only its articulation and shape. None: every row.
+    """
+    batch = left.batch_size
+    anchor_left = left.canonical().mirrored().to_vector()
+    anchor_right = right.canonical().to_vector()
+    anchor = normalizer.normalize(torch.where(has_left[:, None], anchor_left, anchor_right))
+    other = normalizer.normalize(right.in_frame_of(left).to_vector())
+    draws = noise.shape[0]
+    states = torch.cat([anchor, other]).repeat(draws, 1)  # (S * 2B, 64), draw-major
+    eps = noise[:, :, None, :].expand(draws, 2, batch, noise.shape[-1]).reshape(states.shape)
+    t = torch.full((states.shape[0],), timestep, dtype=torch.long, device=states.device)
+    with torch.no_grad():
+        x_t = schedule.q_sample(states, t, eps)  # Eq. 3
+        cond = torch.cat([torch.zeros_like(anchor), anchor]).repeat(draws, 1)
+        mask = torch.cat([torch.zeros(batch, dtype=torch.bool), torch.ones(batch, dtype=torch.bool)]).to(t.device)
+        estimate = denoise(x_t, t, cond.detach(), mask.repeat(draws), None)  # S(D_phi, x_l, x_r), detached
+        estimate = estimate.reshape(draws, 2 * batch, -1).mean(0)
+    anchor_term = (anchor - estimate[:batch])[:, _ANCHOR_DIMS].pow(2).mean(-1)
+    other_error = (other - estimate[batch:]).pow(2)
+    if judge_placement is not None:
+        keep = torch.ones_like(other_error)
+        keep[:, ROOT] = judge_placement[:, None].to(keep.dtype)
+        other_error = other_error * keep
+    other_term = other_error.mean(-1)
+    any_hand = (has_left | has_right).to(anchor_term.dtype)
+    both = (has_left & has_right).to(other_term.dtype)
+    return any_hand * anchor_term + both * other_term
+
+
+def antithetic_noise(draws: int, generator: torch.Generator) -> Tensor:
+    """-> (draws, 2, 64) standard normal noise in antithetic pairs (eps, -eps); draws must be even."""
+    half = torch.randn(draws // 2, 2, HAND_DIM, generator=generator)
+    return torch.cat([half, -half])
