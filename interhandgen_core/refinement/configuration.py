@@ -55,6 +55,8 @@ class RefinerConfig(_ConfigBase):
         repaired (unit converted, labels swapped, keypoints missing).
     reacquire_distance_m: when the observed palm keypoints are this far (mean) from the last state's,
         the hand has moved beyond the robust data term's reach: its root is first re-aligned rigidly.
+    hold_weight: weight of the pull of a held (lost) hand towards its last keypoints, in place of
+        its data term, so that it stays put unless the tracked hand pushes it aside.
     reinit_after_frames: a hand lost for more frames than this is initialised afresh when it returns.
     warning_interval_s: the same kind of warning is logged at most once per interval (the count of
         the ones in between is reported with the next).
@@ -65,8 +67,8 @@ class RefinerConfig(_ConfigBase):
     batch_iterations: int = 60
     keypoint_weight: float = 1.0
     prior_weight: float = 4.0
-    penetration_weight: float = 4.0
-    smoothness_weight: float = 0.3
+    penetration_weight: float = 50.0
+    smoothness_weight: float = 0.05
     pose_weight: float = 0.01
     betas_weight: float = 0.05
     prior_timestep: int = 30
@@ -81,7 +83,8 @@ class RefinerConfig(_ConfigBase):
     confidence_decay: float = 0.9
     repaired_confidence_factor: float = 0.5
     reinit_after_frames: int = 15
-    reacquire_distance_m: float = 0.05
+    reacquire_distance_m: float = 0.08
+    hold_weight: float = 0.3
     warning_interval_s: float = 5.0
     seed: int = 0
 
@@ -101,7 +104,7 @@ class RefinerConfig(_ConfigBase):
         _require_int(owner, "seed", self.seed, 0)
         for name in ("keypoint_weight", "prior_weight", "penetration_weight", "smoothness_weight"):
             object.__setattr__(self, name, _require_float(owner, name, getattr(self, name), 0.0, math.inf, False, True))
-        for name in ("pose_weight", "betas_weight", "warning_interval_s"):
+        for name in ("pose_weight", "betas_weight", "warning_interval_s", "hold_weight"):
             object.__setattr__(self, name, _require_float(owner, name, getattr(self, name), 0.0, math.inf, False, True))
         object.__setattr__(
             self,

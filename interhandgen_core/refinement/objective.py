@@ -28,7 +28,7 @@ from interhandgen_core.prior.representation import HandParams, Normalizer
 from interhandgen_core.prior.sampler import DenoiseFn
 from interhandgen_core.prior.schedule import DiffusionSchedule
 from interhandgen_core.refinement.configuration import RefinerConfig
-from interhandgen_core.refinement.prior_term import prior_regularizer
+from interhandgen_core.refinement.prior_term import forward_reverse_estimate, pair_states, regularizer_from_estimate
 
 _CM = 100.0
 TERMS = ("data", "prior", "penetration", "smoothness", "pose", "betas")
@@ -44,6 +44,10 @@ class FrameTargets:
         an absent hand takes part in no term.
     prediction: (B, 21, 3) constant-velocity prediction of the keypoints, metres.
     smooth: (B,) bool, rows whose hand has a prediction.
+    judged: (B,) bool, rows whose hand the prior judges: observed ones; a hand held while it is
+        lost is kept as it was, not moved towards what the prior expects.
+    prior_estimate, placement: the detached target of Eq. 9 (2B, 64) and the rows whose placement it
+        judges (B,), from RefinementObjective.prior_estimate; None: recomputed at every evaluation.
     """
 
     left_keypoints: Tensor
@@ -56,6 +60,10 @@ class FrameTargets:
     right_prediction: Tensor
     left_smooth: Tensor
     right_smooth: Tensor
+    left_judged: Tensor
+    right_judged: Tensor
+    prior_estimate: Tensor | None = None
+    placement: Tensor | None = None
 
 
 def robust_keypoint_error(keypoints: Tensor, target: Tensor, weight: Tensor, scale_m: float) -> Tensor:
@@ -103,19 +111,13 @@ class RefinementObjective:
         prior = zero
         both = targets.left_present & targets.right_present
         if c.prior_weight > 0:
-            with torch.no_grad():  # a gate, not a term: which rows the prior's placement knowledge applies to
-                near = torch.cdist(left_v, right_v).amin(dim=(-1, -2)) < c.prior_placement_distance_m
-            prior = prior_regularizer(
-                self.denoise,
-                self.schedule,
-                self.normalizer,
-                left,
-                right,
-                targets.left_present,
-                targets.right_present,
-                c.prior_timestep,
-                self.noise,
-                both & near,
+            judged_left, judged_right = targets.left_judged, targets.right_judged
+            states = pair_states(self.normalizer, left, right, judged_left)
+            estimate, placement = targets.prior_estimate, targets.placement
+            if estimate is None or placement is None:
+                estimate, placement = self.prior_estimate(left, right, targets, left_v, right_v)
+            prior = regularizer_from_estimate(
+                states, estimate, judged_left, judged_right, judged_left & judged_right & placement
             )
         penetration = zero
         if c.penetration_weight > 0 and bool(both.any()):
@@ -134,6 +136,26 @@ class RefinementObjective:
             "pose": pose,
             "betas": betas,
         }
+
+    @torch.no_grad()
+    def prior_estimate(
+        self,
+        left: HandParams,
+        right: HandParams,
+        targets: FrameTargets,
+        left_v: Tensor | None = None,
+        right_v: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """The detached target of Eq. 9 at this state and the rows whose placement it judges ->
+        (estimate (2B, 64), placement (B,) bool); pass them as FrameTargets.prior_estimate / placement to
+        keep the target fixed over a frame's iterations."""
+        if left_v is None or right_v is None:
+            _, _, left_v, right_v = self.keypoints(left, right)
+        # A gate, not a term: the prior's knowledge of placement is of interacting hands.
+        placement = torch.cdist(left_v, right_v).amin(dim=(-1, -2)) < self.config.prior_placement_distance_m
+        states = pair_states(self.normalizer, left, right, targets.left_judged)
+        estimate = forward_reverse_estimate(self.denoise, self.schedule, states, self.config.prior_timestep, self.noise)
+        return estimate, placement
 
     def weights(self) -> dict[str, float]:
         c = self.config

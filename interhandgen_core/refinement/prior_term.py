@@ -35,6 +35,58 @@ from interhandgen_core.prior.schedule import DiffusionSchedule
 _ANCHOR_DIMS = slice(POSE.start, BETAS.stop)
 
 
+def pair_states(normalizer: Normalizer, left: HandParams, right: HandParams, has_left: Tensor) -> Tensor:
+    """left, right HandParams (B,), world frame; has_left (B,) bool -> (2B, 64) normalised: the anchors
+    (Gamma(canonical left), or the canonical right hand where there is no left one), then the right
+    hands in the left hands' frames."""
+    anchor_left = left.canonical().mirrored().to_vector()
+    anchor_right = right.canonical().to_vector()
+    anchor = normalizer.normalize(torch.where(has_left[:, None], anchor_left, anchor_right))
+    other = normalizer.normalize(right.in_frame_of(left).to_vector())
+    return torch.cat([anchor, other])
+
+
+@torch.no_grad()
+def forward_reverse_estimate(
+    denoise: DenoiseFn, schedule: DiffusionSchedule, states: Tensor, timestep: int, noise: Tensor
+) -> Tensor:
+    """S(D_phi, x_l, x_r) of Eq. 9, detached: states (2B, 64) from ``pair_states``, noise (S, 2, 64)
+    (``antithetic_noise``; index 1: anchor, other) -> (2B, 64) the denoiser's x_0 estimates averaged
+    over the S draws; the anchors unconditional, the other hands conditioned on their anchors."""
+    batch = states.shape[0] // 2
+    anchor = states[:batch]
+    draws = noise.shape[0]
+    repeated = states.repeat(draws, 1)  # (S * 2B, 64), draw-major
+    eps = noise[:, :, None, :].expand(draws, 2, batch, noise.shape[-1]).reshape(repeated.shape)
+    t = torch.full((repeated.shape[0],), timestep, dtype=torch.long, device=states.device)
+    x_t = schedule.q_sample(repeated, t, eps)  # Eq. 3
+    cond = torch.cat([torch.zeros_like(anchor), anchor]).repeat(draws, 1)
+    mask = torch.cat([torch.zeros(batch, dtype=torch.bool), torch.ones(batch, dtype=torch.bool)]).to(t.device)
+    estimate = denoise(x_t, t, cond, mask.repeat(draws), None)
+    return estimate.reshape(draws, 2 * batch, -1).mean(0)
+
+
+def regularizer_from_estimate(
+    states: Tensor, estimate: Tensor, has_left: Tensor, has_right: Tensor, judge_placement: Tensor | None = None
+) -> Tensor:
+    """|| estimate - state ||^2 of Eq. 9 per row: states, estimate (2B, 64) -> (B,), differentiable in ``states``.
+
+    judge_placement (B,) bool: rows where the other hand's root (its placement relative to the
+    anchor) is judged too; elsewhere only its articulation and shape. None: every row.
+    """
+    batch = states.shape[0] // 2
+    anchor_term = (states[:batch] - estimate[:batch])[:, _ANCHOR_DIMS].pow(2).mean(-1)
+    other_error = (states[batch:] - estimate[batch:]).pow(2)
+    if judge_placement is not None:
+        keep = torch.ones_like(other_error)
+        keep[:, ROOT] = judge_placement[:, None].to(keep.dtype)
+        other_error = other_error * keep
+    other_term = other_error.mean(-1)
+    any_hand = (has_left | has_right).to(anchor_term.dtype)
+    both = (has_left & has_right).to(other_term.dtype)
+    return any_hand * anchor_term + both * other_term
+
+
 def prior_regularizer(
     denoise: DenoiseFn,
     schedule: DiffusionSchedule,
@@ -47,38 +99,12 @@ def prior_regularizer(
     noise: Tensor,
     judge_placement: Tensor | None = None,
 ) -> Tensor:
-    """Eq. 9 per row: left, right HandParams (B,) in one world frame, has_left, has_right (B,) bool,
-    noise (S, 2, 64) (``antithetic_noise``; index 1: anchor, other) -> (B,) mean squared normalised
-    difference between the state and the estimate averaged over the S draws, differentiable in the state.
-
-    judge_placement (B,) bool: rows where the other hand's root (its placement relative to the
-    anchor) is judged too; elsewhere only its articulation and shape. None: every row.
-    """
-    batch = left.batch_size
-    anchor_left = left.canonical().mirrored().to_vector()
-    anchor_right = right.canonical().to_vector()
-    anchor = normalizer.normalize(torch.where(has_left[:, None], anchor_left, anchor_right))
-    other = normalizer.normalize(right.in_frame_of(left).to_vector())
-    draws = noise.shape[0]
-    states = torch.cat([anchor, other]).repeat(draws, 1)  # (S * 2B, 64), draw-major
-    eps = noise[:, :, None, :].expand(draws, 2, batch, noise.shape[-1]).reshape(states.shape)
-    t = torch.full((states.shape[0],), timestep, dtype=torch.long, device=states.device)
-    with torch.no_grad():
-        x_t = schedule.q_sample(states, t, eps)  # Eq. 3
-        cond = torch.cat([torch.zeros_like(anchor), anchor]).repeat(draws, 1)
-        mask = torch.cat([torch.zeros(batch, dtype=torch.bool), torch.ones(batch, dtype=torch.bool)]).to(t.device)
-        estimate = denoise(x_t, t, cond.detach(), mask.repeat(draws), None)  # S(D_phi, x_l, x_r), detached
-        estimate = estimate.reshape(draws, 2 * batch, -1).mean(0)
-    anchor_term = (anchor - estimate[:batch])[:, _ANCHOR_DIMS].pow(2).mean(-1)
-    other_error = (other - estimate[batch:]).pow(2)
-    if judge_placement is not None:
-        keep = torch.ones_like(other_error)
-        keep[:, ROOT] = judge_placement[:, None].to(keep.dtype)
-        other_error = other_error * keep
-    other_term = other_error.mean(-1)
-    any_hand = (has_left | has_right).to(anchor_term.dtype)
-    both = (has_left & has_right).to(other_term.dtype)
-    return any_hand * anchor_term + both * other_term
+    """Eq. 9 per row, estimate and distance in one: left, right HandParams (B,) in one world frame,
+    has_left, has_right (B,) bool, noise (S, 2, 64) -> (B,) mean squared normalised difference between the
+    state and its forward-reverse estimate, differentiable in the state (see regularizer_from_estimate)."""
+    states = pair_states(normalizer, left, right, has_left)
+    estimate = forward_reverse_estimate(denoise, schedule, states, timestep, noise)
+    return regularizer_from_estimate(states, estimate, has_left, has_right, judge_placement)
 
 
 def antithetic_noise(draws: int, generator: torch.Generator) -> Tensor:

@@ -14,9 +14,10 @@ typical correction (``_VARIABLE_SCALE``).
 Tracking rules (RefinerConfig), all reported in ``RefinedHands.issues`` and logged
 (throttled):
     - A hand that is not observed (None, NaN keypoints, confidence 0, implausible scale) is
-      held at its last refined state while its confidence decays; after
-      ``reinit_after_frames`` it no longer takes part in the other hand's terms, and when it
-      returns it is initialised afresh from its palm keypoints.
+      held at its last refined state while its confidence decays. It stays an obstacle: anchored
+      to its last keypoints with ``hold_weight``, it gives way where the tracked hand moves
+      into it. When it returns after more than ``reinit_after_frames`` it is initialised afresh
+      from its palm keypoints.
     - Keypoints in millimetres are converted; labels that are the other way round (judged
       against the previous state) are swapped back. Both lower the output confidence.
 """
@@ -362,6 +363,8 @@ class HandPriorRefiner:
             zero_kp,
             no,
             no,
+            sides["left"].observed,
+            sides["right"].observed,
         )
         free = torch.stack([sides["left"].observed, sides["right"].observed])
         left, right = self._optimise(left0, right0, free, targets, self.config.batch_iterations)
@@ -412,6 +415,7 @@ class HandPriorRefiner:
                 )
 
         states: dict[str, HandParams] = {}
+        data = {side: (sides[side].keypoints, sides[side].weight) for side in SIDES}
         present: dict[str, bool] = {}
         free: dict[str, bool] = {}
         smooth: dict[str, tuple[Tensor, bool]] = {}
@@ -429,7 +433,7 @@ class HandPriorRefiner:
                     jump = self._palm_jump(t, track)
                     if jump is not None:
                         # Far beyond the robust data term's reach: re-align the root before fitting.
-                        states[side] = self._realigned(track.state, t, track)
+                        states[side], fresh = self._realigned(track.state, t, track), True
                         issues.append(
                             f"{side} hand moved {100 * jump:.0f} cm since the last frame; re-aligned to the observation"
                         )
@@ -446,12 +450,14 @@ class HandPriorRefiner:
                         smooth[side] = (prediction, track.keypoints is not None)
                 present[side], free[side] = True, True
             else:
-                held = track.state is not None
+                held = track.state is not None and track.keypoints is not None
                 states[side] = track.state if track.state is not None else self._parked(side, 1)
-                present[side] = held and track.frames_lost < config.reinit_after_frames
-                free[side] = False
+                # A held hand stays part of the scene: anchored to where it was last seen, it gives
+                # way where the tracked hand moves into it instead of being passed through.
+                present[side] = free[side] = held
                 smooth[side] = (zero_kp, False)
-                if held:
+                if held and track.keypoints is not None:
+                    data[side] = (track.keypoints, torch.full_like(t.weight, config.hold_weight))
                     issues.append(
                         f"{side} hand not observed; holding its last state (lost {track.frames_lost + 1} frames)"
                     )
@@ -460,18 +466,27 @@ class HandPriorRefiner:
             return torch.tensor([value], device=self.model.device)
 
         targets = FrameTargets(
-            sides["left"].keypoints,
-            sides["right"].keypoints,
-            sides["left"].weight,
-            sides["right"].weight,
+            data["left"][0],
+            data["right"][0],
+            data["left"][1],
+            data["right"][1],
             flag(present["left"]),
             flag(present["right"]),
             smooth["left"][0],
             smooth["right"][0],
             flag(smooth["left"][1]),
             flag(smooth["right"][1]),
+            sides["left"].observed,
+            sides["right"].observed,
         )
         iterations = config.init_iterations if fresh else config.iterations
+        if not fresh and config.prior_weight > 0:
+            # Warm-started, the state moves little within a frame: Eq. 9's detached target is taken
+            # once at the start of the frame instead of at every evaluation (a denoiser call saved
+            # per evaluation); a fresh start is far from its end, so it recomputes the target.
+            targets.prior_estimate, targets.placement = self.objective.prior_estimate(
+                states["left"], states["right"], targets
+            )
         left, right = self._optimise(
             states["left"], states["right"], torch.stack([flag(free["left"]), flag(free["right"])]), targets, iterations
         )
@@ -479,7 +494,7 @@ class HandPriorRefiner:
         result: dict[str, tuple[HandParams, Tensor, Tensor]] = {}
         for side, params, kp in (("left", left, left_kp), ("right", right, right_kp)):
             track, t = self.tracks[side], sides[side]
-            if free[side]:
+            if bool(t.observed[0]):
                 repaired = bool(t.repaired[0]) or swapped
                 confidence = float(t.confidence[0]) * (config.repaired_confidence_factor if repaired else 1.0)
                 track.previous_keypoints = track.keypoints if track.frames_lost == 0 else None
@@ -490,7 +505,7 @@ class HandPriorRefiner:
                 track.previous_keypoints = None
             has_state = track.state is not None
             result[side] = (
-                track.state if track.state is not None else params,
+                params,
                 kp if has_state else torch.full_like(kp, torch.nan),
                 torch.tensor([track.confidence if has_state else 0.0], device=kp.device),
             )

@@ -270,7 +270,9 @@ def test_a_lost_hand_is_held_while_its_confidence_decays(stream: Stream, how: st
     decay = refiner.config.confidence_decay
     for frames_lost in (1, 2):
         out = refiner.step(TwoHandObservation.from_keypoints(left, lost))
-        torch.testing.assert_close(out.right_keypoints, last.right_keypoints, atol=1e-6, rtol=0)
+        # Held where it was last seen: it only gives way to the other hand, which is 10 cm off here
+        # (the pull to its last keypoints and the prior move it by well under a millimetre).
+        assert _mpjpe_mm(out.right_keypoints[0], last.right_keypoints[0]) < 1.0
         torch.testing.assert_close(out.right_confidence, last.right_confidence * decay**frames_lost)
         held = [issue for issue in out.issues if issue.startswith("right hand") and "holding" in issue]
         assert len(held) == 1
