@@ -368,6 +368,13 @@ def _cmd_evaluate_grasps(args: argparse.Namespace) -> None:
 def _tracker_noise(args: argparse.Namespace) -> Any:
     from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
 
+    if args.jitter_only:  # Gaussian jitter alone: no outliers, lost hands or low-confidence frames
+        return TrackerNoiseConfig(
+            jitter_std_m=args.noise_mm / 1000.0,
+            outlier_probability=0.0,
+            dropout_probability=0.0,
+            low_confidence_probability=0.0,
+        )
     return TrackerNoiseConfig(jitter_std_m=args.noise_mm / 1000.0)
 
 
@@ -624,6 +631,9 @@ def build_parser() -> argparse.ArgumentParser:
     motion.add_argument("--frames", type=_int_at_least(2), default=240, help="frames per sequence (30 fps)")
     motion.add_argument("--keyframes", type=_positive_int, default=32, help="interactions the motion moves between")
     motion.add_argument("--noise-mm", type=_non_negative_float, default=10.0, help="tracker jitter, per-axis std")
+    motion.add_argument(
+        "--jitter-only", action="store_true", help="no outliers, lost hands or low-confidence frames, only jitter"
+    )
     motion.add_argument("--out", required=True, help="output folder")
     motion.add_argument("--seed", type=int, default=0)
     motion.add_argument("--hand-model", default="procedural", choices=("procedural", "mano"))
@@ -639,6 +649,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--frames", type=_int_at_least(3), default=240, help="refine: frames per sequence")
     bench.add_argument("--noise-mm", type=_non_negative_float, default=10.0, help="refine: tracker jitter (per axis)")
     bench.add_argument("--seed", type=int, default=0, help="refine: sequence seed")
+    bench.add_argument(
+        "--jitter-only", action="store_true", help="refine: the tracker only jitters (no outliers, losses)"
+    )
     bench.add_argument("--batches", type=_int_list, default=[1, 16, 64])
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--checkpoint", default=None)

@@ -45,8 +45,9 @@ class RefinerConfig(_ConfigBase):
     robust_scale_m: scale of the robust keypoint error; residuals far above it count as outliers.
     velocity_damping: fraction of the last frame's velocity the smoothness prediction keeps, [0, 1].
     min_keypoints: fewest finite keypoints (of 21) that make a hand observed this frame.
-    hand_size_range_m: plausible wrist-to-middle-knuckle distance; outside it the keypoints are
-        in the wrong unit (a 1000x factor is taken as millimetres and converted) or garbage.
+    hand_size_range_m: plausible median bone length of the 21 keypoints (observation.keypoint_hand_size;
+        about 3 cm for an adult hand); outside it the keypoints are in the wrong unit (a 1000x factor is
+        taken as millimetres and converted) or garbage.
     swap_ratio: the two hands' labels are taken as swapped when matching the observation to the
         previous state the other way round costs less than this fraction of matching it as labelled.
     swap_min_distance_m: and the labelled matching is off by more than this (mean keypoint distance).
@@ -77,7 +78,7 @@ class RefinerConfig(_ConfigBase):
     robust_scale_m: float = 0.03
     velocity_damping: float = 0.8
     min_keypoints: int = 6
-    hand_size_range_m: tuple[float, float] = (0.05, 0.16)
+    hand_size_range_m: tuple[float, float] = (0.015, 0.06)
     swap_ratio: float = 0.5
     swap_min_distance_m: float = 0.03
     confidence_decay: float = 0.9

@@ -9,7 +9,7 @@ Notation (all world frame, metres unless said otherwise):
 The checks are pure functions on tensors, so that the refiner, the CLI and the ROS node
 apply the same rules and tests exercise them without a model:
 
-    keypoint_hand_size   wrist-to-middle-knuckle distance, the scale that reveals a unit error
+    keypoint_hand_size   median bone length, the scale that reveals a unit error
     repair_keypoints     unit errors and missing keypoints -> usable keypoints, weights, a note
     labels_swapped       whether the left/right labels of an observation are the other way round
 """
@@ -28,8 +28,8 @@ from interhandgen_core.hands.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from interhandgen_core.io.hands_file import SIDES, HandsFile, HandSide
 from interhandgen_core.prior.representation import HandParams
 
-WRIST = KEYPOINT_NAMES.index("wrist")
-MIDDLE_KNUCKLE = KEYPOINT_NAMES.index("middle1")
+# Parent of each keypoint in the 21-keypoint order (hands/keypoints.py): the 20 bones.
+KEYPOINT_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
 PALM_KEYPOINTS: tuple[int, ...] = tuple(
     KEYPOINT_NAMES.index(n) for n in ("wrist", "index1", "middle1", "ring1", "pinky1")
 )
@@ -161,8 +161,18 @@ def _as_float_tensor(value: ArrayLike | Tensor) -> Tensor:
 
 
 def keypoint_hand_size(keypoints: Tensor) -> Tensor:
-    """keypoints (B, 21, 3) -> (B,) wrist-to-middle-knuckle distance in the keypoints' unit (NaN if either is missing)."""
-    return (keypoints[:, MIDDLE_KNUCKLE] - keypoints[:, WRIST]).norm(dim=-1)
+    """keypoints (B, 21, 3), NaN where missing -> (B,) median length of the 20 bones in the keypoints' unit.
+
+    The median of all bones, not one distance, so that a single gross keypoint error (which
+    touches at most five bones) does not make a good hand look like a unit error; NaN when
+    fewer than three bones have both ends.
+    """
+    child = torch.arange(1, len(KEYPOINT_PARENTS), device=keypoints.device)
+    parent = torch.tensor(KEYPOINT_PARENTS[1:], device=keypoints.device)
+    bones = (keypoints[:, child] - keypoints[:, parent]).norm(dim=-1)
+    size = bones.nanmedian(dim=-1).values
+    enough = torch.isfinite(bones).sum(-1) >= 3
+    return torch.where(enough, size, torch.full_like(size, torch.nan))
 
 
 @dataclass
@@ -202,20 +212,20 @@ def repair_keypoints(
     if bool(in_mm.any()):
         sizes = size[in_mm]
         notes.append(
-            f"{side} hand keypoints look like millimetres (hand size {float(sizes.median()):.0f} where about "
-            f"{1000 * (low + high) / 2:.0f} mm is expected); divided by 1000 - send metres"
+            f"{side} hand keypoints look like millimetres (median bone {float(sizes.median()):.0f} where "
+            f"{1000 * low:.0f}-{1000 * high:.0f} mm is expected); divided by 1000 - send metres"
         )
     odd = enough & ~in_metres & ~in_mm & torch.isfinite(size)
     if bool(odd.any()):
         notes.append(
-            f"{side} hand keypoints have an implausible scale (hand size {float(size[odd].median()):.3g}, expected "
-            f"{low:g}-{high:g} m); ignored, holding the last good state"
+            f"{side} hand keypoints have an implausible scale (median bone {float(size[odd].median()):.3g}, "
+            f"expected {low:g}-{high:g} m); ignored, holding the last good state"
         )
     lost = ~enough & finite.any(-1)
     if bool(lost.any()):
         notes.append(f"{side} hand has fewer than {min_keypoints} finite keypoints (NaN or inf); treated as missing")
     if bool((enough & ~torch.isfinite(size)).any()):
-        notes.append(f"{side} hand is missing its wrist or middle knuckle keypoint; treated as missing")
+        notes.append(f"{side} hand has too few complete bones to judge its scale; treated as missing")
     if bool(partial.any()):
         notes.append(f"{side} hand has some NaN or inf keypoints; fitted to the others")
     return RepairedKeypoints(clean, weight, observed, in_mm | partial, notes)

@@ -13,6 +13,7 @@ from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.io.hands_file import HandsFile
 from interhandgen_core.prior.representation import HandParams
+from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.observation import (
     HandObservation,
     TwoHandObservation,
@@ -20,7 +21,7 @@ from interhandgen_core.refinement.observation import (
     repair_keypoints,
 )
 
-SIZE_RANGE = (0.05, 0.16)
+SIZE_RANGE = RefinerConfig().hand_size_range_m
 MIN_KEYPOINTS = 6
 
 
@@ -116,12 +117,21 @@ def test_an_implausible_scale_is_not_observed(right_keypoints: Tensor) -> None:
     assert "implausible scale" in out.notes[0]
 
 
-def test_a_hand_without_its_wrist_is_not_observed(right_keypoints: Tensor) -> None:
+def test_a_hand_without_its_wrist_is_still_sized_and_fitted(right_keypoints: Tensor) -> None:
     given = right_keypoints.clone()
-    given[0, KEYPOINT_NAMES.index("wrist")] = torch.nan
+    wrist = KEYPOINT_NAMES.index("wrist")
+    given[0, wrist] = torch.nan
     out = repair_keypoints(given, "left", MIN_KEYPOINTS, SIZE_RANGE)
-    assert out.observed.tolist() == [False, True, True]
-    assert any("wrist or middle knuckle" in note and note.startswith("left hand") for note in out.notes)
+    assert out.observed.tolist() == [True, True, True]
+    assert out.weight[0, wrist] == 0 and out.weight[0].sum() == 20
+
+
+def test_one_gross_error_does_not_look_like_a_unit_error(right_keypoints: Tensor) -> None:
+    given = right_keypoints.clone()
+    given[0, KEYPOINT_NAMES.index("wrist")] += torch.tensor([0.3, 0.0, 0.0])  # the wrist's five bones are wrong
+    out = repair_keypoints(given, "left", MIN_KEYPOINTS, SIZE_RANGE)
+    assert out.observed.tolist() == [True, True, True]
+    assert out.notes == []
 
 
 def test_too_few_keypoints_is_not_observed(right_keypoints: Tensor) -> None:
