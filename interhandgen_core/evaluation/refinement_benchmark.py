@@ -45,7 +45,8 @@ def _joined(parts: list[Tensor]) -> Tensor:
     return torch.cat([t for part in parts for t in (part, gap)])
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of timings by the nearest rank, as every benchmark row reports it."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
@@ -117,7 +118,7 @@ def run_refinement_benchmark(
                 **figures.as_dict(),
                 "mpjpe_observed_mm": on_observed,
                 "median_ms": statistics.median(warm),
-                "p95_ms": _percentile(warm, 0.95),
+                "p95_ms": percentile(warm, 0.95),
             }
         )
     return rows

@@ -46,7 +46,7 @@ class RefinerConfig(_ConfigBase):
     velocity_damping: fraction of the last frame's velocity the smoothness prediction keeps, [0, 1].
     min_keypoints: fewest finite keypoints (of 21) that make a hand observed this frame.
     hand_size_range_m: plausible median bone length of the 21 keypoints (observation.keypoint_hand_size;
-        about 3 cm for an adult hand); outside it the keypoints are in the wrong unit (a 1000x factor is
+        about 3 cm for an adult hand, wide enough for a noisy low-confidence frame); outside it the keypoints are in the wrong unit (a 1000x factor is
         taken as millimetres and converted) or garbage.
     swap_ratio: the two hands' labels are taken as swapped when matching the observation to the
         previous state the other way round costs less than this fraction of matching it as labelled.
@@ -78,7 +78,7 @@ class RefinerConfig(_ConfigBase):
     robust_scale_m: float = 0.03
     velocity_damping: float = 0.8
     min_keypoints: int = 6
-    hand_size_range_m: tuple[float, float] = (0.015, 0.06)
+    hand_size_range_m: tuple[float, float] = (0.01, 0.15)
     swap_ratio: float = 0.5
     swap_min_distance_m: float = 0.03
     confidence_decay: float = 0.9

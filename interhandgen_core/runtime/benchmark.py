@@ -23,7 +23,7 @@ from interhandgen_core.data.motion_sequences import MotionConfig
 from interhandgen_core.data.procedural_objects import generate_objects
 from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
 from interhandgen_core.data.tracking_sequences import make_tracking_sequences
-from interhandgen_core.evaluation.refinement_benchmark import run_refinement_benchmark
+from interhandgen_core.evaluation.refinement_benchmark import percentile, run_refinement_benchmark
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.prior.pipeline import InterHandGen, default_object_checkpoint
@@ -130,7 +130,7 @@ def run_benchmark(
                 "what": what,
                 "batch": batch,
                 "median_ms": statistics.median(times),
-                "p95_ms": sorted(times)[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
+                "p95_ms": percentile(times, 0.95),
                 "peak_mb": _peak_mb(dev),
             }
         )
