@@ -365,21 +365,37 @@ def _cmd_evaluate_grasps(args: argparse.Namespace) -> None:
     print(f"wrote {out / 'statistics.json'} and {min(args.previews, args.objects)} preview PNGs")
 
 
-def _tracker_noise(args: argparse.Namespace) -> Any:
+def _add_tracking_arguments(parser: argparse.ArgumentParser, min_frames: int, prefix: str = "") -> None:
+    """--frames, --noise-mm and --jitter-only: the tracking data of `data motion` and `bench refine`.
+
+    Left out, they keep MotionConfig's and TrackerNoiseConfig's defaults (the one source of them).
+    """
+    parser.add_argument("--frames", type=_int_at_least(min_frames), default=None, help=f"{prefix}frames per sequence")
+    parser.add_argument(
+        "--noise-mm", type=_non_negative_float, default=None, help=f"{prefix}tracker jitter, per-axis std (mm)"
+    )
+    parser.add_argument(
+        "--jitter-only", action="store_true", help=f"{prefix}no outliers, lost hands or low-confidence frames"
+    )
+
+
+def _tracking_configs(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The MotionConfig and TrackerNoiseConfig that _add_tracking_arguments' options ask for."""
+    from interhandgen_core.data.motion_sequences import MotionConfig
     from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
 
-    if args.jitter_only:  # Gaussian jitter alone: no outliers, lost hands or low-confidence frames
-        return TrackerNoiseConfig(
-            jitter_std_m=args.noise_mm / 1000.0,
-            outlier_probability=0.0,
-            dropout_probability=0.0,
-            low_confidence_probability=0.0,
+    motion = MotionConfig() if args.frames is None else MotionConfig(frames=args.frames)
+    noise = TrackerNoiseConfig()
+    if args.noise_mm is not None:
+        noise = dataclasses.replace(noise, jitter_std_m=args.noise_mm / 1000.0)
+    if args.jitter_only:  # Gaussian jitter alone
+        noise = dataclasses.replace(
+            noise, outlier_probability=0.0, dropout_probability=0.0, low_confidence_probability=0.0
         )
-    return TrackerNoiseConfig(jitter_std_m=args.noise_mm / 1000.0)
+    return motion, noise
 
 
 def _cmd_data_motion(args: argparse.Namespace) -> None:
-    from interhandgen_core.data.motion_sequences import MotionConfig
     from interhandgen_core.data.tracking_sequences import make_tracking_sequences, write_tracking_sequences
     from interhandgen_core.hands.layer import HandLayer
     from interhandgen_core.hands.loading import load_hand_pair
@@ -388,29 +404,23 @@ def _cmd_data_motion(args: argparse.Namespace) -> None:
     _check_output_folder(out, "--out")
     right, left = load_hand_pair(args.hand_model, args.mano_dir)
     right_layer, left_layer = HandLayer(right), HandLayer(left)
+    motion, noise = _tracking_configs(args)
+    keyframes = {} if args.keyframes is None else {"keyframes": args.keyframes}
     sequences = make_tracking_sequences(
-        right_layer,
-        left_layer,
-        args.sequences,
-        MotionConfig(frames=args.frames),
-        _tracker_noise(args),
-        seed=args.seed,
-        keyframes=args.keyframes,
-        progress=True,
+        right_layer, left_layer, args.sequences, motion, noise, seed=args.seed, progress=True, **keyframes
     )
     out.mkdir(parents=True, exist_ok=True)
     written = write_tracking_sequences(out, sequences, right_layer, left_layer)
-    print(f"wrote {len(written)} sequences of {args.frames} frames to {out} (truth_NNN.npz, observed_NNN.npz)")
+    print(f"wrote {len(written)} sequences of {motion.frames} frames to {out} (truth_NNN.npz, observed_NNN.npz)")
 
 
 def _cmd_refine(args: argparse.Namespace) -> None:
-    import torch
     from tqdm import tqdm
 
     from interhandgen_core.io.hands_file import read_hands_file, write_hands_file
     from interhandgen_core.refinement.configuration import RefinerConfig
     from interhandgen_core.refinement.observation import TwoHandObservation
-    from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands
+    from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands, issue_kind
     from interhandgen_core.visualization.preview import render_twohand_grid
 
     out = Path(args.out)
@@ -437,8 +447,7 @@ def _cmd_refine(args: argparse.Namespace) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_hands_file(out, hands)
     shown = [int(i) for i in np.linspace(0, num - 1, min(num, 8)).round()]
-    with torch.no_grad():
-        lv, rv = hands.left_vertices, hands.right_vertices
+    lv, rv = hands.left_vertices, hands.right_vertices
     assert lv is not None and rv is not None and hands.left_faces is not None and hands.right_faces is not None
     titles = [
         f"frame {i}: conf {float(refined.left_confidence[i]):.2f} / {float(refined.right_confidence[i]):.2f}"
@@ -448,7 +457,7 @@ def _cmd_refine(args: argparse.Namespace) -> None:
     render_twohand_grid(preview, lv[shown], hands.left_faces, rv[shown], hands.right_faces, titles=titles)
     counts: dict[str, int] = {}
     for issue in refined.issues:
-        key = issue.split(";")[0].split("(")[0].strip()
+        key = issue_kind(issue)
         counts[key] = counts.get(key, 0) + 1
     for key, count in sorted(counts.items()):
         print(f"{count:6d} frames: {key}")
@@ -456,43 +465,33 @@ def _cmd_refine(args: argparse.Namespace) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
-    from interhandgen_core.runtime.benchmark import format_rows, run_benchmark
+    from interhandgen_core.evaluation.refinement_benchmark import format_refinement_rows
+    from interhandgen_core.runtime.benchmark import format_rows, run_benchmark, run_refine_benchmark
 
     if args.json:
         _check_output_folder(Path(args.json).parent, "--json")
-    if args.target is not None:
-        args.what = args.target
-    if args.what == "refine":
-        _bench_refine(args)
-        return
-    rows = run_benchmark(
-        what=args.what,
-        batches=args.batches,
-        device=args.device,
-        checkpoint=args.checkpoint,
-        repeats=args.repeats,
-        ddim_steps=args.steps,
-    )
-    print(format_rows(rows))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=2))
-        print(f"wrote {args.json}")
-
-
-def _bench_refine(args: argparse.Namespace) -> None:
-    from interhandgen_core.evaluation.refinement_benchmark import format_refinement_rows
-    from interhandgen_core.runtime.benchmark import run_refine_benchmark
-
-    rows = run_refine_benchmark(
-        sequences=args.sequences,
-        frames=args.frames,
-        noise=_tracker_noise(args),
-        seed=args.seed,
-        device=args.device,
-        checkpoint=args.checkpoint,
-    )
-    print(format_refinement_rows(rows))
+    what = args.target if args.target is not None else args.what
+    if what == "refine":
+        motion, noise = _tracking_configs(args)
+        rows = run_refine_benchmark(
+            sequences=args.sequences,
+            motion=motion,
+            noise=noise,
+            seed=args.seed,
+            device=args.device,
+            checkpoint=args.checkpoint,
+        )
+        print(format_refinement_rows(rows))
+    else:
+        rows = run_benchmark(
+            what=what,
+            batches=args.batches,
+            device=args.device,
+            checkpoint=args.checkpoint,
+            repeats=args.repeats,
+            ddim_steps=args.steps,
+        )
+        print(format_rows(rows))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=2))
@@ -628,12 +627,8 @@ def build_parser() -> argparse.ArgumentParser:
         "motion", help="synthetic two-hand motion with a noisy keypoint tracker's report (tracking benchmark data)"
     )
     motion.add_argument("--sequences", type=_positive_int, required=True)
-    motion.add_argument("--frames", type=_int_at_least(2), default=240, help="frames per sequence (30 fps)")
-    motion.add_argument("--keyframes", type=_positive_int, default=32, help="interactions the motion moves between")
-    motion.add_argument("--noise-mm", type=_non_negative_float, default=10.0, help="tracker jitter, per-axis std")
-    motion.add_argument(
-        "--jitter-only", action="store_true", help="no outliers, lost hands or low-confidence frames, only jitter"
-    )
+    motion.add_argument("--keyframes", type=_positive_int, default=None, help="interactions the motion moves between")
+    _add_tracking_arguments(motion, min_frames=2)
     motion.add_argument("--out", required=True, help="output folder")
     motion.add_argument("--seed", type=int, default=0)
     motion.add_argument("--hand-model", default="procedural", choices=("procedural", "mano"))
@@ -646,12 +641,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("target", nargs="?", default=None, choices=("cascade", "denoiser", "grasp", "refine"))
     bench.add_argument("--what", default="cascade", choices=("cascade", "denoiser", "grasp", "refine"))
     bench.add_argument("--sequences", type=_positive_int, default=4, help="refine: tracking sequences")
-    bench.add_argument("--frames", type=_int_at_least(3), default=240, help="refine: frames per sequence")
-    bench.add_argument("--noise-mm", type=_non_negative_float, default=10.0, help="refine: tracker jitter (per axis)")
     bench.add_argument("--seed", type=int, default=0, help="refine: sequence seed")
-    bench.add_argument(
-        "--jitter-only", action="store_true", help="refine: the tracker only jitters (no outliers, losses)"
-    )
+    _add_tracking_arguments(bench, min_frames=3, prefix="refine: ")
     bench.add_argument("--batches", type=_int_list, default=[1, 16, 64])
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--checkpoint", default=None)

@@ -70,7 +70,7 @@ def run_refinement_benchmark(
     figures = tracking_figures(observed_left, observed_right, true_left, true_right)
     rows.append({"variant": "observed", **figures.as_dict(), "mpjpe_observed_mm": figures.mpjpe_mm})
     rows[-1].update(median_ms=None, p95_ms=None)
-    total = len(sequences) * sum(s.num_frames for s in sequences[:1])
+    total = sum(s.num_frames for s in sequences)
     for name, overrides in (variants or VARIANTS).items():  # one refiner per variant
         refiner = HandPriorRefiner(model, replace(base, **overrides))
         latencies: list[float] = []

@@ -121,6 +121,11 @@ class _Track:
     frames_lost: int = 0
 
 
+def issue_kind(issue: str) -> str:
+    """What kind of problem an issue line reports: its text before the details ("(...)") and the remedy ("; ...")."""
+    return issue.split(";")[0].split("(")[0].strip()
+
+
 class _ThrottledLog:
     """Logs each kind of warning at most once per interval, with the count of the ones held back."""
 
@@ -130,7 +135,7 @@ class _ThrottledLog:
         self.held: dict[str, int] = {}
 
     def warn(self, message: str) -> None:
-        kind = message.split(";")[0].split("(")[0]
+        kind = issue_kind(message)
         now = time.monotonic()
         if now - self.last.get(kind, -float("inf")) >= self.interval_s:
             held = self.held.pop(kind, 0)

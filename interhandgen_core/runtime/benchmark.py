@@ -151,7 +151,7 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 
 def run_refine_benchmark(
     sequences: int = 4,
-    frames: int = 240,
+    motion: MotionConfig | None = None,
     noise: TrackerNoiseConfig | None = None,
     seed: int = 0,
     device: str = "cpu",
@@ -173,7 +173,7 @@ def run_refine_benchmark(
         HandLayer(right_asset),
         HandLayer(left_asset),
         sequences,
-        MotionConfig(frames=frames),
+        motion or MotionConfig(),
         noise or TrackerNoiseConfig(),
         seed,
     )
