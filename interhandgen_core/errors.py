@@ -26,3 +26,8 @@ class ConfigError(InterHandGenError, ValueError):
 
 class DataError(InterHandGenError, ValueError):
     """A data file or array does not follow the documented schema."""
+
+
+class BackendError(InterHandGenError):
+    """A runtime backend cannot be built or run: its library is missing, an exported model or
+    engine file is corrupt or foreign, or a batch lies outside what it was built for."""

@@ -23,31 +23,33 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-# Signs applied to (x, y, z) of an axis-angle vector under Gamma.
-_AXIS_ANGLE_SIGNS = (1.0, -1.0, -1.0)
-
 
 def mirror_matrix(dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> Tensor:
     """T = diag(-1, 1, 1): (3, 3)."""
     return torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=dtype, device=device))
 
 
+# The functions below negate slices instead of multiplying by a constant sign tensor: making
+# that constant on a GPU is a host-to-device copy, which CUDA graph capture forbids
+# (runtime/cuda_graph.py captures the sampler, which mirrors the anchor).
+
+
 def mirror_points(points: Tensor) -> Tensor:
     """points: (..., 3) -> (..., 3), x negated."""
-    return points * points.new_tensor([-1.0, 1.0, 1.0])
+    return torch.cat([-points[..., :1], points[..., 1:]], dim=-1)
 
 
 def mirror_rotation(matrix: Tensor) -> Tensor:
-    """matrix: (..., 3, 3) -> T R T."""
-    t = matrix.new_tensor([-1.0, 1.0, 1.0])
-    return matrix * t[:, None] * t[None, :]
+    """matrix: (..., 3, 3) -> T R T: row 0 and column 0 negated (their shared entry twice, so kept)."""
+    rows = torch.cat([-matrix[..., :1, :], matrix[..., 1:, :]], dim=-2)
+    return torch.cat([-rows[..., :1], rows[..., 1:]], dim=-1)
 
 
 def mirror_axis_angle(axis_angle: Tensor) -> Tensor:
-    """axis_angle: (..., 3k) for k joints -> same shape, each joint mirrored."""
-    signs = axis_angle.new_tensor(_AXIS_ANGLE_SIGNS)
+    """axis_angle: (..., 3k) for k joints -> same shape, each joint's (x, y, z) -> (x, -y, -z)."""
     shape = axis_angle.shape
-    return (axis_angle.reshape(*shape[:-1], -1, 3) * signs).reshape(shape)
+    joints = axis_angle.reshape(*shape[:-1], -1, 3)
+    return torch.cat([joints[..., :1], -joints[..., 1:]], dim=-1).reshape(shape)
 
 
 def mirror_hand_params(

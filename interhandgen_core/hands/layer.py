@@ -1,7 +1,8 @@
 """The differentiable, batched MANO-format hand layer.
 
-Skinning is smplx's (``smplx.lbs.lbs``); this module owns only the project's conventions
-around it, so that the procedural hand and the official MANO files behave the same:
+Skinning follows smplx's ``lbs`` (hands/skinning.py, tested against it); this module owns the
+project's conventions around it, so that the procedural hand and the official MANO files behave
+the same:
 
     pose         theta  (B, 45)    finger axis-angle, radians, relative to the flat hand
     betas        beta   (B, 10)    shape coefficients
@@ -22,12 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from smplx.lbs import lbs
 from torch import Tensor, nn
 
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.asset import HandAsset, Side
 from interhandgen_core.hands.keypoints import KEYPOINTS_FROM_JOINTS_AND_TIPS, NUM_BETAS, NUM_FINGER_POSE
+from interhandgen_core.hands.skinning import linear_blend_skinning
 
 
 @dataclass
@@ -62,6 +63,7 @@ class HandLayer(nn.Module):
         self.register_buffer("J_regressor", torch.as_tensor(asset.J_regressor, dtype=dtype))
         self.register_buffer("lbs_weights", torch.as_tensor(asset.weights, dtype=dtype))
         self.register_buffer("parents", torch.as_tensor(asset.parents, dtype=torch.long))
+        self.parent_indices = tuple(int(p) for p in asset.parents)  # host-side copy for the kinematic chain
         self.register_buffer("faces", torch.as_tensor(asset.faces, dtype=torch.long))
         self.register_buffer("tip_vertex_ids", torch.as_tensor(asset.tip_vertex_ids, dtype=torch.long))
         self.register_buffer("keypoint_index", torch.tensor(KEYPOINTS_FROM_JOINTS_AND_TIPS, dtype=torch.long))
@@ -88,16 +90,15 @@ class HandLayer(nn.Module):
             )
         finger_rot = axis_angle_to_matrix(pose.reshape(batch, 15, 3))
         rot_mats = torch.cat([rotation[:, None], finger_rot], dim=1)
-        vertices, joints = lbs(
+        vertices, joints = linear_blend_skinning(
             betas,
-            rot_mats.reshape(batch, -1, 9),  # lbs with pose2rot=False reads (B, J, 9), not (B, J * 9)
+            rot_mats,
             self.v_template,
             self.shapedirs,
             self.posedirs,
             self.J_regressor,
-            self.parents,
+            self.parent_indices,
             self.lbs_weights,
-            pose2rot=False,
         )
         # lbs rotates about the wrist and leaves it at J_0(beta); move it to tau.
         offset = (translation - joints[:, 0])[:, None]

@@ -40,6 +40,9 @@ from interhandgen_core.prior.contact_settling import settle_translations
 from interhandgen_core.prior.representation import HandParams
 from interhandgen_core.prior.sampler import CascadedSampler, ObjectCondition
 from interhandgen_core.prior.schedule import DiffusionSchedule
+from interhandgen_core.runtime.backend import DenoiserBackend, create_backend
+from interhandgen_core.runtime.configuration import BackendConfig
+from interhandgen_core.runtime.cuda_graph import CudaGraphBackend
 
 DEFAULT_CHECKPOINT_NAME = "twohand_small.safetensors"
 DEFAULT_OBJECT_CHECKPOINT_NAME = "twohand_object_small.safetensors"
@@ -123,9 +126,16 @@ class GraspSamples(TwoHandSamples):
 
 
 class InterHandGen:
-    """A loaded two-hand prior with its hand model, ready to sample."""
+    """A loaded two-hand prior with its hand model and a runtime backend for its denoiser, ready to sample."""
 
-    def __init__(self, prior: LoadedPrior, right_layer: HandLayer, left_layer: HandLayer, device: torch.device) -> None:
+    def __init__(
+        self,
+        prior: LoadedPrior,
+        right_layer: HandLayer,
+        left_layer: HandLayer,
+        device: torch.device,
+        backend: BackendConfig | None = None,
+    ) -> None:
         self.prior = prior
         self.device = device
         self.denoiser = prior.denoiser.to(device).eval()
@@ -134,22 +144,48 @@ class InterHandGen:
         self.right_layer = right_layer.to(device)
         self.left_layer = left_layer.to(device)
         self.sampler_config = SamplerConfig()
+        self.backend: DenoiserBackend = create_backend(self.denoiser, device, backend)
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path | None = None, device: str | torch.device = "cpu", mano_dir: str | Path | None = None
+        cls,
+        path: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        mano_dir: str | Path | None = None,
+        backend: BackendConfig | None = None,
     ) -> InterHandGen:
-        """Load a checkpoint (the shipped default when ``path`` is None) and its hand model."""
+        """Load a checkpoint (the shipped default when ``path`` is None), its hand model, and the
+        denoiser's runtime backend (torch eager when ``backend`` is None; runtime/backend.py)."""
         resolved = resolve_device(device)
         prior = load_prior(default_checkpoint() if path is None else Path(path), map_location=resolved)
         hand_kind = str(prior.metadata.get("hand_model", "procedural"))
         right, left = load_hand_pair(hand_kind, mano_dir)
-        return cls(prior, HandLayer(right), HandLayer(left), resolved)
+        return cls(prior, HandLayer(right), HandLayer(left), resolved, backend)
+
+    def use_backend(self, config: BackendConfig) -> DenoiserBackend:
+        """Run the denoiser with another backend from now on (the previous one is closed)."""
+        backend = create_backend(self.denoiser, self.device, config)
+        self.backend.close()
+        self.backend = backend
+        return backend
+
+    def close(self) -> None:
+        """Free the backend's resources (sessions, engines, graphs)."""
+        self.backend.close()
 
     def _denoise(
         self, x_t: Tensor, t: Tensor, cond: Tensor, cond_mask: Tensor, object_embedding: Tensor | None
     ) -> Tensor:
-        return self.denoiser(x_t, t, cond, cond_mask, object_embedding)
+        return self.backend(x_t, t, cond, cond_mask, object_embedding)
+
+    def _cascade(
+        self, sampler: CascadedSampler, num: int, generator: torch.Generator, obj: ObjectCondition | None
+    ) -> tuple[HandParams, HandParams]:
+        """One batch through the cascade; a CUDA-graph backend replays the whole loop as one graph."""
+        anchor_noise, other_noise = sampler.draw_noise(num, generator, self.device)
+        if isinstance(self.backend, CudaGraphBackend):
+            return self.backend.run_cascade(sampler, anchor_noise, other_noise, obj)
+        return sampler.sample_from_noise(anchor_noise, other_noise, obj)
 
     def sampler(self, config: SamplerConfig | None = None) -> CascadedSampler:
         return CascadedSampler(
@@ -214,9 +250,17 @@ class InterHandGen:
         if object_points is not None and encoder is not None:
             cloud = preprocess_cloud(object_points, preprocess, object_normals)
             obj = self._object_condition(cloud, seed, config)
+        limit = self.backend.max_batch
+        if limit is not None:
+            # CFG doubles the denoiser batch (cond and uncond in one call).
+            if limit < 2:
+                raise ConfigError(
+                    f"the {self.backend.name} backend's max_batch {limit} is below the 2 one CFG call needs"
+                )
+            batch_size = min(batch_size, limit // 2)
         lefts, rights = [], []
         for start in range(0, num, batch_size):  # memory chunks; each chunk is one batch
-            left, right = sampler.sample(min(batch_size, num - start), generator, self.device, obj)
+            left, right = self._cascade(sampler, min(batch_size, num - start), generator, obj)
             lefts.append(left)
             rights.append(right)
         left, right = HandParams.cat(lefts), HandParams.cat(rights)

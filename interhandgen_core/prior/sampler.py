@@ -93,31 +93,42 @@ class CascadedSampler:
         self.right_layer = right_layer
         self.left_layer = left_layer
         self.config = config
+        self._timesteps: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
-    def _noise(self, num: int, generator: torch.Generator, device: torch.device) -> Tensor:
-        # Drawn on the CPU so that a seed gives the same samples on every device.
-        return torch.randn(num, HAND_DIM, generator=generator).to(device)
+    def draw_noise(self, num: int, generator: torch.Generator, device: torch.device) -> tuple[Tensor, Tensor]:
+        """x_T of the anchor and of the other hand, (num, 64) each, on ``device``.
+
+        Drawn on the CPU so that a seed gives the same samples on every device.
+        """
+        anchor = torch.randn(num, HAND_DIM, generator=generator)
+        other = torch.randn(num, HAND_DIM, generator=generator)
+        return anchor.to(device), other.to(device)
+
+    def timestep_pairs(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """(t, t_prev) of the DDIM chain on ``device``, made once: a CUDA graph capture may not copy to the GPU."""
+        pairs = self._timesteps.get(device)
+        if pairs is None:
+            pairs = self.schedule.ddim_timestep_pairs(self.config.ddim_steps, device)
+            self._timesteps[device] = pairs
+        return pairs
 
     def penetration_weights(self) -> list[float]:
         """w_pen per DDIM step, first (noisiest) to last (t = 0)."""
         steps = self.config.ddim_steps
         return [self.config.penetration_weight * self.config.penetration_decay ** (steps - 1 - k) for k in range(steps)]
 
-    def sample_anchor(
-        self, num: int, generator: torch.Generator, device: torch.device, obj: ObjectCondition | None = None
-    ) -> Tensor:
-        """Algorithm 2 lines 5-10: (num, 64) normalised right-hand-space anchors.
+    def sample_anchor(self, noise: Tensor, obj: ObjectCondition | None = None) -> Tensor:
+        """Algorithm 2 lines 5-10: x_T (num, 64) -> (num, 64) normalised right-hand-space anchors.
 
         With an object: right hands for the mirrored object Gamma(O), guided out of its cloud.
         """
-        x = self._noise(num, generator, device)
+        x = noise
+        num, device = x.shape[0], x.device
         cond = torch.zeros_like(x)
         mask = torch.zeros(num, dtype=torch.bool, device=device)
         mirrored = None if obj is None else obj.mirrored()
         embedding = None if mirrored is None else mirrored.embedding.expand(num, -1)
-        steps = zip(
-            *self.schedule.ddim_timestep_pairs(self.config.ddim_steps, device), self.penetration_weights(), strict=True
-        )
+        steps = zip(*self.timestep_pairs(device), self.penetration_weights(), strict=True)
         for t, t_prev, w_pen in steps:
             tt = t.expand(num)
             with torch.no_grad():
@@ -141,22 +152,22 @@ class CascadedSampler:
         return self.normalizer.normalize(right_space.to_vector()), right_space.mirrored()
 
     def sample_other(
-        self, cond: Tensor, left: HandParams, generator: torch.Generator, obj: ObjectCondition | None = None
+        self, noise: Tensor, cond: Tensor, left: HandParams, obj: ObjectCondition | None = None
     ) -> Tensor:
-        """Algorithm 2 lines 13-22: the right hand given the left anchor. cond (N, 64) -> (N, 64) normalised."""
+        """Algorithm 2 lines 13-22: the right hand given the left anchor. x_T, cond (N, 64) -> (N, 64) normalised."""
         num, device = cond.shape[0], cond.device
         w_cfg = self.config.cfg_weight
         with torch.no_grad():
             anchor_vertices = self.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
         embedding = None if obj is None else obj.embedding.expand(num, -1)
         embedding2 = None if embedding is None else torch.cat([embedding, embedding])
-        x = self._noise(num, generator, device)
+        x = noise
         weights = self.penetration_weights()
         cond2 = torch.cat([cond, cond])
         mask2 = torch.cat(
             [torch.ones(num, dtype=torch.bool, device=device), torch.zeros(num, dtype=torch.bool, device=device)]
         )
-        steps = zip(*self.schedule.ddim_timestep_pairs(self.config.ddim_steps, device), weights, strict=True)
+        steps = zip(*self.timestep_pairs(device), weights, strict=True)
         for t, t_prev, w_pen in steps:
             tt = t.expand(num)
             with torch.no_grad():
@@ -217,8 +228,18 @@ class CascadedSampler:
         self, num: int, generator: torch.Generator, device: torch.device, obj: ObjectCondition | None = None
     ) -> tuple[HandParams, HandParams]:
         """num two-hand samples -> (left, right) in the left hand's canonical frame, or in the object frame."""
-        anchor = self.sample_anchor(num, generator, device, obj)
+        return self.sample_from_noise(*self.draw_noise(num, generator, device), obj)
+
+    def sample_from_noise(
+        self, anchor_noise: Tensor, other_noise: Tensor, obj: ObjectCondition | None = None
+    ) -> tuple[HandParams, HandParams]:
+        """x_T of both hands (N, 64) each -> (left, right): the whole cascade, device work only.
+
+        Nothing here reads a value back to the host or copies to the device once
+        ``timestep_pairs`` has run, so runtime/cuda_graph.py can capture it as one CUDA graph.
+        """
+        anchor = self.sample_anchor(anchor_noise, obj)
         cond, left = self.anchor_to_condition(anchor, with_object=obj is not None)
-        right_norm = self.sample_other(cond, left, generator, obj)
+        right_norm = self.sample_other(other_noise, cond, left, obj)
         right = HandParams.from_vector(self.normalizer.denormalize(right_norm.detach()))
         return left, right

@@ -51,7 +51,9 @@ class DiffusionSchedule:
             table = self._cumprod_padded.to(device=device, dtype=dtype)
             self._tables[device] = table
         index = torch.as_tensor(t, device=device, dtype=torch.long) + 1
-        alpha = table[index].to(like.dtype)
+        # index_select, not table[index]: indexing with a 0-d device tensor reads it back to the
+        # host (a synchronisation, which CUDA graph capture forbids).
+        alpha = table.index_select(0, index.reshape(-1)).reshape(index.shape).to(like.dtype)
         if alpha.ndim == 0:
             return alpha
         return alpha.reshape(alpha.shape + (1,) * (like.ndim - alpha.ndim))

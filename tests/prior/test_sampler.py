@@ -64,11 +64,10 @@ def test_cfg_runs_cond_and_uncond_in_one_call_and_matches_separate_calls(parts: 
     calls: list[int] = []
     config = SamplerConfig(ddim_steps=3, cfg_weight=0.5, penetration_weight=0.0)
     sampler = make_sampler(parts, config, calls)
-    gen = torch.Generator().manual_seed(1)
-    anchor = sampler.sample_anchor(5, gen, torch.device("cpu"))
+    anchor = sampler.sample_anchor(torch.randn(5, HAND_DIM, generator=torch.Generator().manual_seed(1)))
     cond, left = sampler.anchor_to_condition(anchor)
     calls.clear()
-    batched = sampler.sample_other(cond, left, torch.Generator().manual_seed(2))
+    batched = sampler.sample_other(torch.randn(5, HAND_DIM, generator=torch.Generator().manual_seed(2)), cond, left)
     assert calls == [10, 10, 10]  # one doubled batch per step
 
     # Reference: the conditional and unconditional predictions from two separate calls.
@@ -93,7 +92,7 @@ def test_batched_guidance_step_matches_per_sample_steps(parts: tuple) -> None:
     """
     sampler = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_weight=4.0))
     gen = torch.Generator().manual_seed(3)
-    _, left = sampler.anchor_to_condition(sampler.sample_anchor(6, gen, torch.device("cpu")))
+    _, left = sampler.anchor_to_condition(sampler.sample_anchor(torch.randn(6, HAND_DIM, generator=gen)))
     with torch.no_grad():
         left_vertices = sampler.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
     # A right hand placed onto the anchor so that the meshes interpenetrate.
@@ -110,27 +109,11 @@ def test_batched_guidance_step_matches_per_sample_steps(parts: tuple) -> None:
 
 def test_unguided_chain_is_batch_independent(parts: tuple) -> None:
     sampler = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_weight=0.0))
-    cond, left = sampler.anchor_to_condition(
-        sampler.sample_anchor(4, torch.Generator().manual_seed(3), torch.device("cpu"))
-    )
-    batched = sampler.sample_other(cond, left, torch.Generator().manual_seed(4))
+    cond, left = sampler.anchor_to_condition(sampler.sample_anchor(torch.randn(4, HAND_DIM, generator=torch.Generator().manual_seed(3))))
     noise = torch.randn(4, HAND_DIM, generator=torch.Generator().manual_seed(4))
-
-    class FixedNoise(CascadedSampler):
-        def __init__(self, base: CascadedSampler, row: torch.Tensor) -> None:
-            super().__init__(
-                base.denoise, base.schedule, base.normalizer, base.right_layer, base.left_layer, base.config
-            )
-            self.row = row
-
-        def _noise(self, num: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-            return self.row[None]
-
+    batched = sampler.sample_other(noise, cond, left)
     single = torch.cat(
-        [
-            FixedNoise(sampler, noise[i]).sample_other(cond[i : i + 1], left.select(slice(i, i + 1)), torch.Generator())
-            for i in range(4)
-        ]
+        [sampler.sample_other(noise[i : i + 1], cond[i : i + 1], left.select(slice(i, i + 1))) for i in range(4)]
     )
     assert torch.allclose(batched, single, atol=1e-5)
 
@@ -138,11 +121,11 @@ def test_unguided_chain_is_batch_independent(parts: tuple) -> None:
 def test_guidance_changes_penetrating_samples_only_when_enabled(parts: tuple) -> None:
     off = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_weight=0.0))
     on = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_weight=50.0))
-    gen = torch.Generator().manual_seed(5)
-    anchor = off.sample_anchor(6, gen, torch.device("cpu"))
+    anchor = off.sample_anchor(torch.randn(6, HAND_DIM, generator=torch.Generator().manual_seed(5)))
     cond, left = off.anchor_to_condition(anchor)
-    a = off.sample_other(cond, left, torch.Generator().manual_seed(6))
-    b = on.sample_other(cond, left, torch.Generator().manual_seed(6))
+    noise = torch.randn(6, HAND_DIM, generator=torch.Generator().manual_seed(6))
+    a = off.sample_other(noise, cond, left)
+    b = on.sample_other(noise, cond, left)
     assert not torch.allclose(a, b)
     assert on.penetration_weights()[-1] == pytest.approx(50.0)
     assert on.penetration_weights()[0] == pytest.approx(50.0 * 0.9**3)
@@ -154,7 +137,7 @@ def test_guidance_step_is_bounded_by_the_trust_region(parts: tuple) -> None:
         parts, SamplerConfig(ddim_steps=4, penetration_weight=1e4, penetration_max_step=float("inf"))
     )
     gen = torch.Generator().manual_seed(9)
-    _, left = bounded.anchor_to_condition(bounded.sample_anchor(6, gen, torch.device("cpu")))
+    _, left = bounded.anchor_to_condition(bounded.sample_anchor(torch.randn(6, HAND_DIM, generator=gen)))
     with torch.no_grad():
         left_vertices = bounded.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
     x = 0.3 * torch.randn(6, HAND_DIM, generator=gen)

@@ -1,0 +1,64 @@
+"""Linear blend skinning of a MANO-format hand: shape blend, pose blend, kinematic chain, skinning.
+
+Notation (MANO, Romero et al. 2017 -> code):
+    T_bar            v_template   (V, 3)       template vertices, metres, model frame
+    B_S(beta)        shapedirs    (V, 3, L)    shape blend shapes
+    B_P(theta)       posedirs     (P, V * 3)   pose blend shapes, P = 9 (J - 1), smplx's layout
+    J(beta)          j_regressor  (J, V)       joint regressor
+    W                weights      (V, J)       skinning weights
+    R_j              rot_mats     (B, J, 3, 3) joint rotations relative to the parent; j = 0 the root
+    parents          parents      J ints       kinematic tree, parents[0] = -1
+
+The formulas are smplx's ``lbs`` with ``pose2rot=False``; tests/hands/test_skinning.py compares
+the two. This implementation exists because smplx walks the kinematic chain by indexing a list
+with entries of a parents *tensor*: on a GPU every joint then reads a value back to the host, a
+synchronisation per joint that also makes the sampler impossible to capture as a CUDA graph
+(runtime/cuda_graph.py). Here ``parents`` is a tuple of Python ints, so the chain is pure kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def linear_blend_skinning(
+    betas: Tensor,
+    rot_mats: Tensor,
+    v_template: Tensor,
+    shapedirs: Tensor,
+    posedirs: Tensor,
+    j_regressor: Tensor,
+    parents: Sequence[int],
+    weights: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """betas (B, L), rot_mats (B, J, 3, 3) -> (vertices (B, V, 3), joints (B, J, 3)), metres, model frame.
+
+    The root rotates about the rest-pose root joint J_0(beta), which stays where it is.
+    """
+    batch, num_joints = rot_mats.shape[:2]
+    v_shaped = v_template + torch.einsum("bl,vkl->bvk", betas, shapedirs)
+    rest = torch.einsum("jv,bvk->bjk", j_regressor, v_shaped)  # J(beta)
+    eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
+    pose_feature = (rot_mats[:, 1:] - eye).reshape(batch, -1)
+    v_posed = v_shaped + (pose_feature @ posedirs).reshape(batch, -1, 3)
+
+    # World rotation and position of every joint, parents before children.
+    world_rot = [rot_mats[:, 0]]
+    world_pos = [rest[:, 0]]
+    for joint in range(1, num_joints):
+        parent = parents[joint]
+        offset = (rest[:, joint] - rest[:, parent])[..., None]
+        world_pos.append(world_pos[parent] + (world_rot[parent] @ offset)[..., 0])
+        world_rot.append(world_rot[parent] @ rot_mats[:, joint])
+    rotations = torch.stack(world_rot, dim=1)  # (B, J, 3, 3)
+    joints = torch.stack(world_pos, dim=1)  # (B, J, 3)
+
+    # Joint j moves a rest-pose point x to R_j (x - J_j) + joints_j; blend those affine maps per vertex.
+    shifts = joints - (rotations @ rest[..., None])[..., 0]
+    affine = torch.cat([rotations, shifts[..., None]], dim=-1).reshape(batch, num_joints, 12)
+    blended = (weights @ affine).reshape(batch, -1, 3, 4)  # (B, V, 3, 4)
+    vertices = (blended[..., :3] @ v_posed[..., None])[..., 0] + blended[..., 3]
+    return vertices, joints

@@ -1,0 +1,148 @@
+"""CUDA graphs: record a fixed-shape piece of GPU work once, replay it with one launch.
+
+At batch 1 the denoiser and the guidance are a few hundred small kernels per DDIM step, each
+costing more to launch from Python than to run; a CUDA graph replays the recorded kernels
+without Python or launch overhead. Two captures are offered:
+
+    CudaGraphBackend(...)(x_t, t, cond, cond_mask, emb)   one denoiser call, captured per batch
+                                                          size (the refiner's calls, any caller)
+    CudaGraphBackend.run_cascade(sampler, noise, ...)     the whole guided cascade of
+                                                          prior/sampler.py (both hands, every DDIM
+                                                          step, CFG and the anti-penetration
+                                                          gradient) as one graph per batch size,
+                                                          configuration and object cloud size
+
+Capture rules this relies on (torch.cuda.graphs): inputs and outputs live in static buffers
+that are copied into before and out of each replay; the captured code neither synchronises
+with the host nor copies host memory to the device (prior/sampler.py keeps to that, and
+tests/runtime/test_cuda_graph.py checks it on any machine); shapes and Python-side decisions
+(batch size, number of steps, weights) are frozen into the graph, hence the cache keys.
+All graphs of a backend share one memory pool.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from interhandgen_core.errors import BackendError
+from interhandgen_core.prior.denoiser import Denoiser
+from interhandgen_core.prior.representation import HandParams
+from interhandgen_core.runtime.backend import DenoiserBackend
+from interhandgen_core.runtime.configuration import BackendConfig
+from interhandgen_core.runtime.eager import EagerBackend
+
+if TYPE_CHECKING:
+    from interhandgen_core.prior.sampler import CascadedSampler, ObjectCondition
+
+# Captured graphs kept per backend; the least recently used is dropped beyond this.
+MAX_GRAPHS = 32
+# Eager runs before capture: the first call allocates, picks kernels and fills lazy caches.
+WARMUP_RUNS = 2
+
+
+class CapturedCall:
+    """fn(*inputs) -> tensors, captured once for the shapes of ``example_inputs`` and replayed.
+
+    Replay copies the new inputs into the static input buffers and returns copies of the
+    static outputs, so results never alias the graph's memory.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Sequence[Tensor]],
+        example_inputs: Sequence[Tensor],
+        pool: object,
+    ) -> None:
+        device = example_inputs[0].device
+        self.inputs = [x.clone() for x in example_inputs]
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(WARMUP_RUNS):
+                fn(*self.inputs)
+        torch.cuda.current_stream(device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(self.graph, pool=pool):  # type: ignore[arg-type]
+                self.outputs = list(fn(*self.inputs))
+        except RuntimeError as error:
+            raise BackendError(
+                f"CUDA graph capture failed ({str(error).splitlines()[0]}); use the torch backend instead"
+            ) from error
+
+    def __call__(self, *inputs: Tensor) -> list[Tensor]:
+        for buffer, value in zip(self.inputs, inputs, strict=True):
+            buffer.copy_(value)
+        self.graph.replay()
+        return [output.clone() for output in self.outputs]
+
+
+class CudaGraphBackend(DenoiserBackend):
+    """The eager denoiser (at config.precision), captured and replayed per input shape."""
+
+    def __init__(self, denoiser: Denoiser, device: torch.device, config: BackendConfig) -> None:
+        if device.type != "cuda":
+            raise BackendError(f"the cuda-graph backend needs a CUDA device, got {device}")
+        super().__init__(config, device, denoiser.config.hand_dim, denoiser.config.object_embedding_dim)
+        self.eager = EagerBackend(denoiser, device, config)
+        self._pool = torch.cuda.graph_pool_handle()
+        self._graphs: OrderedDict[Hashable, CapturedCall] = OrderedDict()
+
+    def _captured(self, key: Hashable, fn: Callable[..., Sequence[Tensor]], inputs: Sequence[Tensor]) -> CapturedCall:
+        call = self._graphs.get(key)
+        if call is None:
+            call = CapturedCall(fn, inputs, self._pool)
+            self._graphs[key] = call
+            if len(self._graphs) > MAX_GRAPHS:
+                self._graphs.popitem(last=False)
+        else:
+            self._graphs.move_to_end(key)
+        return call
+
+    def _run(self, x_t: Tensor, t: Tensor, cond: Tensor, cond_mask: Tensor, object_embedding: Tensor | None) -> Tensor:
+        inputs = [x_t, t, cond, cond_mask] + ([] if object_embedding is None else [object_embedding])
+
+        def denoise(*args: Tensor) -> list[Tensor]:
+            embedding = args[4] if len(args) > 4 else None
+            return [self.eager._run(args[0], args[1], args[2], args[3], embedding)]
+
+        return self._captured(("denoiser", x_t.shape[0]), denoise, inputs)(*inputs)[0]
+
+    def run_cascade(
+        self, sampler: CascadedSampler, anchor_noise: Tensor, other_noise: Tensor, obj: ObjectCondition | None
+    ) -> tuple[HandParams, HandParams]:
+        """sampler.sample_from_noise, captured per (batch, sampler configuration, cloud size) and replayed.
+
+        anchor_noise, other_noise: (N, 64) on this device. ``sampler`` may use any denoise
+        function; the graph records this backend's eager denoiser in its place.
+        """
+        from interhandgen_core.prior.sampler import CascadedSampler, ObjectCondition
+
+        eager_sampler = CascadedSampler(
+            self.eager, sampler.schedule, sampler.normalizer, sampler.right_layer, sampler.left_layer, sampler.config
+        )
+        eager_sampler.timestep_pairs(self.device)  # made before capture: it copies to the device
+        inputs = [anchor_noise, other_noise]
+        band = None
+        if obj is not None:
+            inputs += [obj.embedding, obj.mirrored_embedding, obj.points, obj.normals]
+            band = obj.penetration_band
+
+        def cascade(*args: Tensor) -> list[Tensor]:
+            condition = None if band is None else ObjectCondition(args[2], args[3], args[4], args[5], band)
+            left, right = eager_sampler.sample_from_noise(args[0], args[1], condition)
+            return [
+                tensor for hand in (left, right) for tensor in (hand.pose, hand.betas, hand.rotation, hand.translation)
+            ]
+
+        key = ("cascade", sampler.config, id(sampler.right_layer), *(tuple(x.shape) for x in inputs), band)
+        outputs = self._captured(key, cascade, inputs)(*inputs)
+        return HandParams(*outputs[:4]), HandParams(*outputs[4:])
+
+    def close(self) -> None:
+        self._graphs.clear()
