@@ -5,7 +5,12 @@
     interhandgen sample --num N --out DIR [--checkpoint PATH] [--seed S] [--steps K] [--cfg W] [--pen-weight W]
     interhandgen data motion --sequences N --out DIR [--frames F] [--noise-mm 10] [--seed S]
     interhandgen refine --input FILE.npz --out FILE.npz [--checkpoint PATH] [--independent]
-    interhandgen bench [cascade|denoiser|grasp|refine] [--batches 1,16,64] [--device cpu] [--json FILE]
+    interhandgen bench [cascade|denoiser|grasp|refine] [--backends torch,onnxruntime,cuda-graph,tensorrt]
+                       [--device cpu|cuda] [--batches 1,16,64] [--preset small|paper] [--json FILE]
+    interhandgen export --onnx FILE [--checkpoint PATH] [--encoder-onnx FILE] [--engine FILE --precision fp16]
+
+``--backend NAME[:PRECISION]`` (sample, grasp, refine) picks the denoiser's runtime
+(runtime/backend.py): torch, cuda-graph, onnxruntime or tensorrt; e.g. ``cuda-graph:bf16``.
 
 Errors that a user can fix print one line (``interhandgen: error: ...``) and exit 1; bad
 arguments print the usage and exit 2. Each command writes only under the path it is given.
@@ -66,6 +71,55 @@ def _int_list(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 1, got {text!r}")
     return values
+
+
+def _backend_spec(text: str) -> str:
+    """An argparse type: NAME or NAME:PRECISION, checked against BackendConfig now rather than after loading."""
+    from interhandgen_core.runtime.configuration import BackendConfig
+
+    try:
+        return BackendConfig.parse(text).spec
+    except InterHandGenError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _backend_list(text: str) -> list[str]:
+    specs = [part for part in text.split(",") if part]
+    if not specs:
+        raise argparse.ArgumentTypeError(f"expected comma-separated backends, got {text!r}")
+    return [_backend_spec(spec) for spec in specs]
+
+
+def _add_backend_arguments(parser: argparse.ArgumentParser, many: bool = False) -> None:
+    """--backend (or bench's --backends) and --cache-dir; defaults are BackendConfig's."""
+    if many:
+        parser.add_argument(
+            "--backends",
+            type=_backend_list,
+            default=None,
+            help="comma-separated NAME[:PRECISION] (torch, cuda-graph, onnxruntime, tensorrt; fp32, fp16, bf16); "
+            "default: torch,onnxruntime on the CPU, torch,cuda-graph on CUDA",
+        )
+    else:
+        parser.add_argument(
+            "--backend",
+            type=_backend_spec,
+            default=None,
+            help="denoiser runtime NAME[:PRECISION]: torch (default), cuda-graph, onnxruntime, tensorrt",
+        )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="exported ONNX files and TensorRT engines (default $INTERHANDGEN_CACHE or ~/.cache/interhandgen)",
+    )
+
+
+def _backend_config(args: argparse.Namespace) -> Any:
+    from interhandgen_core.runtime.configuration import BackendConfig
+
+    if args.backend is None and args.cache_dir is None:
+        return None
+    return BackendConfig.parse(args.backend or BackendConfig().spec, cache_dir=args.cache_dir)
 
 
 def _check_output_folder(folder: Path, option: str) -> None:
@@ -219,7 +273,9 @@ def _cmd_sample(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     _check_output_folder(out, "--out")
-    model = InterHandGen.from_pretrained(args.checkpoint, device=args.device, mano_dir=args.mano_dir)
+    model = InterHandGen.from_pretrained(
+        args.checkpoint, device=args.device, mano_dir=args.mano_dir, backend=_backend_config(args)
+    )
     samples = model.sample(
         args.num, seed=args.seed, ddim_steps=args.steps, cfg_weight=args.cfg, penetration_weight=args.pen_weight
     )
@@ -287,7 +343,9 @@ def _cmd_grasp(args: argparse.Namespace) -> None:
     preprocess = CloudPreprocessConfig(
         crop_min=args.crop_min, crop_max=args.crop_max, **({} if args.voxel is None else {"voxel_size": args.voxel})
     )
-    model = InterHandGen.from_pretrained(args.checkpoint or default_object_checkpoint(), device=args.device)
+    model = InterHandGen.from_pretrained(
+        args.checkpoint or default_object_checkpoint(), device=args.device, backend=_backend_config(args)
+    )
     grasps = model.sample(
         args.num,
         seed=args.seed,
@@ -434,7 +492,11 @@ def _cmd_refine(args: argparse.Namespace) -> None:
         if getattr(args, name) is not None
     }
     refiner = HandPriorRefiner.from_pretrained(
-        args.checkpoint, device=args.device, config=RefinerConfig(**overrides), mano_dir=args.mano_dir
+        args.checkpoint,
+        device=args.device,
+        config=RefinerConfig(**overrides),
+        mano_dir=args.mano_dir,
+        backend=_backend_config(args),
     )
     num = observation.batch_size
     if args.independent:
@@ -466,7 +528,8 @@ def _cmd_refine(args: argparse.Namespace) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> None:
     from interhandgen_core.evaluation.refinement_benchmark import format_refinement_rows
-    from interhandgen_core.runtime.benchmark import format_rows, run_benchmark, run_refine_benchmark
+    from interhandgen_core.prior.pipeline import resolve_device
+    from interhandgen_core.runtime.benchmark import DEFAULT_BACKENDS, format_rows, run_benchmark, run_refine_benchmark
 
     if args.json:
         _check_output_folder(Path(args.json).parent, "--json")
@@ -483,19 +546,66 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         )
         print(format_refinement_rows(rows))
     else:
-        rows = run_benchmark(
-            what=what,
+        device = resolve_device(args.device)
+        result = run_benchmark(
+            whats=("denoiser", "cascade") if what is None else (what,),
+            backends=args.backends or DEFAULT_BACKENDS[device.type],
             batches=args.batches,
-            device=args.device,
+            device=str(device),
             checkpoint=args.checkpoint,
+            preset=args.preset,
             repeats=args.repeats,
             ddim_steps=args.steps,
+            backend_fields={"cache_dir": args.cache_dir},
         )
+        rows = result.rows
         print(format_rows(rows))
+        for spec, reason in result.skipped.items():
+            print(f"skipped {spec}: {reason}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=2))
         print(f"wrote {args.json}")
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from interhandgen_core.prior.checkpoint import load_prior
+    from interhandgen_core.prior.pipeline import default_checkpoint
+    from interhandgen_core.runtime.onnx_export import export_denoiser, export_object_encoder
+
+    onnx = Path(args.onnx)
+    if onnx.suffix != ".onnx":
+        raise InterHandGenError(f"--onnx must name a .onnx file, got {onnx}")
+    _check_output_folder(onnx.parent, "--onnx")
+    prior = load_prior(args.checkpoint or default_checkpoint())
+    export_denoiser(prior.denoiser, onnx)
+    print(f"wrote {onnx} (denoiser, dynamic batch)")
+    if prior.object_encoder is not None:
+        encoder = Path(args.encoder_onnx) if args.encoder_onnx else onnx.with_name(f"{onnx.stem}_encoder.onnx")
+        export_object_encoder(prior.object_encoder, encoder)
+        print(f"wrote {encoder} (object encoder, one cloud per call)")
+    elif args.encoder_onnx:
+        raise InterHandGenError("--encoder-onnx: this checkpoint has no object encoder")
+    if args.engine:
+        from interhandgen_core.prior.pipeline import resolve_device
+        from interhandgen_core.runtime.backend import create_backend
+        from interhandgen_core.runtime.configuration import BackendConfig
+
+        config = BackendConfig(
+            name="tensorrt",
+            precision=args.precision,
+            onnx_path=str(onnx),
+            engine_path=args.engine,
+            force_rebuild=args.force_rebuild,
+            **(
+                {}
+                if args.max_batch is None
+                else {"max_batch": args.max_batch, "opt_batch": min(BackendConfig().opt_batch, args.max_batch)}
+            ),
+        )
+        device = resolve_device("cuda")
+        create_backend(prior.denoiser.to(device).eval(), device, config).close()
+        print(f"wrote {args.engine} (TensorRT {config.precision} engine, batch 1..{config.max_batch})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -550,6 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="anti-penetration guidance weight at t=0 (default 4)",
     )
     sample.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    _add_backend_arguments(sample)
     sample.add_argument(
         "--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl, for MANO checkpoints"
     )
@@ -564,6 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     grasp.add_argument("--seed", type=int, default=0)
     grasp.add_argument("--checkpoint", default=None, help="object-conditioned prior (default: the shipped one)")
     grasp.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    _add_backend_arguments(grasp)
     grasp.add_argument("--steps", type=_positive_int, default=None, help="DDIM steps (default 32)")
     grasp.add_argument("--cfg", type=_non_negative_float, default=None, help="classifier-free guidance weight")
     grasp.add_argument(
@@ -613,6 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
     refine.add_argument("--out", required=True, help="output hands file (.npz); a _preview.png goes beside it")
     refine.add_argument("--checkpoint", default=None, help="two-hand prior (default: the shipped small one)")
     refine.add_argument("--device", default="cpu")
+    _add_backend_arguments(refine)
     refine.add_argument("--mano-dir", default=None)
     refine.add_argument(
         "--independent", action="store_true", help="refine the frames as independent estimates (no temporal terms)"
@@ -639,7 +752,12 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="latency of the denoiser, the cascade or grasp proposal; accuracy and latency of refinement"
     )
     bench.add_argument("target", nargs="?", default=None, choices=("cascade", "denoiser", "grasp", "refine"))
-    bench.add_argument("--what", default="cascade", choices=("cascade", "denoiser", "grasp", "refine"))
+    bench.add_argument(
+        "--what",
+        default=None,
+        choices=("cascade", "denoiser", "grasp", "refine"),
+        help="the same as the positional target; default: denoiser and cascade",
+    )
     bench.add_argument("--sequences", type=_positive_int, default=4, help="refine: tracking sequences")
     bench.add_argument("--seed", type=int, default=0, help="refine: sequence seed")
     _add_tracking_arguments(bench, min_frames=3, prefix="refine: ")
@@ -648,8 +766,31 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--checkpoint", default=None)
     bench.add_argument("--repeats", type=_positive_int, default=5)
     bench.add_argument("--steps", type=_positive_int, default=None, help="DDIM steps (default 32)")
+    bench.add_argument(
+        "--preset",
+        default=None,
+        choices=("small", "paper"),
+        help="denoiser size; one other than the checkpoint's is timed with random weights",
+    )
+    _add_backend_arguments(bench, many=True)
     bench.add_argument("--json", default=None, help="write the rows as JSON")
     bench.set_defaults(func=_cmd_bench)
+
+    export = commands.add_parser("export", help="export a prior to ONNX (and optionally build a TensorRT engine)")
+    export.add_argument("--onnx", required=True, help="output .onnx file of the denoiser (dynamic batch)")
+    export.add_argument("--checkpoint", default=None, help="prior .safetensors (default: the shipped small prior)")
+    export.add_argument(
+        "--encoder-onnx", default=None, help="object-conditioned priors: the encoder's .onnx (default: beside --onnx)"
+    )
+    export.add_argument("--engine", default=None, help="also build a TensorRT engine here (needs TensorRT and CUDA)")
+    export.add_argument(
+        "--precision", default=None, choices=("fp32", "fp16"), help="--engine: kernel precision (default fp16)"
+    )
+    export.add_argument(
+        "--max-batch", type=_positive_int, default=None, help="--engine: largest batch of the profile (default 512)"
+    )
+    export.add_argument("--force-rebuild", action="store_true", help="--engine: rebuild even if a valid one exists")
+    export.set_defaults(func=_cmd_export)
     return parser
 
 

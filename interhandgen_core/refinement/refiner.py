@@ -48,6 +48,7 @@ from interhandgen_core.refinement.observation import (
     repair_keypoints,
 )
 from interhandgen_core.refinement.prior_term import antithetic_noise
+from interhandgen_core.runtime.configuration import BackendConfig
 
 logger = logging.getLogger(__name__)
 
@@ -187,9 +188,11 @@ class HandPriorRefiner:
         device: str | torch.device = "cpu",
         config: RefinerConfig | None = None,
         mano_dir: str | Path | None = None,
+        backend: BackendConfig | None = None,
     ) -> HandPriorRefiner:
-        """Load a two-hand prior (the shipped default when ``path`` is None) and wrap it."""
-        return cls(InterHandGen.from_pretrained(path, device=device, mano_dir=mano_dir), config)
+        """Load a two-hand prior (the shipped default when ``path`` is None) with its denoiser backend
+        (runtime/backend.py; torch eager when None) and wrap it."""
+        return cls(InterHandGen.from_pretrained(path, device=device, mano_dir=mano_dir, backend=backend), config)
 
     def reset(self) -> None:
         """Forget the stream: the next ``step`` starts tracking afresh."""

@@ -1,9 +1,13 @@
 """Latency benchmark of the denoiser, of the full guided cascade and of grasp proposal for one cloud,
-and the tracking benchmark of refinement (evaluation/refinement_benchmark.py: accuracy and latency).
+per runtime backend, and the tracking benchmark of refinement (evaluation/refinement_benchmark.py).
 
 Rows follow DESIGN section 9: ``{backend, device, preset, what, batch, median_ms, p95_ms,
-peak_mb}``. On CUDA, ``peak_mb`` is the peak of torch's allocator during the timed calls;
-on the CPU it is the process's peak resident memory (it includes everything loaded).
+peak_mb}``, plus ``precision``, ``weights`` ("checkpoint", or "random" for a preset timed
+without trained weights) and ``speedup`` (torch eager fp32's median over this row's, same what
+and batch, measured in the same run). On CUDA, ``peak_mb`` is the peak of torch's allocator
+during the timed calls (TensorRT's and ONNX Runtime's own allocations are not in it); on the
+CPU it is the process's peak resident memory so far (it includes everything loaded, and
+grows monotonically over the rows of a run).
 Timings are wall-clock around calls that end with a device synchronisation; the first
 call of each configuration is a warm-up and is not counted.
 """
@@ -13,7 +17,8 @@ from __future__ import annotations
 import resource
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +28,20 @@ from interhandgen_core.data.motion_sequences import MotionConfig
 from interhandgen_core.data.procedural_objects import generate_objects
 from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
 from interhandgen_core.data.tracking_sequences import make_tracking_sequences
+from interhandgen_core.errors import BackendError, ConfigError
 from interhandgen_core.evaluation.refinement_benchmark import percentile, run_refinement_benchmark
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
-from interhandgen_core.prior.pipeline import InterHandGen, default_object_checkpoint
+from interhandgen_core.prior.configuration import DenoiserConfig
+from interhandgen_core.prior.denoiser import Denoiser
+from interhandgen_core.prior.pipeline import InterHandGen, default_checkpoint, default_object_checkpoint
 from interhandgen_core.prior.representation import HAND_DIM
 from interhandgen_core.refinement.configuration import RefinerConfig
+from interhandgen_core.runtime.configuration import BackendConfig
 
 WHATS = ("denoiser", "cascade", "grasp", "refine")
+# Backends timed per device when none are named: eager against the one that should beat it there.
+DEFAULT_BACKENDS = {"cpu": ("torch", "onnxruntime"), "cuda": ("torch", "cuda-graph")}
 
 
 def _timed(fn: Callable[[], object], repeats: int, device: torch.device) -> list[float]:
@@ -55,18 +66,21 @@ def _peak_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
+def _device_name(device: torch.device) -> str:
+    return str(device) if device.type == "cpu" else torch.cuda.get_device_name(device)
+
+
 def _denoiser_call(model: InterHandGen, batch: int) -> Callable[[], object]:
-    """One conditional denoiser call on a batch, as the sampler makes it."""
+    """One conditional denoiser call on a batch through the model's backend, as the sampler makes it."""
     dev = model.device
     x = torch.randn(batch, HAND_DIM, device=dev)
     t = torch.full((batch,), 100, device=dev, dtype=torch.long)
     mask = torch.ones(batch, dtype=torch.bool, device=dev)
     encoder = model.prior.object_encoder
-    embedding = None if encoder is None else encoder.embed(None, batch).detach()
+    embedding = None if encoder is None else encoder.embed(None, batch).detach().contiguous()
 
     def call() -> object:
-        with torch.no_grad():
-            return model.denoiser(x, t, x, mask, embedding)
+        return model.backend(x, t, x, mask, embedding)
 
     return call
 
@@ -95,56 +109,114 @@ def _grasp_call(model: InterHandGen, batch: int, ddim_steps: int | None) -> Call
     return call
 
 
+def model_for_benchmark(
+    checkpoint: str | Path | None, device: str, preset: str | None, object_conditioned: bool
+) -> tuple[InterHandGen, str]:
+    """The model to time -> (model, "checkpoint" | "random").
+
+    With a ``preset`` other than the checkpoint's, the denoiser is a randomly initialised one of
+    that preset (latency does not depend on the weights), next to the checkpoint's normaliser,
+    hand model and object encoder, so that the paper-sized network can be timed without training it.
+    """
+    if checkpoint is None:
+        checkpoint = default_object_checkpoint() if object_conditioned else default_checkpoint()
+    model = InterHandGen.from_pretrained(checkpoint, device=device)
+    if preset is None or preset == model.prior.model_config.preset:
+        return model, "checkpoint"
+    config = DenoiserConfig.from_preset(preset, object_embedding_dim=model.prior.model_config.object_embedding_dim)
+    torch.manual_seed(0)
+    prior = replace(model.prior, denoiser=Denoiser(config).eval(), model_config=config)
+    return InterHandGen(prior, model.right_layer, model.left_layer, model.device), "random"
+
+
+@dataclass
+class BenchmarkResult:
+    """Rows (DESIGN section 9, plus precision, speedup over torch eager fp32, and where the weights came from)
+    and the backends that could not run here, each with the reason."""
+
+    rows: list[dict[str, Any]]
+    skipped: dict[str, str]
+
+
 def run_benchmark(
-    what: str = "cascade",
-    batches: list[int] | None = None,
+    whats: Sequence[str] = ("denoiser", "cascade"),
+    backends: Sequence[str] = ("torch",),
+    batches: Sequence[int] = (1, 16, 64),
     device: str = "cpu",
     checkpoint: str | Path | None = None,
+    preset: str | None = None,
     repeats: int = 5,
     ddim_steps: int | None = None,
-) -> list[dict[str, Any]]:
-    """Time ``what`` for each batch size with the torch eager backend -> rows (DESIGN section 9)."""
-    if what not in WHATS or what == "refine":
-        raise ValueError(f"what must be one of {WHATS[:-1]} (refine: run_refine_benchmark), got {what!r}")
-    if checkpoint is None and what == "grasp":
-        checkpoint = default_object_checkpoint()
-    model = InterHandGen.from_pretrained(checkpoint, device=device)
+    backend_fields: dict[str, Any] | None = None,
+) -> BenchmarkResult:
+    """Time each ``what`` at each batch size with each backend ('NAME' or 'NAME:PRECISION').
+
+    ``backend_fields`` are further BackendConfig fields (cache_dir, engine_path, ...). A backend
+    that cannot be built here (a missing library, no GPU) is skipped with its reason.
+    """
+    unknown = [what for what in whats if what not in WHATS or what == "refine"]
+    if unknown or not whats:
+        raise ValueError(f"what must be one of {WHATS[:-1]} (refine: run_refine_benchmark), got {list(whats)!r}")
+    if "grasp" in whats and "cascade" in whats:
+        raise ValueError("cascade times a two-hand prior and grasp an object-conditioned one; run them separately")
+    configs = [BackendConfig.parse(spec, **(backend_fields or {})) for spec in backends]
+    model, weights = model_for_benchmark(checkpoint, device, preset, "grasp" in whats)
+    if "cascade" in whats and model.prior.object_conditioned:
+        raise ConfigError("cascade needs a two-hand prior; time an object-conditioned one with grasp")
     dev = model.device
-    preset = model.prior.model_config.preset
     rows: list[dict[str, Any]] = []
-    for batch in batches or [1, 16, 64]:  # one configuration per batch size
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(dev)
-        if what == "denoiser":
-            call = _denoiser_call(model, batch)
-        elif what == "grasp":
-            call = _grasp_call(model, batch, ddim_steps)
-        else:
-            call = _cascade_call(model, batch, ddim_steps)
-        times = _timed(call, repeats, dev)
-        rows.append(
-            {
-                "backend": "torch",
-                "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
-                "preset": preset,
-                "what": what,
-                "batch": batch,
-                "median_ms": statistics.median(times),
-                "p95_ms": percentile(times, 0.95),
-                "peak_mb": _peak_mb(dev),
-            }
-        )
-    return rows
+    skipped: dict[str, str] = {}
+    for config in configs:  # one backend at a time: its files, sessions and graphs are freed before the next
+        try:
+            model.use_backend(config)
+        except (BackendError, ConfigError) as error:
+            skipped[config.spec] = str(error)
+            continue
+        for what in whats:
+            for batch in batches:
+                if dev.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(dev)
+                if what == "denoiser":
+                    call = _denoiser_call(model, batch)
+                elif what == "grasp":
+                    call = _grasp_call(model, batch, ddim_steps)
+                else:
+                    call = _cascade_call(model, batch, ddim_steps)
+                times = _timed(call, repeats, dev)
+                rows.append(
+                    {
+                        "backend": config.spec,
+                        "device": _device_name(dev),
+                        "preset": model.prior.model_config.preset,
+                        "what": what,
+                        "batch": batch,
+                        "median_ms": statistics.median(times),
+                        "p95_ms": percentile(times, 0.95),
+                        "peak_mb": _peak_mb(dev),
+                        "precision": config.precision,
+                        "weights": weights,
+                    }
+                )
+        model.close()
+    reference = {(r["what"], r["batch"]): r["median_ms"] for r in rows if r["backend"] == "torch"}
+    for row in rows:
+        base = reference.get((row["what"], row["batch"]))
+        row["speedup"] = None if base is None else base / row["median_ms"]
+    return BenchmarkResult(rows, skipped)
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
-    """Rows -> a fixed-width text table."""
-    header = f"{'backend':<8} {'device':<10} {'preset':<7} {'what':<9} {'batch':>5} {'median_ms':>10} {'p95_ms':>10} {'peak_mb':>8}"
+    """Rows -> a fixed-width text table; speedup is over torch eager fp32 at the same what and batch."""
+    header = (
+        f"{'backend':<16} {'device':<24} {'preset':<7} {'what':<9} {'batch':>5} "
+        f"{'median_ms':>10} {'p95_ms':>10} {'speedup':>8} {'peak_mb':>8}"
+    )
     lines = [header, "-" * len(header)]
     for r in rows:
+        speedup = "-" if r.get("speedup") is None else f"{r['speedup']:.2f}x"
         lines.append(
-            f"{r['backend']:<8} {r['device']:<10} {r['preset']:<7} {r['what']:<9} {r['batch']:>5} "
-            f"{r['median_ms']:>10.1f} {r['p95_ms']:>10.1f} {r['peak_mb']:>8.0f}"
+            f"{r['backend']:<16} {r['device'][:24]:<24} {r['preset']:<7} {r['what']:<9} {r['batch']:>5} "
+            f"{r['median_ms']:>10.2f} {r['p95_ms']:>10.2f} {speedup:>8} {r['peak_mb']:>8.0f}"
         )
     return "\n".join(lines)
 
@@ -181,7 +253,7 @@ def run_refine_benchmark(
     rows = run_refinement_benchmark(model, tracks, config)
     meta = {
         "backend": "torch",
-        "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
+        "device": _device_name(dev),
         "preset": model.prior.model_config.preset,
         "what": "refine",
         "batch": 1,

@@ -18,6 +18,8 @@ from interhandgen_core.prior.configuration import _ConfigBase, _require_choice, 
 BACKEND_NAMES = ("torch", "cuda-graph", "onnxruntime", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "bf16")
 CACHE_ENV = "INTERHANDGEN_CACHE"
+# What `interhandgen export --engine` builds unless told otherwise: TensorRT's reason to exist is fp16.
+ENGINE_PRECISION = "fp16"
 
 
 def default_cache_dir() -> Path:
