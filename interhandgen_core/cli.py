@@ -570,42 +570,41 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 def _cmd_export(args: argparse.Namespace) -> None:
     from interhandgen_core.prior.checkpoint import load_prior
-    from interhandgen_core.prior.pipeline import default_checkpoint
+    from interhandgen_core.prior.pipeline import default_checkpoint, resolve_device
+    from interhandgen_core.runtime.backend import create_backend
+    from interhandgen_core.runtime.configuration import ENGINE_PRECISION, BackendConfig
     from interhandgen_core.runtime.onnx_export import export_denoiser, export_object_encoder
 
     onnx = Path(args.onnx)
     if onnx.suffix != ".onnx":
         raise InterHandGenError(f"--onnx must name a .onnx file, got {onnx}")
     _check_output_folder(onnx.parent, "--onnx")
+    engine = None
+    if args.engine:  # checked before any work: an engine needs CUDA (and TensorRT, checked when building)
+        profile = {} if args.max_batch is None else {"max_batch": args.max_batch}
+        if args.max_batch is not None:
+            profile["opt_batch"] = min(BackendConfig().opt_batch, args.max_batch)
+        engine = BackendConfig(
+            name="tensorrt",
+            precision=args.precision or ENGINE_PRECISION,
+            onnx_path=str(onnx),
+            engine_path=args.engine,
+            force_rebuild=args.force_rebuild,
+            **profile,
+        )
+        device = resolve_device("cuda")
     prior = load_prior(args.checkpoint or default_checkpoint())
+    if args.encoder_onnx and prior.object_encoder is None:
+        raise InterHandGenError("--encoder-onnx: this checkpoint has no object encoder")
     export_denoiser(prior.denoiser, onnx)
     print(f"wrote {onnx} (denoiser, dynamic batch)")
     if prior.object_encoder is not None:
         encoder = Path(args.encoder_onnx) if args.encoder_onnx else onnx.with_name(f"{onnx.stem}_encoder.onnx")
         export_object_encoder(prior.object_encoder, encoder)
         print(f"wrote {encoder} (object encoder, one cloud per call)")
-    elif args.encoder_onnx:
-        raise InterHandGenError("--encoder-onnx: this checkpoint has no object encoder")
-    if args.engine:
-        from interhandgen_core.prior.pipeline import resolve_device
-        from interhandgen_core.runtime.backend import create_backend
-        from interhandgen_core.runtime.configuration import BackendConfig
-
-        config = BackendConfig(
-            name="tensorrt",
-            precision=args.precision,
-            onnx_path=str(onnx),
-            engine_path=args.engine,
-            force_rebuild=args.force_rebuild,
-            **(
-                {}
-                if args.max_batch is None
-                else {"max_batch": args.max_batch, "opt_batch": min(BackendConfig().opt_batch, args.max_batch)}
-            ),
-        )
-        device = resolve_device("cuda")
-        create_backend(prior.denoiser.to(device).eval(), device, config).close()
-        print(f"wrote {args.engine} (TensorRT {config.precision} engine, batch 1..{config.max_batch})")
+    if engine is not None:
+        create_backend(prior.denoiser.to(device).eval(), device, engine).close()
+        print(f"wrote {engine.engine_path} (TensorRT {engine.precision} engine, batch 1..{engine.max_batch})")
 
 
 def build_parser() -> argparse.ArgumentParser:
