@@ -535,6 +535,11 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         _check_output_folder(Path(args.json).parent, "--json")
     what = args.target if args.target is not None else args.what
     if what == "refine":
+        from interhandgen_core.runtime.configuration import BackendConfig
+
+        if args.backends is not None and len(args.backends) > 1:
+            raise InterHandGenError("bench refine times one backend at a time; give one in --backends")
+        spec = args.backends[0] if args.backends else BackendConfig().spec
         motion, noise = _tracking_configs(args)
         rows = run_refine_benchmark(
             sequences=args.sequences,
@@ -543,6 +548,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
             seed=args.seed,
             device=args.device,
             checkpoint=args.checkpoint,
+            backend=BackendConfig.parse(spec, cache_dir=args.cache_dir),
         )
         print(format_refinement_rows(rows))
     else:

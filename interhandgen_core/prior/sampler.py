@@ -151,9 +151,7 @@ class CascadedSampler:
             right_space = right_space.canonical()
         return self.normalizer.normalize(right_space.to_vector()), right_space.mirrored()
 
-    def sample_other(
-        self, noise: Tensor, cond: Tensor, left: HandParams, obj: ObjectCondition | None = None
-    ) -> Tensor:
+    def sample_other(self, noise: Tensor, cond: Tensor, left: HandParams, obj: ObjectCondition | None = None) -> Tensor:
         """Algorithm 2 lines 13-22: the right hand given the left anchor. x_T, cond (N, 64) -> (N, 64) normalised."""
         num, device = cond.shape[0], cond.device
         w_cfg = self.config.cfg_weight

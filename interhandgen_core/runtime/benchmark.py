@@ -229,13 +229,15 @@ def run_refine_benchmark(
     device: str = "cpu",
     checkpoint: str | Path | None = None,
     config: RefinerConfig | None = None,
+    backend: BackendConfig | None = None,
 ) -> list[dict[str, Any]]:
     """Refinement of synthetic noisy tracks (data/tracking_sequences.py) -> one row per variant.
 
     Each row has the fields of DESIGN section 9 (what = "refine", batch = 1 frame of both hands,
     median_ms / p95_ms per frame) and the accuracy figures of evaluation/refinement_benchmark.py.
+    ``backend`` runs the refiner's denoiser calls (torch eager when None).
     """
-    model = InterHandGen.from_pretrained(checkpoint, device=device)
+    model = InterHandGen.from_pretrained(checkpoint, device=device, backend=backend)
     dev = model.device
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
@@ -252,7 +254,7 @@ def run_refine_benchmark(
     tracks = [track.to(dev) for track in tracks]
     rows = run_refinement_benchmark(model, tracks, config)
     meta = {
-        "backend": "torch",
+        "backend": model.backend.config.spec,
         "device": _device_name(dev),
         "preset": model.prior.model_config.preset,
         "what": "refine",

@@ -7,8 +7,8 @@ import torch
 from smplx.lbs import lbs
 
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
-from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.hands.skinning import linear_blend_skinning
 
 

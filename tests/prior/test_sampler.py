@@ -109,7 +109,9 @@ def test_batched_guidance_step_matches_per_sample_steps(parts: tuple) -> None:
 
 def test_unguided_chain_is_batch_independent(parts: tuple) -> None:
     sampler = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_weight=0.0))
-    cond, left = sampler.anchor_to_condition(sampler.sample_anchor(torch.randn(4, HAND_DIM, generator=torch.Generator().manual_seed(3))))
+    cond, left = sampler.anchor_to_condition(
+        sampler.sample_anchor(torch.randn(4, HAND_DIM, generator=torch.Generator().manual_seed(3)))
+    )
     noise = torch.randn(4, HAND_DIM, generator=torch.Generator().manual_seed(4))
     batched = sampler.sample_other(noise, cond, left)
     single = torch.cat(
