@@ -17,11 +17,13 @@ that are copied into before and out of each replay; the captured code neither sy
 with the host nor copies host memory to the device (prior/sampler.py keeps to that, and
 tests/runtime/test_cuda_graph.py checks it on any machine); shapes and Python-side decisions
 (batch size, number of steps, weights) are frozen into the graph, hence the cache keys.
-All graphs of a backend share one memory pool.
+Each graph keeps its own memory pool: graphs of different batch sizes are replayed in any
+order, which a shared pool does not allow.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING
@@ -39,6 +41,8 @@ from interhandgen_core.runtime.eager import EagerBackend
 if TYPE_CHECKING:
     from interhandgen_core.prior.sampler import CascadedSampler, ObjectCondition
 
+log = logging.getLogger("interhandgen_core.runtime")
+
 # Captured graphs kept per backend; the least recently used is dropped beyond this.
 MAX_GRAPHS = 32
 # Eager runs before capture: the first call allocates, picks kernels and fills lazy caches.
@@ -52,12 +56,7 @@ class CapturedCall:
     static outputs, so results never alias the graph's memory.
     """
 
-    def __init__(
-        self,
-        fn: Callable[..., Sequence[Tensor]],
-        example_inputs: Sequence[Tensor],
-        pool: object,
-    ) -> None:
+    def __init__(self, fn: Callable[..., Sequence[Tensor]], example_inputs: Sequence[Tensor]) -> None:
         device = example_inputs[0].device
         self.inputs = [x.clone() for x in example_inputs]
         side = torch.cuda.Stream(device)
@@ -68,7 +67,7 @@ class CapturedCall:
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(self.graph, pool=pool):  # type: ignore[arg-type]
+            with torch.cuda.graph(self.graph):
                 self.outputs = list(fn(*self.inputs))
         except RuntimeError as error:
             raise BackendError(
@@ -90,13 +89,13 @@ class CudaGraphBackend(DenoiserBackend):
             raise BackendError(f"the cuda-graph backend needs a CUDA device, got {device}")
         super().__init__(config, device, denoiser.config.hand_dim, denoiser.config.object_embedding_dim)
         self.eager = EagerBackend(denoiser, device, config)
-        self._pool = torch.cuda.graph_pool_handle()
         self._graphs: OrderedDict[Hashable, CapturedCall] = OrderedDict()
+        self._uncapturable: set[Hashable] = set()
 
     def _captured(self, key: Hashable, fn: Callable[..., Sequence[Tensor]], inputs: Sequence[Tensor]) -> CapturedCall:
         call = self._graphs.get(key)
         if call is None:
-            call = CapturedCall(fn, inputs, self._pool)
+            call = CapturedCall(fn, inputs)
             self._graphs[key] = call
             if len(self._graphs) > MAX_GRAPHS:
                 self._graphs.popitem(last=False)
@@ -141,8 +140,17 @@ class CudaGraphBackend(DenoiserBackend):
             ]
 
         key = ("cascade", sampler.config, id(sampler.right_layer), *(tuple(x.shape) for x in inputs), band)
-        outputs = self._captured(key, cascade, inputs)(*inputs)
+        if key in self._uncapturable:
+            return eager_sampler.sample_from_noise(anchor_noise, other_noise, obj)
+        try:
+            outputs = self._captured(key, cascade, inputs)(*inputs)
+        except BackendError as error:
+            # A robot would rather have its grasps late than not at all: run this configuration eagerly from now on.
+            log.warning("%s; running the cascade eagerly for this configuration", error)
+            self._uncapturable.add(key)
+            return eager_sampler.sample_from_noise(anchor_noise, other_noise, obj)
         return HandParams(*outputs[:4]), HandParams(*outputs[4:])
 
     def close(self) -> None:
         self._graphs.clear()
+        self._uncapturable.clear()
