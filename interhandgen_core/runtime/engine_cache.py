@@ -166,10 +166,9 @@ class EngineCache:
         return self.directory / f"{key.digest()}.engine"
 
     def lookup(self, key: EngineKey) -> CacheLookup:
-        lookup = lookup_at(self.engine_path(key), key)
-        if not lookup.hit and not self.engine_path(key).exists():
+        if not self.engine_path(key).exists():
             return CacheLookup(None, "no cached engine for this model, GPU, TensorRT version, precision and profile")
-        return lookup
+        return lookup_at(self.engine_path(key), key)
 
     def store(self, key: EngineKey, engine: bytes, build_seconds: float) -> Path:
         return store_at(self.engine_path(key), key, engine, build_seconds)
