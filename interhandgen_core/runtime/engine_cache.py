@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,14 +97,27 @@ def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
 
 
 def sidecar_path(engine_path: Path) -> Path:
+    """ENGINE -> ENGINE.json, the file saying what ENGINE was built for."""
     return engine_path.with_name(engine_path.name + ".json")
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part.
+
+    The temporary file is unique per call (two processes or threads building the same engine
+    must not share one), in the same directory (os.replace is atomic only within a file
+    system) and synced before the rename (a Jetson losing power mid-write must not leave a
+    renamed but empty file; the sha256 check would catch it, at the price of a rebuild).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Not tempfile.mkstemp: its files are private (0600), and an engine in a shared folder must get
+    # the permissions the user's umask gives any other file.
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        tmp.write_bytes(data)
+        with open(tmp, "xb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -123,7 +137,11 @@ def lookup_at(engine_path: Path, key: EngineKey) -> CacheLookup:
     if not sidecar.is_file():
         return CacheLookup(None, f"{engine_path} has no {sidecar.name} saying what it was built for")
     try:
-        metadata = json.loads(sidecar.read_text())
+        text = sidecar.read_text()
+    except OSError as error:  # e.g. permissions: not ours to delete, and the rebuild will say where it cannot write
+        return CacheLookup(None, f"{sidecar} cannot be read ({error.strerror or error})")
+    try:
+        metadata = json.loads(text)
         if metadata.get("format") != SIDECAR_FORMAT:
             return CacheLookup(None, f"{sidecar} is of another format ({metadata.get('format')!r})")
         stored = EngineKey.from_dict(metadata["key"])
@@ -134,7 +152,11 @@ def lookup_at(engine_path: Path, key: EngineKey) -> CacheLookup:
     differences = key.differences(stored)
     if differences:
         return CacheLookup(None, f"{engine_path} was built for something else ({'; '.join(differences)})")
-    if engine_path.stat().st_size != recorded_size or file_sha256(engine_path) != recorded_sha:
+    try:
+        intact = engine_path.stat().st_size == recorded_size and file_sha256(engine_path) == recorded_sha
+    except OSError as error:
+        return CacheLookup(None, f"{engine_path} cannot be read ({error.strerror or error})")
+    if not intact:
         discard(engine_path)
         return CacheLookup(None, f"{engine_path} is truncated or corrupt (size or sha256 differs); it was deleted")
     return CacheLookup(engine_path, "hit")
@@ -163,14 +185,17 @@ class EngineCache:
         self.directory = Path(directory).expanduser()
 
     def engine_path(self, key: EngineKey) -> Path:
+        """Where the engine for ``key`` lives (whether or not it exists yet)."""
         return self.directory / f"{key.digest()}.engine"
 
     def lookup(self, key: EngineKey) -> CacheLookup:
+        """A hit when the engine for ``key`` is cached and intact; else why not (a corrupt entry is deleted)."""
         if not self.engine_path(key).exists():
             return CacheLookup(None, "no cached engine for this model, GPU, TensorRT version, precision and profile")
         return lookup_at(self.engine_path(key), key)
 
     def store(self, key: EngineKey, engine: bytes, build_seconds: float) -> Path:
+        """Cache a serialized engine (bytes) for ``key``; returns its path."""
         return store_at(self.engine_path(key), key, engine, build_seconds)
 
     def timing_cache_path(self, tensorrt_version: str, gpu_name: str, compute_capability: str) -> Path:
@@ -180,4 +205,5 @@ class EngineCache:
 
 
 def write_timing_cache(path: Path, data: bytes) -> None:
+    """Replace a timing cache atomically (a build reading it meanwhile sees the old or the new one)."""
     _write_atomically(path, data)
