@@ -38,14 +38,15 @@ demo: $(STAMP)
 	@echo "wrote out/demo/samples.npz, out/demo/preview.png and one PLY per sample"
 
 lint: $(STAMP)
-	$(BIN)/ruff check interhandgen_core tests training
-	$(BIN)/ruff format --check interhandgen_core tests training
+	$(BIN)/ruff check interhandgen_core tests training $(WS)/src
+	$(BIN)/ruff format --check interhandgen_core tests training $(WS)/src
 
 typecheck: $(STAMP)
-	$(BIN)/mypy interhandgen_core
+	$(BIN)/mypy interhandgen_core $(WS)/src/interhandgen_ros/interhandgen_ros
 
-unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+# In the built workspace's environment: tests/ros starts the nodes and talks to them over DDS.
+unit: ros
+	$(WS)/env.sh $(abspath $(BIN))/python -m pytest -q tests
 
 test: lint typecheck unit
 

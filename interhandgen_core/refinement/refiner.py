@@ -194,6 +194,23 @@ class HandPriorRefiner:
         (runtime/backend.py; torch eager when None) and wrap it."""
         return cls(InterHandGen.from_pretrained(path, device=device, mano_dir=mano_dir, backend=backend), config)
 
+    # Fields fixed at construction: they shape the noise draws and the unit checks made then.
+    _FIXED_FIELDS = ("seed", "prior_noise_draws", "prior_timestep")
+
+    def reconfigure(self, config: RefinerConfig) -> None:
+        """Use ``config`` from the next frame on (weights, iterations, tracking rules); the stream is kept.
+
+        The noise draws of Eq. 9 are made at construction, so seed, prior_noise_draws and
+        prior_timestep cannot change here (make a new refiner for those).
+        """
+        fixed = [name for name in self._FIXED_FIELDS if getattr(config, name) != getattr(self.config, name)]
+        if fixed:
+            raise ConfigError(f"RefinerConfig.{', '.join(fixed)} cannot change on a running refiner; make a new one")
+        if config.warning_interval_s != self.config.warning_interval_s:
+            self._log = _ThrottledLog(config.warning_interval_s)
+        self.config = config
+        self.objective.config = config
+
     def reset(self) -> None:
         """Forget the stream: the next ``step`` starts tracking afresh."""
         self.tracks = {side: _Track() for side in SIDES}

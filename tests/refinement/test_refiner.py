@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import sys
 from dataclasses import dataclass
@@ -401,3 +402,12 @@ def test_config_refuses_bad_values(values: dict[str, object], message: str) -> N
 
 def test_config_normalises_a_size_range_list() -> None:
     assert RefinerConfig(hand_size_range_m=[0.04, 0.2]).hand_size_range_m == (0.04, 0.2)  # type: ignore[arg-type]
+
+
+def test_reconfigure_changes_weights_between_frames_and_refuses_fixed_fields(model: InterHandGen) -> None:
+    refiner = HandPriorRefiner(model, RefinerConfig())
+    refiner.reconfigure(dataclasses.replace(refiner.config, prior_weight=0.5, iterations=3))
+    assert refiner.objective.config.prior_weight == 0.5 and refiner.config.iterations == 3
+    with pytest.raises(ConfigError, match="prior_noise_draws cannot change"):
+        refiner.reconfigure(dataclasses.replace(refiner.config, prior_noise_draws=4))
+    assert refiner.config.prior_noise_draws == RefinerConfig().prior_noise_draws

@@ -1,0 +1,6 @@
+"""ROS 2 nodes of InterHandGen: grasp proposals for an object cloud, refinement of noisy hand states.
+
+Data flow: message -> pure conversion (conversions.py, markers.py, diagnostics.py; no rclpy)
+-> interhandgen_core -> message. The nodes (grasp_proposal_node.py, hand_prior_node.py) only
+wire topics, parameters (parameters.py) and the lifecycle.
+"""

@@ -1,0 +1,199 @@
+"""Pure conversions between ROS messages and interhandgen_core's arrays (no rclpy: tested alone).
+
+    PointCloud2                  -> cloud_to_points   -> (N, 3) float64 metres, message frame
+    GraspSamples (ranked)        -> grasps_to_message -> BimanualGraspArray, the cloud's header
+    TwoHandState                 -> two_hand_state_to_observation -> TwoHandObservation (1 frame)
+    PoseArray of 2 x 21 poses    -> pose_array_to_observation     -> TwoHandObservation (1 frame)
+    RefinedHands (1 frame)       -> refined_to_message            -> TwoHandState
+
+Every malformed input raises InputError with one line that says what is wrong; the nodes log
+it (throttled), count the message as dropped and carry on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Point, Pose, PoseArray
+from interhandgen_msgs.msg import BimanualGrasp, BimanualGraspArray, HandState, TwoHandState
+from sensor_msgs.msg import PointCloud2, PointField
+from std_msgs.msg import Header
+
+from interhandgen_core.geometry.rotations import matrix_to_quaternion
+from interhandgen_core.prior.pipeline import GraspSamples
+from interhandgen_core.prior.representation import HandParams
+from interhandgen_core.refinement.observation import HandObservation, TwoHandObservation
+from interhandgen_core.refinement.refiner import RefinedHands
+
+NUM_KEYPOINTS = 21
+# A cloud bigger than this is refused before any copy (the library refuses 5M after reading it).
+MAX_CLOUD_POINTS = 5_000_000
+_FLOAT_TYPES = {PointField.FLOAT32: "f4", PointField.FLOAT64: "f8"}
+
+
+class InputError(ValueError):
+    """A message the node cannot use; the message is one line saying why."""
+
+
+def cloud_to_points(msg: PointCloud2) -> tuple[np.ndarray, int]:
+    """PointCloud2 with float32/float64 x, y, z fields -> (points (N, 3) float64 metres, dropped count).
+
+    Points with a NaN or infinite coordinate are dropped (organised clouds mark holes so) and
+    counted; rows padded beyond width * point_step are handled; big-endian data is read as such.
+    """
+    count = int(msg.width) * int(msg.height)
+    if count == 0:
+        raise InputError("empty cloud (width x height = 0)")
+    if count > MAX_CLOUD_POINTS:
+        raise InputError(f"cloud of {count} points exceeds the {MAX_CLOUD_POINTS} this node accepts; crop it first")
+    fields = {f.name: f for f in msg.fields}
+    missing = [axis for axis in "xyz" if axis not in fields]
+    if missing:
+        raise InputError(f"cloud has no {', '.join(missing)} field (fields: {sorted(fields) or 'none'})")
+    order = ">" if msg.is_bigendian else "<"
+    formats, offsets = [], []
+    for axis in "xyz":
+        field = fields[axis]
+        if field.datatype not in _FLOAT_TYPES:
+            raise InputError(f"cloud field {axis} has datatype {field.datatype}; float32 (7) or float64 (8) expected")
+        if field.count != 1:
+            raise InputError(f"cloud field {axis} has count {field.count}; 1 expected")
+        formats.append(order + _FLOAT_TYPES[field.datatype])
+        offsets.append(int(field.offset))
+    point_step, row_step = int(msg.point_step), int(msg.row_step)
+    widest = max(offset + np.dtype(fmt).itemsize for offset, fmt in zip(offsets, formats, strict=True))
+    if point_step < widest:
+        raise InputError(f"point_step {point_step} is smaller than the x/y/z fields need ({widest} bytes)")
+    if row_step < int(msg.width) * point_step:
+        raise InputError(f"row_step {row_step} is smaller than width x point_step ({int(msg.width) * point_step})")
+    data = memoryview(msg.data).cast("B") if not isinstance(msg.data, bytes | bytearray) else msg.data
+    if len(data) < row_step * int(msg.height):
+        raise InputError(f"cloud data holds {len(data)} bytes, its header promises {row_step * int(msg.height)}")
+    layout = np.dtype({"names": ["x", "y", "z"], "formats": formats, "offsets": offsets, "itemsize": point_step})
+    raw = np.frombuffer(data, dtype=np.uint8, count=row_step * int(msg.height)).reshape(int(msg.height), row_step)
+    rows = np.ascontiguousarray(raw[:, : int(msg.width) * point_step]).view(layout).reshape(-1)
+    points = np.stack([rows["x"], rows["y"], rows["z"]], axis=-1).astype(np.float64)
+    finite = np.isfinite(points).all(axis=1)
+    return points[finite], int(count - finite.sum())
+
+
+def points_to_cloud(points: np.ndarray, header: Header) -> PointCloud2:
+    """(N, 3) metres -> an unorganised PointCloud2 of float32 x, y, z (for demos and tests)."""
+    array = np.ascontiguousarray(np.asarray(points, dtype=np.float32).reshape(-1, 3))
+    msg = PointCloud2(header=header, height=1, width=len(array), is_bigendian=False, is_dense=True)
+    msg.fields = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, n in enumerate("xyz")]
+    msg.point_step, msg.row_step = 12, 12 * len(array)
+    msg.data = array.tobytes()
+    return msg
+
+
+def _point(xyz: np.ndarray) -> Point:
+    return Point(x=float(xyz[0]), y=float(xyz[1]), z=float(xyz[2]))
+
+
+def hand_state(
+    side: int, params: HandParams, keypoints: torch.Tensor, confidence: float, header: Header, row: int = 0
+) -> HandState:
+    """Row ``row`` of HandParams and keypoints (B, 21, 3) metres -> HandState in ``header``'s frame."""
+    msg = HandState(header=header, side=side, confidence=float(confidence))
+    pose = params.pose[row].detach().double().cpu().numpy()
+    msg.pose = pose.astype(np.float32)
+    msg.betas = params.betas[row].detach().double().cpu().numpy().astype(np.float32)
+    quaternion = matrix_to_quaternion(params.rotation[row : row + 1].detach().double().cpu())[0].numpy()  # w, x, y, z
+    translation = params.translation[row].detach().double().cpu().numpy()
+    msg.wrist_pose = Pose()
+    msg.wrist_pose.position = _point(translation)
+    msg.wrist_pose.orientation.w, msg.wrist_pose.orientation.x = float(quaternion[0]), float(quaternion[1])
+    msg.wrist_pose.orientation.y, msg.wrist_pose.orientation.z = float(quaternion[2]), float(quaternion[3])
+    msg.keypoints = [_point(p) for p in keypoints[row].detach().double().cpu().numpy()]
+    return msg
+
+
+def grasps_to_message(grasps: GraspSamples, header: Header) -> BimanualGraspArray:
+    """GraspSamples (already in the cloud's frame, best first) -> BimanualGraspArray with the cloud's header."""
+    figures = grasps.figures
+    scores = grasps.scores.detach().cpu().numpy()
+    contact = ((figures.left_gap <= 0.005).float() + (figures.right_gap <= 0.005).float()) / 2.0
+    out = BimanualGraspArray(header=header)
+    for i in range(len(scores)):
+        grasp = BimanualGrasp(
+            left=hand_state(HandState.LEFT, grasps.left, grasps.left_keypoints, 1.0, header, i),
+            right=hand_state(HandState.RIGHT, grasps.right, grasps.right_keypoints, 1.0, header, i),
+            score=float(scores[i]),
+            object_penetration_depth=float(figures.hand_object_depth[i]),
+            hand_penetration_depth=float(figures.hand_hand_depth[i]),
+            contact_ratio=float(contact[i]),
+        )
+        out.grasps.append(grasp)
+    return out
+
+
+def _keypoints(msg: HandState) -> np.ndarray:
+    if len(msg.keypoints) != NUM_KEYPOINTS:
+        raise InputError(f"a HandState has {len(msg.keypoints)} keypoints, {NUM_KEYPOINTS} expected")
+    return np.array([[p.x, p.y, p.z] for p in msg.keypoints], dtype=np.float64)
+
+
+def _hand_observation(msg: HandState) -> HandObservation:
+    confidence = float(msg.confidence)
+    if not math.isfinite(confidence):
+        confidence = 0.0  # a NaN confidence says nothing; treat the hand as not tracked
+    keypoints = torch.as_tensor(_keypoints(msg))[None]
+    if not torch.isfinite(keypoints).any():
+        confidence = 0.0
+    return HandObservation(keypoints=keypoints, confidence=torch.tensor([min(max(confidence, 0.0), 1.0)]))
+
+
+def two_hand_state_to_observation(msg: TwoHandState) -> TwoHandObservation:
+    """TwoHandState (keypoints in its frame, metres) -> one frame for HandPriorRefiner.step.
+
+    The refiner reads the keypoints; a hand whose keypoints are all NaN, or whose confidence
+    is 0, counts as lost. The message's pose, betas and wrist pose are not read: trackers
+    that report keypoints only leave them zero.
+    """
+    if msg.left.side != HandState.LEFT or msg.right.side != HandState.RIGHT:
+        raise InputError(
+            f"TwoHandState.left.side must be LEFT ({HandState.LEFT}) and right.side RIGHT ({HandState.RIGHT}), "
+            f"got {msg.left.side} and {msg.right.side}"
+        )
+    return TwoHandObservation(_hand_observation(msg.left), _hand_observation(msg.right))
+
+
+def pose_array_to_observation(msg: PoseArray) -> TwoHandObservation:
+    """PoseArray of 42 poses (the left hand's 21 keypoints, then the right's; positions in metres;
+    orientations ignored) -> one frame. A hand with any NaN position loses those keypoints only."""
+    if len(msg.poses) != 2 * NUM_KEYPOINTS:
+        raise InputError(
+            f"a keypoint PoseArray needs {2 * NUM_KEYPOINTS} poses (left then right), got {len(msg.poses)}"
+        )
+    xyz = np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses], dtype=np.float64)
+    left, right = torch.as_tensor(xyz[:NUM_KEYPOINTS]), torch.as_tensor(xyz[NUM_KEYPOINTS:])
+
+    def confidence(keypoints: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([1.0 if bool(torch.isfinite(keypoints).any()) else 0.0])
+
+    return TwoHandObservation(
+        HandObservation(keypoints=left[None], confidence=confidence(left)),
+        HandObservation(keypoints=right[None], confidence=confidence(right)),
+    )
+
+
+def refined_to_message(refined: RefinedHands, header: Header) -> TwoHandState:
+    """One refined frame -> TwoHandState in ``header``'s frame with per-hand confidence."""
+    if refined.left.batch_size != 1:
+        raise ValueError(f"refined_to_message takes one frame, got {refined.left.batch_size}")
+    out = TwoHandState(header=header)
+    out.left = hand_state(
+        HandState.LEFT, refined.left, refined.left_keypoints, float(refined.left_confidence[0]), header
+    )
+    out.right = hand_state(
+        HandState.RIGHT, refined.right, refined.right_keypoints, float(refined.right_confidence[0]), header
+    )
+    return out
+
+
+def stamp_seconds(stamp: Time) -> float:
+    return float(stamp.sec) + 1e-9 * float(stamp.nanosec)

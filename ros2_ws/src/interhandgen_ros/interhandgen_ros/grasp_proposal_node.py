@@ -1,0 +1,199 @@
+"""grasp_proposal_node: bimanual grasp hypotheses for the object a depth camera sees.
+
+    object_points     sensor_msgs/PointCloud2 in (input_qos, SENSOR_DATA by default): float x, y, z
+                      fields, metres, any frame with z up
+    grasp_proposals   interhandgen_msgs/BimanualGraspArray out: num_grasps grasps, best first, in the
+                      cloud's frame and stamp
+    grasp_markers     visualization_msgs/MarkerArray out: the best markers_top_k grasps as hand meshes
+    diagnostics       diagnostic_msgs/DiagnosticArray out: latency, processed and dropped counts,
+                      backend, device
+    generate_grasps   interhandgen_msgs/action/GenerateBimanualGrasps: ask once and wait, with
+                      progress feedback and cancel
+
+Parameters: parameters.GRASP_PROPOSAL_PARAMETERS. Only the newest cloud is processed.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+import numpy as np
+from interhandgen_msgs.action import GenerateBimanualGrasps
+from interhandgen_msgs.msg import BimanualGraspArray
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from interhandgen_core.data.procedural_objects import generate_objects
+from interhandgen_core.data.sensor_cloud import CloudPreprocessConfig
+from interhandgen_core.prior.pipeline import GraspSamples, InterHandGen, default_object_checkpoint
+from interhandgen_core.runtime.configuration import BackendConfig
+from interhandgen_ros.conversions import InputError, cloud_to_points, grasps_to_message
+from interhandgen_ros.markers import rank_alphas, two_hand_markers
+from interhandgen_ros.node_base import InterHandGenNode, run
+from interhandgen_ros.parameters import GRASP_PROPOSAL_PARAMETERS
+
+WARMUP_GRASPS = 2
+
+
+def backend_config(node: InterHandGenNode) -> BackendConfig:
+    """The node's backend parameters -> BackendConfig (runtime/configuration.py)."""
+    max_batch = node.param("max_batch_size")
+    return BackendConfig(
+        name=node.param("backend"),
+        precision=node.param("precision"),
+        engine_path=node.param("engine_file_path") or None,
+        force_rebuild=node.param("force_engine_update"),
+        max_batch=max_batch,
+        opt_batch=min(BackendConfig().opt_batch, max_batch),
+    )
+
+
+class GraspProposalNode(InterHandGenNode):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("grasp_proposal_node", GRASP_PROPOSAL_PARAMETERS, **kwargs)
+        self.model: InterHandGen | None = None
+        self._model_lock = threading.Lock()  # the topic worker and the action share one model
+        self._proposals: Any = None
+        self._markers: Any = None
+        self._action: ActionServer | None = None
+
+    def load(self) -> None:
+        path = self.param("model_file_path") or default_object_checkpoint()
+        model = InterHandGen.from_pretrained(path, device=self.param("device"), backend=backend_config(self))
+        if model.prior.object_encoder is None:
+            raise InputError(
+                f"model_file_path {path} is a two-hand prior; the grasp node needs an object-conditioned one"
+            )
+        # Warm-up: one full proposal on a procedural object (allocations, kernels, graphs, engines).
+        points, normals = generate_objects(1, seed=0).sample_surface(2048, seed=0)
+        model.sample(
+            WARMUP_GRASPS,
+            seed=0,
+            ddim_steps=self.param("ddim_steps"),
+            object_points=points[0],
+            object_normals=normals[0],
+        )
+        self.model = model
+        self.backend_name = model.backend.config.spec
+        self.device_name = str(model.device)
+        self._proposals = self.create_lifecycle_publisher(BimanualGraspArray, "grasp_proposals", 10)
+        self._markers = self.create_lifecycle_publisher(MarkerArray, "grasp_markers", 1)
+        self._action = ActionServer(
+            self,
+            GenerateBimanualGrasps,
+            "generate_grasps",
+            execute_callback=self._execute,
+            goal_callback=lambda goal: GoalResponse.ACCEPT if self._running else GoalResponse.REJECT,
+            cancel_callback=lambda goal: CancelResponse.ACCEPT,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+
+    def free(self) -> None:
+        if self._action is not None:
+            self._action.destroy()
+            self._action = None
+        for publisher in (self._proposals, self._markers):
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+        self._proposals = self._markers = None
+        if self.model is not None:
+            self.model.close()
+        self.model = None
+
+    def subscribe(self, qos: QoSProfile) -> Any:
+        return self.create_subscription(PointCloud2, "object_points", self.offer, qos)
+
+    def frame_of(self, msg: PointCloud2) -> str:
+        return str(msg.header.frame_id)
+
+    def propose(self, cloud: PointCloud2, num: int, seed: int) -> GraspSamples:
+        """One cloud -> ranked grasps in its frame (InputError / DataError for clouds it cannot use)."""
+        points, _ = cloud_to_points(cloud)
+        limit = self.param("max_points")
+        if len(points) > limit:
+            keep = np.random.default_rng(seed).choice(len(points), size=limit, replace=False)
+            points = points[np.sort(keep)]
+        preprocess = CloudPreprocessConfig(voxel_size=self.param("voxel_size"))
+        with self._model_lock:
+            if self.model is None:
+                raise InputError("the model is not loaded (node not configured)")
+            grasps = self.model.sample(
+                num,
+                seed=seed,
+                ddim_steps=self.param("ddim_steps"),
+                cfg_weight=self.param("cfg_weight"),
+                penetration_weight=self.param("penetration_weight"),
+                object_points=points,
+                preprocess=preprocess,
+            )
+        assert isinstance(grasps, GraspSamples)  # object_points given -> grasps
+        return grasps.ranked()
+
+    def process(self, msg: PointCloud2) -> None:
+        grasps = self.propose(msg, self.param("num_grasps"), self.param("seed"))
+        self._publish(grasps, msg.header)
+
+    def _publish(self, grasps: GraspSamples, header: Header) -> None:
+        if self._proposals is not None:
+            self._proposals.publish(grasps_to_message(grasps, header))
+        top_k = self.param("markers_top_k")
+        if self._markers is not None and top_k > 0 and self.model is not None:
+            shown = min(top_k, len(grasps.scores))
+            self._markers.publish(
+                two_hand_markers(
+                    grasps.left_vertices[:shown],
+                    grasps.left_faces,
+                    grasps.right_vertices[:shown],
+                    grasps.right_faces,
+                    header,
+                    rank_alphas(shown, top_k),
+                    "grasp",
+                )
+            )
+
+    def _execute(self, goal_handle: Any) -> GenerateBimanualGrasps.Result:
+        request = goal_handle.request
+        result = GenerateBimanualGrasps.Result()
+        result.grasps.header = request.cloud.header
+
+        def feedback(progress: float, stage: str) -> None:
+            goal_handle.publish_feedback(GenerateBimanualGrasps.Feedback(progress=progress, stage=stage))
+
+        feedback(0.0, "preprocessing")
+        if goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+            result.message = "canceled"
+            return result
+        num = int(request.num_grasps) or self.param("num_grasps")
+        seed = int(request.seed) if request.seed >= 0 else self.param("seed")
+        try:
+            feedback(0.1, "sampling")
+            grasps = self.propose(request.cloud, num, seed)
+        except Exception as error:  # the goal fails with the reason; the node carries on
+            self.stats.drop("action: " + type(error).__name__)
+            goal_handle.abort()
+            result.message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            return result
+        if goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+            result.message = "canceled"
+            return result
+        feedback(1.0, "done")
+        result.grasps = grasps_to_message(grasps, request.cloud.header)
+        result.message = f"{len(result.grasps.grasps)} grasps"
+        goal_handle.succeed()
+        return result
+
+
+def main(args: list[str] | None = None) -> None:
+    sys.exit(run(GraspProposalNode, args))
+
+
+if __name__ == "__main__":
+    main()

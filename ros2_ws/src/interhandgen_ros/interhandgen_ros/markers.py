@@ -1,0 +1,71 @@
+"""Hand meshes as RViz markers (pure: no rclpy).
+
+Each hand is one ``visualization_msgs/Marker`` of type TRIANGLE_LIST (three points per face, in
+the header's frame, metres): RViz draws it as a shaded mesh. Grasp proposals show the best
+``top_k`` grasps, each in its own namespace ("grasp_0" is the best), fading with rank; refined
+hands show both hands, with the alpha of each hand's confidence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Point
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+LEFT_COLOUR = (0.25, 0.55, 0.95)
+RIGHT_COLOUR = (0.95, 0.45, 0.25)
+
+
+def mesh_marker(
+    vertices: torch.Tensor,
+    faces: torch.Tensor,
+    header: Header,
+    namespace: str,
+    marker_id: int,
+    colour: tuple[float, float, float],
+    alpha: float,
+) -> Marker:
+    """vertices (V, 3) metres, faces (F, 3) -> a TRIANGLE_LIST marker in ``header``'s frame."""
+    marker = Marker(header=header, ns=namespace, id=marker_id, type=Marker.TRIANGLE_LIST, action=Marker.ADD)
+    marker.pose.orientation.w = 1.0
+    marker.scale.x = marker.scale.y = marker.scale.z = 1.0
+    marker.color = ColorRGBA(r=colour[0], g=colour[1], b=colour[2], a=float(alpha))
+    marker.lifetime = Duration(sec=0)  # until replaced
+    corners = vertices.detach().double().cpu().numpy()[faces.detach().cpu().numpy().reshape(-1)]
+    marker.points = [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in corners]
+    return marker
+
+
+def clear_markers(header: Header) -> Marker:
+    """A DELETEALL marker: sent first, so that fewer proposals than last time leave no stale meshes."""
+    return Marker(header=header, action=Marker.DELETEALL)
+
+
+def two_hand_markers(
+    left_vertices: torch.Tensor,
+    left_faces: torch.Tensor,
+    right_vertices: torch.Tensor,
+    right_faces: torch.Tensor,
+    header: Header,
+    alphas: list[tuple[float, float]],
+    namespace: str,
+) -> MarkerArray:
+    """B two-hand scenes (vertices (B, V, 3)) -> markers: per scene b, namespace f"{namespace}_{b}",
+    id 0 the left hand and id 1 the right, with alphas[b] = (left alpha, right alpha)."""
+    out = MarkerArray(markers=[clear_markers(header)])
+    for b, (left_alpha, right_alpha) in enumerate(alphas):
+        ns = f"{namespace}_{b}"
+        if left_alpha > 0 and bool(torch.isfinite(left_vertices[b]).all()):
+            out.markers.append(mesh_marker(left_vertices[b], left_faces, header, ns, 0, LEFT_COLOUR, left_alpha))
+        if right_alpha > 0 and bool(torch.isfinite(right_vertices[b]).all()):
+            out.markers.append(mesh_marker(right_vertices[b], right_faces, header, ns, 1, RIGHT_COLOUR, right_alpha))
+    return out
+
+
+def rank_alphas(count: int, top_k: int) -> list[tuple[float, float]]:
+    """Alpha per shown grasp: 0.9 for the best, fading to 0.3 for the k-th."""
+    shown = min(count, top_k)
+    return [(a, a) for a in np.linspace(0.9, 0.3, shown).tolist()] if shown > 1 else [(0.9, 0.9)] * shown

@@ -1,0 +1,101 @@
+"""Pure conversions (interhandgen_ros/conversions.py) and the parameter tables, without any node."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from conftest import REPO
+from geometry_msgs.msg import Pose, PoseArray
+from interhandgen_ros.conversions import InputError, cloud_to_points, points_to_cloud, pose_array_to_observation
+from interhandgen_ros.parameters import GRASP_PROPOSAL_PARAMETERS, HAND_PRIOR_PARAMETERS, markdown_table, spec_table
+from sensor_msgs.msg import PointCloud2, PointField
+from std_msgs.msg import Header
+
+
+def structured_cloud(points: np.ndarray, dtype: str, bigendian: bool, pad_point: int, pad_row: int) -> PointCloud2:
+    """An organised 2-row cloud with an extra rgb field, padding per point and per row."""
+    size = np.dtype(dtype).itemsize
+    order = ">" if bigendian else "<"
+    step = 3 * size + 4 + pad_point
+    width = len(points) // 2
+    row = np.zeros((2, width * step + pad_row), dtype=np.uint8)
+    for r in range(2):
+        for c in range(width):
+            xyz = np.asarray(points[r * width + c], dtype=order + dtype).tobytes()
+            row[r, c * step : c * step + 3 * size] = np.frombuffer(xyz, dtype=np.uint8)
+    datatype = PointField.FLOAT64 if size == 8 else PointField.FLOAT32
+    msg = PointCloud2(header=Header(frame_id="cam"), height=2, width=width, is_bigendian=bigendian)
+    msg.fields = [PointField(name=n, offset=i * size, datatype=datatype, count=1) for i, n in enumerate("xyz")]
+    msg.fields.append(PointField(name="rgb", offset=3 * size, datatype=PointField.UINT32, count=1))
+    msg.point_step, msg.row_step = step, width * step + pad_row
+    msg.data = row.tobytes()
+    return msg
+
+
+@pytest.mark.parametrize("dtype", ["f4", "f8"])
+@pytest.mark.parametrize("bigendian", [False, True])
+def test_cloud_layouts_are_read_exactly(dtype: str, bigendian: bool) -> None:
+    points = np.random.default_rng(0).normal(size=(10, 3))
+    points[3] = np.nan
+    out, dropped = cloud_to_points(structured_cloud(points, dtype, bigendian, pad_point=4, pad_row=8))
+    keep = np.isfinite(points).all(axis=1)
+    assert dropped == 1
+    np.testing.assert_allclose(out, points[keep].astype(dtype), rtol=0, atol=0)
+
+
+def test_round_trip_of_a_plain_cloud() -> None:
+    points = np.random.default_rng(1).uniform(-1, 1, (50, 3))
+    out, dropped = cloud_to_points(points_to_cloud(points, Header()))
+    assert dropped == 0
+    np.testing.assert_allclose(out, points.astype(np.float32), atol=0)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: setattr(m, "width", 0), "empty cloud"),
+        (lambda m: setattr(m, "fields", m.fields[:2]), "no z field"),
+        (lambda m: setattr(m.fields[0], "datatype", PointField.INT16), "float32 (7) or float64 (8)"),
+        (lambda m: setattr(m, "data", bytes(m.data)[:10]), "holds 10 bytes"),
+        (lambda m: setattr(m, "point_step", 4), "point_step 4"),
+        (lambda m: setattr(m, "row_step", 3), "row_step 3"),
+        (lambda m: setattr(m, "width", 6_000_000), "exceeds"),
+    ],
+)
+def test_malformed_clouds_are_one_line_errors(edit, message: str) -> None:  # type: ignore[no-untyped-def]
+    msg = points_to_cloud(np.zeros((20, 3)), Header())
+    edit(msg)
+    with pytest.raises(InputError, match=re.escape(message)) as error:
+        cloud_to_points(msg)
+    assert "\n" not in str(error.value)
+
+
+def test_pose_array_needs_42_poses_and_marks_a_lost_hand() -> None:
+    with pytest.raises(InputError, match="needs 42 poses"):
+        pose_array_to_observation(PoseArray(poses=[Pose()] * 21))
+    msg = PoseArray(poses=[Pose() for _ in range(42)])
+    for pose in msg.poses[21:]:
+        pose.position.x = pose.position.y = pose.position.z = float("nan")
+    observation = pose_array_to_observation(msg)
+    assert observation.right is not None and float(observation.right.confidence[0]) == 0.0
+    assert observation.left is not None and float(observation.left.confidence[0]) == 1.0
+
+
+@pytest.mark.parametrize("specs", [GRASP_PROPOSAL_PARAMETERS, HAND_PRIOR_PARAMETERS])
+def test_parameter_tables_check_their_defaults_and_refuse_bad_values(specs) -> None:  # type: ignore[no-untyped-def]
+    table = spec_table(specs)
+    assert len(table) == len(specs)  # no name twice
+    for spec in specs:
+        assert spec.check(spec.default) is None, spec.name
+    assert table["device"].check("gpu") is not None and table["device"].check("cuda:1") is None
+    assert table["backend"].check("tensorflow") is not None
+    assert table["diagnostics_period_s"].check(float("inf")) is not None
+    assert table["input_qos_depth"].check(1.5) is not None
+
+
+def test_readme_holds_the_generated_parameter_tables() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert markdown_table(GRASP_PROPOSAL_PARAMETERS) in readme
+    assert markdown_table(HAND_PRIOR_PARAMETERS) in readme

@@ -1,0 +1,158 @@
+"""grasp_proposal_node over real DDS: proposals for a cloud, survival of bad clouds, parameters, the action."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from interhandgen_msgs.action import GenerateBimanualGrasps
+from interhandgen_msgs.msg import BimanualGraspArray
+from interhandgen_ros.conversions import points_to_cloud
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import GetParameters, SetParameters
+from rclpy.action import ActionClient
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import PointCloud2, PointField
+from std_msgs.msg import Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from interhandgen_core.data.procedural_objects import generate_objects
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import spin_until
+
+FAST = {"num_grasps": 4, "ddim_steps": 4, "markers_top_k": 2, "diagnostics_period_s": 0.5}
+
+
+def object_cloud(frame: str = "camera", stamp_sec: int = 7) -> PointCloud2:
+    points = generate_objects(1, seed=3).sample_surface(2000, seed=0)[0][0]
+    header = Header(frame_id=frame)
+    header.stamp.sec = stamp_sec
+    return points_to_cloud(points, header)
+
+
+def collect(ros, msg_type, topic, qos=10):  # type: ignore[no-untyped-def]
+    got: list = []
+    ros.create_subscription(msg_type, topic, got.append, qos)
+    return got
+
+
+def wait_for_subscriber(ros, publisher, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    assert spin_until(ros, lambda: publisher.get_subscription_count() > 0, timeout), "the node never subscribed"
+
+
+def test_proposals_arrive_ranked_in_the_cloud_frame(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    node = start_node("grasp_proposal_node", FAST, {"object_points": "cam/points"})
+    proposals = collect(ros, BimanualGraspArray, "grasp_proposals")
+    markers = collect(ros, MarkerArray, "grasp_markers", 1)
+    publisher = ros.create_publisher(PointCloud2, "cam/points", qos_profile_sensor_data)
+    wait_for_subscriber(ros, publisher)
+    publisher.publish(object_cloud("camera_link", 42))
+    assert spin_until(ros, lambda: bool(proposals) and bool(markers), 60), node.output()
+    msg = proposals[0]
+    assert msg.header.frame_id == "camera_link" and msg.header.stamp.sec == 42
+    assert len(msg.grasps) == 4
+    scores = [g.score for g in msg.grasps]
+    assert scores == sorted(scores, reverse=True) and 0 <= scores[-1] <= scores[0] <= 1
+    grasp = msg.grasps[0]
+    assert (grasp.left.side, grasp.right.side) == (0, 1) and len(grasp.left.keypoints) == 21
+    assert all(np.isfinite([p.x for p in grasp.right.keypoints]))
+    meshes = [m for m in markers[0].markers if m.type == Marker.TRIANGLE_LIST]
+    assert len(meshes) == 4 and all(len(m.points) % 3 == 0 and m.header.frame_id == "camera_link" for m in meshes)
+    assert node.stop(signal.SIGTERM) == 0
+
+
+def bad_clouds() -> dict[str, PointCloud2]:
+    good = object_cloud()
+    empty = points_to_cloud(np.zeros((0, 3)), Header(frame_id="camera"))
+    nan = points_to_cloud(np.full((500, 3), np.nan), Header(frame_id="camera"))
+    inf = points_to_cloud(np.full((500, 3), np.inf), Header(frame_id="camera"))
+    no_z = object_cloud()
+    no_z.fields = [f for f in no_z.fields if f.name != "z"]
+    ints = object_cloud()
+    for field in ints.fields:
+        field.datatype = PointField.INT32
+    short = object_cloud()
+    short.data = bytes(short.data)[:100]
+    wrong_frame = object_cloud("world")
+    return {
+        "empty": empty, "nan": nan, "inf": inf, "missing z": no_z, "int fields": ints, "truncated data": short,
+        "wrong frame": wrong_frame, "good": good,
+    }  # fmt: skip
+
+
+def test_bad_clouds_are_dropped_and_counted(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    node = start_node("grasp_proposal_node", {**FAST, "expected_frame_id": "camera", "input_qos": "DEFAULT"})
+    proposals = collect(ros, BimanualGraspArray, "grasp_proposals")
+    diagnostics = collect(ros, DiagnosticArray, "diagnostics")
+    publisher = ros.create_publisher(PointCloud2, "object_points", 10)
+    wait_for_subscriber(ros, publisher)
+    clouds = bad_clouds()
+    for cloud in clouds.values():
+        publisher.publish(cloud)
+        spin_until(ros, lambda: False, 1.0)  # one at a time, so that none supersedes another
+    assert spin_until(ros, lambda: len(proposals) == 1, 60), node.output()
+
+    def counts() -> dict[str, str]:
+        return {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}
+
+    assert spin_until(ros, lambda: counts().get("processed") == "1" and counts().get("dropped") == "7", 10), counts()
+    assert node.process.poll() is None  # alive
+    log = node.output()
+    assert "dropped an input" in log
+    assert node.stop() == 0
+
+
+def test_invalid_parameter_is_refused_and_the_old_value_kept(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    node = start_node("grasp_proposal_node", FAST)
+    setter = ros.create_client(SetParameters, "grasp_proposal_node/set_parameters")
+    getter = ros.create_client(GetParameters, "grasp_proposal_node/get_parameters")
+    assert setter.wait_for_service(timeout_sec=60), node.output()
+
+    def set_value(name: str, value: ParameterValue) -> tuple[bool, str]:
+        future = setter.call_async(SetParameters.Request(parameters=[Parameter(name=name, value=value)]))
+        assert spin_until(ros, future.done, 10)
+        result = future.result().results[0]
+        return result.successful, result.reason
+
+    ok, reason = set_value("num_grasps", ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=0))
+    assert not ok
+    ok, reason = set_value("voxel_size", ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float("nan")))
+    assert not ok and "nan" in reason
+    ok, _ = set_value("backend", ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="tensorrt"))
+    assert not ok  # read-only while running
+    ok, _ = set_value("num_grasps", ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=6))
+    assert ok
+    future = getter.call_async(GetParameters.Request(names=["num_grasps", "voxel_size"]))
+    assert spin_until(ros, future.done, 10)
+    values = future.result().values
+    assert values[0].integer_value == 6 and np.isfinite(values[1].double_value)
+    assert node.stop() == 0
+
+
+def test_action_returns_grasps_with_feedback(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    node = start_node("grasp_proposal_node", FAST)
+    client = ActionClient(ros, GenerateBimanualGrasps, "generate_grasps")
+    assert client.wait_for_server(timeout_sec=60), node.output()
+    feedback: list = []
+    goal = GenerateBimanualGrasps.Goal(cloud=object_cloud("table"), num_grasps=3, seed=5)
+    sent = client.send_goal_async(goal, feedback_callback=lambda f: feedback.append(f.feedback.stage))
+    assert spin_until(ros, sent.done, 10) and sent.result().accepted
+    result_future = sent.result().get_result_async()
+    assert spin_until(ros, result_future.done, 60), node.output()
+    result = result_future.result().result
+    assert len(result.grasps.grasps) == 3 and result.grasps.header.frame_id == "table"
+    assert "sampling" in feedback
+    bad = GenerateBimanualGrasps.Goal(cloud=points_to_cloud(np.zeros((0, 3)), Header(frame_id="table")))
+    sent = client.send_goal_async(bad)
+    assert spin_until(ros, sent.done, 10)
+    result_future = sent.result().get_result_async()
+    assert spin_until(ros, result_future.done, 30)
+    assert "empty cloud" in result_future.result().result.message
+    client.destroy()
+    time.sleep(0.1)
+    assert node.stop() == 0

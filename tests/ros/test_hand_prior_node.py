@@ -1,0 +1,160 @@
+"""hand_prior_node over real DDS: refined states for a noisy stream, lost and swapped hands, PoseArray input,
+bad messages and a flood."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Point, Pose, PoseArray
+from interhandgen_msgs.msg import HandState, TwoHandState
+from std_msgs.msg import Header
+
+from interhandgen_core.data.motion_sequences import MotionConfig
+from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
+from interhandgen_core.data.tracking_sequences import make_tracking_sequences
+from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.hands.loading import load_hand_pair
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import spin_until
+
+FAST = {"iterations": 4, "input_qos": "DEFAULT", "diagnostics_period_s": 0.5}
+FRAMES = 45
+
+
+def sequence():  # type: ignore[no-untyped-def]
+    right, left = load_hand_pair("procedural")
+    noise = TrackerNoiseConfig(outlier_probability=0.0, dropout_probability=0.0, low_confidence_probability=0.0)
+    motion = MotionConfig(frames=FRAMES)
+    return make_tracking_sequences(HandLayer(right), HandLayer(left), 1, motion, noise, seed=0, keyframes=4)[0]
+
+
+def points(keypoints: np.ndarray) -> list[Point]:
+    return [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in keypoints]
+
+
+def state(
+    left: np.ndarray, right: np.ndarray, frame: int, left_conf: float = 1.0, right_conf: float = 1.0
+) -> TwoHandState:
+    header = Header(frame_id="tracker")
+    header.stamp.sec, header.stamp.nanosec = frame // 30, int((frame % 30) * 1e9 / 30)
+    msg = TwoHandState(header=header)
+    msg.left = HandState(header=header, side=HandState.LEFT, keypoints=points(left), confidence=left_conf)
+    msg.right = HandState(header=header, side=HandState.RIGHT, keypoints=points(right), confidence=right_conf)
+    return msg
+
+
+def keypoints_of(hand: HandState) -> np.ndarray:
+    return np.array([[p.x, p.y, p.z] for p in hand.keypoints])
+
+
+def stream(ros, publisher, messages, rate_hz: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    for msg in messages:
+        publisher.publish(msg)
+        spin_until(ros, lambda: False, 1.0 / rate_hz)
+
+
+def test_refined_states_follow_a_noisy_stream(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    node = start_node("hand_prior_node", FAST, {"hands/noisy": "tracker/hands"})
+    refined: list[TwoHandState] = []
+    ros.create_subscription(TwoHandState, "hands/refined", refined.append, 100)
+    publisher = ros.create_publisher(TwoHandState, "tracker/hands", 100)
+    assert spin_until(ros, lambda: publisher.get_subscription_count() > 0, 60), node.output()
+    seq = sequence()
+    obs = seq.observed
+    messages = [state(obs.left_keypoints[i].numpy(), obs.right_keypoints[i].numpy(), i) for i in range(FRAMES)]
+    # The last 10 frames lose the right hand.
+    for i in range(FRAMES - 10, FRAMES):
+        messages[i] = state(obs.left_keypoints[i].numpy(), np.full((21, 3), np.nan), i, 1.0, 0.0)
+    stream(ros, publisher, messages)
+    spin_until(ros, lambda: False, 2.0)
+    assert len(refined) >= 5, node.output()
+    truth = {i: (seq.left_keypoints[i].numpy(), seq.right_keypoints[i].numpy()) for i in range(FRAMES)}
+    errors_refined, errors_observed = [], []
+    for msg in refined:
+        frame = msg.header.stamp.sec * 30 + round(msg.header.stamp.nanosec * 30 / 1e9)
+        assert msg.header.frame_id == "tracker" and 0 <= msg.left.confidence <= 1 and 0 <= msg.right.confidence <= 1
+        if frame < FRAMES - 10:
+            errors_refined.append(np.linalg.norm(keypoints_of(msg.left) - truth[frame][0], axis=-1).mean())
+            errors_observed.append(np.linalg.norm(obs.left_keypoints[frame].numpy() - truth[frame][0], axis=-1).mean())
+    assert np.mean(errors_refined) < np.mean(errors_observed)
+    last = refined[-1]
+    assert last.right.confidence < 1.0 and np.isfinite(keypoints_of(last.right)).all()  # held, decaying
+    assert node.stop() == 0
+
+
+def test_swapped_labels_are_corrected(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    node = start_node("hand_prior_node", {**FAST, "input_qos_depth": 10})
+    refined: list[TwoHandState] = []
+    ros.create_subscription(TwoHandState, "hands/refined", refined.append, 100)
+    publisher = ros.create_publisher(TwoHandState, "hands/noisy", 100)
+    assert spin_until(ros, lambda: publisher.get_subscription_count() > 0, 60), node.output()
+    seq = sequence()
+    left, right = seq.left_keypoints.numpy(), seq.right_keypoints.numpy()
+    messages = [state(left[i], right[i], i) for i in range(8)] + [state(right[8], left[8], 8)]
+    stream(ros, publisher, messages, rate_hz=5.0)
+    assert spin_until(ros, lambda: any(m.header.stamp.nanosec == int(8 * 1e9 / 30) for m in refined), 20)
+    swapped = next(m for m in refined if m.header.stamp.nanosec == int(8 * 1e9 / 30))
+    assert np.linalg.norm(keypoints_of(swapped.left) - left[8], axis=-1).mean() < 0.03
+    assert node.stop() == 0
+
+
+def test_pose_array_input(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    node = start_node("hand_prior_node", {**FAST, "input_type": "pose_array"}, {"hands/noisy": "tracker/poses"})
+    refined: list[TwoHandState] = []
+    ros.create_subscription(TwoHandState, "hands/refined", refined.append, 100)
+    publisher = ros.create_publisher(PoseArray, "tracker/poses", 10)
+    assert spin_until(ros, lambda: publisher.get_subscription_count() > 0, 60), node.output()
+    seq = sequence()
+    keypoints = np.concatenate([seq.left_keypoints[0].numpy(), seq.right_keypoints[0].numpy()])
+    msg = PoseArray(header=Header(frame_id="tracker"))
+    msg.poses = [Pose(position=p) for p in points(keypoints)]
+    publisher.publish(msg)
+    assert spin_until(ros, lambda: bool(refined), 20), node.output()
+    assert np.linalg.norm(keypoints_of(refined[0].right) - seq.right_keypoints[0].numpy(), axis=-1).mean() < 0.03
+    assert node.stop() == 0
+
+
+def test_bad_messages_and_a_flood_are_survived(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    node = start_node("hand_prior_node", {**FAST, "expected_frame_id": "tracker"})
+    refined: list[TwoHandState] = []
+    diagnostics: list[DiagnosticArray] = []
+    ros.create_subscription(TwoHandState, "hands/refined", refined.append, 100)
+    ros.create_subscription(DiagnosticArray, "diagnostics", diagnostics.append, 10)
+    publisher = ros.create_publisher(TwoHandState, "hands/noisy", 100)
+    assert spin_until(ros, lambda: publisher.get_subscription_count() > 0, 60), node.output()
+    seq = sequence()
+    left, right = seq.left_keypoints.numpy(), seq.right_keypoints.numpy()
+    wrong_sides = state(left[0], right[0], 0)
+    wrong_sides.left.side = HandState.RIGHT
+    wrong_frame = state(left[0], right[0], 0)
+    wrong_frame.header.frame_id = "camera"
+    all_nan = state(np.full((21, 3), np.nan), np.full((21, 3), np.inf), 0, float("nan"), 1.0)
+    millimetres = state(1000 * left[0], 1000 * right[0], 0)
+    for msg in (wrong_sides, wrong_frame, all_nan, millimetres):
+        publisher.publish(msg)
+        spin_until(ros, lambda: False, 0.5)
+    flood = [state(left[i % FRAMES], right[i % FRAMES], i) for i in range(200)]
+    stream(ros, publisher, flood, rate_hz=100.0)
+    spin_until(ros, lambda: False, 2.0)
+
+    def counts() -> dict[str, str]:
+        return {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}
+
+    def settled() -> bool:  # every message the node took from DDS has been processed or dropped
+        c = counts()
+        return bool(c) and int(c["received"]) == int(c["processed"]) + int(c["dropped"])
+
+    assert spin_until(ros, settled, 10), counts()
+    # With a queue depth of 1, DDS itself may discard part of a flood before the node sees it.
+    assert 100 <= int(counts()["received"]) <= 204
+    reasons = " ".join(key for key in counts() if key.startswith("dropped: "))
+    assert "frame" in reasons and "side" in reasons and "superseded" in reasons, counts()
+    assert (
+        node.process.poll() is None and refined and torch.isfinite(torch.tensor(keypoints_of(refined[-1].left))).all()
+    )
+    assert node.stop() == 0
