@@ -31,6 +31,9 @@ class RefinerConfig(_ConfigBase):
     iterations: L-BFGS iterations per frame warm-started from the previous refined frame.
     init_iterations: iterations for a hand seen for the first time (or again after being lost),
         started from a rigid fit of a mean hand to its palm keypoints.
+    realign_iterations: iterations for a hand re-aligned rigidly after a jump beyond
+        reacquire_distance_m: its articulation is kept, so it needs fewer than a new hand. Kept
+        small because a slow frame makes a stream skip frames, and skipped frames make jumps.
     batch_iterations: iterations of ``refine`` on a batch of independent estimates.
     prior_timestep: t of the forward-reverse step of Eq. 9 (0-based, < the model's T). Small t
         asks "is this state a slightly noisy sample of the prior?", which is what a tracker's
@@ -65,6 +68,7 @@ class RefinerConfig(_ConfigBase):
 
     iterations: int = 8
     init_iterations: int = 60
+    realign_iterations: int = 16
     batch_iterations: int = 60
     keypoint_weight: float = 1.0
     prior_weight: float = 4.0
@@ -93,6 +97,7 @@ class RefinerConfig(_ConfigBase):
         owner = "RefinerConfig"
         _require_int(owner, "iterations", self.iterations, 0)
         _require_int(owner, "init_iterations", self.init_iterations, 0)
+        _require_int(owner, "realign_iterations", self.realign_iterations, 0)
         _require_int(owner, "batch_iterations", self.batch_iterations, 0)
         _require_int(owner, "prior_timestep", self.prior_timestep, 0)
         _require_int(owner, "prior_noise_draws", self.prior_noise_draws, 2)

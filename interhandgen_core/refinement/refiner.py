@@ -444,7 +444,8 @@ class HandPriorRefiner:
         present: dict[str, bool] = {}
         free: dict[str, bool] = {}
         smooth: dict[str, tuple[Tensor, bool]] = {}
-        fresh = False
+        fresh = False  # a hand started from the mean hand: many iterations, Eq. 9's target re-taken
+        realigned = False  # a hand moved rigidly to a far observation: its articulation is kept
         for side in SIDES:
             track, t = self.tracks[side], sides[side]
             observed = bool(t.observed[0])
@@ -458,7 +459,7 @@ class HandPriorRefiner:
                     jump = self._palm_jump(t, track)
                     if jump is not None:
                         # Far beyond the robust data term's reach: re-align the root before fitting.
-                        states[side], fresh = self._realigned(track.state, t, track), True
+                        states[side], realigned = self._realigned(track.state, t, track), True
                         issues.append(
                             f"{side} hand moved {100 * jump:.0f} cm since the last frame; re-aligned to the observation"
                         )
@@ -504,7 +505,9 @@ class HandPriorRefiner:
             sides["left"].observed,
             sides["right"].observed,
         )
-        iterations = config.init_iterations if fresh else config.iterations
+        iterations = (
+            config.init_iterations if fresh else config.realign_iterations if realigned else config.iterations
+        )
         if not fresh and config.prior_weight > 0:
             # Warm-started, the state moves little within a frame: Eq. 9's detached target is taken
             # once at the start of the frame instead of at every evaluation (a denoiser call saved

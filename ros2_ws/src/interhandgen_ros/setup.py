@@ -24,6 +24,7 @@ setup(
         "console_scripts": [
             f"grasp_proposal_node = {PACKAGE}.grasp_proposal_node:main",
             f"hand_prior_node = {PACKAGE}.hand_prior_node:main",
+            f"interhandgen_ros_bench = {PACKAGE}.benchmark:main",
         ],
     },
 )

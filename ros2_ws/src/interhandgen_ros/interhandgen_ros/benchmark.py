@@ -1,0 +1,229 @@
+"""End-to-end figures of the nodes over real DDS, each node in its own process.
+
+    interhandgen_ros_bench grasp   [--points 20000] [--num 32] [--repeats 20]
+        publish a cloud, wait for its proposals; latency from publish to receipt, median / p95
+    interhandgen_ros_bench hand    [--rate 30] [--seconds 20]
+        stream a noisy two-hand sequence at --rate; refined states per second, fraction dropped
+    interhandgen_ros_bench memory  [--clouds 1000]
+        the grasp node's resident memory (VmRSS) after warm-up and after --clouds clouds
+
+Run it in the workspace's environment: ros2_ws/env.sh interhandgen_ros_bench grasp. It starts
+the node executables itself (from PATH) with the given --device and --backend, and writes the
+figures as JSON with --json FILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from interhandgen_msgs.msg import BimanualGraspArray, HandState, TwoHandState
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import Header
+
+from interhandgen_core.data.motion_sequences import MotionConfig
+from interhandgen_core.data.procedural_objects import generate_objects
+from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
+from interhandgen_core.data.tracking_sequences import make_tracking_sequences
+from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.hands.loading import load_hand_pair
+from interhandgen_ros.conversions import points_to_cloud
+
+STARTUP_TIMEOUT_S = 120.0
+
+
+def _spin_until(node: Node, done: Callable[[], bool], timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        rclpy.spin_once(node, timeout_sec=0.01)
+        if done():
+            return True
+    return False
+
+
+def _start(executable: str, params: dict[str, Any]) -> subprocess.Popen[bytes]:
+    args = [executable, "--ros-args"]
+    for name, value in params.items():
+        args += ["-p", f"{name}:={value}"]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+def _grown(items: list[Any], count: int) -> Callable[[], bool]:
+    return lambda: len(items) > count
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def _cloud(points: int) -> PointCloud2:
+    xyz = generate_objects(1, seed=0).sample_surface(points, seed=0)[0][0]
+    return points_to_cloud(np.asarray(xyz), Header(frame_id="camera"))
+
+
+def _wait_for_subscriber(node: Node, publisher: Any, process: subprocess.Popen[bytes]) -> None:
+    if not _spin_until(node, lambda: publisher.get_subscription_count() > 0, STARTUP_TIMEOUT_S):
+        raise RuntimeError(f"the node did not subscribe within {STARTUP_TIMEOUT_S:.0f} s (exit {process.poll()})")
+
+
+def grasp_latency(node: Node, args: argparse.Namespace) -> dict[str, Any]:
+    process = _start("grasp_proposal_node", {"num_grasps": args.num, "device": args.device, "backend": args.backend})
+    try:
+        received: list[float] = []
+        node.create_subscription(
+            BimanualGraspArray, "grasp_proposals", lambda m: received.append(time.perf_counter()), 10
+        )
+        publisher = node.create_publisher(PointCloud2, "object_points", qos_profile_sensor_data)
+        _wait_for_subscriber(node, publisher, process)
+        cloud = _cloud(args.points)
+        latencies = []
+        for _ in range(args.repeats + 1):  # the first is a warm-up of the DDS path
+            count = len(received)
+            sent = time.perf_counter()
+            publisher.publish(cloud)
+            if not _spin_until(node, _grown(received, count), 120.0):
+                raise RuntimeError("no proposals within 120 s")
+            latencies.append(1000.0 * (received[-1] - sent))
+        latencies = latencies[1:]
+        return {
+            "what": "grasp end-to-end",
+            "points": args.points,
+            "grasps": args.num,
+            "repeats": args.repeats,
+            "median_ms": statistics.median(latencies),
+            "p95_ms": float(np.percentile(latencies, 95)),
+            "device": args.device,
+            "backend": args.backend,
+        }
+    finally:
+        _stop(process)
+
+
+def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
+    process = _start("hand_prior_node", {"device": args.device, "backend": args.backend, "input_qos": "DEFAULT"})
+    try:
+        refined: list[float] = []
+        node.create_subscription(TwoHandState, "hands/refined", lambda m: refined.append(time.perf_counter()), 100)
+        publisher = node.create_publisher(TwoHandState, "hands/noisy", 100)
+        _wait_for_subscriber(node, publisher, process)
+        right, left = load_hand_pair("procedural")
+        frames = int(args.rate * args.seconds)
+        motion = MotionConfig(frames=frames, fps=args.rate)
+        seq = make_tracking_sequences(HandLayer(right), HandLayer(left), 1, motion, TrackerNoiseConfig(), seed=0)[0]
+        obs = seq.observed
+        period = 1.0 / args.rate
+        start = time.perf_counter()
+        for i in range(frames):
+            msg = TwoHandState(header=Header(frame_id="tracker"))
+            msg.header.stamp.sec, msg.header.stamp.nanosec = int(i * period), int((i * period % 1) * 1e9)
+            for hand, side, keypoints, confidence in (
+                (msg.left, HandState.LEFT, obs.left_keypoints[i], obs.left_confidence[i]),
+                (msg.right, HandState.RIGHT, obs.right_keypoints[i], obs.right_confidence[i]),
+            ):
+                hand.side, hand.confidence = side, float(confidence)
+                for point, xyz in zip(hand.keypoints, keypoints.tolist(), strict=True):
+                    point.x, point.y, point.z = xyz
+            publisher.publish(msg)
+            _spin_until(node, lambda: False, max(0.0, start + (i + 1) * period - time.perf_counter()))
+        _spin_until(node, lambda: False, 2.0)
+        duration = frames * period
+        return {
+            "what": "hand prior rate",
+            "input_hz": args.rate,
+            "sent": frames,
+            "refined": len(refined),
+            "refined_hz": len(refined) / duration,
+            "dropped_fraction": 1.0 - len(refined) / frames,
+            "device": args.device,
+            "backend": args.backend,
+        }
+    finally:
+        _stop(process)
+
+
+def memory(node: Node, args: argparse.Namespace) -> dict[str, Any]:
+    params = {"num_grasps": args.num, "ddim_steps": args.steps, "device": args.device, "backend": args.backend}
+    process = _start("grasp_proposal_node", params)
+    try:
+        received: list[int] = []
+        node.create_subscription(BimanualGraspArray, "grasp_proposals", lambda m: received.append(1), 10)
+        publisher = node.create_publisher(PointCloud2, "object_points", qos_profile_sensor_data)
+        _wait_for_subscriber(node, publisher, process)
+        cloud = _cloud(args.points)
+        samples: dict[int, float] = {}
+        for i in range(1, args.clouds + 1):
+            count = len(received)
+            publisher.publish(cloud)
+            if not _spin_until(node, _grown(received, count), 120.0):
+                raise RuntimeError(f"no proposals for cloud {i}")
+            if i in (args.warmup, args.clouds) or i % max(1, args.clouds // 10) == 0:
+                samples[i] = _rss_mb(process.pid)
+                print(f"cloud {i}: VmRSS {samples[i]:.0f} MB", flush=True)
+        return {
+            "what": "grasp node memory",
+            "clouds": args.clouds,
+            "points": args.points,
+            "grasps": args.num,
+            "ddim_steps": args.steps,
+            "rss_mb": samples,
+            "growth_after_warmup_mb": samples[args.clouds] - samples[args.warmup],
+        }
+    finally:
+        _stop(process)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="interhandgen_ros_bench", description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=("grasp", "hand", "memory"))
+    parser.add_argument("--points", type=int, default=20000)
+    parser.add_argument("--num", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=8, help="memory: DDIM steps (fewer: a faster run)")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=30.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clouds", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--backend", default="torch")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    rclpy.init()
+    node = rclpy.create_node("interhandgen_ros_bench")
+    try:
+        result = {"grasp": grasp_latency, "hand": hand_rate, "memory": memory}[args.what](node, args)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+    print(json.dumps(result, indent=2))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
