@@ -505,9 +505,7 @@ class HandPriorRefiner:
             sides["left"].observed,
             sides["right"].observed,
         )
-        iterations = (
-            config.init_iterations if fresh else config.realign_iterations if realigned else config.iterations
-        )
+        iterations = config.init_iterations if fresh else config.realign_iterations if realigned else config.iterations
         if not fresh and config.prior_weight > 0:
             # Warm-started, the state moves little within a frame: Eq. 9's detached target is taken
             # once at the start of the frame instead of at every evaluation (a denoiser call saved
