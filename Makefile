@@ -33,9 +33,10 @@ ros: $(ROS_STAMP)
 		$(abspath $(BIN))/colcon build --base-paths src --event-handlers console_direct- console_start_end+
 	@echo "built $(WS); run commands in it with $(WS)/env.sh COMMAND"
 
-demo: $(STAMP)
-	$(BIN)/interhandgen sample --num 16 --seed 0 --out out/demo
-	@echo "wrote out/demo/samples.npz, out/demo/preview.png and one PLY per sample"
+# As a ROS user sees it: grasp_proposal_node in its own process, the demo object's cloud
+# published on object_points, the proposals received over DDS and drawn to out/demo/demo_grasps.png.
+demo: ros
+	$(WS)/env.sh interhandgen_ros_demo --out out/demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check interhandgen_core tests training $(WS)/src

@@ -109,6 +109,17 @@ def quaternion_to_axis_angle(quaternion: Tensor) -> Tensor:
     return xyz * scale
 
 
+def quaternion_to_matrix(quaternion: Tensor) -> Tensor:
+    """quaternion: (..., 4) (w, x, y, z), normalised here -> (..., 3, 3) rotation matrix."""
+    w, x, y, z = (quaternion / quaternion.norm(dim=-1, keepdim=True)).unbind(-1)
+    rows = (
+        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+    )  # fmt: skip
+    return torch.stack(rows, dim=-1).reshape((*quaternion.shape[:-1], 3, 3))
+
+
 def matrix_to_axis_angle(matrix: Tensor) -> Tensor:
     """matrix: (..., 3, 3) -> (..., 3) axis-angle, angle in [0, pi]."""
     return quaternion_to_axis_angle(matrix_to_quaternion(matrix))

@@ -15,6 +15,7 @@ from interhandgen_core.geometry.rotations import (
     matrix_to_quaternion,
     matrix_to_rotation_6d,
     quaternion_to_axis_angle,
+    quaternion_to_matrix,
     rotation_6d_to_axis_angle,
     rotation_6d_to_matrix,
 )
@@ -98,6 +99,15 @@ def test_quaternion_round_trip_and_convention() -> None:
     torch.testing.assert_close(quaternion_to_axis_angle(quat), aa, rtol=0, atol=1e-10)
     # q and -q are the same rotation.
     torch.testing.assert_close(quaternion_to_axis_angle(-quat), aa, rtol=0, atol=1e-10)
+
+
+def test_quaternion_to_matrix_inverts_matrix_to_quaternion() -> None:
+    matrix = axis_angle_to_matrix(_axis_angles(1000, 0.0, math.pi, seed=6))
+    quat = matrix_to_quaternion(matrix)
+    torch.testing.assert_close(quaternion_to_matrix(quat), matrix, rtol=0, atol=1e-12)
+    # Sign and scale do not matter: -2q is the same rotation.
+    torch.testing.assert_close(quaternion_to_matrix(-2.0 * quat), matrix, rtol=0, atol=1e-12)
+    assert quaternion_to_matrix(quat.reshape(10, 100, 4)).shape == (10, 100, 3, 3)
 
 
 def test_rotation_6d_round_trips() -> None:

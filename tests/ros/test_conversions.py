@@ -6,9 +6,18 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from conftest import REPO
 from geometry_msgs.msg import Pose, PoseArray
-from interhandgen_ros.conversions import InputError, cloud_to_points, points_to_cloud, pose_array_to_observation
+from interhandgen_msgs.msg import HandState
+from interhandgen_ros.conversions import (
+    InputError,
+    cloud_to_points,
+    hand_state,
+    hand_states_to_params,
+    points_to_cloud,
+    pose_array_to_observation,
+)
 from interhandgen_ros.parameters import GRASP_PROPOSAL_PARAMETERS, HAND_PRIOR_PARAMETERS, markdown_table, spec_table
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
@@ -81,6 +90,30 @@ def test_pose_array_needs_42_poses_and_marks_a_lost_hand() -> None:
     observation = pose_array_to_observation(msg)
     assert observation.right is not None and float(observation.right.confidence[0]) == 0.0
     assert observation.left is not None and float(observation.left.confidence[0]) == 1.0
+
+
+def test_hand_states_give_back_the_hands_they_were_made_from() -> None:
+    from interhandgen_core.geometry.rotations import axis_angle_to_matrix
+    from interhandgen_core.prior.representation import HandParams
+
+    gen = torch.Generator().manual_seed(0)
+    params = HandParams(
+        0.3 * torch.randn(5, 45, generator=gen, dtype=torch.float64),
+        torch.randn(5, 10, generator=gen, dtype=torch.float64),
+        axis_angle_to_matrix(2.0 * torch.randn(5, 3, generator=gen, dtype=torch.float64)),
+        0.2 * torch.randn(5, 3, generator=gen, dtype=torch.float64),
+    )
+    keypoints = torch.zeros(5, 21, 3, dtype=torch.float64)
+    states = [hand_state(HandState.LEFT, params, keypoints, 1.0, Header(), row) for row in range(5)]
+    back = hand_states_to_params(states)
+    for name in ("pose", "betas", "rotation", "translation"):
+        # The message holds the pose and betas as float32.
+        torch.testing.assert_close(getattr(back, name), getattr(params, name), rtol=0, atol=1e-6)
+    states[2].wrist_pose.orientation.w = float("nan")
+    with pytest.raises(InputError, match="quaternion"):
+        hand_states_to_params(states)
+    with pytest.raises(InputError, match="no hand states"):
+        hand_states_to_params([])
 
 
 @pytest.mark.parametrize("specs", [GRASP_PROPOSAL_PARAMETERS, HAND_PRIOR_PARAMETERS])

@@ -107,6 +107,44 @@ def test_bad_clouds_are_dropped_and_counted(ros, start_node) -> None:  # type: i
     assert node.stop() == 0
 
 
+def test_a_million_points_and_a_100_hz_flood(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    node = start_node("grasp_proposal_node", {**FAST, "input_qos": "DEFAULT"})
+    proposals = collect(ros, BimanualGraspArray, "grasp_proposals")
+    diagnostics = collect(ros, DiagnosticArray, "diagnostics")
+    publisher = ros.create_publisher(PointCloud2, "object_points", 10)
+    wait_for_subscriber(ros, publisher)
+    # A million points (12 MB): subsampled to max_points, not refused.
+    surface = generate_objects(1, seed=3).sample_surface(20_000, seed=0)[0][0].numpy()
+    points = np.repeat(surface, 50, axis=0) + np.random.default_rng(0).normal(0.0, 5e-4, (1_000_000, 3))
+    header = Header(frame_id="camera")
+    header.stamp.sec = 1
+    publisher.publish(points_to_cloud(points, header))
+    assert spin_until(ros, lambda: any(p.header.stamp.sec == 1 for p in proposals), 120), node.output()
+    # 200 clouds at 100 Hz: no backlog; the newest is processed, the others are dropped and counted.
+    cloud = object_cloud()
+    for i in range(200):
+        cloud.header.stamp.sec = 1000 + i  # serialised on publish: one message object serves
+        publisher.publish(cloud)
+        spin_until(ros, lambda: False, 0.01)
+    assert spin_until(ros, lambda: any(p.header.stamp.sec == 1199 for p in proposals), 60), node.output()
+
+    def counts() -> dict[str, str]:
+        return {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}
+
+    def settled() -> bool:
+        c = counts()
+        return bool(c) and int(c["received"]) == int(c["processed"]) + int(c["dropped"])
+
+    assert spin_until(ros, settled, 10), counts()
+    c = counts()
+    assert (
+        int(c["processed"]) == len(proposals) < 50
+        and int(c["dropped: superseded by a newer message before it was processed"]) > 100
+    ), c
+    assert node.process.poll() is None
+    assert node.stop() == 0
+
+
 def test_invalid_parameter_is_refused_and_the_old_value_kept(ros, start_node) -> None:  # type: ignore[no-untyped-def]
     node = start_node("grasp_proposal_node", FAST)
     setter = ros.create_client(SetParameters, "grasp_proposal_node/set_parameters")

@@ -14,6 +14,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.xml")),
+        (f"share/{PACKAGE}/data", glob("data/*.ply")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -25,6 +26,8 @@ setup(
             f"grasp_proposal_node = {PACKAGE}.grasp_proposal_node:main",
             f"hand_prior_node = {PACKAGE}.hand_prior_node:main",
             f"interhandgen_ros_bench = {PACKAGE}.benchmark:main",
+            f"interhandgen_ros_replay = {PACKAGE}.recording:main",
+            f"interhandgen_ros_demo = {PACKAGE}.demo:main",
         ],
     },
 )

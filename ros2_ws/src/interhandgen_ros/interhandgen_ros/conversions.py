@@ -5,6 +5,7 @@
     TwoHandState                 -> two_hand_state_to_observation -> TwoHandObservation (1 frame)
     PoseArray of 2 x 21 poses    -> pose_array_to_observation     -> TwoHandObservation (1 frame)
     RefinedHands (1 frame)       -> refined_to_message            -> TwoHandState
+    HandState x B                -> hand_states_to_params         -> HandParams (B rows), for meshes
 
 Every malformed input raises InputError with one line that says what is wrong; the nodes log
 it (throttled), count the message as dropped and carry on.
@@ -22,7 +23,7 @@ from interhandgen_msgs.msg import BimanualGrasp, BimanualGraspArray, HandState, 
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
-from interhandgen_core.geometry.rotations import matrix_to_quaternion
+from interhandgen_core.geometry.rotations import matrix_to_quaternion, quaternion_to_matrix
 from interhandgen_core.prior.pipeline import GraspSamples
 from interhandgen_core.prior.representation import HandParams
 from interhandgen_core.refinement.observation import HandObservation, TwoHandObservation
@@ -129,6 +130,28 @@ def grasps_to_message(grasps: GraspSamples, header: Header) -> BimanualGraspArra
         )
         out.grasps.append(grasp)
     return out
+
+
+def hand_states_to_params(states: list[HandState]) -> HandParams:
+    """B HandStates (pose, betas, wrist pose; metres, their header's frame) -> HandParams, float64.
+
+    The inverse of hand_state: feed the result to a HandLayer for the meshes (previews, RViz).
+    """
+    if not states:
+        raise InputError("no hand states to convert")
+    for msg in states:
+        if len(msg.pose) != 45 or len(msg.betas) != 10:
+            raise InputError(
+                f"a HandState has {len(msg.pose)} pose and {len(msg.betas)} betas values, 45 and 10 expected"
+            )
+    pose = torch.tensor(np.array([msg.pose for msg in states], dtype=np.float64))
+    betas = torch.tensor(np.array([msg.betas for msg in states], dtype=np.float64))
+    wrist = [msg.wrist_pose for msg in states]
+    quaternion = torch.tensor([[w.orientation.w, w.orientation.x, w.orientation.y, w.orientation.z] for w in wrist])
+    if not bool(torch.isfinite(quaternion).all()) or bool((quaternion.norm(dim=-1) < 1e-6).any()):
+        raise InputError("a HandState's wrist orientation is not a finite, non-zero quaternion")
+    translation = torch.tensor([[w.position.x, w.position.y, w.position.z] for w in wrist], dtype=torch.float64)
+    return HandParams(pose, betas, quaternion_to_matrix(quaternion.double()), translation)
 
 
 def _keypoints(msg: HandState) -> np.ndarray:
