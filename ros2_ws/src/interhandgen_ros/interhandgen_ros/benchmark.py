@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from interhandgen_msgs.msg import BimanualGraspArray, HandState, TwoHandState
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -128,6 +129,8 @@ def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
     try:
         refined: list[float] = []
         node.create_subscription(TwoHandState, "hands/refined", lambda m: refined.append(time.perf_counter()), 100)
+        diagnostics: list[DiagnosticArray] = []
+        node.create_subscription(DiagnosticArray, "diagnostics", diagnostics.append, 10)
         publisher = node.create_publisher(TwoHandState, "hands/noisy", 100)
         _wait_for_subscriber(node, publisher, process)
         right, left = load_hand_pair("procedural")
@@ -151,6 +154,8 @@ def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
             _spin_until(node, lambda: False, max(0.0, start + (i + 1) * period - time.perf_counter()))
         _spin_until(node, lambda: False, 2.0)
         duration = frames * period
+        # The node's own time per processed frame (conversion, refinement, publishing).
+        values = {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}
         return {
             "what": "hand prior rate",
             "input_hz": args.rate,
@@ -158,6 +163,8 @@ def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
             "refined": len(refined),
             "refined_hz": len(refined) / duration,
             "dropped_fraction": 1.0 - len(refined) / frames,
+            "node_latency_median_ms": float(values.get("latency_median_ms", "nan")),
+            "node_latency_p95_ms": float(values.get("latency_p95_ms", "nan")),
             "device": args.device,
             "backend": args.backend,
         }
