@@ -70,7 +70,8 @@ def test_refined_states_follow_a_noisy_stream(ros, start_node) -> None:  # type:
     # The last 10 frames lose the right hand.
     for i in range(FRAMES - 10, FRAMES):
         messages[i] = state(obs.left_keypoints[i].numpy(), np.full((21, 3), np.nan), i, 1.0, 0.0)
-    stream(ros, publisher, messages)
+    # 15 Hz: enough frames get refined on a loaded 2-core machine (each waiting frame is superseded).
+    stream(ros, publisher, messages, rate_hz=15.0)
     spin_until(ros, lambda: False, 2.0)
     assert len(refined) >= 5, node.output()
     truth = {i: (seq.left_keypoints[i].numpy(), seq.right_keypoints[i].numpy()) for i in range(FRAMES)}
@@ -84,6 +85,9 @@ def test_refined_states_follow_a_noisy_stream(ros, start_node) -> None:  # type:
     assert np.mean(errors_refined) < np.mean(errors_observed)
     last = refined[-1]
     assert last.right.confidence < 1.0 and np.isfinite(keypoints_of(last.right)).all()  # held, decaying
+    # The library's warning reaches the ROS log, once per throttle period, not also as a bare line.
+    lost = [line for line in node.output().splitlines() if "hand not observed" in line]
+    assert lost and all(line.startswith("[WARN]") for line in lost), lost
     assert node.stop() == 0
 
 

@@ -81,6 +81,14 @@ def _rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def _trend_per_100(samples: dict[int, float], warmup: int) -> float:
+    """Least-squares slope of RSS (MB) over clouds, from the warm-up on, per 100 clouds."""
+    clouds = [c for c in sorted(samples) if c >= warmup]
+    if len(clouds) < 2:
+        return float("nan")
+    return 100.0 * float(np.polyfit(clouds, [samples[c] for c in clouds], 1)[0])
+
+
 def _cloud(points: int) -> PointCloud2:
     xyz = generate_objects(1, seed=0).sample_surface(points, seed=0)[0][0]
     return points_to_cloud(np.asarray(xyz), Header(frame_id="camera"))
@@ -198,6 +206,8 @@ def memory(node: Node, args: argparse.Namespace) -> dict[str, Any]:
             "ddim_steps": args.steps,
             "rss_mb": samples,
             "growth_after_warmup_mb": samples[args.clouds] - samples[args.warmup],
+            # RSS wanders by tens of MB (allocator arenas); a leak shows as a trend, not as one difference.
+            "trend_mb_per_100_clouds": _trend_per_100(samples, args.warmup),
         }
     finally:
         _stop(process)
@@ -213,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=30.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clouds", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backend", default="torch")
     parser.add_argument("--json", default=None)

@@ -104,8 +104,8 @@ class HandPriorNode(InterHandGenNode):
                 self.refiner.reconfigure(config)
             refined = self.refiner.step(observation)
             model = self.refiner.model
-        if refined.issues:
-            self.get_logger().warning("; ".join(refined.issues), throttle_duration_sec=2.0)
+        # refined.issues (lost hands, unit guesses) reach the ROS log through the library's
+        # throttled logging (node_base.RosLogHandler), once each.
         if self._refined is not None:
             self._refined.publish(refined_to_message(refined, msg.header))
         if self._markers is not None and self.param("publish_markers"):

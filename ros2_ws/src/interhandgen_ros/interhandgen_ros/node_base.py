@@ -17,6 +17,7 @@ counted and dropped; an exception while processing is logged and counted, never 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from abc import abstractmethod
@@ -245,13 +246,37 @@ def _reason_kind(reason: str) -> str:
     return reason.split(":")[0].split("(")[0].strip()[:60]
 
 
+class RosLogHandler(logging.Handler):
+    """Python logging records (the library's warnings: lost hands, unit guesses, backend fallbacks)
+    -> a ROS logger, so that they reach /rosout and the console once, formatted as ROS logs."""
+
+    def __init__(self, ros_logger: Any) -> None:
+        super().__init__(level=logging.INFO)
+        self.ros_logger = ros_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            self.ros_logger.error(message)
+        elif record.levelno >= logging.WARNING:
+            self.ros_logger.warning(message)
+        else:
+            self.ros_logger.info(message)
+
+
 def run(node_class: Callable[[], InterHandGenNode], args: list[str] | None = None) -> int:
     """Process entry point: start the node, autostart it, spin until SIGINT/SIGTERM, clean up, exit 0."""
     rclpy.init(args=args)
     node: InterHandGenNode | None = None
     executor = MultiThreadedExecutor(num_threads=3)
+    library_logger = logging.getLogger("interhandgen_core")
     try:
         node = node_class()
+        # The library throttles its own warnings; here they only change their way out.
+        handler = RosLogHandler(node.get_logger())
+        library_logger.addHandler(handler)
+        library_logger.setLevel(logging.INFO)
+        library_logger.propagate = False
         executor.add_node(node)
         if node.param("autostart"):
             node.trigger_configure()
