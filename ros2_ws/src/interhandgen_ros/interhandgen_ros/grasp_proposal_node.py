@@ -192,7 +192,8 @@ class GraspProposalNode(InterHandGenNode):
 
 
 def main(args: list[str] | None = None) -> None:
-    sys.exit(run(GraspProposalNode, args))
+    # Two threads: the action's execute runs for seconds while topics and diagnostics go on.
+    sys.exit(run(GraspProposalNode, args, executor_threads=2))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data, qos_profile_system_default
@@ -264,11 +264,18 @@ class RosLogHandler(logging.Handler):
             self.ros_logger.info(message)
 
 
-def run(node_class: Callable[[], InterHandGenNode], args: list[str] | None = None) -> int:
-    """Process entry point: start the node, autostart it, spin until SIGINT/SIGTERM, clean up, exit 0."""
+def run(node_class: Callable[[], InterHandGenNode], args: list[str] | None = None, executor_threads: int = 1) -> int:
+    """Process entry point: start the node, autostart it, spin until SIGINT/SIGTERM, clean up, exit 0.
+
+    executor_threads: 1 unless a callback runs long (an action's execute): rclpy's
+    multi-threaded executor costs the worker a third of its speed on a 2-core machine
+    (hand_prior_node at a 30 Hz input: 96 ms per frame single-threaded, 130-144 ms with 3 threads).
+    """
     rclpy.init(args=args)
     node: InterHandGenNode | None = None
-    executor = MultiThreadedExecutor(num_threads=3)
+    executor: Executor = (
+        SingleThreadedExecutor() if executor_threads == 1 else MultiThreadedExecutor(num_threads=executor_threads)
+    )
     library_logger = logging.getLogger("interhandgen_core")
     try:
         node = node_class()
