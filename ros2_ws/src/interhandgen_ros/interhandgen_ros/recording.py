@@ -24,6 +24,7 @@ from typing import Any
 
 import rclpy
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import serialize_message
@@ -35,6 +36,7 @@ from rosbags.typesys.store import Typestore
 # The packages whose .msg files are added to the typestore (the standard ones are built in).
 OWN_MESSAGE_PACKAGES = ("interhandgen_msgs",)
 REPLAY_QUEUE_DEPTH = 100
+ACK_TIMEOUT_S = 10.0
 
 
 class RecordingError(Exception):
@@ -106,6 +108,7 @@ class ReplaySummary:
 
     published: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    unacknowledged: list[str] = field(default_factory=list)
     duration_s: float = 0.0
 
 
@@ -184,8 +187,12 @@ def replay_bag(
             topic = remap.get(connection.topic, connection.topic)
             summary.published[topic] += 1
         summary.duration_s = time.monotonic() - start_wall
-        for publisher in publishers.values():
-            node.destroy_publisher(publisher)
+        for topic_publisher in publishers.values():
+            # Reliable delivery of the last messages: a publisher destroyed (or a process that
+            # exits) right after publishing loses what its readers have not acknowledged yet.
+            if not topic_publisher.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S)):
+                summary.unacknowledged.append(topic_publisher.topic_name)
+            node.destroy_publisher(topic_publisher)
     finally:
         reader.close()
     return summary
@@ -230,6 +237,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{topic}: {count} messages")
     for topic, reason in summary.skipped.items():
         print(f"skipped {topic}: {reason}")
+    for topic in summary.unacknowledged:
+        print(f"warning: {topic}: not every message was acknowledged by its subscribers within {ACK_TIMEOUT_S:.0f} s")
     print(f"replayed {args.bag} in {summary.duration_s:.1f} s")
 
 
