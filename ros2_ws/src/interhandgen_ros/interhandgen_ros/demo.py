@@ -22,7 +22,6 @@ import numpy as np
 import rclpy
 from ament_index_python.packages import get_package_share_directory
 from interhandgen_msgs.msg import BimanualGraspArray
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
@@ -94,6 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"object: {obj.source}")
     node_args = ["grasp_proposal_node", "--ros-args", "-r", f"__ns:={NAMESPACE}", "-p", f"num_grasps:={args.num}"]
     node_args += ["-p", f"device:={args.device}", "-p", f"backend:={args.backend}"]
+    # Reliable: the demo publishes its cloud once, and a best-effort reader may lose it under load.
+    node_args += ["-p", "input_qos:=DEFAULT"]
     print("starting grasp_proposal_node (loads and warms up the model) ...", flush=True)
     process = subprocess.Popen(node_args)
     rclpy.init()
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         received: list[BimanualGraspArray] = []
         client.create_subscription(BimanualGraspArray, f"{NAMESPACE}/grasp_proposals", received.append, 10)
-        publisher = client.create_publisher(PointCloud2, f"{NAMESPACE}/object_points", qos_profile_sensor_data)
+        publisher = client.create_publisher(PointCloud2, f"{NAMESPACE}/object_points", 10)
         end = time.monotonic() + NODE_START_TIMEOUT_S
         while publisher.get_subscription_count() == 0:
             if process.poll() is not None or time.monotonic() > end:

@@ -192,8 +192,9 @@ class GraspProposalNode(InterHandGenNode):
 
 
 def main(args: list[str] | None = None) -> None:
-    # Two threads: the action's execute runs for seconds while topics and diagnostics go on.
-    sys.exit(run(GraspProposalNode, args, executor_threads=2))
+    # Several threads: the action's execute runs for seconds while topics and diagnostics go on.
+    # (With two, clouds went unanswered in a full test run; three is what was tested throughout.)
+    sys.exit(run(GraspProposalNode, args, executor_threads=3))
 
 
 if __name__ == "__main__":
