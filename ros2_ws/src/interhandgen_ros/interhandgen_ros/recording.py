@@ -17,7 +17,7 @@ import argparse
 import importlib
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,15 +120,14 @@ def replay_bag(
     topics: Iterable[str] | None = None,
     remap: dict[str, str] | None = None,
     wait_for_subscribers_s: float = 0.0,
-    spin: Callable[[float], None] | None = None,
 ) -> ReplaySummary:
     """Publish every message of the bag at ``path`` on its topic, keeping the bag's spacing / rate.
 
     topics: only these (bag names); remap: bag topic -> published topic. Topics whose message
     type is not importable here are skipped and named in the summary. With
     wait_for_subscribers_s, waits up to that long for every topic to have a subscriber.
-    spin(seconds): how to pass time while waiting (default: spin ``node``, so that its
-    subscriptions, such as the outputs a test collects, are served meanwhile).
+    ``node`` is spun while waiting, so that its own subscriptions (the outputs a test
+    collects) are served meanwhile.
     """
     if rate <= 0:
         raise RecordingError(f"rate must be positive, got {rate}")
@@ -143,9 +142,6 @@ def replay_bag(
         while True:
             left = end - time.monotonic()
             if left <= 0:
-                return
-            if spin is not None:
-                spin(left)
                 return
             rclpy.spin_once(node, timeout_sec=min(left, 0.05))
 
