@@ -255,7 +255,47 @@ def _synth_object_grasps(args: argparse.Namespace) -> None:
     print(f"wrote {out}, {summary_path}, {preview}")
 
 
+def _recipe_kind(path: str) -> str:
+    """'prior', 'vae' or 'backbone': what a training recipe trains (its top-level 'vae' or 'backbone' key)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InterHandGenError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise InterHandGenError(f"{path}: not valid YAML: {exc}") from None
+    if isinstance(data, dict) and "vae" in data:
+        return "vae"
+    if isinstance(data, dict) and "backbone" in data:
+        return "backbone"
+    return "prior"
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
+    kind = _recipe_kind(args.config)
+    if kind == "vae":
+        from interhandgen_core.prior.vae import VaeTrainConfig, train_vae
+
+        if args.resume:
+            raise InterHandGenError("--resume: VAE runs are short and are not resumable; start a new run")
+        print(f"wrote {train_vae(VaeTrainConfig.from_yaml(args.config), Path(args.out))}")
+        return
+    if kind == "backbone":
+        from interhandgen_core.evaluation.backbone_training import train_backbone
+        from interhandgen_core.evaluation.configuration import BackboneTrainConfig
+        from interhandgen_core.hands.layer import HandLayer
+        from interhandgen_core.hands.loading import load_hand_pair
+
+        if args.resume:
+            raise InterHandGenError("--resume: feature backbone runs are not resumable; start a new run")
+        right, left = load_hand_pair("procedural", None)
+        path = train_backbone(
+            BackboneTrainConfig.from_yaml(args.config), Path(args.out), HandLayer(right), HandLayer(left)
+        )
+        print(f"wrote {path}")
+        print(json.dumps(json.loads(path.with_suffix(".json").read_text())["held_out_error"]))
+        return
     from interhandgen_core.prior.configuration import TrainConfig
     from interhandgen_core.prior.training import train
 
@@ -372,6 +412,71 @@ def _cmd_grasp(args: argparse.Namespace) -> None:
             f"{1000 * float(f.right_gap[i]):>8.2f}"
         )
     print(f"wrote {out / 'grasps.npz'}, {out / 'object.ply'}, {args.num} grasp PLY files and {out / 'preview.png'}")
+
+
+def _cmd_evaluate_protocol(args: argparse.Namespace) -> None:
+    from interhandgen_core.evaluation.protocol import ProtocolConfig
+
+    config = ProtocolConfig.from_yaml(args.config)
+    if args.only is not None:
+        names = [n for n in args.only.split(",") if n]
+        unknown = [n for n in names if n not in config.variants]
+        if unknown:
+            raise InterHandGenError(
+                f"--only: no variant(s) {', '.join(unknown)}; the config has {', '.join(config.variants)}"
+            )
+        config = dataclasses.replace(config, variants={n: config.variants[n] for n in names})
+    if args.num is not None:
+        config = dataclasses.replace(config, num_samples=args.num)
+    if args.repeat is not None:
+        config = dataclasses.replace(config, repeat=args.repeat)
+    _run_protocol(config, Path(args.out), args.quiet)
+
+
+def _cmd_evaluate_samples(args: argparse.Namespace) -> None:
+    from interhandgen_core.evaluation.feature_backbone import default_backbone
+    from interhandgen_core.evaluation.protocol import ProtocolConfig, VariantSpec
+
+    variants = {}
+    for item in args.samples:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise InterHandGenError(f"--samples must be NAME=FILE.npz, got {item!r}")
+        variants[name] = VariantSpec(label=name, samples=Path(path))
+    config = ProtocolConfig(
+        reference=Path(args.reference),
+        backbone=Path(args.backbone) if args.backbone else default_backbone(),
+        variants=variants,
+        repeat=args.repeat,
+    )
+    _run_protocol(config, Path(args.out), args.quiet)
+
+
+def _run_protocol(config: Any, out: Path, quiet: bool) -> None:
+    import time
+
+    from interhandgen_core.evaluation.feature_backbone import load_backbone
+    from interhandgen_core.evaluation.protocol import run_protocol, sample_variant
+    from interhandgen_core.hands.layer import HandLayer
+    from interhandgen_core.hands.loading import load_hand_pair
+
+    _check_output_folder(out, "--out")
+    backbone = load_backbone(config.backbone).backbone
+    right, left = load_hand_pair("procedural", None)
+    t0 = time.monotonic()
+    report = run_protocol(
+        config,
+        out,
+        backbone,
+        HandLayer(right),
+        HandLayer(left),
+        lambda spec, num, seed: sample_variant(spec, num, seed, config.batch_size),
+        progress=not quiet,
+    )
+    print((out / "protocol.md").read_text(encoding="utf-8"))
+    print(
+        f"{len(report['results'])} rows in {time.monotonic() - t0:.1f} s; wrote {out / 'protocol.md'} and {out / 'protocol.json'}"
+    )
 
 
 def _cmd_evaluate_grasps(args: argparse.Namespace) -> None:
@@ -643,7 +748,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_cmd_data_synth)
 
-    tr = commands.add_parser("train", help="train a prior from a YAML recipe")
+    tr = commands.add_parser(
+        "train",
+        help="train from a YAML recipe: a prior, the VAE baseline ('vae:' key) or a feature backbone ('backbone:' key)",
+    )
     tr.add_argument("--config", required=True, help="training/configs/NAME.yaml")
     tr.add_argument("--out", required=True, help="run directory")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -722,6 +830,28 @@ def build_parser() -> argparse.ArgumentParser:
     heldout.add_argument("--out", required=True, help="output directory")
     heldout.add_argument("--quiet", action="store_true", help="no progress bar")
     heldout.set_defaults(func=_cmd_evaluate_grasps)
+
+    protocol = evaluate_commands.add_parser(
+        "protocol", help="two-hand synthesis protocol: sample every variant of a YAML, tabulate (paper Tables 1a, 3)"
+    )
+    protocol.add_argument("--config", required=True, help="training/configs/protocol_twohand.yaml")
+    protocol.add_argument("--out", required=True, help="output directory (protocol.md, protocol.json, samples/)")
+    protocol.add_argument("--num", type=_positive_int, default=None, help="samples per variant and repetition")
+    protocol.add_argument("--repeat", type=_positive_int, default=None, help="evaluations per variant")
+    protocol.add_argument("--only", default=None, help="comma-separated variant names to run (default: all)")
+    protocol.add_argument("--quiet", action="store_true", help="no progress bar")
+    protocol.set_defaults(func=_cmd_evaluate_protocol)
+
+    on_files = evaluate_commands.add_parser("samples", help="evaluate hands files of samples against a reference set")
+    on_files.add_argument("--reference", required=True, help="held-out hands file (.npz)")
+    on_files.add_argument(
+        "--samples", required=True, action="append", help="NAME=FILE.npz, a hands file of samples; repeat for more rows"
+    )
+    on_files.add_argument("--backbone", default=None, help="feature backbone (default: the shipped one)")
+    on_files.add_argument("--repeat", type=_positive_int, default=1, help="evaluations with different random subsets")
+    on_files.add_argument("--out", required=True, help="output directory (protocol.md, protocol.json)")
+    on_files.add_argument("--quiet", action="store_true", help="no progress bar")
+    on_files.set_defaults(func=_cmd_evaluate_samples)
 
     refine = commands.add_parser(
         "refine", help="refine noisy two-hand estimates (a hands file; its frames are one sequence) with the prior"

@@ -21,15 +21,29 @@ import torch
 from torch import Tensor
 
 from interhandgen_core.geometry.distance import points_to_surface_distance_local
-from interhandgen_core.geometry.nearest import nearest_neighbors, offset_to_nearest
+from interhandgen_core.geometry.nearest import nearest_neighbors, nearest_neighbors_both_ways, offset_to_nearest
 from interhandgen_core.geometry.normals import vertex_normals
 from interhandgen_core.geometry.winding import winding_numbers_packed
 
 PROXIMITY_THRESHOLD_M = 0.02
 
 
-def _one_way_depth(vertices: Tensor, other_vertices: Tensor, other_faces: Tensor) -> tuple[Tensor, Tensor]:
-    """(B, V, 3) against the closed mesh (B, W, 3), (F, 3) -> (deepest vertex inside it, closest approach), (B,) each.
+@dataclass
+class Interpenetration:
+    """Per-sample measurements of two hands, metres. depth, min_distance (B,); inside_box (B, 2, 3):
+    lower and upper corner of the vertices of either hand that lie inside the other (lower > upper
+    where none does), which bounds the overlap up to the mesh's edge length (metrics.penetration_volume)."""
+
+    depth: Tensor
+    min_distance: Tensor
+    inside_box: Tensor
+
+
+def _one_way_depth(
+    vertices: Tensor, other_vertices: Tensor, other_faces: Tensor, index: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(B, V, 3) against the closed mesh (B, W, 3), (F, 3), with ``index`` (B, V) of each vertex's nearest
+    other vertex -> (deepest vertex inside it (B,), closest approach (B,), box of the inside vertices (B, 2, 3)).
 
     The exact inside test costs one solid angle per triangle, so it runs only on the
     candidates of the cheap test of Eq. 8: vertices behind the outward normal of their
@@ -38,31 +52,39 @@ def _one_way_depth(vertices: Tensor, other_vertices: Tensor, other_faces: Tensor
     faces around the point's nearest vertices (geometry/distance.py).
     """
     normals = vertex_normals(other_vertices, other_faces)
-    along_normal, distance, _ = offset_to_nearest(vertices, other_vertices, normals)
+    along_normal, distance, _ = offset_to_nearest(vertices, other_vertices, normals, index)
     batch_index, vertex_index = (along_normal < 0).nonzero(as_tuple=True)
     points = vertices[batch_index, vertex_index]
     inside = winding_numbers_packed(points, batch_index, other_vertices, other_faces) > 0.5
     batch_index, points = batch_index[inside], points[inside]
     depth = vertices.new_zeros(vertices.shape[0])
+    b = vertices.shape[0]
+    lower = vertices.new_full((b, 3), torch.inf)
+    upper = vertices.new_full((b, 3), -torch.inf)
     if batch_index.numel():
         surface = points_to_surface_distance_local(points, batch_index, other_vertices, other_faces)
         depth = depth.scatter_reduce(0, batch_index, surface, reduce="amax")
-    return depth, distance.min(dim=1).values
+        rows = batch_index[:, None].expand(-1, 3)
+        lower = lower.scatter_reduce(0, rows, points, reduce="amin")
+        upper = upper.scatter_reduce(0, rows, points, reduce="amax")
+    return depth, distance.min(dim=1).values, torch.stack([lower, upper], dim=1)
+
+
+def interpenetration(
+    left_vertices: Tensor, left_faces: Tensor, right_vertices: Tensor, right_faces: Tensor
+) -> Interpenetration:
+    """left/right_vertices (B, V, 3) metres, faces (F, 3) -> Interpenetration, one nearest-neighbour search."""
+    left_to_right, right_to_left = nearest_neighbors_both_ways(left_vertices, right_vertices)
+    depth_l, gap, box_l = _one_way_depth(left_vertices, right_vertices, right_faces, left_to_right)
+    depth_r, _, box_r = _one_way_depth(right_vertices, left_vertices, left_faces, right_to_left)
+    box = torch.stack([torch.minimum(box_l[:, 0], box_r[:, 0]), torch.maximum(box_l[:, 1], box_r[:, 1])], dim=1)
+    return Interpenetration(torch.maximum(depth_l, depth_r), gap, box)
 
 
 @torch.no_grad()
 def penetration_depth(left_vertices: Tensor, left_faces: Tensor, right_vertices: Tensor, right_faces: Tensor) -> Tensor:
     """left/right_vertices (B, V, 3) metres, faces (F, 3) -> (B,) penetration depth in metres."""
-    return _depth_and_gap(left_vertices, left_faces, right_vertices, right_faces)[0]
-
-
-def _depth_and_gap(
-    left_vertices: Tensor, left_faces: Tensor, right_vertices: Tensor, right_faces: Tensor
-) -> tuple[Tensor, Tensor]:
-    """Both measurements from one nearest-neighbour pass per direction: (depth (B,), minimum distance (B,))."""
-    depth_l, gap = _one_way_depth(left_vertices, right_vertices, right_faces)
-    depth_r, _ = _one_way_depth(right_vertices, left_vertices, left_faces)
-    return torch.maximum(depth_l, depth_r), gap
+    return interpenetration(left_vertices, left_faces, right_vertices, right_faces).depth
 
 
 @torch.no_grad()
@@ -125,7 +147,7 @@ def measure_interaction(
     with torch.no_grad():
         for start in range(0, left_vertices.shape[0], chunk):  # memory chunks, batched inside
             lv, rv = left_vertices[start : start + chunk], right_vertices[start : start + chunk]
-            depth, gap = _depth_and_gap(lv, left_faces, rv, right_faces)
-            depths.append(depth)
-            distances.append(gap)
+            measured = interpenetration(lv, left_faces, rv, right_faces)
+            depths.append(measured.depth)
+            distances.append(measured.min_distance)
     return torch.cat(depths), torch.cat(distances)

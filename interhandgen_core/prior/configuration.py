@@ -151,6 +151,11 @@ class DenoiserConfig(_ConfigBase):
     decoder_layers: fully connected layers of the output decoder (the last one outputs 64).
     dropout: dropout rate inside the transformer blocks, in [0, 1).
     object_embedding_dim: size of the object feature fed as a fourth token; 0 = no object token.
+    self_attention: the transformer blocks attend across the tokens (section 3.6); False keeps
+        each block's per-token feed-forward part only (the "w/o SelfAtt" ablation, Table 3a).
+    num_hands: hands generated per sample: 1 is the paper's decomposition (x_r given x_l); 2 is the
+        "w/o Decomposition" baseline (Table 1a), one network over both hands' 128 numbers with
+        the hand condition always null.
     """
 
     PRESETS: ClassVar[tuple[str, ...]] = tuple(_DENOISER_PRESETS)
@@ -165,9 +170,14 @@ class DenoiserConfig(_ConfigBase):
     decoder_layers: int = 7
     dropout: float = 0.1
     object_embedding_dim: int = 0
+    self_attention: bool = True
+    num_hands: int = 1
 
     def __post_init__(self) -> None:
         owner = "DenoiserConfig"
+        if not isinstance(self.self_attention, bool):
+            raise ConfigError(f"{owner}.self_attention must be true or false, got {self.self_attention!r}")
+        _require_int(owner, "num_hands", self.num_hands, 1, 2)
         _require_choice(owner, "preset", self.preset, (*self.PRESETS, "custom"))
         if self.hand_dim != HAND_DIM or isinstance(self.hand_dim, bool):
             raise ConfigError(f"{owner}.hand_dim must be {HAND_DIM} (the hand vector size), got {self.hand_dim!r}")
@@ -434,6 +444,16 @@ class TrainConfig(_ConfigBase):
             raise ConfigError(
                 f"TrainConfig.object_encoder must be an ObjectEncoderConfig, got {type(self.object_encoder).__name__}"
             )
+        if isinstance(self.model, DenoiserConfig) and self.model.num_hands == 2:
+            if self.object_encoder is not None:
+                raise ConfigError(
+                    "TrainConfig: the joint model (model.num_hands: 2) is for two hands without an object"
+                )
+            if self.p_uncond != 1.0:
+                raise ConfigError(
+                    "TrainConfig.p_uncond must be 1.0 for the joint model (model.num_hands: 2): it has no hand "
+                    f"condition, got {self.p_uncond!r}"
+                )
         wanted = 0 if self.object_encoder is None else self.object_encoder.out_dim
         if isinstance(self.model, DenoiserConfig) and self.model.object_embedding_dim != wanted:
             raise ConfigError(

@@ -42,6 +42,19 @@ def sinusoidal_time_embedding(t: Tensor, dim: int) -> Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
+class _TokenFeedForward(nn.Module):
+    """A transformer block without its attention (the "w/o SelfAtt" ablation): x + FF(x), LayerNorm; per token."""
+
+    def __init__(self, dim: int, ff_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.ff = nn.Sequential(nn.Linear(dim, ff_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff_dim, dim))
+        self.dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        return self.norm(tokens + self.dropout(self.ff(tokens)))
+
+
 def _embedding_mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
     # S.4.3: two fully connected layers, Swish (SiLU) after the first.
     return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, out_dim))
@@ -60,7 +73,8 @@ class Denoiser(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.embed_x = _embedding_mlp(c.hand_dim, c.hidden_dim, c.embed_dim)
+        x_dim = c.hand_dim * c.num_hands  # 128 for the joint (w/o Decomposition) baseline
+        self.embed_x = _embedding_mlp(x_dim, c.hidden_dim, c.embed_dim)
         self.embed_cond = _embedding_mlp(c.hand_dim, c.hidden_dim, c.embed_dim)
         self.embed_time = _embedding_mlp(c.embed_dim, c.hidden_dim, c.embed_dim)
         # The null condition of classifier-free guidance (Algorithm 1 step 5) as a learned token.
@@ -76,8 +90,14 @@ class Denoiser(nn.Module):
             activation="relu",
             batch_first=True,
         )
-        # Nested tensors only help with padding masks; we have none, and they warn on eval.
-        self.encoder = nn.TransformerEncoder(block, num_layers=c.num_layers, enable_nested_tensor=False)
+        self.encoder: nn.Module
+        if c.self_attention:
+            # Nested tensors only help with padding masks; we have none, and they warn on eval.
+            self.encoder = nn.TransformerEncoder(block, num_layers=c.num_layers, enable_nested_tensor=False)
+        else:
+            self.encoder = nn.Sequential(
+                *(_TokenFeedForward(c.embed_dim, c.ff_dim, c.dropout) for _ in range(c.num_layers))
+            )
         self.to_global = nn.Linear(self.num_tokens * c.embed_dim, c.hidden_dim)
 
         # Every decoder layer sees [h, emb_xl, emb_t, (emb_O)]; the 1st, 3rd, ... also emb_xt.
@@ -85,7 +105,7 @@ class Denoiser(nn.Module):
         layers = []
         for i in range(c.decoder_layers):
             in_dim = c.hidden_dim + cond_width + (c.embed_dim if i % 2 == 0 else 0)
-            out_dim = c.hand_dim if i == c.decoder_layers - 1 else c.hidden_dim
+            out_dim = x_dim if i == c.decoder_layers - 1 else c.hidden_dim
             layers.append(nn.Linear(in_dim, out_dim))
         self.decoder = nn.ModuleList(layers)
 
@@ -97,11 +117,14 @@ class Denoiser(nn.Module):
         cond_mask: Tensor,
         object_embedding: Tensor | None = None,
     ) -> Tensor:
-        """x_t (B, 64), t (B,) long in [0, T), cond (B, 64), cond_mask (B,) bool (False = drop cond),
-        object_embedding (B, E) or None -> predicted x_0 (B, 64)."""
+        """x_t (B, 64 num_hands), t (B,) long in [0, T), cond (B, 64), cond_mask (B,) bool (False = drop cond),
+        object_embedding (B, E) or None -> predicted x_0 (B, 64 num_hands)."""
         hand_dim = self.config.hand_dim
-        if x_t.ndim != 2 or x_t.shape[-1] != hand_dim or cond.ndim != 2 or cond.shape[-1] != hand_dim:
-            raise ValueError(f"x_t and cond must be (B, {hand_dim}), got {tuple(x_t.shape)} and {tuple(cond.shape)}")
+        x_dim = hand_dim * self.config.num_hands
+        if x_t.ndim != 2 or x_t.shape[-1] != x_dim or cond.ndim != 2 or cond.shape[-1] != hand_dim:
+            raise ValueError(
+                f"x_t must be (B, {x_dim}) and cond (B, {hand_dim}), got {tuple(x_t.shape)} and {tuple(cond.shape)}"
+            )
         if (object_embedding is None) != (self.embed_object is None):
             expected = "an object_embedding" if self.embed_object is not None else "no object_embedding"
             raise ValueError(
@@ -133,3 +156,32 @@ class Denoiser(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+class SeparateDenoisers(nn.Module):
+    """The "w/o Shared Network" baseline (Table 1a): one network for p(x), another for p(x_r | x_l).
+
+    forward has Denoiser's signature; rows whose cond_mask is False go to ``unconditional``
+    (trained with p_uncond = 1), the others to ``conditional`` (p_uncond = 0). CFG's
+    unconditional half thus comes from the unconditional network, as in Ho and Salimans' two-model form.
+    """
+
+    def __init__(self, unconditional: Denoiser, conditional: Denoiser) -> None:
+        super().__init__()
+        if unconditional.config.object_embedding_dim or conditional.config.object_embedding_dim:
+            raise ValueError("separate networks are a two-hand baseline without an object")
+        self.unconditional = unconditional
+        self.conditional = conditional
+        self.config = conditional.config
+
+    def forward(
+        self, x_t: Tensor, t: Tensor, cond: Tensor, cond_mask: Tensor, object_embedding: Tensor | None = None
+    ) -> Tensor:
+        out = torch.empty_like(x_t)
+        keep = cond_mask.nonzero().flatten()
+        drop = (~cond_mask).nonzero().flatten()
+        if keep.numel():
+            out[keep] = self.conditional(x_t[keep], t[keep], cond[keep], cond_mask[keep])
+        if drop.numel():
+            out[drop] = self.unconditional(x_t[drop], t[drop], cond[drop], cond_mask[drop])
+        return out

@@ -43,22 +43,11 @@ Departures from the original PointNet++:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import Tensor, nn
 
-from interhandgen_core.geometry.point_sampling import ball_query, farthest_point_sample, gather_points
 from interhandgen_core.prior.configuration import ObjectEncoderConfig
-
-
-def _shared_mlp(in_dim: int, widths: Sequence[int]) -> nn.Sequential:
-    """Linear -> LayerNorm -> ReLU per width, acting on the last (channel) axis of (..., in_dim)."""
-    layers: list[nn.Module] = []
-    for width in widths:
-        layers += [nn.Linear(in_dim, width), nn.LayerNorm(width), nn.ReLU()]
-        in_dim = width
-    return nn.Sequential(*layers)
+from interhandgen_core.prior.pointnet2 import level_mlps, set_abstraction
 
 
 class ObjectEncoder(nn.Module):
@@ -75,13 +64,7 @@ class ObjectEncoder(nn.Module):
     def __init__(self, config: ObjectEncoderConfig) -> None:
         super().__init__()
         self.config = config
-        levels = []
-        features = 0
-        for widths in config.mlps:
-            levels.append(_shared_mlp(3 + features, widths))
-            features = widths[-1]
-        self.levels = nn.ModuleList(levels)
-        self.global_mlp = _shared_mlp(3 + features, config.global_mlp)
+        self.levels, self.global_mlp = level_mlps(0, config.mlps, config.global_mlp)
         head: list[nn.Module] = []
         in_dim = config.global_mlp[-1]
         for i, width in enumerate(config.head):
@@ -115,25 +98,12 @@ class ObjectEncoder(nn.Module):
         groups themselves are piecewise constant).
         """
         self._check_points(points)
-        xyz = points.to(self.null_embedding.dtype)
-        features: Tensor | None = None
         config = self.config
-        for mlp, num_centres, radius, num_neighbors in zip(
-            self.levels, config.centroids, config.radii, config.neighbors, strict=True
-        ):
-            centres = gather_points(xyz, farthest_point_sample(xyz, num_centres))  # (B, S, 3)
-            groups = ball_query(xyz, centres, radius, num_neighbors)  # (B, S, K)
-            grouped = (gather_points(xyz, groups) - centres[:, :, None]) / radius  # (B, S, K, 3) in the unit ball
-            if features is not None:
-                grouped = torch.cat([grouped, gather_points(features, groups)], dim=-1)
-            # max().values rather than amax(): its backward is a plain scatter, twice as fast on CPU;
-            # padding repeats are copies of one point, so which copy gets the gradient does not matter.
-            features = mlp(grouped).max(dim=2).values  # (B, S, C)
-            xyz = centres
-        grouped = xyz / config.radii[-1]
-        if features is not None:
-            grouped = torch.cat([grouped, features], dim=-1)
-        return self.head(self.global_mlp(grouped).max(dim=1).values)
+        xyz = points.to(self.null_embedding.dtype)
+        pooled = set_abstraction(
+            xyz, None, self.levels, self.global_mlp, config.centroids, config.radii, config.neighbors
+        )
+        return self.head(pooled)
 
     def embed(self, points: Tensor | None, batch_size: int) -> Tensor:
         """points (batch_size, num_points, 3) or None -> (batch_size, out_dim): forward(points), or the null embedding.

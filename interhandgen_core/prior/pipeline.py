@@ -37,8 +37,9 @@ from interhandgen_core.io.hands_file import HandsFile, hands_file_from_params
 from interhandgen_core.prior.checkpoint import LoadedPrior, load_prior
 from interhandgen_core.prior.configuration import SamplerConfig
 from interhandgen_core.prior.contact_settling import settle_translations
+from interhandgen_core.prior.denoiser import SeparateDenoisers
 from interhandgen_core.prior.representation import HandParams
-from interhandgen_core.prior.sampler import CascadedSampler, ObjectCondition
+from interhandgen_core.prior.sampler import CascadedSampler, JointSampler, ObjectCondition
 from interhandgen_core.prior.schedule import DiffusionSchedule
 from interhandgen_core.runtime.backend import DenoiserBackend, create_backend
 from interhandgen_core.runtime.configuration import BackendConfig
@@ -187,7 +188,41 @@ class InterHandGen:
             return self.backend.run_cascade(sampler, anchor_noise, other_noise, obj)
         return sampler.sample_from_noise(anchor_noise, other_noise, obj)
 
+    @classmethod
+    def from_separate(
+        cls,
+        unconditional: str | Path,
+        conditional: str | Path,
+        device: str | torch.device = "cpu",
+        mano_dir: str | Path | None = None,
+    ) -> InterHandGen:
+        """The "w/o Shared Network" baseline: an unconditional and a conditional prior trained apart
+        (p_uncond 1 and 0), sampled as one cascade (prior/denoiser.py, SeparateDenoisers)."""
+        resolved = resolve_device(device)
+        first = load_prior(unconditional, map_location=resolved)
+        second = load_prior(conditional, map_location=resolved)
+        if not torch.allclose(first.normalizer.mean, second.normalizer.mean) or not torch.allclose(
+            first.normalizer.std, second.normalizer.std
+        ):
+            raise ConfigError(
+                f"{unconditional} and {conditional} were trained on different data (their normalisers differ)"
+            )
+        if first.model_config.num_hands != 1 or second.model_config.num_hands != 1:
+            raise ConfigError("separate networks are two one-hand priors (model.num_hands 1)")
+        prior = replace(second, denoiser=SeparateDenoisers(first.denoiser, second.denoiser))  # type: ignore[arg-type]
+        right, left = load_hand_pair(str(second.metadata.get("hand_model", "procedural")), mano_dir)
+        return cls(prior, HandLayer(right), HandLayer(left), resolved)
+
     def sampler(self, config: SamplerConfig | None = None) -> CascadedSampler:
+        if self.prior.model_config.num_hands == 2:
+            return JointSampler(
+                self._denoise,
+                self.schedule,
+                self.normalizer,
+                self.right_layer,
+                self.left_layer,
+                config or self.sampler_config,
+            )
         return CascadedSampler(
             self._denoise,
             self.schedule,

@@ -148,6 +148,16 @@ def pair_to_scene(target: Tensor, condition: Tensor) -> tuple[HandParams, HandPa
     return left, HandParams.from_vector(target)
 
 
+def pair_from_vectors(normalizer: Normalizer, anchor: Tensor, other: Tensor) -> tuple[HandParams, HandParams]:
+    """Normalised anchor and other hand (N, 64) each, no object -> (left, right) in the left hand's canonical frame.
+
+    The anchor's root is not learned without an object (S.4.2), so it is replaced by the
+    canonical frame; its mirror image Gamma is the left hand (Algorithm 2 line 11).
+    """
+    left = HandParams.from_vector(normalizer.denormalize(anchor)).canonical().mirrored()
+    return left, HandParams.from_vector(normalizer.denormalize(other))
+
+
 class Normalizer(torch.nn.Module):
     """Per-dimension standardisation of hand vectors with training-set statistics.
 

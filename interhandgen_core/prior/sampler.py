@@ -39,7 +39,7 @@ from interhandgen_core.geometry.mirroring import mirror_points
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import SamplerConfig
 from interhandgen_core.prior.guidance import object_guidance_terms, penetration_loss
-from interhandgen_core.prior.representation import HAND_DIM, HandParams, Normalizer
+from interhandgen_core.prior.representation import HAND_DIM, HandParams, Normalizer, pair_from_vectors
 from interhandgen_core.prior.schedule import DiffusionSchedule
 
 DenoiseFn = Callable[[Tensor, Tensor, Tensor, Tensor, "Tensor | None"], Tensor]
@@ -241,3 +241,36 @@ class CascadedSampler:
         right_norm = self.sample_other(other_noise, cond, left, obj)
         right = HandParams.from_vector(self.normalizer.denormalize(right_norm.detach()))
         return left, right
+
+
+class JointSampler(CascadedSampler):
+    """The "w/o Decomposition" baseline (Table 1a): both hands denoised together as one (N, 128) vector.
+
+    The denoiser predicts [anchor, other] with the hand condition null; DDIM runs on the pair,
+    and anti-penetration guidance moves the other hand away from the anchor as it stands at
+    each step (the same Eq. 7-8 and schedule as the cascade). CFG has no condition to act on.
+    """
+
+    def sample_from_noise(
+        self, anchor_noise: Tensor, other_noise: Tensor, obj: ObjectCondition | None = None
+    ) -> tuple[HandParams, HandParams]:
+        if obj is not None:
+            raise ConfigError("the joint two-hand baseline takes no object")
+        x = torch.cat([anchor_noise, other_noise], dim=-1)
+        num, device = x.shape[0], x.device
+        cond = torch.zeros_like(anchor_noise)
+        mask = torch.zeros(num, dtype=torch.bool, device=device)
+        steps = zip(*self.timestep_pairs(device), self.penetration_weights(), strict=True)
+        for t, t_prev, w_pen in steps:
+            tt = t.expand(num)
+            with torch.no_grad():
+                eps = self.schedule.eps_from_x0(x, tt, self.denoise(x, tt, cond, mask, None))
+                x = self.schedule.ddim_step(x, tt, t_prev, eps)
+            if w_pen > 0:
+                with torch.no_grad():
+                    anchor = self.schedule.x0_from_eps(x[:, :HAND_DIM], t_prev, eps[:, :HAND_DIM])
+                    _, left = self.anchor_to_condition(anchor)
+                    anchor_vertices = self.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
+                other = self._guide(x[:, HAND_DIM:], t_prev, eps[:, HAND_DIM:], anchor_vertices, None, w_pen)
+                x = torch.cat([x[:, :HAND_DIM], other], dim=-1)
+        return pair_from_vectors(self.normalizer, x[:, :HAND_DIM].detach(), x[:, HAND_DIM:].detach())

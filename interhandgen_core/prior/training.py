@@ -141,6 +141,14 @@ def diffusion_loss(
     return x0_loss(pred, x0, cond_mask | object_mask)  # step 9
 
 
+def model_inputs(num_hands: int, x0: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
+    """(target, condition) pairs (B, 64) each -> what the denoiser learns: unchanged for the decomposed prior;
+    for the joint baseline (num_hands 2) both hands as one (B, 128) target, [anchor, other], unconditioned."""
+    if num_hands == 2:
+        return torch.cat([cond, x0], dim=-1), cond
+    return x0, cond
+
+
 def _step_seed(seed: int, rank: int, step: int, stream: str = "train") -> int:
     digest = hashlib.blake2b(f"{stream}:{seed}:{rank}:{step}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
@@ -225,6 +233,7 @@ def evaluate(
     seed: int,
     device: torch.device,
     p_uncond_object: float = 0.0,
+    num_hands: int = 1,
 ) -> float:
     """Algorithm 1 loss over a whole data set with fixed draws (same seed -> comparable across epochs).
 
@@ -244,7 +253,7 @@ def evaluate(
                 x0, cond, points = (v.to(device) for v in dataset.batch(rows, data_generator))
                 loss = diffusion_loss(network, schedule, x0, cond, p_uncond, generator, points, p_uncond_object)
             else:
-                x0, cond = (v.to(device) for v in dataset[rows])
+                x0, cond = model_inputs(num_hands, *(v.to(device) for v in dataset[rows]))
                 loss = diffusion_loss(network, schedule, x0, cond, p_uncond, generator)
             total += float(loss) * len(rows)
             count += len(rows)
@@ -408,7 +417,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
                     model, schedule, x0, cond, config.p_uncond, generator, points, config.p_uncond_object
                 )
             else:
-                x0, cond = (v.to(device, non_blocking=pin) for v in item)
+                x0, cond = model_inputs(config.model.num_hands, *(v.to(device, non_blocking=pin) for v in item))
                 loss = diffusion_loss(model, schedule, x0, cond, config.p_uncond, generator)  # Algorithm 1
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -466,6 +475,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
                 config.seed,
                 device,
                 config.p_uncond_object,
+                config.model.num_hands,
             )
         log.record("epoch", echo=True, **record)
         epoch_sum.zero_()

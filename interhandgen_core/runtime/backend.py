@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from interhandgen_core.errors import BackendError, ConfigError
+from interhandgen_core.prior.representation import HAND_DIM
 from interhandgen_core.runtime.configuration import BackendConfig
 
 if TYPE_CHECKING:
@@ -91,13 +92,16 @@ def check_denoiser_inputs(
     object_embedding_dim: int,
     device: torch.device,
 ) -> None:
-    """Raise BackendError unless the five inputs have the shapes, dtypes and device of the interface."""
+    """Raise BackendError unless the five inputs have the shapes, dtypes and device of the interface.
+
+    hand_dim: the width of x_t (64; 128 for the joint baseline, whose cond is still one hand's 64).
+    """
     batch = x_t.shape[0] if x_t.ndim == 2 else -1
     problems = []
     if x_t.shape != (batch, hand_dim) or batch < 1:
         problems.append(f"x_t must be (B >= 1, {hand_dim}), got {tuple(x_t.shape)}")
-    if cond.shape != x_t.shape:
-        problems.append(f"cond must be shaped like x_t {tuple(x_t.shape)}, got {tuple(cond.shape)}")
+    if cond.shape != (batch, HAND_DIM):
+        problems.append(f"cond must be ({batch}, {HAND_DIM}), got {tuple(cond.shape)}")
     if t.shape != (batch,) or t.dtype != torch.long:
         problems.append(f"t must be a ({batch},) long tensor, got {t.dtype} {tuple(t.shape)}")
     if cond_mask.shape != (batch,) or cond_mask.dtype != torch.bool:

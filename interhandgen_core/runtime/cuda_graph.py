@@ -87,7 +87,9 @@ class CudaGraphBackend(DenoiserBackend):
     def __init__(self, denoiser: Denoiser, device: torch.device, config: BackendConfig) -> None:
         if device.type != "cuda":
             raise BackendError(f"the cuda-graph backend needs a CUDA device, got {device}")
-        super().__init__(config, device, denoiser.config.hand_dim, denoiser.config.object_embedding_dim)
+        super().__init__(
+            config, device, denoiser.config.hand_dim * denoiser.config.num_hands, denoiser.config.object_embedding_dim
+        )
         self.eager = EagerBackend(denoiser, device, config)
         self._graphs: OrderedDict[Hashable, CapturedCall] = OrderedDict()
         self._uncapturable: set[Hashable] = set()

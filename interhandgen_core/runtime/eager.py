@@ -36,7 +36,9 @@ class EagerBackend(DenoiserBackend):
     """D_phi as a torch module, no gradients, fp32 output."""
 
     def __init__(self, denoiser: Denoiser, device: torch.device, config: BackendConfig) -> None:
-        super().__init__(config, device, denoiser.config.hand_dim, denoiser.config.object_embedding_dim)
+        super().__init__(
+            config, device, denoiser.config.hand_dim * denoiser.config.num_hands, denoiser.config.object_embedding_dim
+        )
         autocast_for(config.precision, device)  # refuses fp16 on the CPU now, not at the first call
         self.denoiser = denoiser
 

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from interhandgen_core.errors import BackendError
+from interhandgen_core.errors import BackendError, ConfigError
 from interhandgen_core.prior.checkpoint import library_version
 from interhandgen_core.prior.denoiser import Denoiser
 from interhandgen_core.prior.object_encoder import ObjectEncoder
@@ -139,6 +139,8 @@ def _metadata(kind: str, module: Denoiser | ObjectEncoder) -> dict[str, str]:
 
 def export_denoiser(denoiser: Denoiser, path: str | Path) -> Path:
     """Write ``denoiser`` (any device, fp32 export) to ``path`` as ONNX with a dynamic batch axis."""
+    if denoiser.config.num_hands != 1:
+        raise ConfigError("the joint two-hand baseline (num_hands 2) is an evaluation model; it is not exported")
     module = copy.deepcopy(denoiser).to("cpu", torch.float32).eval()
     config = module.config
     batch = 2  # not 1: a size-1 example lets the exporter specialise broadcasting on the batch axis

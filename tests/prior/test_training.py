@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from toy_hands import write_hands
 
 from interhandgen_core.data.dataset import TwoHandPairs
 from interhandgen_core.errors import CheckpointError, ConfigError
@@ -32,26 +33,6 @@ TINY_MODEL = {
     "decoder_layers": 3,
     "dropout": 0.1,
 }
-
-
-def write_hands(path: Path, n: int, seed: int) -> Path:
-    """A toy two-hand set: the right hand sits at a fixed offset from the left, with a little noise."""
-    g = torch.Generator().manual_seed(seed)
-    left_rot = axis_angle_to_matrix(0.5 * torch.randn(n, 3, generator=g))
-    left_t = 0.05 * torch.randn(n, 3, generator=g)
-    offset = torch.tensor([0.08, 0.02, 0.0]) + 0.005 * torch.randn(n, 3, generator=g)
-    arrays = {
-        "left_pose": 0.2 * torch.randn(n, 45, generator=g),
-        "left_betas": torch.randn(n, 10, generator=g),
-        "left_rotation": left_rot,
-        "left_translation": left_t,
-        "right_pose": 0.2 * torch.randn(n, 45, generator=g),
-        "right_betas": torch.randn(n, 10, generator=g),
-        "right_rotation": left_rot @ axis_angle_to_matrix(0.1 * torch.randn(n, 3, generator=g)),
-        "right_translation": left_t + (left_rot @ offset[..., None])[..., 0],
-    }
-    np.savez(path, **{k: v.numpy() for k, v in arrays.items()})
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,348 @@
+"""The two-hand synthesis protocol (paper section 4.1, Tables 1a and 3): sample every variant, measure, tabulate.
+
+Data flow:
+    variant (a prior, two separate priors, the VAE, or a hands file) --sample--> (left, right) hands
+    hands --hand layers, left hand's canonical frame--> meshes --backbone--> features (N, 256)
+    meshes --metrics.interaction_measures--> penetration depth, distance, volume per sample
+    (reference features, sample features) --metrics--> FHID, KHID, diversity, precision, recall
+
+Repetitions (``repeat``, the paper averages 20 evaluations): repetition k draws its own samples
+from each generative variant (seed + k) and its own random subsets and pairs for KHID, diversity
+and precision / recall; a hands-file variant keeps its samples, so its spread is the metrics'
+own. Each figure is reported as mean and standard deviation over the repetitions.
+
+Units in the tables, as the paper's: KHID x 1e-2, penetration volume cm^3, penetration
+distance cm; the JSON holds the same numbers with their units in the keys.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import Tensor
+from tqdm import tqdm
+
+from interhandgen_core.data.dataset import load_twohand_params
+from interhandgen_core.errors import ConfigError, DataError
+from interhandgen_core.evaluation.configuration import MetricsConfig
+from interhandgen_core.evaluation.feature_backbone import FeatureBackbone, canonical_scene
+from interhandgen_core.evaluation.metrics import (
+    as_features,
+    diversity,
+    fhid,
+    interaction_measures,
+    khid,
+    precision_recall,
+    proximity_ratio,
+)
+from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.prior.configuration import _ConfigBase, _require_int
+from interhandgen_core.prior.representation import HandParams
+
+_LAYER_CHUNK = 512
+
+# (key in the JSON, column title, scale from the JSON unit to the table unit, format, better)
+COLUMNS: tuple[tuple[str, str, float, str, str], ...] = (
+    ("fhid", "FHID", 1.0, "{:.3f}", "lower"),
+    ("khid", "KHID (x1e-2)", 100.0, "{:.3f}", "lower"),
+    ("diversity", "Diversity", 1.0, "{:.3f}", "higher"),
+    ("precision", "Precision", 1.0, "{:.3f}", "higher"),
+    ("recall", "Recall", 1.0, "{:.3f}", "higher"),
+    ("penetration_volume_cm3", "PenVol (cm^3)", 1.0, "{:.3f}", "lower"),
+    ("penetration_depth_cm", "PenDist (cm)", 1.0, "{:.3f}", "lower"),
+    ("proximity_ratio", "ProxRatio", 1.0, "{:.3f}", "higher"),
+)
+
+
+@dataclass(frozen=True)
+class VariantSpec(_ConfigBase):
+    """One row of the table. Exactly one source:
+
+    checkpoint: a prior (the decomposed cascade, or the joint baseline when its model has num_hands 2);
+        with ``conditional_checkpoint`` it is the unconditional network of the separate-networks baseline.
+    vae: a VAE checkpoint (prior/vae.py).
+    samples: a hands file whose scenes are evaluated as they are (e.g. the training set, as a floor).
+    cfg_weight, penetration_weight: sampler overrides (0 = the "w/o CFG" / "w/o APG" ablations).
+    """
+
+    label: str
+    checkpoint: Path | None = None
+    conditional_checkpoint: Path | None = None
+    vae: Path | None = None
+    samples: Path | None = None
+    cfg_weight: float | None = None
+    penetration_weight: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("checkpoint", "conditional_checkpoint", "vae", "samples"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value))
+        sources = [n for n in ("checkpoint", "vae", "samples") if getattr(self, n) is not None]
+        if len(sources) != 1:
+            raise ConfigError(
+                f"variant {self.label!r} needs exactly one of checkpoint, vae, samples; got {', '.join(sources) or 'none'}"
+            )
+        if self.conditional_checkpoint is not None and self.checkpoint is None:
+            raise ConfigError(
+                f"variant {self.label!r}: conditional_checkpoint goes with checkpoint (the unconditional one)"
+            )
+        for name in ("cfg_weight", "penetration_weight"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | float) or not math.isfinite(value) or value < 0):
+                raise ConfigError(f"variant {self.label!r}: {name} must be a number >= 0, got {value!r}")
+
+    @property
+    def generative(self) -> bool:
+        return self.samples is None
+
+
+@dataclass(frozen=True)
+class ProtocolConfig(_ConfigBase):
+    """reference: held-out hands file; backbone: feature backbone checkpoint; variants: name -> VariantSpec."""
+
+    reference: Path
+    backbone: Path
+    variants: dict[str, VariantSpec]
+    num_samples: int = 10000
+    repeat: int = 1
+    seed: int = 0
+    batch_size: int = 256
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reference", Path(self.reference))
+        object.__setattr__(self, "backbone", Path(self.backbone))
+        _require_int("ProtocolConfig", "num_samples", self.num_samples, 2)
+        _require_int("ProtocolConfig", "repeat", self.repeat, 1)
+        _require_int("ProtocolConfig", "seed", self.seed, 0)
+        _require_int("ProtocolConfig", "batch_size", self.batch_size, 1)
+        if not self.variants:
+            raise ConfigError("ProtocolConfig.variants must name at least one variant")
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ProtocolConfig:
+        values = cls._check_keys(data)
+        variants = values.get("variants")
+        if not isinstance(variants, dict):
+            raise ConfigError("ProtocolConfig.variants must map names to variants")
+        values["variants"] = {str(k): VariantSpec.from_dict(v) for k, v in variants.items()}
+        if "metrics" in values:
+            values["metrics"] = MetricsConfig.from_dict(values["metrics"] or {})
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> ProtocolConfig:
+        try:
+            return cls.from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except (yaml.YAMLError, ConfigError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+
+@dataclass
+class SetMeasures:
+    """A set of two-hand scenes as the metrics see them: features (N, D); depth, min_distance (N,) metres;
+    volume (N,) cubic metres."""
+
+    features: Tensor
+    depth: Tensor
+    min_distance: Tensor
+    volume: Tensor
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+
+def _meshes(layer: HandLayer, hands: HandParams) -> Tensor:
+    out = []
+    with torch.no_grad():
+        for start in range(0, hands.batch_size, _LAYER_CHUNK):  # memory chunks
+            h = hands.select(slice(start, start + _LAYER_CHUNK))
+            out.append(layer(h.pose, h.betas, h.rotation, h.translation).vertices)
+    return torch.cat(out)
+
+
+def measure_set(
+    backbone: FeatureBackbone,
+    right_layer: HandLayer,
+    left_layer: HandLayer,
+    left: HandParams,
+    right: HandParams,
+    metrics: MetricsConfig,
+    with_meshes: bool = True,
+) -> SetMeasures:
+    """Two-hand scenes (N rows each, any frame) -> SetMeasures, in the left hand's canonical frame."""
+    if left.batch_size != right.batch_size:
+        raise DataError(f"left and right hands differ in number: {left.batch_size} and {right.batch_size}")
+    for name, hands in (("left", left), ("right", right)):
+        for part in ("pose", "betas", "rotation", "translation"):
+            if not bool(torch.isfinite(getattr(hands, part)).all()):
+                raise DataError(f"{name} hand {part} holds NaN or infinite values; fix or drop those samples")
+    left, right = canonical_scene(left, right)
+    lv, rv = _meshes(left_layer, left), _meshes(right_layer, right)
+    features = backbone.features_of(lv, rv)
+    if with_meshes:
+        depth, gap, volume = interaction_measures(lv, left_layer.faces, rv, right_layer.faces, metrics.voxel_m)
+    else:
+        depth = gap = volume = torch.full((left.batch_size,), math.nan)
+    return SetMeasures(features, depth, gap, volume)
+
+
+def compare(reference: SetMeasures, fake: SetMeasures, metrics: MetricsConfig, seed: int) -> dict[str, float]:
+    """One evaluation of ``fake`` against ``reference`` -> {metric: value} in the JSON units."""
+    real_f = as_features("reference features", reference.features, 2)
+    fake_f = as_features("sample features", fake.features, 2)
+    fhid_value = fhid(real_f, fake_f)  # first: its sample-count check is the strictest
+    precision, recall = precision_recall(real_f, fake_f, metrics.pr_k, metrics.pr_samples, seed)
+    return {
+        "fhid": fhid_value,
+        "khid": khid(real_f, fake_f, metrics.khid_subsets, metrics.khid_subset_size, metrics.khid_degree, seed),
+        "diversity": diversity(fake_f, metrics.diversity_pairs, seed),
+        "precision": precision,
+        "recall": recall,
+        "penetration_volume_cm3": float(fake.volume.double().mean()) * 1e6,
+        "penetration_depth_cm": float(fake.depth.double().mean()) * 100,
+        "proximity_ratio": proximity_ratio(fake.depth, fake.min_distance, metrics.proximity_m),
+    }
+
+
+def summarise(runs: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
+    """Per metric: mean, std (0 for one run) and the values of every repetition."""
+    out = {}
+    for key in runs[0]:
+        values = [r[key] for r in runs]
+        out[key] = {
+            "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "values": values,
+        }
+    return out
+
+
+def markdown_tables(results: dict[str, dict[str, Any]], labels: dict[str, str], repeat: int) -> str:
+    """Table 1a (fidelity, diversity, PenVol) and Table 3b (penetration, proximity), mean +- std per cell."""
+
+    def cell(stats: dict[str, Any], scale: float, fmt: str) -> str:
+        text = fmt.format(stats["mean"] * scale)
+        return text + (" ± " + fmt.format(stats["std"] * scale) if repeat > 1 else "")
+
+    tables = []
+    for title, keys in (
+        (
+            "Two-hand synthesis (paper Table 1a / 3a)",
+            ("fhid", "khid", "diversity", "precision", "recall", "penetration_volume_cm3"),
+        ),
+        ("Inter-penetration (paper Table 3b)", ("penetration_volume_cm3", "penetration_depth_cm", "proximity_ratio")),
+    ):
+        columns = [c for c in COLUMNS if c[0] in keys]
+        header = "| Method | " + " | ".join(f"{c[1]} {'↓' if c[4] == 'lower' else '↑'}" for c in columns) + " |"
+        rows = [f"**{title}**", "", header, "|---" * (len(columns) + 1) + "|"]
+        for name, stats in results.items():
+            rows.append(f"| {labels[name]} | " + " | ".join(cell(stats[c[0]], c[2], c[3]) for c in columns) + " |")
+        tables.append("\n".join(rows))
+    spread = f"mean ± standard deviation over {repeat} evaluations" if repeat > 1 else "one evaluation"
+    return "\n\n".join(tables) + f"\n\n({spread})\n"
+
+
+Sampler = Callable[[VariantSpec, int, int], tuple[HandParams, HandParams]]
+
+
+def run_protocol(
+    config: ProtocolConfig,
+    out_dir: Path,
+    backbone: FeatureBackbone,
+    right_layer: HandLayer,
+    left_layer: HandLayer,
+    sample: Sampler,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run every variant ``repeat`` times; write OUT/protocol.json and OUT/protocol.md; return the JSON.
+
+    ``sample(spec, num, seed) -> (left, right)`` draws a generative variant's samples; they are
+    cached as OUT/samples/NAME_SEED.npz (hands files), so a rerun evaluates without sampling again.
+    """
+    from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "samples").mkdir(exist_ok=True)
+    t0 = time.monotonic()
+    reference = measure_set(
+        backbone, right_layer, left_layer, *load_twohand_params(config.reference), config.metrics, False
+    )
+    timings: dict[str, float] = {"reference_s": time.monotonic() - t0}
+    results: dict[str, dict[str, Any]] = {}
+    jobs = [(name, spec, k) for name, spec in config.variants.items() for k in range(config.repeat)]
+    bar = tqdm(total=len(jobs), desc="protocol", disable=not progress)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in config.variants}
+    measured_files: dict[Path, SetMeasures] = {}
+    for name, spec, k in jobs:
+        bar.set_postfix(variant=name, repetition=k)
+        seed = config.seed + k
+        if spec.samples is not None:
+            if spec.samples not in measured_files:
+                measured_files[spec.samples] = measure_set(
+                    backbone, right_layer, left_layer, *load_twohand_params(spec.samples), config.metrics
+                )
+            measured = measured_files[spec.samples]
+        else:
+            cache = out_dir / "samples" / f"{name}_{seed}.npz"
+            if cache.is_file():
+                left, right = load_twohand_params(cache)
+            else:
+                t = time.monotonic()
+                left, right = sample(spec, config.num_samples, seed)
+                timings[f"sample_{name}_{seed}_s"] = time.monotonic() - t
+                write_hands_file(cache, hands_file_from_params(left_layer, right_layer, left, right))
+            t = time.monotonic()
+            measured = measure_set(backbone, right_layer, left_layer, left, right, config.metrics)
+            timings[f"measure_{name}_{seed}_s"] = time.monotonic() - t
+        runs[name].append(compare(reference, measured, replace(config.metrics, seed=config.metrics.seed + k), seed))
+        bar.update(1)
+    bar.close()
+    for name in config.variants:
+        results[name] = summarise(runs[name])
+    labels = {name: spec.label for name, spec in config.variants.items()}
+    report = {
+        "reference": str(config.reference),
+        "reference_samples": len(reference),
+        "num_samples": config.num_samples,
+        "repeat": config.repeat,
+        "metrics": config.metrics.to_dict(),
+        "labels": labels,
+        "results": results,
+        "timings_s": timings,
+    }
+    (out_dir / "protocol.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "protocol.md").write_text(markdown_tables(results, labels, config.repeat), encoding="utf-8")
+    return report
+
+
+def sample_variant(spec: VariantSpec, num: int, seed: int, batch_size: int = 256) -> tuple[HandParams, HandParams]:
+    """Draw ``num`` two-hand samples of a generative variant (its sampler defaults, with the spec's overrides)."""
+    from interhandgen_core.prior.pipeline import InterHandGen
+    from interhandgen_core.prior.vae import load_vae
+
+    if spec.vae is not None:
+        left, right = load_vae(spec.vae).sample(num, torch.Generator().manual_seed(seed))
+        return left, right
+    if spec.checkpoint is None:
+        raise ConfigError(f"variant {spec.label!r} has no generative source")
+    if spec.conditional_checkpoint is not None:
+        model = InterHandGen.from_separate(spec.checkpoint, spec.conditional_checkpoint)
+    else:
+        model = InterHandGen.from_pretrained(spec.checkpoint)
+    samples = model.sample(
+        num, seed=seed, cfg_weight=spec.cfg_weight, penetration_weight=spec.penetration_weight, batch_size=batch_size
+    )
+    return samples.left, samples.right

@@ -1,0 +1,238 @@
+"""The VAE baseline of Table 1 (a two-hand prior after Zuo et al., supplementary S.4.4): both hands as one vector.
+
+Notation:
+    x         (B, 128)  [anchor, other]: the normalised hand vectors of prior/representation.py
+                        (the anchor Gamma-mirrored and canonical, the other hand in its frame)
+    z         (B, latent_dim) latent, prior N(0, I)
+    q(z | x)  encoder MLP -> (mu, log sigma^2); decoder MLP z -> x_hat
+    loss      |x_hat - x|^2 (mean over the numbers that carry information: the anchor's root is
+              canonical, so its 9 numbers are left out as in the diffusion loss) + kl_weight KL(q || N(0, I))
+
+S.4.4: the VAE's feature width was raised from 128 to 256 and its encoder from 4 to 5 layers;
+those are the defaults. Sampling decodes z ~ N(0, I); no guidance (the baseline has none).
+Checkpoints: NAME.safetensors (weights, normaliser) + NAME.json (VaeConfig, training figures).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from interhandgen_core.data.dataset import TwoHandPairs
+from interhandgen_core.errors import CheckpointError, ConfigError
+from interhandgen_core.prior.configuration import _ConfigBase, _require_float, _require_int
+from interhandgen_core.prior.representation import HAND_DIM, ROOT, HandParams, Normalizer, pair_from_vectors
+from interhandgen_core.prior.training import model_inputs
+
+FORMAT_NAME = "interhandgen-vae"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class VaeConfig(_ConfigBase):
+    """latent_dim; hidden_dim: width of every hidden layer; encoder_layers, decoder_layers: hidden layers each."""
+
+    latent_dim: int = 32
+    hidden_dim: int = 256
+    encoder_layers: int = 5
+    decoder_layers: int = 5
+    kl_weight: float = 1e-3
+
+    def __post_init__(self) -> None:
+        owner = "VaeConfig"
+        for name in ("latent_dim", "hidden_dim", "encoder_layers", "decoder_layers"):
+            _require_int(owner, name, getattr(self, name), 1)
+        object.__setattr__(self, "kl_weight", _require_float(owner, "kl_weight", self.kl_weight, 0.0, 1e3))
+
+
+@dataclass(frozen=True)
+class VaeTrainConfig(_ConfigBase):
+    """A VAE training run: hands files, Adam, and the model's VaeConfig under ``vae``."""
+
+    train_data: Path
+    val_data: Path | None = None
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 1e-3
+    seed: int = 0
+    max_steps: int | None = None
+    vae: VaeConfig = field(default_factory=VaeConfig)
+
+    def __post_init__(self) -> None:
+        owner = "VaeTrainConfig"
+        object.__setattr__(self, "train_data", Path(self.train_data))
+        if self.val_data is not None:
+            object.__setattr__(self, "val_data", Path(self.val_data))
+        _require_int(owner, "epochs", self.epochs, 1)
+        _require_int(owner, "batch_size", self.batch_size, 2)
+        object.__setattr__(self, "lr", _require_float(owner, "lr", self.lr, 0.0, 1.0, low_open=True))
+        _require_int(owner, "seed", self.seed, 0)
+        if self.max_steps is not None:
+            _require_int(owner, "max_steps", self.max_steps, 1)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> VaeTrainConfig:
+        values = cls._check_keys(data)
+        if "vae" in values:
+            values["vae"] = VaeConfig.from_dict(values["vae"] or {})
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> VaeTrainConfig:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            return cls.from_dict(data)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except (yaml.YAMLError, ConfigError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+
+def _mlp(in_dim: int, hidden: int, layers: int, out_dim: int) -> nn.Sequential:
+    modules: list[nn.Module] = []
+    for _ in range(layers):
+        modules += [nn.Linear(in_dim, hidden), nn.SiLU()]
+        in_dim = hidden
+    modules.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*modules)
+
+
+class TwoHandVae(nn.Module):
+    """forward(x (B, 128)) -> (x_hat (B, 128), mu (B, L), logvar (B, L)); decode(z (B, L)) -> (B, 128)."""
+
+    def __init__(self, config: VaeConfig, normalizer: Normalizer | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.normalizer = normalizer or Normalizer()
+        self.encoder = _mlp(2 * HAND_DIM, config.hidden_dim, config.encoder_layers, 2 * config.latent_dim)
+        self.decoder = _mlp(config.latent_dim, config.hidden_dim, config.decoder_layers, 2 * HAND_DIM)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # reparameterisation
+        return self.decoder(z), mu, logvar
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
+
+    @torch.no_grad()
+    def sample(self, num: int, generator: torch.Generator) -> tuple[HandParams, HandParams]:
+        """num two-hand samples -> (left, right) in the left hand's canonical frame."""
+        z = torch.randn(num, self.config.latent_dim, generator=generator)
+        x = self.decode(z)
+        return pair_from_vectors(self.normalizer, x[:, :HAND_DIM], x[:, HAND_DIM:])
+
+
+def vae_loss(vae: TwoHandVae, x: Tensor) -> Tensor:
+    """x (B, 128) normalised -> scalar loss (module docstring)."""
+    x_hat, mu, logvar = vae(x)
+    weight = torch.ones_like(x)
+    weight[:, ROOT] = 0.0  # the anchor's canonical root carries nothing
+    reconstruction = ((x_hat - x).square() * weight).sum() / weight.sum()
+    kl = -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(-1).mean() / x.shape[1]
+    return reconstruction + vae.config.kl_weight * kl
+
+
+def _joint(pairs: TwoHandPairs, rows: Tensor) -> Tensor:
+    return model_inputs(2, *pairs[rows])[0]
+
+
+def train_vae(config: VaeTrainConfig, out_dir: str | Path, progress: bool = True) -> Path:
+    """Train per the config; writes OUT/model.{safetensors,json}. Returns the weights path."""
+    out_dir = Path(out_dir)
+    if (out_dir / "model.safetensors").exists():
+        raise ConfigError(f"{out_dir}: already holds a trained model; choose another output directory")
+    torch.manual_seed(config.seed)
+    train_set = TwoHandPairs.from_file(config.train_data)
+    val_set = None if config.val_data is None else TwoHandPairs.from_file(config.val_data, train_set.normalizer)
+    vae = TwoHandVae(config.vae, train_set.normalizer)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=config.lr)
+    generator = torch.Generator().manual_seed(config.seed)
+    steps_per_epoch = max(1, len(train_set) // config.batch_size)
+    total = (
+        config.epochs * steps_per_epoch
+        if config.max_steps is None
+        else min(config.max_steps, config.epochs * steps_per_epoch)
+    )
+    bar = tqdm(total=total, desc="train vae", disable=not progress)
+    step, t0, loss = 0, time.monotonic(), torch.zeros(())
+    while step < total:
+        order = torch.randperm(len(train_set), generator=generator)
+        for i in range(steps_per_epoch):
+            loss = vae_loss(vae, _joint(train_set, order[i * config.batch_size : (i + 1) * config.batch_size]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            bar.update(1)
+            if step % 100 == 0:
+                bar.set_postfix(loss=f"{float(loss):.4f}")
+            if step >= total:
+                break
+    bar.close()
+    vae.eval()
+    val_loss = None
+    if val_set is not None:
+        with torch.no_grad():
+            torch.manual_seed(config.seed)
+            val_loss = float(vae_loss(vae, _joint(val_set, torch.arange(len(val_set)))))
+    training = {
+        "train_data": str(config.train_data),
+        "steps": step,
+        "final_loss": float(loss),
+        "val_loss": val_loss,
+        "minutes": round((time.monotonic() - t0) / 60, 1),
+    }
+    return save_vae(out_dir / "model", vae, {"training": training})
+
+
+def save_vae(path: str | Path, vae: TwoHandVae, extra: dict[str, Any] | None = None) -> Path:
+    stem = Path(path).with_suffix("")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    weights = stem.with_suffix(".safetensors")
+    save_file({k: v.detach().cpu().contiguous() for k, v in vae.state_dict().items()}, str(weights))
+    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "vae": vae.config.to_dict(), **(extra or {})}
+    stem.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return weights
+
+
+def is_vae_checkpoint(path: str | Path) -> bool:
+    """True when NAME.json beside ``path`` says it is a VAE of this format."""
+    meta_path = Path(path).with_suffix(".json")
+    try:
+        return json.loads(meta_path.read_text(encoding="utf-8")).get("format") == FORMAT_NAME
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def load_vae(path: str | Path) -> TwoHandVae:
+    """Read save_vae's files; CheckpointError naming the file for anything missing or wrong."""
+    stem = Path(path).with_suffix("")
+    weights, meta_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    if not weights.is_file() or not meta_path.is_file():
+        raise CheckpointError(f"{stem}: a VAE checkpoint is NAME.safetensors plus NAME.json; one is missing")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_NAME:
+            raise CheckpointError(f'{meta_path}: not a VAE checkpoint (no "format": "{FORMAT_NAME}")')
+        config = VaeConfig.from_dict(meta["vae"])
+        with safe_open(str(weights), framework="pt", device="cpu") as handle:
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        vae = TwoHandVae(config)
+        vae.load_state_dict(tensors, strict=True)
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError, ConfigError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{weights}: unreadable VAE checkpoint ({first})") from None
+    return vae.eval()

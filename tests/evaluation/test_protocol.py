@@ -1,0 +1,140 @@
+"""The protocol end to end on tiny sets: tables, repetitions, caching, and bad sample files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from toy_hands import write_hands
+
+from interhandgen_core.data.dataset import load_twohand_params
+from interhandgen_core.errors import ConfigError, DataError
+from interhandgen_core.evaluation.backbone_training import new_backbone
+from interhandgen_core.evaluation.configuration import FeatureBackboneConfig, MetricsConfig
+from interhandgen_core.evaluation.feature_backbone import save_backbone
+from interhandgen_core.evaluation.protocol import ProtocolConfig, VariantSpec, run_protocol
+from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.hands.loading import load_hand_pair
+from interhandgen_core.prior.representation import HandParams
+
+TINY = FeatureBackboneConfig(
+    points_per_hand=32, centroids=(16, 4), neighbors=(8, 4), mlps=((8,), (8,)), global_mlp=(16,), head=(8,)
+)
+METRICS = MetricsConfig(khid_subsets=4, khid_subset_size=20, pr_samples=30, diversity_pairs=20)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, HandLayer, HandLayer]:
+    root = tmp_path_factory.mktemp("protocol")
+    right, left = load_hand_pair("procedural", None)
+    rl, ll = HandLayer(right), HandLayer(left)
+    torch.manual_seed(0)
+    save_backbone(root / "bb", new_backbone(TINY, rl, ll))
+    write_hands(root / "reference.npz", 40, 0)
+    write_hands(root / "similar.npz", 40, 1)
+    return root, rl, ll
+
+
+def _config(root: Path, variants: dict[str, VariantSpec], repeat: int = 1) -> ProtocolConfig:
+    return ProtocolConfig(
+        reference=root / "reference.npz",
+        backbone=root / "bb.safetensors",
+        variants=variants,
+        num_samples=24,
+        repeat=repeat,
+        metrics=METRICS,
+    )
+
+
+def _far_sampler(spec: VariantSpec, num: int, seed: int) -> tuple[HandParams, HandParams]:
+    """A 'generator' whose right hand floats 30 cm away: far from the reference in every respect."""
+    g = torch.Generator().manual_seed(seed)
+    eye = torch.eye(3).expand(num, 3, 3).clone()
+    left = HandParams(0.2 * torch.randn(num, 45, generator=g), torch.zeros(num, 10), eye, torch.zeros(num, 3))
+    right = HandParams(
+        0.2 * torch.randn(num, 45, generator=g), torch.zeros(num, 10), eye.clone(), torch.full((num, 3), 0.3)
+    )
+    return left, right
+
+
+def test_a_close_set_beats_a_far_one_and_tables_are_written(setup: tuple[Path, HandLayer, HandLayer]) -> None:
+    root, rl, ll = setup
+    from interhandgen_core.evaluation.feature_backbone import load_backbone
+
+    config = _config(
+        root,
+        {
+            "similar": VariantSpec(label="Similar", samples=root / "similar.npz"),
+            "far": VariantSpec(label="Far", checkpoint=Path("x")),
+        },
+        repeat=2,
+    )
+    out = root / "run"
+    report = run_protocol(config, out, load_backbone(config.backbone).backbone, rl, ll, _far_sampler, progress=False)
+    similar, far = report["results"]["similar"], report["results"]["far"]
+    assert similar["fhid"]["mean"] < far["fhid"]["mean"]
+    assert similar["precision"]["mean"] > far["precision"]["mean"]
+    assert far["proximity_ratio"]["mean"] == 0.0  # 30 cm apart
+    assert len(far["fhid"]["values"]) == 2 and far["fhid"]["std"] > 0  # new samples per repetition
+    table = (out / "protocol.md").read_text()
+    assert "| Similar |" in table and "| Far |" in table and "±" in table
+    assert json.loads((out / "protocol.json").read_text())["results"]["far"]["khid"]["values"]
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["far_0.npz", "far_1.npz"]
+
+    def refuse(spec: VariantSpec, num: int, seed: int) -> tuple[HandParams, HandParams]:
+        raise AssertionError("cached samples must be reused")
+
+    again = run_protocol(config, out, load_backbone(config.backbone).backbone, rl, ll, refuse, progress=False)
+    assert again["results"]["far"]["fhid"] == far["fhid"]
+
+
+def test_sample_files_with_nan_or_too_few_samples_are_refused(setup: tuple[Path, HandLayer, HandLayer]) -> None:
+    root, rl, ll = setup
+    from interhandgen_core.evaluation.feature_backbone import load_backbone
+
+    backbone = load_backbone(root / "bb.safetensors").backbone
+    with np.load(root / "similar.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["right_pose"][3, 0] = np.nan
+    np.savez(root / "nan.npz", **arrays)
+    with pytest.raises(DataError, match=r"nan\.npz.*NaN"):
+        run_protocol(
+            _config(root, {"nan": VariantSpec(label="n", samples=root / "nan.npz")}),
+            root / "o1",
+            backbone,
+            rl,
+            ll,
+            _far_sampler,
+            False,
+        )
+    write_hands(root / "five.npz", 5, 2)  # fewer samples than the 8 feature dimensions
+    with pytest.raises(DataError, match="FHID needs more than 8 samples"):
+        run_protocol(
+            _config(root, {"few": VariantSpec(label="f", samples=root / "five.npz")}),
+            root / "o2",
+            backbone,
+            rl,
+            ll,
+            _far_sampler,
+            False,
+        )
+    left, right = load_twohand_params(root / "similar.npz")
+    assert left.batch_size == 40 and right.batch_size == 40
+
+
+def test_variant_specs_need_exactly_one_source() -> None:
+    with pytest.raises(ConfigError, match="exactly one of checkpoint, vae, samples"):
+        VariantSpec(label="x")
+    with pytest.raises(ConfigError, match="exactly one"):
+        VariantSpec(label="x", checkpoint=Path("a"), vae=Path("b"))
+    with pytest.raises(ConfigError, match="cfg_weight must be a number >= 0"):
+        VariantSpec(label="x", checkpoint=Path("a"), cfg_weight=-1.0)
+
+
+def test_the_shipped_protocol_config_parses() -> None:
+    config = ProtocolConfig.from_yaml(Path(__file__).parents[2] / "training/configs/protocol_twohand.yaml")
+    assert {"ours", "no_cfg", "no_apg", "no_selfatt", "joint", "separate", "vae"} <= set(config.variants)
+    assert config.variants["no_apg"].penetration_weight == 0.0
