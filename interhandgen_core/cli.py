@@ -4,6 +4,9 @@
     interhandgen train --config training/configs/NAME.yaml --out RUN_DIR [--resume]
     interhandgen sample --num N --out DIR [--checkpoint PATH] [--seed S] [--steps K] [--cfg W] [--pen-weight W]
     interhandgen data motion --sequences N --out DIR [--frames F] [--noise-mm 10] [--seed S]
+    interhandgen evaluate protocol --config training/configs/protocol_twohand.yaml --out DIR [--num N] [--repeat K]
+    interhandgen evaluate samples --reference FILE.npz --samples NAME=FILE.npz [...] --out DIR
+    interhandgen evaluate objects --reference GRASPS.npz [--floor GRASPS.npz] --out DIR
     interhandgen refine --input FILE.npz --out FILE.npz [--checkpoint PATH] [--independent]
     interhandgen bench [cascade|denoiser|grasp|refine] [--backends torch,onnxruntime,cuda-graph,tensorrt]
                        [--device cpu|cuda] [--batches 1,16,64] [--preset small|paper] [--json FILE]
@@ -479,6 +482,25 @@ def _run_protocol(config: Any, out: Path, quiet: bool) -> None:
     )
 
 
+def _cmd_evaluate_objects(args: argparse.Namespace) -> None:
+    from interhandgen_core.data.grasp_synth import GraspSet
+    from interhandgen_core.evaluation.configuration import MetricsConfig
+    from interhandgen_core.evaluation.feature_backbone import default_object_backbone, load_backbone
+    from interhandgen_core.evaluation.object_protocol import evaluate_object_categories, write_object_report
+    from interhandgen_core.prior.pipeline import InterHandGen, default_object_checkpoint
+
+    out = Path(args.out)
+    _check_output_folder(out, "--out")
+    reference = GraspSet.load(args.reference)
+    floor = None if args.floor is None else GraspSet.load(args.floor)
+    backbone = load_backbone(args.backbone or default_object_backbone()).backbone
+    model = InterHandGen.from_pretrained(args.checkpoint or default_object_checkpoint())
+    report = evaluate_object_categories(model, reference, backbone, args.num, MetricsConfig(), floor, not args.quiet)
+    write_object_report(report, out)
+    print((out / "objects.md").read_text(encoding="utf-8"))
+    print(f"wrote {out / 'objects.md'} and {out / 'objects.json'}")
+
+
 def _cmd_evaluate_grasps(args: argparse.Namespace) -> None:
     from interhandgen_core.evaluation.heldout_grasps import evaluate_heldout_grasps
     from interhandgen_core.prior.pipeline import InterHandGen, default_object_checkpoint
@@ -852,6 +874,22 @@ def build_parser() -> argparse.ArgumentParser:
     on_files.add_argument("--out", required=True, help="output directory (protocol.md, protocol.json)")
     on_files.add_argument("--quiet", action="store_true", help="no progress bar")
     on_files.set_defaults(func=_cmd_evaluate_samples)
+
+    objects = evaluate_commands.add_parser(
+        "objects", help="object-conditioned synthesis per object family against a held-out grasp set (Table 1b)"
+    )
+    objects.add_argument("--reference", required=True, help="held-out grasp set (.npz from data synth --kind object)")
+    objects.add_argument(
+        "--floor", default=None, help="another real grasp set to score as data (e.g. the training set)"
+    )
+    objects.add_argument("--checkpoint", default=None, help="object-conditioned prior (default: the shipped one)")
+    objects.add_argument(
+        "--backbone", default=None, help="object-conditional feature backbone (default: the shipped one)"
+    )
+    objects.add_argument("--num", type=_positive_int, default=16, help="proposals per reference object")
+    objects.add_argument("--out", required=True, help="output directory (objects.md, objects.json)")
+    objects.add_argument("--quiet", action="store_true", help="no progress bar")
+    objects.set_defaults(func=_cmd_evaluate_objects)
 
     refine = commands.add_parser(
         "refine", help="refine noisy two-hand estimates (a hands file; its frames are one sequence) with the prior"

@@ -28,3 +28,27 @@ def write_hands(path: Path, n: int, seed: int) -> Path:
     }
     np.savez(path, **{k: v.numpy() for k, v in arrays.items()})
     return path
+
+
+def write_grasps(path: Path, n: int, num_objects: int = 3, seed: int = 0) -> Path:
+    """A small grasp set: real procedural objects, hands placed near them (not optimised: a set of numbers)."""
+    from interhandgen_core.data.grasp_synth import GraspSet
+    from interhandgen_core.data.procedural_objects import generate_objects
+    from interhandgen_core.prior.representation import HandParams
+
+    objects = generate_objects(num_objects, seed=seed)
+    points, normals = objects.sample_surface(256, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    index = torch.arange(n) % num_objects
+
+    def hands() -> HandParams:
+        rotation = axis_angle_to_matrix(torch.randn(n, 3, generator=gen))
+        translation = points[index, torch.randint(256, (n,), generator=gen)] + 0.03 * torch.randn(n, 3, generator=gen)
+        return HandParams(
+            0.2 * torch.randn(n, 45, generator=gen), torch.randn(n, 10, generator=gen), rotation, translation
+        )
+
+    grasps = GraspSet(objects, points, normals, index, hands(), hands(), torch.zeros(n, dtype=torch.long),
+                      torch.zeros(n), torch.zeros(n), n)  # fmt: skip
+    grasps.save(path)
+    return path

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
-
 from interhandgen_core.errors import ConfigError
 from interhandgen_core.prior.configuration import (
     _ConfigBase,
@@ -155,20 +153,6 @@ class BackboneTrainConfig(_ConfigBase):
         if "backbone" in values:
             values["backbone"] = FeatureBackboneConfig.from_dict(values["backbone"] or {})
         return cls(**values)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> BackboneTrainConfig:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        try:
-            return cls.from_dict(data)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
 
 
 @dataclass(frozen=True)

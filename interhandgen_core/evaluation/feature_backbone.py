@@ -42,12 +42,18 @@ from interhandgen_core.prior.representation import HandParams
 
 FORMAT_NAME = "interhandgen-feature-backbone"
 DEFAULT_BACKBONE_NAME = "feature_backbone_twohand.safetensors"
+DEFAULT_OBJECT_BACKBONE_NAME = "feature_backbone_object.safetensors"
 FORMAT_VERSION = 1
 
 
 def default_backbone() -> Path:
     """Path of the shipped two-hand feature backbone (trained by training/configs/backbone_twohand.yaml)."""
     return Path(str(resources.files("interhandgen_core") / "assets" / DEFAULT_BACKBONE_NAME))
+
+
+def default_object_backbone() -> Path:
+    """Path of the shipped object-conditional feature backbone (training/configs/backbone_object.yaml)."""
+    return Path(str(resources.files("interhandgen_core") / "assets" / DEFAULT_OBJECT_BACKBONE_NAME))
 
 
 def scene_targets(left: HandParams, right: HandParams) -> Tensor:

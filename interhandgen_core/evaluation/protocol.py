@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import Tensor
 from tqdm import tqdm
 
@@ -140,15 +139,6 @@ class ProtocolConfig(_ConfigBase):
             values["metrics"] = MetricsConfig.from_dict(values["metrics"] or {})
         return cls(**values)
 
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> ProtocolConfig:
-        try:
-            return cls.from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except (yaml.YAMLError, ConfigError) as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-
 
 @dataclass
 class SetMeasures:
@@ -199,10 +189,10 @@ def measure_set(
     return SetMeasures(features, depth, gap, volume)
 
 
-def compare(reference: SetMeasures, fake: SetMeasures, metrics: MetricsConfig, seed: int) -> dict[str, float]:
-    """One evaluation of ``fake`` against ``reference`` -> {metric: value} in the JSON units."""
-    real_f = as_features("reference features", reference.features, 2)
-    fake_f = as_features("sample features", fake.features, 2)
+def feature_metrics(real: Tensor, fake: Tensor, metrics: MetricsConfig, seed: int) -> dict[str, float]:
+    """FHID, KHID, diversity (of ``fake``), precision and recall of fake (M, D) against real (N, D) features."""
+    real_f = as_features("reference features", real, 2)
+    fake_f = as_features("sample features", fake, 2)
     fhid_value = fhid(real_f, fake_f)  # first: its sample-count check is the strictest
     precision, recall = precision_recall(real_f, fake_f, metrics.pr_k, metrics.pr_samples, seed)
     return {
@@ -211,6 +201,13 @@ def compare(reference: SetMeasures, fake: SetMeasures, metrics: MetricsConfig, s
         "diversity": diversity(fake_f, metrics.diversity_pairs, seed),
         "precision": precision,
         "recall": recall,
+    }
+
+
+def compare(reference: SetMeasures, fake: SetMeasures, metrics: MetricsConfig, seed: int) -> dict[str, float]:
+    """One evaluation of ``fake`` against ``reference`` -> {metric: value} in the JSON units."""
+    return {
+        **feature_metrics(reference.features, fake.features, metrics, seed),
         "penetration_volume_cm3": float(fake.volume.double().mean()) * 1e6,
         "penetration_depth_cm": float(fake.depth.double().mean()) * 100,
         "proximity_ratio": proximity_ratio(fake.depth, fake.min_distance, metrics.proximity_m),

@@ -113,6 +113,33 @@ class _ConfigBase:
     def from_dict(cls: type[_C], data: Any) -> _C:
         return cls(**cls._check_keys(data))
 
+    @classmethod
+    def from_yaml(cls: type[_C], path: str | Path) -> _C:
+        """Read a recipe. Fields absent from the file keep the dataclass defaults.
+
+        Relative paths inside it are kept as written and resolve against the current working
+        directory when the files are opened. Errors name the file (and the line of a YAML error).
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            raise ConfigError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
+        if data is None:
+            raise ConfigError(f"{path}: config file is empty")
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
 
 # Named network sizes (S.4.3). "small" keeps the paper's depth and widths ratios but shrinks the
 # widths so that one denoiser call on a small batch runs in real time on a CPU or a Jetson.
@@ -502,33 +529,6 @@ class TrainConfig(_ConfigBase):
         if values.get("object_encoder") is not None:
             values["object_encoder"] = ObjectEncoderConfig.from_dict(values["object_encoder"])
         return cls(**values)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> TrainConfig:
-        """Read a recipe. Fields absent from the file keep the dataclass defaults.
-
-        Relative ``train_data`` / ``val_data`` paths are kept as written and resolve against
-        the current working directory when the data are opened.
-        """
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            where = getattr(exc, "problem_mark", None)
-            line = f" at line {where.line + 1}" if where is not None else ""
-            raise ConfigError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
-        if data is None:
-            raise ConfigError(f"{path}: config file is empty; it needs at least train_data")
-        try:
-            return cls.from_dict(data)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
 
     def to_yaml(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")

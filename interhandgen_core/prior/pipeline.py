@@ -214,16 +214,9 @@ class InterHandGen:
         return cls(prior, HandLayer(right), HandLayer(left), resolved)
 
     def sampler(self, config: SamplerConfig | None = None) -> CascadedSampler:
-        if self.prior.model_config.num_hands == 2:
-            return JointSampler(
-                self._denoise,
-                self.schedule,
-                self.normalizer,
-                self.right_layer,
-                self.left_layer,
-                config or self.sampler_config,
-            )
-        return CascadedSampler(
+        """Algorithm 2's cascade, or the joint baseline's sampler for a model over both hands (num_hands 2)."""
+        kind = JointSampler if self.prior.model_config.num_hands == 2 else CascadedSampler
+        return kind(
             self._denoise,
             self.schedule,
             self.normalizer,

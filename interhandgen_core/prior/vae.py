@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
@@ -86,16 +85,6 @@ class VaeTrainConfig(_ConfigBase):
         if "vae" in values:
             values["vae"] = VaeConfig.from_dict(values["vae"] or {})
         return cls(**values)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> VaeTrainConfig:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-            return cls.from_dict(data)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except (yaml.YAMLError, ConfigError) as exc:
-            raise ConfigError(f"{path}: {exc}") from None
 
 
 def _mlp(in_dim: int, hidden: int, layers: int, out_dim: int) -> nn.Sequential:

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from toy_hands import write_hands
+from toy_hands import write_grasps, write_hands
 
 from interhandgen_core.data.dataset import TwoHandPairs
 from interhandgen_core.errors import CheckpointError, ConfigError
-from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.prior.checkpoint import load_prior, load_training_state
 from interhandgen_core.prior.configuration import TrainConfig
 from interhandgen_core.prior.denoiser import Denoiser
@@ -186,29 +185,7 @@ def test_torchrun_two_cpu_processes(data: tuple[Path, Path], tmp_path: Path) -> 
 
 @pytest.fixture(scope="module")
 def grasp_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small grasp set: real procedural objects, hands placed near them (not optimised: training only needs numbers)."""
-    from interhandgen_core.data.grasp_synth import GraspSet
-    from interhandgen_core.data.procedural_objects import generate_objects
-    from interhandgen_core.prior.representation import HandParams
-
-    objects = generate_objects(3, seed=0)
-    points, normals = objects.sample_surface(256, seed=0)
-    n = 20
-    gen = torch.Generator().manual_seed(0)
-    index = torch.arange(n) % 3
-
-    def hands() -> HandParams:
-        rotation = axis_angle_to_matrix(torch.randn(n, 3, generator=gen))
-        translation = points[index, torch.randint(256, (n,), generator=gen)] + 0.03 * torch.randn(n, 3, generator=gen)
-        return HandParams(
-            0.2 * torch.randn(n, 45, generator=gen), torch.randn(n, 10, generator=gen), rotation, translation
-        )
-
-    grasps = GraspSet(objects, points, normals, index, hands(), hands(), torch.zeros(n, dtype=torch.long),
-                      torch.zeros(n), torch.zeros(n), n)  # fmt: skip
-    path = tmp_path_factory.mktemp("grasps") / "grasps.npz"
-    grasps.save(path)
-    return path
+    return write_grasps(tmp_path_factory.mktemp("grasps") / "grasps.npz", 20)
 
 
 def object_config(path: Path, **overrides: object) -> TrainConfig:

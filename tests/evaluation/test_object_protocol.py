@@ -1,0 +1,58 @@
+"""Per-family evaluation of an object-conditioned prior on tiny sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from tiny_prior import write_tiny_object_prior
+from toy_hands import write_grasps
+
+from interhandgen_core.data.grasp_synth import GraspSet
+from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES
+from interhandgen_core.errors import ConfigError
+from interhandgen_core.evaluation.backbone_training import new_backbone
+from interhandgen_core.evaluation.configuration import FeatureBackboneConfig, MetricsConfig
+from interhandgen_core.evaluation.object_protocol import evaluate_object_categories, object_markdown
+from interhandgen_core.prior.pipeline import InterHandGen
+
+TINY = FeatureBackboneConfig(
+    with_object=True,
+    points_per_hand=16,
+    object_points=16,
+    centroids=(8, 4),
+    neighbors=(4, 4),
+    mlps=((8,), (8,)),
+    global_mlp=(8,),
+    head=(4,),
+)
+METRICS = MetricsConfig(khid_subsets=3, pr_k=2)
+
+
+def test_each_family_is_scored_against_its_reference_and_averaged(tmp_path: Path) -> None:
+    reference = GraspSet.load(write_grasps(tmp_path / "ref.npz", 21, num_objects=3, seed=0))
+    floor = GraspSet.load(write_grasps(tmp_path / "floor.npz", 24, num_objects=3, seed=0))
+    model = InterHandGen.from_pretrained(write_tiny_object_prior(tmp_path))
+    model.sampler_config = type(model.sampler_config)(ddim_steps=2, settle_iterations=0)
+    torch.manual_seed(0)
+    backbone = new_backbone(TINY, model.right_layer, model.left_layer)
+    report = evaluate_object_categories(model, reference, backbone, 6, METRICS, floor, progress=False)
+    families = {OBJECT_FAMILIES[int(f)] for f in reference.objects.family}
+    assert set(report["families"]) == families
+    for entry in report["families"].values():
+        assert entry["proposals"] == 6 * entry["reference_grasps"] // 7
+        assert entry["ours"]["fhid"] >= 0 and entry["floor"]["fhid"] >= 0
+    assert set(report["average"]) == {"ours", "floor"}
+    table = object_markdown(report)
+    assert "**average**" in table and "Data (floor)" in table
+
+
+def test_a_two_hand_backbone_or_prior_is_refused(tmp_path: Path) -> None:
+    reference = GraspSet.load(write_grasps(tmp_path / "ref.npz", 6))
+    model = InterHandGen.from_pretrained(write_tiny_object_prior(tmp_path))
+    two_hand = new_backbone(
+        FeatureBackboneConfig(points_per_hand=16, centroids=(8, 4)), model.right_layer, model.left_layer
+    )
+    with pytest.raises(ConfigError, match="object-conditional feature backbone"):
+        evaluate_object_categories(model, reference, two_hand, 2, METRICS, progress=False)
