@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from interhandgen_core.geometry.distance import points_to_surface_distance_local
+from interhandgen_core.geometry.distance import points_to_surface_distance_local, vertex_faces
 from interhandgen_core.geometry.nearest import nearest_neighbors, nearest_neighbors_both_ways, offset_to_nearest
 from interhandgen_core.geometry.normals import vertex_normals
 from interhandgen_core.geometry.winding import winding_numbers_packed
@@ -31,8 +31,8 @@ PROXIMITY_THRESHOLD_M = 0.02
 @dataclass
 class Interpenetration:
     """Per-sample measurements of two hands, metres. depth, min_distance (B,); inside_box (B, 2, 3):
-    lower and upper corner of the vertices of either hand that lie inside the other (lower > upper
-    where none does), which bounds the overlap up to the mesh's edge length (metrics.penetration_volume)."""
+    lower and upper corner of the triangles around the vertices of either hand that lie inside the
+    other (lower > upper where none does), which holds the hands' overlap (metrics.interaction_measures)."""
 
     depth: Tensor
     min_distance: Tensor
@@ -40,10 +40,11 @@ class Interpenetration:
 
 
 def _one_way_depth(
-    vertices: Tensor, other_vertices: Tensor, other_faces: Tensor, index: Tensor
+    vertices: Tensor, faces: Tensor, other_vertices: Tensor, other_faces: Tensor, index: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """(B, V, 3) against the closed mesh (B, W, 3), (F, 3), with ``index`` (B, V) of each vertex's nearest
-    other vertex -> (deepest vertex inside it (B,), closest approach (B,), box of the inside vertices (B, 2, 3)).
+    """(B, V, 3) of the mesh ``faces`` against the closed mesh (B, W, 3), (F', 3), with ``index`` (B, V) of
+    each vertex's nearest other vertex -> (deepest vertex inside it (B,), closest approach (B,),
+    box of the triangles around the vertices inside it (B, 2, 3)).
 
     The exact inside test costs one solid angle per triangle, so it runs only on the
     candidates of the cheap test of Eq. 8: vertices behind the outward normal of their
@@ -56,7 +57,7 @@ def _one_way_depth(
     batch_index, vertex_index = (along_normal < 0).nonzero(as_tuple=True)
     points = vertices[batch_index, vertex_index]
     inside = winding_numbers_packed(points, batch_index, other_vertices, other_faces) > 0.5
-    batch_index, points = batch_index[inside], points[inside]
+    batch_index, vertex_index, points = batch_index[inside], vertex_index[inside], points[inside]
     depth = vertices.new_zeros(vertices.shape[0])
     b = vertices.shape[0]
     lower = vertices.new_full((b, 3), torch.inf)
@@ -64,9 +65,12 @@ def _one_way_depth(
     if batch_index.numel():
         surface = points_to_surface_distance_local(points, batch_index, other_vertices, other_faces)
         depth = depth.scatter_reduce(0, batch_index, surface, reduce="amax")
+        ring = vertex_faces(faces, vertices.shape[1])[vertex_index]  # (K, D), -1 padded
+        ring = torch.where(ring < 0, ring[:, :1], ring)  # padding repeats a real face
+        corners = vertices[batch_index[:, None, None], faces[ring]].flatten(1, 2)  # (K, 3 D, 3)
         rows = batch_index[:, None].expand(-1, 3)
-        lower = lower.scatter_reduce(0, rows, points, reduce="amin")
-        upper = upper.scatter_reduce(0, rows, points, reduce="amax")
+        lower = lower.scatter_reduce(0, rows, corners.min(dim=1).values, reduce="amin")
+        upper = upper.scatter_reduce(0, rows, corners.max(dim=1).values, reduce="amax")
     return depth, distance.min(dim=1).values, torch.stack([lower, upper], dim=1)
 
 
@@ -75,8 +79,8 @@ def interpenetration(
 ) -> Interpenetration:
     """left/right_vertices (B, V, 3) metres, faces (F, 3) -> Interpenetration, one nearest-neighbour search."""
     left_to_right, right_to_left = nearest_neighbors_both_ways(left_vertices, right_vertices)
-    depth_l, gap, box_l = _one_way_depth(left_vertices, right_vertices, right_faces, left_to_right)
-    depth_r, _, box_r = _one_way_depth(right_vertices, left_vertices, left_faces, right_to_left)
+    depth_l, gap, box_l = _one_way_depth(left_vertices, left_faces, right_vertices, right_faces, left_to_right)
+    depth_r, _, box_r = _one_way_depth(right_vertices, right_faces, left_vertices, left_faces, right_to_left)
     box = torch.stack([torch.minimum(box_l[:, 0], box_r[:, 0]), torch.maximum(box_l[:, 1], box_r[:, 1])], dim=1)
     return Interpenetration(torch.maximum(depth_l, depth_r), gap, box)
 

@@ -37,6 +37,7 @@ _SUBSETS_PER_CHUNK = 8
 # (two whole hands inside each other), so one sample cannot take all the memory.
 _MAX_VOXELS_PER_AXIS = 256
 _GRID_SHIFT = (0.3183, 0.5772, 0.1415)
+_ROWS_PER_GRID = 8
 
 
 def as_features(name: str, values: ArrayLike | Tensor, min_rows: int = 1) -> Tensor:
@@ -163,28 +164,28 @@ def precision_recall(
     return float(precision), float(recall)
 
 
-def _longest_edge(vertices: Tensor, faces: Tensor) -> Tensor:
-    """(B, V, 3), (F, 3) -> (B,) longest edge of each mesh."""
-    corners = vertices[:, faces]  # (B, F, 3, 3)
-    edges = corners - corners.roll(1, dims=2)
-    return edges.norm(dim=-1).flatten(1).max(dim=1).values
-
-
 def _overlap_volume(lv: Tensor, lf: Tensor, rv: Tensor, rf: Tensor, inside_box: Tensor, voxel: float) -> Tensor:
-    """One chunk: (B,) cubic metres of voxels inside both meshes, over the widened inside-vertex boxes."""
+    """One chunk: (B,) cubic metres of voxels inside both meshes, over each sample's inside box.
+
+    Rows are grouped by box size so that one large overlap does not size every grid of the chunk.
+    """
     volumes = lv.new_zeros(lv.shape[0])
     rows = (inside_box[:, 0] <= inside_box[:, 1]).all(dim=1).nonzero().flatten()
     if rows.numel() == 0:
         return volumes
-    margin = torch.maximum(_longest_edge(lv[rows], lf), _longest_edge(rv[rows], rf))
     # Shifted off the vertices' lattice by a fraction of a voxel: a grid placed exactly on a mesh's
     # own coordinates (boxes, tests) would send columns through edges, where crossings double.
-    lower = inside_box[rows, 0] - margin[:, None] + lv.new_tensor(_GRID_SHIFT) * voxel
-    extent = (inside_box[rows, 1] + margin[:, None]) - lower
-    counts = (extent / voxel).ceil().long().clamp(1, _MAX_VOXELS_PER_AXIS).max(dim=0).values
-    shape = (int(counts[0]), int(counts[1]), int(counts[2]))
-    both = grid_inside_mesh(lower, shape, voxel, lv[rows], lf) & grid_inside_mesh(lower, shape, voxel, rv[rows], rf)
-    volumes[rows] = both.flatten(1).sum(1).to(volumes.dtype) * voxel**3
+    lower = inside_box[rows, 0] - voxel + lv.new_tensor(_GRID_SHIFT) * voxel
+    counts = ((inside_box[rows, 1] + voxel - lower) / voxel).ceil().long().clamp(1, _MAX_VOXELS_PER_AXIS)
+    order = counts.prod(dim=1).argsort()
+    for start in range(0, order.numel(), _ROWS_PER_GRID):  # groups of similar size, batched inside
+        group = order[start : start + _ROWS_PER_GRID]
+        size = counts[group].max(dim=0).values
+        shape = (int(size[0]), int(size[1]), int(size[2]))
+        sel = rows[group]
+        inside_left = grid_inside_mesh(lower[group], shape, voxel, lv[sel], lf)
+        both = inside_left & grid_inside_mesh(lower[group], shape, voxel, rv[sel], rf)
+        volumes[sel] = both.flatten(1).sum(1).to(volumes.dtype) * voxel**3
     return volumes
 
 
@@ -200,11 +201,12 @@ def interaction_measures(
     (penetration depth (N,) m, minimum distance (N,) m, penetration volume (N,) m^3), one pass per chunk.
 
     Volume: the voxels (edge ``voxel``) whose centres lie inside both hands. The grid covers the
-    box of the vertices of either hand inside the other (interaction.py), widened by the longest
-    mesh edge: the overlap's boundary is made of the two skins, so it lies within an edge of
-    those vertices. A sample with no vertex inside the other hand counts zero (two skins grazing
-    between vertices: at most an edge squared times the depth). Occupancy is the exact parity
-    test of geometry/voxel_occupancy.py, right for any closed mesh.
+    box of the triangles around the vertices of either hand inside the other (interaction.py):
+    the overlap is bounded by the two skins' parts inside each other, which lie in those
+    triangles as long as each triangle that crosses the other skin has a corner inside it. A
+    sample with no vertex inside the other hand counts zero (two skins grazing between vertices:
+    at most an edge squared times the depth). Occupancy is the exact signed-ray test of
+    geometry/voxel_occupancy.py, right for any closed mesh.
     """
     if voxel <= 0 or not math.isfinite(voxel):
         raise DataError(f"voxel must be a positive length in metres, got {voxel}")

@@ -9,7 +9,7 @@ along the ray), -1 where it enters. With one upward ray per (x, y) column of vox
     winding of voxel (i, j, k)   sum of the signs of the column's crossings above its centre z_k;
                                  inside when >= 1
 
-Each triangle is rasterised onto the few columns its xy bounding box covers, and each crossing
+Each triangle over the grid is rasterised onto the columns its xy bounding box covers, and each crossing
 adds its sign to the voxels below it through a difference array along z (+sign at k = 0,
 -sign at the first centre above the crossing, then a cumulative sum). The cost is the
 triangles' footprints plus the voxels, not voxels x triangles as a per-point solid-angle sum
@@ -33,34 +33,38 @@ def _occupancy(origin: Tensor, shape: tuple[int, int, int], voxel: float, vertic
     nx, ny, nz = shape
     # Grid units: voxel (i, j, k) has its centre at (i, j, k).
     tri = (vertices[:, faces] - origin[:, None, None, :]) / voxel - 0.5  # (B, F, 3, 3)
-    a, b, c = tri.unbind(dim=2)
-    e1, e2 = (b - a), (c - a)
-    det = e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]  # (B, F): twice the signed xy area
-    lower = tri[..., :2].min(dim=2).values.ceil().long()  # first column centre inside the xy box
-    upper = tri[..., :2].max(dim=2).values.floor().long()
-    width = int((upper - lower).clamp_min(0).max()) + 1 if faces.shape[0] else 1
-    offsets = torch.arange(width, device=origin.device)
-    ci = lower[..., 0, None, None] + offsets[:, None]  # (B, F, W, 1)
-    cj = lower[..., 1, None, None] + offsets[None, :]  # (B, F, 1, W)
-    ci, cj = torch.broadcast_tensors(ci, cj)
-    valid = (ci <= upper[..., 0, None, None]) & (cj <= upper[..., 1, None, None])
-    valid &= (ci >= 0) & (ci < nx) & (cj >= 0) & (cj < ny) & (det != 0)[..., None, None]
-    safe = torch.where(det == 0, torch.ones_like(det), det)[..., None, None]
-    dx = ci.to(tri.dtype) - a[..., 0, None, None]
-    dy = cj.to(tri.dtype) - a[..., 1, None, None]
-    u = (dx * e2[..., 1, None, None] - dy * e2[..., 0, None, None]) / safe
-    v = (e1[..., 0, None, None] * dy - e1[..., 1, None, None] * dx) / safe
-    hit = valid & (u >= 0) & (v >= 0) & (u + v <= 1)
-    z = a[..., 2, None, None] + u * e1[..., 2, None, None] + v * e2[..., 2, None, None]
-    # Voxel centres below the crossing: k < z, i.e. k < ceil(z).
-    first_above = z.ceil().clamp(0, nz).long()
-    sign = torch.where(hit, det.sign()[..., None, None].expand_as(z), torch.zeros_like(z))
-    column = (ci * ny + cj).clamp(0, nx * ny - 1)
-    sample = torch.arange(batch, device=origin.device)[:, None, None, None].expand_as(column)
+    det = (tri[..., 1, 0] - tri[..., 0, 0]) * (tri[..., 2, 1] - tri[..., 0, 1]) - (tri[..., 1, 1] - tri[..., 0, 1]) * (
+        tri[..., 2, 0] - tri[..., 0, 0]
+    )  # (B, F): twice the signed xy area
+    # The columns whose centres the triangle's xy box covers, clipped to the grid.
+    limit = torch.tensor([nx - 1, ny - 1], device=origin.device)
+    lower = tri[..., :2].min(dim=2).values.ceil().clamp(min=0).long()
+    upper = torch.minimum(tri[..., :2].max(dim=2).values.floor().long(), limit)
+    # Only triangles over the grid cast crossings into it (packed: usually a small share of the mesh).
+    sample, face = ((lower <= upper).all(dim=-1) & (det != 0)).nonzero(as_tuple=True)
     diff = torch.zeros(batch * nx * ny * (nz + 1), dtype=tri.dtype, device=origin.device)
-    base = (sample * nx * ny + column) * (nz + 1)
-    diff.index_add_(0, base.flatten(), sign.flatten())
-    diff.index_add_(0, (base + first_above).flatten(), -sign.flatten())
+    if sample.numel():
+        a, b, c = tri[sample, face].unbind(dim=1)  # (K, 3) each
+        e1, e2, d = b - a, c - a, det[sample, face]
+        lo, hi = lower[sample, face], upper[sample, face]
+        width = int((hi - lo).max()) + 1
+        offsets = torch.arange(width, device=origin.device)
+        ci = lo[:, 0, None, None] + offsets[:, None]  # (K, W, 1)
+        cj = lo[:, 1, None, None] + offsets[None, :]  # (K, 1, W)
+        ci, cj = torch.broadcast_tensors(ci, cj)
+        inside_box = (ci <= hi[:, 0, None, None]) & (cj <= hi[:, 1, None, None])
+        dx = ci.to(tri.dtype) - a[:, 0, None, None]
+        dy = cj.to(tri.dtype) - a[:, 1, None, None]
+        u = (dx * e2[:, 1, None, None] - dy * e2[:, 0, None, None]) / d[:, None, None]
+        v = (e1[:, 0, None, None] * dy - e1[:, 1, None, None] * dx) / d[:, None, None]
+        hit = inside_box & (u >= 0) & (v >= 0) & (u + v <= 1)
+        z = a[:, 2, None, None] + u * e1[:, 2, None, None] + v * e2[:, 2, None, None]
+        rows, wi, wj = hit.nonzero(as_tuple=True)
+        first_above = z[rows, wi, wj].ceil().clamp(0, nz).long()  # centres k < z lie below the crossing
+        sign = d.sign()[rows]
+        base = (sample[rows] * nx * ny + ci[rows, wi, wj] * ny + cj[rows, wi, wj]) * (nz + 1)
+        diff.index_add_(0, base, sign)
+        diff.index_add_(0, base + first_above, -sign)
     winding = diff.reshape(batch, nx * ny, nz + 1).cumsum(dim=-1)[..., :nz]
     return (winding >= 0.5).reshape(batch, nx, ny, nz)
 
