@@ -138,6 +138,15 @@ def evaluate_object_categories(
             continue
         our_rows = (reference.objects.family[proposals.object_index] == f).nonzero().flatten()
         entry: dict[str, Any] = {"reference_grasps": int(ref_rows.numel()), "proposals": int(our_rows.numel())}
+        fewest = min(ref_rows.numel(), our_rows.numel())
+        if fewest <= backbone.config.feature_dim:
+            # A family too small for a covariance of the features is listed, not scored.
+            entry["skipped"] = (
+                f"{fewest} grasps; FHID of {backbone.config.feature_dim}-D features needs more than "
+                f"{backbone.config.feature_dim} per set"
+            )
+            families[name] = entry
+            continue
         try:
             entry["ours"] = _compare(_rows(ref, ref_rows), _rows(ours, our_rows), metrics)
             if floor is not None and floor_measures is not None:
@@ -146,12 +155,16 @@ def evaluate_object_categories(
         except DataError as exc:
             raise DataError(f"object family {name}: {exc}") from None
         families[name] = entry
-    if not families:
-        raise DataError("the reference grasp set has no grasps")
+    scored = [e for e in families.values() if "skipped" not in e]
+    if not scored:
+        raise DataError(
+            f"no object family of the reference has more than {backbone.config.feature_dim} grasps; "
+            "make a larger held-out grasp set (more objects or grasps per object)"
+        )
     average = {
-        who: {key: statistics.fmean(e[who][key] for e in families.values()) for key, *_ in _COLUMNS}
+        who: {key: statistics.fmean(e[who][key] for e in scored) for key, *_ in _COLUMNS}
         for who in ("ours", "floor")
-        if all(who in e for e in families.values())
+        if all(who in e for e in scored)
     }
     return {"families": families, "average": average, "grasps_per_object": grasps_per_object}
 
@@ -171,11 +184,14 @@ def object_markdown(report: dict[str, Any]) -> str:
         return f"| {family} | {who} | {cells} |"
 
     for name, entry in report["families"].items():
+        if "skipped" in entry:
+            lines.append(f"| {name} | not scored: {entry['skipped']} |" + " |" * (len(_COLUMNS) - 1))
+            continue
         lines.append(row(f"{name} ({entry['reference_grasps']} ref.)", "Ours", entry["ours"]))
         if "floor" in entry:
             lines.append(row(name, "Data (floor)", entry["floor"]))
     for who, values in report["average"].items():
-        lines.append(row("**average**", "Ours" if who == "ours" else "Data (floor)", values))
+        lines.append(row("**average of the scored families**", "Ours" if who == "ours" else "Data (floor)", values))
     return "\n".join(lines) + "\n"
 
 

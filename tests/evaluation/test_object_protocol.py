@@ -11,7 +11,7 @@ from toy_hands import write_grasps
 
 from interhandgen_core.data.grasp_synth import GraspSet
 from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES
-from interhandgen_core.errors import ConfigError
+from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.evaluation.backbone_training import new_backbone
 from interhandgen_core.evaluation.configuration import FeatureBackboneConfig, MetricsConfig
 from interhandgen_core.evaluation.object_protocol import evaluate_object_categories, object_markdown
@@ -45,7 +45,7 @@ def test_each_family_is_scored_against_its_reference_and_averaged(tmp_path: Path
         assert entry["ours"]["fhid"] >= 0 and entry["floor"]["fhid"] >= 0
     assert set(report["average"]) == {"ours", "floor"}
     table = object_markdown(report)
-    assert "**average**" in table and "Data (floor)" in table
+    assert "**average of the scored families**" in table and "Data (floor)" in table
 
 
 def test_a_two_hand_backbone_or_prior_is_refused(tmp_path: Path) -> None:
@@ -56,3 +56,12 @@ def test_a_two_hand_backbone_or_prior_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="object-conditional feature backbone"):
         evaluate_object_categories(model, reference, two_hand, 2, METRICS, progress=False)
+
+
+def test_families_too_small_for_a_covariance_are_listed_not_scored(tmp_path: Path) -> None:
+    reference = GraspSet.load(write_grasps(tmp_path / "ref.npz", 6, num_objects=3))
+    model = InterHandGen.from_pretrained(write_tiny_object_prior(tmp_path))
+    model.sampler_config = type(model.sampler_config)(ddim_steps=2, settle_iterations=0)
+    backbone = new_backbone(TINY, model.right_layer, model.left_layer)
+    with pytest.raises(DataError, match="no object family of the reference has more than 4 grasps"):
+        evaluate_object_categories(model, reference, backbone, 2, METRICS, progress=False)
