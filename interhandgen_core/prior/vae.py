@@ -165,7 +165,7 @@ def train_vae(config: VaeTrainConfig, out_dir: str | Path, progress: bool = True
             step += 1
             bar.update(1)
             if step % 100 == 0:
-                bar.set_postfix(loss=f"{float(loss):.4f}")
+                bar.set_postfix(loss=f"{loss.item():.4f}")
             if step >= total:
                 break
     bar.close()
@@ -178,7 +178,7 @@ def train_vae(config: VaeTrainConfig, out_dir: str | Path, progress: bool = True
     training = {
         "train_data": str(config.train_data),
         "steps": step,
-        "final_loss": float(loss),
+        "final_loss": loss.item(),
         "val_loss": val_loss,
         "minutes": round((time.monotonic() - t0) / 60, 1),
     }
