@@ -1,0 +1,93 @@
+"""`interhandgen evaluate samples|protocol` and `interhandgen train` for the evaluation's recipes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from interhandgen_core.cli import main
+from interhandgen_core.evaluation.backbone_training import new_backbone
+from interhandgen_core.evaluation.configuration import FeatureBackboneConfig
+from interhandgen_core.evaluation.feature_backbone import save_backbone
+from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.hands.loading import load_hand_pair
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tiny_prior import write_tiny_prior
+from toy_hands import write_hands
+
+TINY = FeatureBackboneConfig(
+    points_per_hand=32, centroids=(16, 4), neighbors=(8, 4), mlps=((8,), (8,)), global_mlp=(16,), head=(8,)
+)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    right, left = load_hand_pair("procedural", None)
+    torch.manual_seed(0)
+    save_backbone(tmp_path / "bb", new_backbone(TINY, HandLayer(right), HandLayer(left)))
+    write_hands(tmp_path / "ref.npz", 30, 0)
+    write_hands(tmp_path / "a.npz", 30, 1)
+    return tmp_path
+
+
+def test_evaluate_samples_writes_the_tables(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["evaluate", "samples", "--reference", str(files / "ref.npz"), "--samples", f"mine={files / 'a.npz'}",
+         "--backbone", str(files / "bb.safetensors"), "--out", str(files / "out"), "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    assert "| mine |" in (files / "out" / "protocol.md").read_text()
+    assert json.loads((files / "out" / "protocol.json").read_text())["results"]["mine"]["fhid"]["mean"] >= 0
+    assert "rows in" in capsys.readouterr().out
+
+
+def test_evaluate_samples_bad_input_is_one_line(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["evaluate", "samples", "--reference", str(files / "ref.npz"), "--backbone", str(files / "bb.safetensors"),
+            "--out", str(files / "out"), "--quiet"]  # fmt: skip
+    assert main([*base, "--samples", "no-equals-sign"]) == 1
+    assert "--samples must be NAME=FILE.npz" in capsys.readouterr().err
+    with np.load(files / "a.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["left_translation"][2, 1] = np.inf
+    np.savez(files / "inf.npz", **arrays)
+    assert main([*base, "--samples", f"bad={files / 'inf.npz'}"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "inf.npz" in err[0]
+    assert main([*base, "--samples", f"missing={files / 'missing.npz'}"]) == 1
+    assert "missing.npz" in capsys.readouterr().err
+
+
+def test_evaluate_protocol_runs_a_config_and_refuses_unknown_variants(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = {
+        "reference": str(files / "ref.npz"),
+        "backbone": str(files / "bb.safetensors"),
+        "num_samples": 20,
+        "metrics": {"khid_subsets": 2, "pr_samples": 20},
+        "variants": {"tiny": {"label": "Tiny prior", "checkpoint": str(write_tiny_prior(files)), "cfg_weight": 0.0}},
+    }
+    path = files / "protocol.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["evaluate", "protocol", "--config", str(path), "--out", str(files / "p"), "--quiet"]) == 0
+    assert (files / "p" / "samples" / "tiny_0.npz").is_file()
+    assert main(["evaluate", "protocol", "--config", str(path), "--out", str(files / "p"), "--only", "nope"]) == 1
+    assert "no variant(s) nope" in capsys.readouterr().err
+
+
+def test_train_dispatches_a_vae_recipe(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    recipe = files / "vae.yaml"
+    recipe.write_text(
+        yaml.safe_dump({"train_data": str(files / "a.npz"), "max_steps": 3, "batch_size": 8, "vae": {"hidden_dim": 16}})
+    )
+    assert main(["train", "--config", str(recipe), "--out", str(files / "vae")]) == 0
+    assert json.loads((files / "vae" / "model.json").read_text())["format"] == "interhandgen-vae"
+    assert main(["train", "--config", str(recipe), "--out", str(files / "vae"), "--resume"]) == 1
+    assert "not resumable" in capsys.readouterr().err
