@@ -8,8 +8,9 @@ Data flow:
 
 Repetitions (``repeat``, the paper averages 20 evaluations): repetition k draws its own samples
 from each generative variant (seed + k) and its own random subsets and pairs for KHID, diversity
-and precision / recall; a hands-file variant keeps its samples, so its spread is the metrics'
-own. Each figure is reported as mean and standard deviation over the repetitions.
+and precision / recall; a hands-file variant draws ``num_samples`` of its scenes per repetition
+(all of them when it has fewer), so that every row is measured on as many samples (FHID's bias
+depends on the number). Each figure is reported as mean and standard deviation over the repetitions.
 
 Units in the tables, as the paper's: KHID x 1e-2, penetration volume cm^3, penetration
 distance cm; the JSON holds the same numbers with their units in the keys.
@@ -153,6 +154,9 @@ class SetMeasures:
     def __len__(self) -> int:
         return int(self.features.shape[0])
 
+    def select(self, rows: Tensor) -> SetMeasures:
+        return SetMeasures(self.features[rows], self.depth[rows], self.min_distance[rows], self.volume[rows])
+
 
 def _meshes(layer: HandLayer, hands: HandParams) -> Tensor:
     out = []
@@ -292,6 +296,10 @@ def run_protocol(
                     backbone, right_layer, left_layer, *load_twohand_params(spec.samples), config.metrics
                 )
             measured = measured_files[spec.samples]
+            if len(measured) > config.num_samples:
+                # The same number of samples as a generated row: FHID's bias depends on it.
+                rows = torch.randperm(len(measured), generator=torch.Generator().manual_seed(seed))
+                measured = measured.select(rows[: config.num_samples])
         else:
             cache = out_dir / "samples" / f"{name}_{seed}.npz"
             if cache.is_file():
