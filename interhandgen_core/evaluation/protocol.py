@@ -256,6 +256,34 @@ def markdown_tables(results: dict[str, dict[str, Any]], labels: dict[str, str], 
     return "\n\n".join(tables) + f"\n\n({spread})\n"
 
 
+_PREVIEWS = 8
+
+
+def _preview(
+    path: Path,
+    label: str,
+    left: HandParams,
+    right: HandParams,
+    measured: SetMeasures,
+    right_layer: HandLayer,
+    left_layer: HandLayer,
+) -> None:
+    """The first samples of a row as a PNG grid, titled with their penetration depth and volume."""
+    from interhandgen_core.visualization.preview import render_twohand_grid
+
+    n = min(_PREVIEWS, left.batch_size)
+    left, right = canonical_scene(left.select(slice(0, n)), right.select(slice(0, n)))
+    lv, rv = _meshes(left_layer, left), _meshes(right_layer, right)
+    titles = [
+        f"{label}: {float(measured.depth[i]) * 1000:.1f} mm, {float(measured.volume[i]) * 1e6:.2f} cm3"
+        for i in range(n)
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    render_twohand_grid(
+        path, lv.numpy(), left_layer.faces.numpy(), rv.numpy(), right_layer.faces.numpy(), titles=titles
+    )
+
+
 Sampler = Callable[[VariantSpec, int, int], tuple[HandParams, HandParams]]
 
 
@@ -268,7 +296,8 @@ def run_protocol(
     sample: Sampler,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Run every variant ``repeat`` times; write OUT/protocol.json and OUT/protocol.md; return the JSON.
+    """Run every variant ``repeat`` times; write OUT/protocol.json, OUT/protocol.md and OUT/previews/NAME.png
+    (the first samples of each generative row); return the JSON.
 
     ``sample(spec, num, seed) -> (left, right)`` draws a generative variant's samples; they are
     cached as OUT/samples/NAME_SEED.npz (hands files), so a rerun evaluates without sampling again.
@@ -312,6 +341,10 @@ def run_protocol(
             t = time.monotonic()
             measured = measure_set(backbone, right_layer, left_layer, left, right, config.metrics)
             timings[f"measure_{name}_{seed}_s"] = time.monotonic() - t
+            if k == 0:
+                _preview(
+                    out_dir / "previews" / f"{name}.png", spec.label, left, right, measured, right_layer, left_layer
+                )
         runs[name].append(compare(reference, measured, replace(config.metrics, seed=config.metrics.seed + k), seed))
         bar.update(1)
     bar.close()

@@ -83,6 +83,7 @@ def test_a_close_set_beats_a_far_one_and_tables_are_written(setup: tuple[Path, H
     assert "| Similar |" in table and "| Far |" in table and "±" in table
     assert json.loads((out / "protocol.json").read_text())["results"]["far"]["khid"]["values"]
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["far_0.npz", "far_1.npz"]
+    assert (out / "previews" / "far.png").stat().st_size > 1000
 
     def refuse(spec: VariantSpec, num: int, seed: int) -> tuple[HandParams, HandParams]:
         raise AssertionError("cached samples must be reused")
