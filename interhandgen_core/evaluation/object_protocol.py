@@ -185,7 +185,7 @@ def object_markdown(report: dict[str, Any]) -> str:
 
     for name, entry in report["families"].items():
         if "skipped" in entry:
-            lines.append(f"| {name} | not scored: {entry['skipped']} |" + " |" * (len(_COLUMNS) - 1))
+            lines.append(f"| {name} | not scored: {entry['skipped']} |" + " |" * len(_COLUMNS))
             continue
         lines.append(row(f"{name} ({entry['reference_grasps']} ref.)", "Ours", entry["ours"]))
         if "floor" in entry:
