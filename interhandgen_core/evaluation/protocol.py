@@ -274,10 +274,9 @@ def _preview(
     n = min(_PREVIEWS, left.batch_size)
     left, right = canonical_scene(left.select(slice(0, n)), right.select(slice(0, n)))
     lv, rv = _meshes(left_layer, left), _meshes(right_layer, right)
-    titles = [
-        f"{label}: {float(measured.depth[i]) * 1000:.1f} mm, {float(measured.volume[i]) * 1e6:.2f} cm3"
-        for i in range(n)
-    ]
+    # Short: four panels share a row. The row's label goes on the first panel only.
+    titles = [f"{float(measured.depth[i]) * 1000:.1f} mm, {float(measured.volume[i]) * 1e6:.2f} cm3" for i in range(n)]
+    titles[0] = f"{label}: {titles[0]}"
     path.parent.mkdir(parents=True, exist_ok=True)
     render_twohand_grid(
         path, lv.numpy(), left_layer.faces.numpy(), rv.numpy(), right_layer.faces.numpy(), titles=titles
