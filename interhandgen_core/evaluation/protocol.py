@@ -320,9 +320,11 @@ def run_protocol(
         seed = config.seed + k
         if spec.samples is not None:
             if spec.samples not in measured_files:
+                t = time.monotonic()
                 measured_files[spec.samples] = measure_set(
                     backbone, right_layer, left_layer, *load_twohand_params(spec.samples), config.metrics
                 )
+                timings[f"measure_{name}_s"] = time.monotonic() - t
             measured = measured_files[spec.samples]
             if len(measured) > config.num_samples:
                 # The same number of samples as a generated row: FHID's bias depends on it.
@@ -344,7 +346,9 @@ def run_protocol(
                 _preview(
                     out_dir / "previews" / f"{name}.png", spec.label, left, right, measured, right_layer, left_layer
                 )
+        t = time.monotonic()
         runs[name].append(compare(reference, measured, replace(config.metrics, seed=config.metrics.seed + k), seed))
+        timings[f"metrics_{name}_{seed}_s"] = time.monotonic() - t
         bar.update(1)
     bar.close()
     for name in config.variants:
