@@ -30,6 +30,7 @@ from interhandgen_core.evaluation.configuration import BackboneTrainConfig, Feat
 from interhandgen_core.evaluation.feature_backbone import (
     FeatureBackbone,
     canonical_scene,
+    hand_vertices,
     save_backbone,
     scene_targets,
     template_vertex_index,
@@ -37,9 +38,6 @@ from interhandgen_core.evaluation.feature_backbone import (
 from interhandgen_core.geometry.mirroring import mirror_points
 from interhandgen_core.geometry.rotations import rotation_6d_to_matrix
 from interhandgen_core.hands.layer import HandLayer
-from interhandgen_core.prior.representation import HandParams
-
-_LAYER_CHUNK = 512
 
 
 @dataclass
@@ -68,15 +66,6 @@ class BackboneData:
         return torch.gather(clouds, 1, order[..., None].expand(-1, -1, 3))
 
 
-def _subset_vertices(layer: HandLayer, hands: HandParams, index: Tensor) -> Tensor:
-    out = []
-    with torch.no_grad():
-        for start in range(0, hands.batch_size, _LAYER_CHUNK):  # memory chunks
-            h = hands.select(slice(start, start + _LAYER_CHUNK))
-            out.append(layer(h.pose, h.betas, h.rotation, h.translation).vertices[:, index])
-    return torch.cat(out)
-
-
 def backbone_data(
     path: Path,
     backbone: FeatureBackbone,
@@ -100,8 +89,8 @@ def backbone_data(
     for v_left, v_right in views:
         if not backbone.config.with_object:
             v_left, v_right = canonical_scene(v_left, v_right)
-        lv.append(_subset_vertices(left_layer, v_left, backbone.left_index))
-        rv.append(_subset_vertices(right_layer, v_right, backbone.right_index))
+        lv.append(hand_vertices(left_layer, v_left, backbone.left_index))
+        rv.append(hand_vertices(right_layer, v_right, backbone.right_index))
         targets.append(scene_targets(v_left, v_right))
         betas.append(torch.stack([v_left.betas, v_right.betas], dim=1))
     object_clouds = object_index = None
@@ -112,17 +101,14 @@ def backbone_data(
 
 
 def new_backbone(config: FeatureBackboneConfig, right_layer: HandLayer, left_layer: HandLayer) -> FeatureBackbone:
-    """A backbone with the template vertex subsets of these hand layers (rest pose, mean shape)."""
+    """A backbone with the template vertex subsets of these hand layers (rest pose, mean shape).
 
-    def rest(layer: HandLayer) -> Tensor:
-        zeros = torch.zeros(1, 45)
-        with torch.no_grad():
-            return layer(zeros, torch.zeros(1, 10), torch.eye(3)[None], torch.zeros(1, 3)).vertices[0]
-
+    Farthest point sampling depends only on distances, so the template's own frame serves.
+    """
     return FeatureBackbone(
         config,
-        template_vertex_index(rest(left_layer), config.points_per_hand),
-        template_vertex_index(rest(right_layer), config.points_per_hand),
+        template_vertex_index(left_layer.v_template, config.points_per_hand),
+        template_vertex_index(right_layer.v_template, config.points_per_hand),
     )
 
 

@@ -37,6 +37,7 @@ from interhandgen_core.errors import CheckpointError, ConfigError
 from interhandgen_core.evaluation.configuration import FeatureBackboneConfig
 from interhandgen_core.geometry.point_sampling import farthest_point_sample
 from interhandgen_core.geometry.rotations import matrix_to_rotation_6d
+from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.pointnet2 import level_mlps, set_abstraction
 from interhandgen_core.prior.representation import HandParams
 
@@ -67,6 +68,18 @@ def scene_targets(left: HandParams, right: HandParams) -> Tensor:
 def canonical_scene(left: HandParams, right: HandParams) -> tuple[HandParams, HandParams]:
     """Any two-hand scene -> the same scene in the left hand's canonical frame (the prior's frame)."""
     return left.canonical(), right.in_frame_of(left)
+
+
+def hand_vertices(layer: HandLayer, hands: HandParams, index: Tensor | None = None, chunk: int = 512) -> Tensor:
+    """(N,) hands through the layer, in memory chunks -> (N, V, 3) metres, or (N, len(index), 3) when ``index`` keeps
+    a vertex subset (only the subset of each chunk is held)."""
+    out = []
+    with torch.no_grad():
+        for start in range(0, hands.batch_size, chunk):  # memory chunks
+            h = hands.select(slice(start, start + chunk))
+            vertices = layer(h.pose, h.betas, h.rotation, h.translation).vertices
+            out.append(vertices if index is None else vertices[:, index])
+    return torch.cat(out) if out else torch.zeros(0, layer.num_vertices if index is None else len(index), 3)
 
 
 def template_vertex_index(rest_vertices: Tensor, num: int) -> Tensor:

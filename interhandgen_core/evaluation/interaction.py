@@ -15,6 +15,7 @@ Definitions (per sample, both hands in one frame, metres):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -140,6 +141,16 @@ def interaction_statistics(depth: Tensor, min_distance: Tensor) -> InteractionSt
     )
 
 
+@torch.no_grad()
+def interpenetration_chunks(
+    left_vertices: Tensor, left_faces: Tensor, right_vertices: Tensor, right_faces: Tensor, chunk: int = 64
+) -> Iterator[tuple[slice, Interpenetration]]:
+    """(N, V, 3), (F, 3), (N, W, 3), (F', 3) -> (rows, Interpenetration of those rows), ``chunk`` samples at a time."""
+    for start in range(0, left_vertices.shape[0], chunk):  # memory chunks, batched inside
+        rows = slice(start, start + chunk)
+        yield rows, interpenetration(left_vertices[rows], left_faces, right_vertices[rows], right_faces)
+
+
 def measure_interaction(
     left_vertices: Tensor, left_faces: Tensor, right_vertices: Tensor, right_faces: Tensor, chunk: int = 64
 ) -> tuple[Tensor, Tensor]:
@@ -147,11 +158,5 @@ def measure_interaction(
 
     (N, V, 3), (F, 3), (N, W, 3), (F', 3) -> (depth (N,), min_distance (N,)) metres.
     """
-    depths, distances = [], []
-    with torch.no_grad():
-        for start in range(0, left_vertices.shape[0], chunk):  # memory chunks, batched inside
-            lv, rv = left_vertices[start : start + chunk], right_vertices[start : start + chunk]
-            measured = interpenetration(lv, left_faces, rv, right_faces)
-            depths.append(measured.depth)
-            distances.append(measured.min_distance)
-    return torch.cat(depths), torch.cat(distances)
+    measured = [m for _, m in interpenetration_chunks(left_vertices, left_faces, right_vertices, right_faces, chunk)]
+    return torch.cat([m.depth for m in measured]), torch.cat([m.min_distance for m in measured])

@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike
 from torch import Tensor
 
 from interhandgen_core.errors import DataError
-from interhandgen_core.evaluation.interaction import interpenetration
+from interhandgen_core.evaluation.interaction import interpenetration_chunks
 from interhandgen_core.geometry.voxel_occupancy import grid_inside_mesh
 
 # KHID subsets evaluated in one batched product (memory: subsets x m x m float64).
@@ -218,13 +218,15 @@ def interaction_measures(
         if not bool(torch.isfinite(v).all()):
             raise DataError(f"{name} hand vertices hold NaN or infinite values; fix or drop those samples")
     depths, gaps, volumes = [], [], []
-    with torch.no_grad():
-        for start in range(0, left_vertices.shape[0], chunk):  # memory chunks, batched inside
-            lv, rv = left_vertices[start : start + chunk], right_vertices[start : start + chunk]
-            measured = interpenetration(lv, left_faces, rv, right_faces)
-            depths.append(measured.depth)
-            gaps.append(measured.min_distance)
-            volumes.append(_overlap_volume(lv, left_faces, rv, right_faces, measured.inside_box, voxel))
+    for rows, measured in interpenetration_chunks(left_vertices, left_faces, right_vertices, right_faces, chunk):
+        depths.append(measured.depth)
+        gaps.append(measured.min_distance)
+        with torch.no_grad():
+            volumes.append(
+                _overlap_volume(
+                    left_vertices[rows], left_faces, right_vertices[rows], right_faces, measured.inside_box, voxel
+                )
+            )
     empty = left_vertices.new_zeros(0)
     return torch.cat([empty, *depths]), torch.cat([empty, *gaps]), torch.cat([empty, *volumes])
 

@@ -27,7 +27,7 @@ from interhandgen_core.data.grasp_synth import GraspSet
 from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES
 from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.evaluation.configuration import MetricsConfig
-from interhandgen_core.evaluation.feature_backbone import FeatureBackbone
+from interhandgen_core.evaluation.feature_backbone import FeatureBackbone, hand_vertices
 from interhandgen_core.evaluation.metrics import interaction_measures
 from interhandgen_core.evaluation.protocol import feature_metrics
 from interhandgen_core.hands.layer import HandLayer
@@ -56,9 +56,7 @@ def _grasp_measures(
     metrics: MetricsConfig,
 ) -> dict[str, torch.Tensor]:
     """Grasps (N rows, object frame) with their objects' clouds (N, P, 3) -> features and per-grasp figures."""
-    with torch.no_grad():
-        lv = left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
-        rv = right_layer(right.pose, right.betas, right.rotation, right.translation).vertices
+    lv, rv = hand_vertices(left_layer, left), hand_vertices(right_layer, right)
     features = backbone.features_of(lv, rv, object_clouds)
     _, _, volume = interaction_measures(lv, left_layer.faces, rv, right_layer.faces, metrics.voxel_m)
     depth = torch.maximum(torch.relu(-signed_distance(lv)).amax(-1), torch.relu(-signed_distance(rv)).amax(-1))

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from interhandgen_core.data.dataset import load_twohand_params
 from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.evaluation.configuration import MetricsConfig
-from interhandgen_core.evaluation.feature_backbone import FeatureBackbone, canonical_scene
+from interhandgen_core.evaluation.feature_backbone import FeatureBackbone, canonical_scene, hand_vertices
 from interhandgen_core.evaluation.metrics import (
     as_features,
     diversity,
@@ -47,8 +47,6 @@ from interhandgen_core.evaluation.metrics import (
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import _ConfigBase, _require_int
 from interhandgen_core.prior.representation import HandParams
-
-_LAYER_CHUNK = 512
 
 # (key in the JSON, column title, scale from the JSON unit to the table unit, format, better)
 COLUMNS: tuple[tuple[str, str, float, str, str], ...] = (
@@ -158,15 +156,6 @@ class SetMeasures:
         return SetMeasures(self.features[rows], self.depth[rows], self.min_distance[rows], self.volume[rows])
 
 
-def _meshes(layer: HandLayer, hands: HandParams) -> Tensor:
-    out = []
-    with torch.no_grad():
-        for start in range(0, hands.batch_size, _LAYER_CHUNK):  # memory chunks
-            h = hands.select(slice(start, start + _LAYER_CHUNK))
-            out.append(layer(h.pose, h.betas, h.rotation, h.translation).vertices)
-    return torch.cat(out)
-
-
 def measure_set(
     backbone: FeatureBackbone,
     right_layer: HandLayer,
@@ -184,7 +173,7 @@ def measure_set(
             if not bool(torch.isfinite(getattr(hands, part)).all()):
                 raise DataError(f"{name} hand {part} holds NaN or infinite values; fix or drop those samples")
     left, right = canonical_scene(left, right)
-    lv, rv = _meshes(left_layer, left), _meshes(right_layer, right)
+    lv, rv = hand_vertices(left_layer, left), hand_vertices(right_layer, right)
     features = backbone.features_of(lv, rv)
     if with_meshes:
         depth, gap, volume = interaction_measures(lv, left_layer.faces, rv, right_layer.faces, metrics.voxel_m)
@@ -273,7 +262,7 @@ def _preview(
 
     n = min(_PREVIEWS, left.batch_size)
     left, right = canonical_scene(left.select(slice(0, n)), right.select(slice(0, n)))
-    lv, rv = _meshes(left_layer, left), _meshes(right_layer, right)
+    lv, rv = hand_vertices(left_layer, left), hand_vertices(right_layer, right)
     # Short: four panels share a row. The row's label goes on the first panel only.
     titles = [f"{float(measured.depth[i]) * 1000:.1f} mm, {float(measured.volume[i]) * 1e6:.2f} cm3" for i in range(n)]
     titles[0] = f"{label}: {titles[0]}"
