@@ -50,6 +50,7 @@ class HandLayer(nn.Module):
     faces: Tensor
     tip_vertex_ids: Tensor
     keypoint_index: Tensor
+    hands_mean: Tensor
 
     def __init__(self, asset: HandAsset, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
@@ -67,6 +68,9 @@ class HandLayer(nn.Module):
         self.register_buffer("faces", torch.as_tensor(asset.faces, dtype=torch.long))
         self.register_buffer("tip_vertex_ids", torch.as_tensor(asset.tip_vertex_ids, dtype=torch.long))
         self.register_buffer("keypoint_index", torch.tensor(KEYPOINTS_FROM_JOINTS_AND_TIPS, dtype=torch.long))
+        # MANO's mean finger pose, for converting data that is relative to it (hands/mano_params.py);
+        # not part of the state dict, so modules holding a layer keep their checkpoints.
+        self.register_buffer("hands_mean", torch.as_tensor(asset.hands_mean, dtype=dtype), persistent=False)
 
     @property
     def num_vertices(self) -> int:
