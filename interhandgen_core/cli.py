@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -64,6 +65,13 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
+
+
+def _split_list(text: str) -> list[str]:
+    splits = [part.strip() for part in text.split(",") if part.strip()]
+    if not splits or len(set(splits)) != len(splits):
+        raise argparse.ArgumentTypeError(f"expected distinct comma-separated split names, got {text!r}")
+    return splits
 
 
 def _int_list(text: str) -> list[int]:
@@ -256,6 +264,72 @@ def _synth_object_grasps(args: argparse.Namespace) -> None:
     print(stats.summary())
     print(f"{len(result)} grasps of {args.num} objects from {result.attempts} candidates; kinds: {summary['kinds']}")
     print(f"wrote {out}, {summary_path}, {preview}")
+
+
+def _converter_layers(args: argparse.Namespace) -> tuple[HandLayer, HandLayer]:
+    """data interhand / arctic: the (left, right) MANO layers; the datasets are MANO fits, so MANO is required."""
+    from interhandgen_core.hands.layer import HandLayer
+    from interhandgen_core.hands.loading import load_hand_pair
+
+    right, left = load_hand_pair("mano", args.mano_dir)
+    return HandLayer(left), HandLayer(right)
+
+
+def _cmd_data_interhand(args: argparse.Namespace) -> None:
+    import torch
+
+    from interhandgen_core.data.interhand import INTERHAND_SPLITS, convert_interhand_split, interhand_files
+    from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
+    from interhandgen_core.visualization.preview import render_twohand_grid
+
+    annotations, out = Path(args.annotations), Path(args.out)
+    splits = args.splits or list(INTERHAND_SPLITS)
+    for split in splits:  # every input is checked before any work
+        interhand_files(annotations, split)
+    _check_output_folder(out, "--out")
+    left_layer, right_layer = _converter_layers(args)
+    out.mkdir(parents=True, exist_ok=True)
+    for split in splits:
+        work = out / f".interhand_{split}_parts"
+        result = convert_interhand_split(
+            annotations, split, left_layer, right_layer, work, per_image=args.per_image, progress=not args.quiet
+        )
+        hands = hands_file_from_params(left_layer, right_layer, result.left, result.right)
+        path = out / f"interhand_{split}.npz"
+        # Meshes are derived data; parameters and keypoints are kept, as data synth does.
+        write_hands_file(
+            path, dataclasses.replace(hands, left_vertices=None, right_vertices=None, left_faces=None, right_faces=None)
+        )
+        frames_path = out / f"interhand_{split}_frames.npz"
+        np.savez_compressed(frames_path, capture=result.capture, frame=result.frame, num_images=result.num_images)
+        rows = len(result.capture)
+        summary = {
+            "split": split,
+            "annotations_read": result.annotations,
+            "scenes": rows,
+            "frames": len(np.unique(np.stack([result.capture, result.frame]), axis=1).T),
+            "per_image": args.per_image,
+            "skipped": result.skips.as_dict(),
+            "hand_model": f"mano ({args.mano_dir})",
+            "frame": "left hand canonical (identity rotation, wrist at the origin)",
+        }
+        (out / f"interhand_{split}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        preview = out / f"interhand_{split}_preview.png"
+        pick = torch.randperm(rows, generator=torch.Generator().manual_seed(0))[:16]
+        lv, rv = torch.as_tensor(hands.left_vertices), torch.as_tensor(hands.right_vertices)
+        render_twohand_grid(
+            preview,
+            lv[pick].numpy(),
+            left_layer.faces.numpy(),
+            rv[pick].numpy(),
+            right_layer.faces.numpy(),
+            titles=[f"capture {result.capture[i]} frame {result.frame[i]}" for i in pick.tolist()],
+        )
+        work_note = "" if args.keep_parts else "; removed the finished parts"
+        if not args.keep_parts:
+            shutil.rmtree(work, ignore_errors=True)
+        print(f"{split}: {rows} scenes from {result.annotations} annotations; {result.skips.summary()}")
+        print(f"wrote {path}, {frames_path}, {out / f'interhand_{split}.json'}, {preview}{work_note}")
 
 
 def _recipe_kind(path: str) -> str:
@@ -908,6 +982,22 @@ def build_parser() -> argparse.ArgumentParser:
     refine.add_argument("--penetration-weight", type=_non_negative_float, default=None)
     refine.add_argument("--smoothness-weight", type=_non_negative_float, default=None)
     refine.set_defaults(func=_cmd_refine)
+
+    inter = data_commands.add_parser(
+        "interhand", help="convert InterHand2.6M's MANO annotations to two-hand hands files (paper 4.1)"
+    )
+    inter.add_argument(
+        "--annotations", required=True, help="InterHand2.6M annotation folder (holding train/, val/, test/)"
+    )
+    inter.add_argument("--mano-dir", required=True, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
+    inter.add_argument("--out", required=True, help="output folder: interhand_<split>.npz and its .json summary")
+    inter.add_argument("--splits", type=_split_list, default=None, help="comma-separated (default: train,val,test)")
+    inter.add_argument(
+        "--per-image", action="store_true", help="one row per interacting image (the paper's counts), not per frame"
+    )
+    inter.add_argument("--keep-parts", action="store_true", help="keep the per-capture parts after merging")
+    inter.add_argument("--quiet", action="store_true", help="no progress bar")
+    inter.set_defaults(func=_cmd_data_interhand)
 
     motion = data_commands.add_parser(
         "motion", help="synthetic two-hand motion with a noisy keypoint tracker's report (tracking benchmark data)"

@@ -118,7 +118,9 @@ def select_interacting_frames(data: Any, path: Path, skips: SkipCounter) -> Fram
         raise DataError(f"{path}: not an InterHand2.6M data file (no 'annotations' list at the top level)")
     frame_of: dict[int, tuple[int, int]] = {}
     for image in data["images"]:
-        fields = [_as_int(image.get(key)) if isinstance(image, dict) else None for key in ("id", "capture", "frame_idx")]
+        fields = [
+            _as_int(image.get(key)) if isinstance(image, dict) else None for key in ("id", "capture", "frame_idx")
+        ]
         if None in fields:
             skips.skip("malformed images", f"{path}: image {image!r:.80}")
             continue
@@ -233,9 +235,7 @@ def _hand_arrays(hand: HandParams, prefix: str) -> dict[str, NDArray[Any]]:
 
 
 def _hand_from_arrays(arrays: dict[str, NDArray[Any]], prefix: str) -> HandParams:
-    return HandParams(
-        *(torch.as_tensor(arrays[f"{prefix}_{n}"]) for n in ("pose", "betas", "rotation", "translation"))
-    )
+    return HandParams(*(torch.as_tensor(arrays[f"{prefix}_{n}"]) for n in ("pose", "betas", "rotation", "translation")))
 
 
 def convert_interhand_split(

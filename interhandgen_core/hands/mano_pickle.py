@@ -23,11 +23,9 @@ Arrays come out in MANO's own units and frame (metres, MANO axes), as
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
@@ -36,6 +34,7 @@ from numpy.typing import NDArray
 from interhandgen_core.errors import AssetError
 from interhandgen_core.hands.asset import HandAsset, Side
 from interhandgen_core.hands.keypoints import NUM_BETAS, NUM_FINGER_POSE, NUM_JOINTS, PARENTS, TIP_ORDER
+from interhandgen_core.io.restricted_pickle import ReadOnlyCallable, numpy_globals
 
 MANO_URL = "https://mano.is.tue.mpg.de"
 MANO_FILE_NAMES: dict[Side, str] = {"right": "MANO_RIGHT.pkl", "left": "MANO_LEFT.pkl"}
@@ -78,22 +77,6 @@ class _ReadOnlyClass(type):
 
     def __delattr__(cls, name: str) -> None:
         raise pickle.UnpicklingError(f"cannot delete {name!r} from {cls.__name__}: stand-in classes are read-only")
-
-
-class _ReadOnlyCallable:
-    """Wraps an admitted Python function so that a pickle cannot rebind its defaults or attributes."""
-
-    __slots__ = ("_function",)
-    _function: Callable[..., object]
-
-    def __init__(self, function: Callable[..., object]) -> None:
-        object.__setattr__(self, "_function", function)
-
-    def __call__(self, *args: object) -> object:
-        return self._function(*args)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise pickle.UnpicklingError("admitted functions are read-only")
 
 
 class _PickledStandIn(metaclass=_ReadOnlyClass):
@@ -177,23 +160,6 @@ class _ValueProblem(Exception):
     """A pickled value that cannot become the array it should be (turned into AssetError by the caller)."""
 
 
-def _import_first(*names: str) -> ModuleType:
-    for name in names:
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    raise ImportError(f"none of {names} can be imported")
-
-
-def _latin1_encode(text: object, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-    # Python 3 writes bytes into protocol-2 pickles as _codecs.encode(str, 'latin1'); nothing
-    # else of _codecs is admitted, so no codec lookup can be triggered by the file.
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError("_codecs.encode is admitted only for latin1 byte strings")
-    return text.encode("latin1", errors="strict")
-
-
 def _reconstruct_plain_object(cls: object, base: object, state: object) -> object:
     # copyreg._reconstructor, which protocol-0/1 pickles use for new-style classes, restricted
     # to base `object` and to the stand-ins, so that it can construct nothing else.
@@ -216,28 +182,17 @@ _chumpy_classes: dict[str, type[_ChumpyStandIn]] = {}
 def _allowed_globals() -> dict[tuple[str, str], object]:
     global _ALLOWED_GLOBALS
     if _ALLOWED_GLOBALS is None:
-        # numpy >= 2 lives in numpy._core; numpy 1.x in numpy.core (importing which warns on 2.x).
-        multiarray = _import_first("numpy._core.multiarray", "numpy.core.multiarray")
-        numeric = _import_first("numpy._core.numeric", "numpy.core.numeric")
         table: dict[tuple[str, str], object] = {
-            ("numpy", "ndarray"): np.ndarray,
-            ("numpy", "dtype"): np.dtype,
+            **numpy_globals(),
             ("__builtin__", "set"): set,
             ("builtins", "set"): set,
             ("__builtin__", "frozenset"): frozenset,
             ("builtins", "frozenset"): frozenset,
             ("__builtin__", "object"): object,
             ("builtins", "object"): object,
-            ("copy_reg", "_reconstructor"): _ReadOnlyCallable(_reconstruct_plain_object),
-            ("copyreg", "_reconstructor"): _ReadOnlyCallable(_reconstruct_plain_object),
-            ("_codecs", "encode"): _ReadOnlyCallable(_latin1_encode),
+            ("copy_reg", "_reconstructor"): ReadOnlyCallable(_reconstruct_plain_object),
+            ("copyreg", "_reconstructor"): ReadOnlyCallable(_reconstruct_plain_object),
         }
-        # _reconstruct and scalar are C functions (nothing to rebind); _frombuffer is Python.
-        frombuffer = _ReadOnlyCallable(numeric._frombuffer)
-        for package in ("numpy.core", "numpy._core"):
-            table[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
-            table[(f"{package}.multiarray", "scalar")] = multiarray.scalar
-            table[(f"{package}.numeric", "_frombuffer")] = frombuffer
         table.update(_SPARSE_CLASSES)
         _ALLOWED_GLOBALS = table
     return _ALLOWED_GLOBALS

@@ -1,0 +1,74 @@
+"""`interhandgen data interhand` and `data arctic`: what they write, and one-line errors for missing inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from dataset_formats import random_world_scenes, write_interhand_split, write_mano_dir
+
+from interhandgen_core.cli import main
+from interhandgen_core.data.dataset import load_twohand_params
+from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.hands.loading import load_hand_pair
+from interhandgen_core.hands.mano_pickle import MANO_FILE_NAMES
+from interhandgen_core.io.hands_file import read_hands_file
+
+
+@pytest.fixture(scope="module")
+def interhand_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("interhand")
+    mano = write_mano_dir(root / "mano", seed=2)
+    right, left = load_hand_pair("mano", mano)
+    layers = (HandLayer(left), HandLayer(right))
+    for split, seed in (("train", 1), ("val", 2), ("test", 3)):
+        write_interhand_split(root / "annotations", split, layers, *random_world_scenes(6, seed))
+    return root / "annotations", mano
+
+
+def test_interhand_writes_hands_files_training_reads(
+    interhand_root: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    annotations, mano = interhand_root
+    out = tmp_path / "out"
+    argv = ["data", "interhand", "--annotations", str(annotations), "--mano-dir", str(mano), "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 0
+    for split in ("train", "val", "test"):
+        left, _ = load_twohand_params(out / f"interhand_{split}.npz")  # what training and evaluation read
+        assert left.batch_size == 6
+        torch.testing.assert_close(left.translation, torch.zeros(6, 3))
+        hands = read_hands_file(out / f"interhand_{split}.npz")
+        assert hands.left_keypoints is not None and hands.left_keypoints.shape == (6, 21, 3)
+        summary = json.loads((out / f"interhand_{split}.json").read_text())
+        assert (
+            summary["scenes"] == 6 and summary["skipped"]["frames with NaN or infinite MANO parameters"]["count"] == 1
+        )
+        assert (out / f"interhand_{split}_preview.png").stat().st_size > 10_000
+        assert not (out / f".interhand_{split}_parts").exists()
+    assert "train: 6 scenes from" in capsys.readouterr().out
+
+
+def test_interhand_missing_mano_file_is_one_line(
+    interhand_root: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    annotations, mano = interhand_root
+    partial = tmp_path / "mano"
+    partial.mkdir()
+    (partial / MANO_FILE_NAMES["right"]).write_bytes((mano / MANO_FILE_NAMES["right"]).read_bytes())
+    argv = ["data", "interhand", "--annotations", str(annotations), "--out", str(tmp_path / "out")]
+    assert main([*argv, "--mano-dir", str(partial)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "MANO_LEFT.pkl: MANO model file not found" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_interhand_missing_annotation_is_one_line(
+    interhand_root: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, mano = interhand_root
+    argv = ["data", "interhand", "--annotations", str(tmp_path), "--mano-dir", str(mano), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--splits", "val"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "InterHand2.6M_val_data.json: not found" in err
