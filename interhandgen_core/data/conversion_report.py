@@ -31,7 +31,9 @@ class SkipCounter:
         return sum(self.counts.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {reason: {"count": count, "first": self.examples[reason]} for reason, count in sorted(self.counts.items())}
+        return {
+            reason: {"count": count, "first": self.examples[reason]} for reason, count in sorted(self.counts.items())
+        }
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> SkipCounter:

@@ -122,7 +122,7 @@ def test_malformed_json_names_file_and_line(layers: tuple[HandLayer, HandLayer],
 def test_missing_files_and_wrong_layout_are_refused(layers: tuple[HandLayer, HandLayer], tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"InterHand2.6M_train_data.json: not found; --annotations"):
         convert_interhand_split(tmp_path, "train", *layers, work=tmp_path / "work", progress=False)
-    with pytest.raises(DataError, match="unknown InterHand2.6M split 'dev'"):
+    with pytest.raises(DataError, match=r"unknown InterHand2.6M split 'dev'"):
         convert_interhand_split(tmp_path, "dev", *layers, work=tmp_path / "work", progress=False)
     folder = tmp_path / "train"
     folder.mkdir()
@@ -141,5 +141,5 @@ def test_nothing_usable_is_an_error(layers: tuple[HandLayer, HandLayer], tmp_pat
     }
     (folder / "InterHand2.6M_train_data.json").write_text(json.dumps(data))
     (folder / "InterHand2.6M_train_MANO_NeuralAnnot.json").write_text("{}")
-    with pytest.raises(DataError, match="no interacting frame .* 1 annotations of a single hand"):
+    with pytest.raises(DataError, match=r"no interacting frame .* 1 annotations of a single hand"):
         convert_interhand_split(tmp_path, "train", *layers, work=tmp_path / "work", progress=False)
