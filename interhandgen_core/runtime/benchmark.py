@@ -44,7 +44,9 @@ WHATS = ("denoiser", "cascade", "grasp", "refine")
 DEFAULT_BACKENDS = {"cpu": ("torch", "onnxruntime"), "cuda": ("torch", "cuda-graph")}
 
 
-def _timed(fn: Callable[[], object], repeats: int, device: torch.device) -> list[float]:
+def timed_ms(fn: Callable[[], object], repeats: int, device: torch.device) -> list[float]:
+    """Wall times of ``repeats`` calls of ``fn`` after one warm-up call, milliseconds, synchronised on CUDA."""
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -60,13 +62,15 @@ def _timed(fn: Callable[[], object], repeats: int, device: torch.device) -> list
     return times
 
 
-def _peak_mb(device: torch.device) -> float:
+def peak_memory_mb(device: torch.device) -> float:
+    """The CUDA allocator's peak since its last reset on a GPU; the process's peak resident size on a CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-def _device_name(device: torch.device) -> str:
+def device_name(device: torch.device) -> str:
+    """'cpu' or the GPU's model name, for benchmark rows."""
     return str(device) if device.type == "cpu" else torch.cuda.get_device_name(device)
 
 
@@ -182,17 +186,17 @@ def run_benchmark(
                     call = _grasp_call(model, batch, ddim_steps)
                 else:
                     call = _cascade_call(model, batch, ddim_steps)
-                times = _timed(call, repeats, dev)
+                times = timed_ms(call, repeats, dev)
                 rows.append(
                     {
                         "backend": config.spec,
-                        "device": _device_name(dev),
+                        "device": device_name(dev),
                         "preset": model.prior.model_config.preset,
                         "what": what,
                         "batch": batch,
                         "median_ms": statistics.median(times),
                         "p95_ms": percentile(times, 0.95),
-                        "peak_mb": _peak_mb(dev),
+                        "peak_mb": peak_memory_mb(dev),
                         "precision": config.precision,
                         "weights": weights,
                     }
@@ -255,10 +259,10 @@ def run_refine_benchmark(
     rows = run_refinement_benchmark(model, tracks, config)
     meta = {
         "backend": model.backend.config.spec,
-        "device": _device_name(dev),
+        "device": device_name(dev),
         "preset": model.prior.model_config.preset,
         "what": "refine",
         "batch": 1,
-        "peak_mb": _peak_mb(dev),
+        "peak_mb": peak_memory_mb(dev),
     }
     return [{**meta, **row} for row in rows]

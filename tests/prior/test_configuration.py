@@ -174,3 +174,21 @@ def test_shipped_recipes_load(name: str, preset: str) -> None:
     assert config.model == DenoiserConfig.from_preset(preset)
     assert (config.batch_size, config.lr, config.p_uncond) == (256, 2e-4, 0.5)
     assert config.diffusion == DiffusionConfig()
+
+
+@pytest.mark.parametrize(
+    ("name", "batch", "object_conditioned"), [("interhand_paper", 256, False), ("arctic_paper", 64, True)]
+)
+def test_dataset_recipes_are_the_papers_settings(name: str, batch: int, object_conditioned: bool) -> None:
+    config = TrainConfig.from_yaml(REPO / "training" / "configs" / f"{name}.yaml")
+    assert config.model.preset == "paper"
+    assert (config.epochs, config.batch_size, config.lr, config.lr_decay, config.lr_decay_every) == (
+        80,
+        batch,
+        2e-4,
+        0.9,
+        20,
+    )
+    assert (config.object_encoder is not None) == object_conditioned
+    if config.object_encoder is not None:
+        assert config.object_encoder.out_dim == config.model.object_embedding_dim == 512

@@ -100,7 +100,7 @@ def test_median_and_p95_come_from_the_timed_repeats(checkpoint: Path, monkeypatc
         calls.append(repeats)
         return next(series)
 
-    monkeypatch.setattr(benchmark, "_timed", fake_timed)
+    monkeypatch.setattr(benchmark, "timed_ms", fake_timed)
     rows = run_benchmark(whats=["denoiser"], batches=[1, 3], checkpoint=checkpoint, repeats=7).rows
     assert calls == [7, 7]
     assert (rows[0]["median_ms"], rows[0]["p95_ms"]) == (3.0, 40.0)

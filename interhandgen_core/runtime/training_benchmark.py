@@ -1,0 +1,127 @@
+"""What a training recipe costs: one optimisation step of its network, timed, and the run projected from it.
+
+A step is what ``prior/training.py`` does per batch (Algorithm 1 steps 5-9, backward, Adam) on
+the recipe's own network, batch size and device, fed random inputs of the right shapes (the
+time of a step does not depend on the values; data loading is a gather from memory there and
+is not timed). Memory is the peak the step needs: CUDA's allocator peak on a GPU, the
+process's peak resident size on a CPU.
+
+Projection: every scene gives two training pairs (the Gamma-swapped view of Algorithm 1 step
+4), so an epoch is ceil(2 N / (batch x processes)) steps and the run ``epochs`` of them (or
+``max_steps``). With P processes under torchrun each takes its own batch, so the projection
+divides the steps by P and assumes the step time stays that of one process (DistributedDataParallel
+overlaps the gradient all-reduce with the backward pass; on one machine that is close).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from interhandgen_core.errors import DataError
+from interhandgen_core.evaluation.refinement_benchmark import percentile
+from interhandgen_core.prior.configuration import TrainConfig
+from interhandgen_core.prior.denoiser import Denoiser
+from interhandgen_core.prior.object_encoder import ObjectEncoder
+from interhandgen_core.prior.representation import HAND_DIM
+from interhandgen_core.prior.schedule import DiffusionSchedule
+from interhandgen_core.prior.training import PriorNetwork, diffusion_loss, model_inputs
+from interhandgen_core.runtime.benchmark import device_name, peak_memory_mb, timed_ms
+
+
+def count_scenes(path: Path) -> int:
+    """N of a hands file or grasp set, read from one array's header without loading the data."""
+    if not path.is_file():
+        raise DataError(f"{path}: training data not found; make it first or pass --scenes")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            key = "right_pose" if "right_pose" in data.files else None
+            if key is None:
+                raise DataError(f"{path}: no 'right_pose' array; not a hands file or grasp set")
+            return int(data[key].shape[0])
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a readable .npz ({exc})") from None
+
+
+def run_train_benchmark(
+    config: TrainConfig, device: str, repeats: int = 10, scenes: int | None = None, processes: int = 1
+) -> dict[str, Any]:
+    """Time ``repeats`` training steps of ``config``'s network -> one row (DESIGN section 9 fields plus the projection).
+
+    scenes: the training set's size for the projection (None: none is made).
+    """
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    denoiser = Denoiser(config.model).to(dev)
+    encoder = None if config.object_encoder is None else ObjectEncoder(config.object_encoder).to(dev)
+    network: nn.Module = denoiser if encoder is None else PriorNetwork(denoiser, encoder)
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+    schedule = DiffusionSchedule(config.diffusion)
+    batch = config.batch_size
+    generator = torch.Generator(device=dev).manual_seed(0)
+    x0, cond = model_inputs(
+        config.model.num_hands,
+        torch.randn(batch, HAND_DIM, device=dev, generator=generator),
+        torch.randn(batch, HAND_DIM, device=dev, generator=generator),
+    )
+    points = None
+    if config.object_encoder is not None:
+        points = 0.1 * torch.randn(batch, config.object_encoder.num_points, 3, device=dev, generator=generator)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+
+    def step() -> None:
+        loss = diffusion_loss(network, schedule, x0, cond, config.p_uncond, generator, points, config.p_uncond_object)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    network.train()
+    times = timed_ms(step, repeats, dev)
+    median = statistics.median(times)
+    row: dict[str, Any] = {
+        "backend": "torch",
+        "device": device_name(dev),
+        "preset": config.model.preset,
+        "what": "train",
+        "batch": batch,
+        "median_ms": median,
+        "p95_ms": percentile(times, 0.95),
+        "peak_mb": peak_memory_mb(dev),
+        "parameters": sum(p.numel() for p in network.parameters()),
+        "object_conditioned": config.object_encoder is not None,
+    }
+    if scenes is not None:
+        steps_per_epoch = math.ceil(2 * scenes / (batch * processes))
+        total = config.epochs * steps_per_epoch
+        if config.max_steps is not None:
+            total = min(total, config.max_steps)
+        row.update(
+            scenes=scenes,
+            processes=processes,
+            steps_per_epoch=steps_per_epoch,
+            total_steps=total,
+            projected_hours=total * median / 1000.0 / 3600.0,
+        )
+    return row
+
+
+def format_train_row(row: dict[str, Any]) -> str:
+    """One line of step time and memory, and the projection when the row has one."""
+    text = (
+        f"{row['device']}, preset {row['preset']}, {row['parameters'] / 1e6:.1f}M parameters, batch {row['batch']}: "
+        f"{row['median_ms']:.1f} ms per step (p95 {row['p95_ms']:.1f}), peak {row['peak_mb']:.0f} MB"
+    )
+    if "projected_hours" in row:
+        text += (
+            f"\n{row['scenes']} scenes, {row['processes']} process(es): {row['steps_per_epoch']} steps per epoch, "
+            f"{row['total_steps']} steps, about {row['projected_hours']:.1f} h"
+        )
+    return text
