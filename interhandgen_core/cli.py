@@ -332,6 +332,89 @@ def _cmd_data_interhand(args: argparse.Namespace) -> None:
         print(f"wrote {path}, {frames_path}, {out / f'interhand_{split}.json'}, {preview}{work_note}")
 
 
+def _cmd_data_arctic(args: argparse.Namespace) -> None:
+    import torch
+
+    from interhandgen_core.data.arctic import (
+        ARCTIC_ACTIONS,
+        ARCTIC_SPLITS,
+        ArcticConfig,
+        EmptySplitError,
+        convert_arctic_split,
+        read_split_file,
+        split_summary,
+    )
+    from interhandgen_core.data.grasp_synth import GraspSet
+    from interhandgen_core.visualization.preview import render_twohand_grid
+
+    root, out = Path(args.root), Path(args.out)
+    overrides = {
+        name: getattr(args, name)
+        for name in ("articulation_step_deg", "cloud_points", "stride")
+        if getattr(args, name) is not None
+    }
+    config = ArcticConfig(**overrides)
+    listed = read_split_file(root)  # the layout is checked before any work
+    _check_output_folder(out, "--out")
+    left_layer, right_layer = _converter_layers(args)
+    out.mkdir(parents=True, exist_ok=True)
+    for split in args.splits or list(ARCTIC_SPLITS):
+        if not listed.get(split):
+            print(f"{split}: the split file lists no sequences; nothing written")
+            continue
+        work = out / f".arctic_{split}_parts"
+        try:
+            result = convert_arctic_split(root, split, left_layer, right_layer, work, config, progress=not args.quiet)
+        except EmptySplitError as exc:  # protocol 1's test subject is withheld by ARCTIC
+            print(f"{split}: nothing written: {exc}")
+            continue
+        n = int(result.object_index.shape[0])
+        not_measured = torch.full((n,), float("nan"))  # penetration is the synthetic generator's acceptance figure
+        grasps = GraspSet(
+            result.objects,
+            result.points,
+            result.normals,
+            result.object_index,
+            result.left,
+            result.right,
+            result.kind,
+            not_measured,
+            not_measured,
+            n,
+            kind_names=ARCTIC_ACTIONS,
+        )
+        path = out / f"arctic_{split}.npz"
+        grasps.save(path)
+        frames_path = out / f"arctic_{split}_frames.npz"
+        np.savez_compressed(frames_path, sequence=result.sequence, frame=result.frame, articulation=result.articulation)
+        summary = {"split": split, **split_summary(result), "config": dataclasses.asdict(config)}
+        summary["hand_model"] = f"mano ({args.mano_dir})"
+        summary["frame"] = "object frame: template axes, origin at the object cloud's centroid"
+        (out / f"arctic_{split}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        preview = out / f"arctic_{split}_preview.png"
+        pick = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:16]
+        left, right = result.left.select(pick), result.right.select(pick)
+        with torch.no_grad():
+            lv = left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
+            rv = right_layer(right.pose, right.betas, right.rotation, right.translation).vertices
+        render_twohand_grid(
+            preview,
+            lv.numpy(),
+            left_layer.faces.numpy(),
+            rv.numpy(),
+            right_layer.faces.numpy(),
+            titles=[f"{result.sequence[i]} frame {result.frame[i]}" for i in pick.tolist()],
+            object_points=result.points[result.object_index[pick]][:, ::2].numpy(),
+        )
+        if not args.keep_parts:
+            shutil.rmtree(work, ignore_errors=True)
+        print(
+            f"{split}: {n} scenes from {summary['sequences_converted']} of {result.sequences} sequences, "
+            f"{summary['object_instances']} object clouds; {result.skips.summary()}"
+        )
+        print(f"wrote {path}, {frames_path}, {out / f'arctic_{split}.json'}, {preview}")
+
+
 def _recipe_kind(path: str) -> str:
     """'prior', 'vae' or 'backbone': what a training recipe trains (its top-level 'vae' or 'backbone' key)."""
     import yaml
@@ -735,7 +818,11 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     if args.json:
         _check_output_folder(Path(args.json).parent, "--json")
     what = args.target if args.target is not None else args.what
-    if what == "refine":
+    if (what == "train") != (args.config is not None):
+        raise InterHandGenError("bench train needs --config RECIPE, and --config is only for bench train")
+    if what == "train":
+        rows = [_bench_train(args)]
+    elif what == "refine":
         from interhandgen_core.runtime.configuration import BackendConfig
 
         if args.backends is not None and len(args.backends) > 1:
@@ -773,6 +860,23 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=2))
         print(f"wrote {args.json}")
+
+
+def _bench_train(args: argparse.Namespace) -> dict[str, Any]:
+    from interhandgen_core.prior.configuration import TrainConfig
+    from interhandgen_core.prior.pipeline import resolve_device
+    from interhandgen_core.runtime.training_benchmark import count_scenes, format_train_row, run_train_benchmark
+
+    config = TrainConfig.from_yaml(args.config)
+    scenes = args.scenes
+    if scenes is None and Path(config.train_data).is_file():
+        scenes = count_scenes(Path(config.train_data))
+    device = resolve_device(args.device)
+    row = run_train_benchmark(config, str(device), args.repeats, scenes, args.processes)
+    print(format_train_row(row))
+    if scenes is None:
+        print(f"no projection: {config.train_data} does not exist here; pass --scenes N")
+    return row
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -999,6 +1103,25 @@ def build_parser() -> argparse.ArgumentParser:
     inter.add_argument("--quiet", action="store_true", help="no progress bar")
     inter.set_defaults(func=_cmd_data_interhand)
 
+    arc = data_commands.add_parser(
+        "arctic", help="convert ARCTIC's sequences (protocol 1) to object-conditioned grasp sets (paper 4.2)"
+    )
+    arc.add_argument("--root", required=True, help="ARCTIC's unpacked data folder (raw_seqs/, meta/, splits_json/)")
+    arc.add_argument("--mano-dir", required=True, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
+    arc.add_argument("--out", required=True, help="output folder: arctic_<split>.npz and its .json summary")
+    arc.add_argument("--splits", type=_split_list, default=None, help="comma-separated (default: train,val,test)")
+    arc.add_argument("--stride", type=_positive_int, default=None, help="keep every N-th frame (default 1)")
+    arc.add_argument(
+        "--articulation-step-deg",
+        type=_non_negative_float,
+        default=None,
+        help="object clouds are shared by frames whose articulation rounds alike (default 1 degree)",
+    )
+    arc.add_argument("--cloud-points", type=_positive_int, default=None, help="points per object cloud (default 2048)")
+    arc.add_argument("--keep-parts", action="store_true", help="keep the per-sequence parts after merging")
+    arc.add_argument("--quiet", action="store_true", help="no progress bar")
+    arc.set_defaults(func=_cmd_data_arctic)
+
     motion = data_commands.add_parser(
         "motion", help="synthetic two-hand motion with a noisy keypoint tracker's report (tracking benchmark data)"
     )
@@ -1014,14 +1137,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench", help="latency of the denoiser, the cascade or grasp proposal; accuracy and latency of refinement"
     )
-    bench.add_argument("target", nargs="?", default=None, choices=("cascade", "denoiser", "grasp", "refine"))
+    bench.add_argument("target", nargs="?", default=None, choices=("cascade", "denoiser", "grasp", "refine", "train"))
     bench.add_argument(
         "--what",
         default=None,
-        choices=("cascade", "denoiser", "grasp", "refine"),
+        choices=("cascade", "denoiser", "grasp", "refine", "train"),
         help="the same as the positional target; default: denoiser and cascade",
     )
     bench.add_argument("--sequences", type=_positive_int, default=4, help="refine: tracking sequences")
+    bench.add_argument("--config", default=None, help="train: the training recipe (YAML) whose step is timed")
+    bench.add_argument(
+        "--scenes", type=_positive_int, default=None, help="train: training-set size (default: its train_data's)"
+    )
+    bench.add_argument("--processes", type=_positive_int, default=1, help="train: torchrun processes to project for")
     bench.add_argument("--seed", type=int, default=0, help="refine: sequence seed")
     _add_tracking_arguments(bench, min_frames=3, prefix="refine: ")
     bench.add_argument("--batches", type=_int_list, default=[1, 16, 64])

@@ -164,3 +164,93 @@ def write_interhand_split(
     mano_path.write_text(json.dumps(mano, indent=1))  # json writes NaN as NaN, as Python tools do
     order = sorted(range(n), key=lambda i: frames[i])
     return InterHandFixture(data_path, mano_path, [frames[i] for i in order], order)
+
+
+# ---------------------------------------------------------------------------------------------
+# ARCTIC
+
+
+def write_arctic_template(root: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """meta/object_vtemplates/<name>/{mesh.obj (mm), parts.json}: a base box and a lid box that swings about z.
+
+    Returns (vertices metres, faces, moving) as written, top (moving, parts 0) vertices listed after the base's.
+    """
+    import trimesh
+
+    base = trimesh.creation.box(extents=(120.0, 60.0, 20.0))
+    base.apply_translation((50.0, 0.0, 0.0))
+    lid = trimesh.creation.box(extents=(100.0, 50.0, 16.0))
+    lid.apply_translation((45.0, 0.0, 20.0))
+    vertices = np.concatenate([base.vertices, lid.vertices])
+    faces = np.concatenate([base.faces, lid.faces + len(base.vertices)])
+    parts = [1] * len(base.vertices) + [0] * len(lid.vertices)
+    folder = root / "meta" / "object_vtemplates" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in vertices] + [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in faces]
+    (folder / "mesh.obj").write_text("\n".join(lines) + "\n")
+    (folder / "parts.json").write_text(json.dumps(parts))
+    return vertices * 1e-3, faces, np.asarray(parts) == 0
+
+
+@dataclasses.dataclass
+class ArcticSequence:
+    """What a fixture sequence holds: hands in the template frame and the object's pose per frame."""
+
+    left: HandParams
+    right: HandParams
+    articulation: torch.Tensor  # (T,)
+    rotation: torch.Tensor  # (T, 3) axis-angle
+    translation_mm: torch.Tensor  # (T, 3)
+
+
+def random_arctic_sequence(frames: int, seed: int) -> ArcticSequence:
+    """Hands near the fixture object (template frame), one shape per hand, a moving object pose."""
+    g = torch.Generator().manual_seed(seed)
+
+    def hand(centre: list[float]) -> HandParams:
+        betas = torch.randn(1, 10, generator=g).expand(frames, 10).clone()
+        return HandParams(
+            0.3 * torch.randn(frames, 45, generator=g),
+            betas,
+            axis_angle_to_matrix(torch.randn(frames, 3, generator=g)),
+            torch.tensor(centre) + 0.03 * torch.randn(frames, 3, generator=g),
+        )
+
+    return ArcticSequence(
+        hand([0.0, -0.08, 0.02]),
+        hand([0.1, 0.08, 0.02]),
+        torch.rand(frames, generator=g) * 1.5,
+        torch.randn(frames, 3, generator=g),
+        200.0 * torch.randn(frames, 3, generator=g),
+    )
+
+
+def write_arctic_sequence(
+    root: Path, entry: str, layers: tuple[HandLayer, HandLayer], sequence: ArcticSequence, per_frame_shape: bool = False
+) -> Path:
+    """raw_seqs/<entry>.mano.npy (np.save of the dict, pickled) and .object.npy ((T, 7), translation in mm)."""
+    rotation = axis_angle_to_matrix(sequence.rotation)
+    translation = sequence.translation_mm * 1e-3
+    sides: dict[str, Any] = {}
+    for name, layer, hand in (("left", layers[0], sequence.left), ("right", layers[1], sequence.right)):
+        mano = hand_params_to_mano(layer, hand.transformed(rotation, translation))
+        sides[name] = {
+            "rot": mano.global_orient.double().numpy(),
+            "pose": mano.hand_pose.double().numpy(),
+            "trans": mano.transl.double().numpy(),
+            "shape": mano.betas.double().numpy() if per_frame_shape else mano.betas[0].double().numpy(),
+            "fitting_err": np.full(len(mano.transl), 0.002),
+        }
+    base = root / "raw_seqs" / entry
+    base.parent.mkdir(parents=True, exist_ok=True)
+    np.save(f"{base}.mano.npy", sides, allow_pickle=True)  # type: ignore[arg-type]
+    pose = torch.cat([sequence.articulation[:, None], sequence.rotation, sequence.translation_mm], 1)
+    np.save(f"{base}.object.npy", pose.double().numpy())
+    return base
+
+
+def write_arctic_split(root: Path, splits: dict[str, list[str]]) -> Path:
+    path = root / "splits_json" / "protocol_p1.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(splits, indent=1))
+    return path

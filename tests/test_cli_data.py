@@ -7,10 +7,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from dataset_formats import random_world_scenes, write_interhand_split, write_mano_dir
+from dataset_formats import (
+    random_arctic_sequence,
+    random_world_scenes,
+    write_arctic_sequence,
+    write_arctic_split,
+    write_arctic_template,
+    write_interhand_split,
+    write_mano_dir,
+)
 
 from interhandgen_core.cli import main
 from interhandgen_core.data.dataset import load_twohand_params
+from interhandgen_core.data.grasp_pairs import GraspPairs
+from interhandgen_core.data.grasp_synth import GraspSet
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.hands.mano_pickle import MANO_FILE_NAMES
@@ -72,3 +82,54 @@ def test_interhand_missing_annotation_is_one_line(
     assert main([*argv, "--splits", "val"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "InterHand2.6M_val_data.json: not found" in err
+
+
+@pytest.fixture(scope="module")
+def arctic_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("arctic")
+    mano = write_mano_dir(root / "mano", seed=3)
+    right, left = load_hand_pair("mano", mano)
+    layers = (HandLayer(left), HandLayer(right))
+    write_arctic_template(root, "box")
+    write_arctic_template(root, "laptop")
+    train = ["s01/box_grab_01", "s01/laptop_use_01", "s02/box_use_01"]
+    for i, entry in enumerate([*train, "s05/laptop_grab_01"]):
+        write_arctic_sequence(root, entry, layers, random_arctic_sequence(6, seed=20 + i))
+    write_arctic_split(root, {"train": train, "val": ["s05/laptop_grab_01"], "test": ["s03/box_grab_01"]})
+    return root, mano
+
+
+def test_arctic_writes_grasp_sets_training_reads(
+    arctic_root: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, mano = arctic_root
+    out = tmp_path / "out"
+    argv = ["data", "arctic", "--root", str(root), "--mano-dir", str(mano), "--out", str(out), "--quiet"]
+    assert main([*argv, "--cloud-points", "128"]) == 0
+    grasps = GraspSet.load(out / "arctic_train.npz")  # what training and the object protocol read
+    assert len(grasps) == 18 and grasps.object_points.shape[1:] == (128, 3)
+    assert grasps.kind_names == ("grab", "use") and grasps.kind.tolist() == [0] * 6 + [1] * 12
+    assert grasps.objects.family_names == ("box", "laptop")
+    pairs = GraspPairs(grasps, num_points=64, sensor_augmentation=0.5)
+    x0, _, cloud = pairs.batch(torch.arange(8), torch.Generator().manual_seed(0))
+    assert x0.shape == (8, 64) and cloud.shape == (8, 64, 3) and torch.isfinite(x0).all()
+    summary = json.loads((out / "arctic_train.json").read_text())
+    assert summary["scenes"] == 18 and summary["scenes_per_object"] == {"box": 12, "laptop": 6}
+    assert summary["config"]["cloud_points"] == 128
+    assert GraspSet.load(out / "arctic_val.npz").objects.family_names == ("laptop",)
+    printed = capsys.readouterr().out
+    assert "test: " in printed and "1 sequences whose files are missing" in printed
+    assert not (out / "arctic_test.npz").exists()
+    assert (out / "arctic_train_preview.png").stat().st_size > 10_000
+
+
+def test_arctic_bad_option_and_missing_root_are_one_line(
+    arctic_root: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, mano = arctic_root
+    argv = ["data", "arctic", "--mano-dir", str(mano), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--root", str(tmp_path)]) == 1
+    assert "raw_seqs: not found; --root must be ARCTIC's unpacked data folder" in capsys.readouterr().err
+    assert main([*argv, "--root", str(root), "--articulation-step-deg", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "articulation_step_deg must be in (0, 45]" in err

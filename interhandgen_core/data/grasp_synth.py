@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from interhandgen_core.data.articulated_objects import ArticulatedObjects
 from interhandgen_core.data.procedural_objects import ProceduralObjects
 from interhandgen_core.errors import ConfigError, DataError, InterHandGenError
 from interhandgen_core.evaluation.interaction import measure_interaction
@@ -95,11 +96,14 @@ class GraspSynthConfig:
 class GraspSet:
     """N grasps of M objects, hands in the object frame (origin at the object's surface centroid).
 
-    object_index (N,) long into ``objects``; kind (N,) long into GRASP_KINDS; object_points,
-    object_normals (M, P, 3) surface samples; the figures are exact measurements (metres).
+    object_index (N,) long into ``objects``: procedural primitive unions (the synthesizer's) or
+    articulated meshes (ARCTIC's converter); both name their families with ``family_names``.
+    kind (N,) long into ``kind_names`` (the synthesizer's GRASP_KINDS; ARCTIC's ("grab", "use"));
+    object_points, object_normals (M, P, 3) surface samples; the figures are exact measurements
+    (metres), NaN where nobody measured them (converted datasets).
     """
 
-    objects: ProceduralObjects
+    objects: ProceduralObjects | ArticulatedObjects
     object_points: Tensor
     object_normals: Tensor
     object_index: Tensor
@@ -109,6 +113,7 @@ class GraspSet:
     hand_object_depth: Tensor  # (N,) deeper of the two hands' penetration into the object
     hand_hand_depth: Tensor  # (N,)
     attempts: int
+    kind_names: tuple[str, ...] = GRASP_KINDS
 
     def __len__(self) -> int:
         return int(self.object_index.shape[0])
@@ -122,6 +127,7 @@ class GraspSet:
             "grasp_kind": self.kind.numpy(),
             "hand_object_depth": self.hand_object_depth.numpy(),
             "hand_hand_depth": self.hand_hand_depth.numpy(),
+            "grasp_kind_names": np.array(self.kind_names),  # unicode, so it loads without pickles
             **self.objects.to_arrays(),
         }
         for side, hand in (("left", self.left), ("right", self.right)):
@@ -159,19 +165,49 @@ class GraspSet:
         points = torch.as_tensor(arrays["object_cloud_points"]).float()
         if index.numel() and (index.min() < 0 or index.max() >= points.shape[0]):
             raise DataError(f"{path}: object_index refers to objects outside 0..{points.shape[0] - 1}")
+        objects: ProceduralObjects | ArticulatedObjects
+        try:
+            # Articulated meshes (ARCTIC) carry templates; files without them hold primitive unions.
+            if "object_template_names" in arrays:
+                objects = ArticulatedObjects.from_arrays(arrays)
+            else:
+                objects = ProceduralObjects.from_arrays(arrays)
+        except DataError as exc:
+            raise DataError(f"{path}: {exc}") from None
+        if len(objects) != points.shape[0]:
+            raise DataError(f"{path}: {len(objects)} objects but {points.shape[0]} object clouds; they must match")
+        kind_names = _kind_names(path, arrays)
+        kind = torch.as_tensor(arrays["grasp_kind"]).long()
+        if kind.numel() and (kind.min() < 0 or kind.max() >= len(kind_names)):
+            raise DataError(
+                f"{path}: grasp_kind must index grasp_kind_names {list(kind_names)} (0..{len(kind_names) - 1})"
+            )
         n = index.shape[0]
         return GraspSet(
-            ProceduralObjects.from_arrays(arrays),
+            objects,
             points,
             torch.as_tensor(arrays["object_cloud_normals"]).float(),
             index,
             hand("left"),
             hand("right"),
-            torch.as_tensor(arrays["grasp_kind"]).long(),
+            kind,
             torch.as_tensor(arrays.get("hand_object_depth", np.zeros(n))).float(),
             torch.as_tensor(arrays.get("hand_hand_depth", np.zeros(n))).float(),
             0,
+            kind_names,
         )
+
+
+def _kind_names(path: Path, arrays: dict[str, np.ndarray]) -> tuple[str, ...]:
+    """The names ``grasp_kind`` indexes; files written before they were stored used GRASP_KINDS."""
+    if "grasp_kind_names" not in arrays:
+        return GRASP_KINDS
+    names = arrays["grasp_kind_names"]
+    if names.ndim != 1 or names.dtype.kind != "U" or names.size == 0:
+        raise DataError(
+            f"{path}: grasp_kind_names must be a non-empty 1-D unicode array, got dtype {names.dtype} shape {names.shape}"
+        )
+    return tuple(str(name) for name in names.tolist())
 
 
 def _pick(points: Tensor, normals: Tensor, target: Tensor, facing: Tensor, min_cos: float) -> tuple[Tensor, Tensor]:

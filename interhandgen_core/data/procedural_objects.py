@@ -91,6 +91,11 @@ class ProceduralObjects:
     def __len__(self) -> int:
         return int(self.family.shape[0])
 
+    @property
+    def family_names(self) -> tuple[str, ...]:
+        """What ``family`` indexes: OBJECT_FAMILIES (shared interface with ArticulatedObjects)."""
+        return OBJECT_FAMILIES
+
     def select(self, index: Tensor | slice | list[int]) -> ProceduralObjects:
         return ProceduralObjects(
             self.family[index], self.kind[index], self.size[index], self.rotation[index], self.centre[index]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES, ProceduralObjects, generate_objects
+from interhandgen_core.data.procedural_objects import ProceduralObjects, generate_objects
 from interhandgen_core.data.sensor_cloud import corrupt_like_sensor
 from interhandgen_core.errors import ConfigError
 from interhandgen_core.evaluation.grasp import GraspFigures, GraspStatistics, grasp_statistics, measure_grasps
@@ -86,7 +86,7 @@ def evaluate_heldout_grasps(
         parts.append(figures)
         proposals.append(grasps)
         per_object.append(
-            {"object": i, "family": OBJECT_FAMILIES[int(objects.family[i])], **grasp_statistics(figures).as_dict()}
+            {"object": i, "family": objects.family_names[int(objects.family[i])], **grasp_statistics(figures).as_dict()}
         )
     figures = GraspFigures(*(torch.cat([getattr(p, f) for p in parts]) for f in GraspFigures.__dataclass_fields__))
     return HeldoutResult(grasp_statistics(figures), per_object, figures, objects, proposals)

@@ -3,11 +3,13 @@
 Protocol: a held-out grasp set (data/grasp_synth.py; objects of a seed no training set uses)
 is the reference. For each of its objects the prior proposes ``grasps_per_object`` grasps from
 the object's surface cloud (the same cloud the reference grasps were made on, object frame).
-Per object family (data/procedural_objects.py), the proposals of that family's objects are
-compared with the reference grasps of that family through the object-conditional feature
-backbone (hands and object points in one labelled cloud, S.4.1): FHID, KHID, diversity,
-precision and recall; plus hand-hand penetration volume (as the two-hand protocol) and
-hand-object penetration depth against the object's exact solid. The average over families is
+Per object family (the reference's ``objects.family_names``: the procedural families of
+data/procedural_objects.py, or the template meshes of data/articulated_objects.py such as
+ARCTIC's objects), the proposals of that family's objects are compared with the reference
+grasps of that family through the object-conditional feature backbone (hands and object
+points in one labelled cloud, S.4.1): FHID, KHID, diversity, precision and recall; plus
+hand-hand penetration volume (as the two-hand protocol) and hand-object penetration depth
+against the object's exact solid (primitive union or mesh). The average over families is
 the summary row, as the paper reports. ``floor``: the same figures for another real grasp set
 (e.g. the training set's grasps of the same families) against the reference, i.e. what data
 alone scores.
@@ -24,7 +26,6 @@ import torch
 from tqdm import tqdm
 
 from interhandgen_core.data.grasp_synth import GraspSet
-from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES
 from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.evaluation.configuration import MetricsConfig
 from interhandgen_core.evaluation.feature_backbone import FeatureBackbone, hand_vertices
@@ -127,10 +128,11 @@ def evaluate_object_categories(
         torch.zeros(num_objects * grasps_per_object),
         torch.zeros(num_objects * grasps_per_object),
         0,
+        reference.kind_names,
     )
     ours = _measure_set(proposals, backbone, right_layer, left_layer, metrics)
     families: dict[str, dict[str, Any]] = {}
-    for f, name in enumerate(OBJECT_FAMILIES):
+    for f, name in enumerate(reference.objects.family_names):
         ref_rows = (reference.objects.family[reference.object_index] == f).nonzero().flatten()
         if ref_rows.numel() == 0:
             continue
@@ -148,7 +150,9 @@ def evaluate_object_categories(
         try:
             entry["ours"] = _compare(_rows(ref, ref_rows), _rows(ours, our_rows), metrics)
             if floor is not None and floor_measures is not None:
-                floor_rows = (floor.objects.family[floor.object_index] == f).nonzero().flatten()
+                # The floor is matched by family name: its objects may number their families otherwise.
+                floor_f = floor.objects.family_names.index(name) if name in floor.objects.family_names else -1
+                floor_rows = (floor.objects.family[floor.object_index] == floor_f).nonzero().flatten()
                 entry["floor"] = _compare(_rows(ref, ref_rows), _rows(floor_measures, floor_rows), metrics)
         except DataError as exc:
             raise DataError(f"object family {name}: {exc}") from None

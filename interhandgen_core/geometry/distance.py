@@ -9,7 +9,8 @@ from torch import Tensor
 _MAX_PAIRS = 4 * 1024 * 1024
 
 
-def _point_segment_distance(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
+def point_segment_distance(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """p, a, b (..., 3) broadcastable -> (...) distance from p to the segment a-b (a point when a == b)."""
     ab = b - a
     t = (((p - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-20)).clamp(0.0, 1.0)
     return (p - (a + t[..., None] * ab)).norm(dim=-1)
@@ -33,8 +34,8 @@ def point_triangle_distance(points: Tensor, triangles: Tensor) -> Tensor:
         & ((torch.cross(a - c, projected - c, dim=-1) * normal).sum(-1) >= 0)
     )
     edge = torch.minimum(
-        torch.minimum(_point_segment_distance(points, a, b), _point_segment_distance(points, b, c)),
-        _point_segment_distance(points, c, a),
+        torch.minimum(point_segment_distance(points, a, b), point_segment_distance(points, b, c)),
+        point_segment_distance(points, c, a),
     )
     return torch.where(inside, offset.abs(), edge)
 

@@ -22,7 +22,7 @@ from torch import Tensor
 _MAX_PAIRS = 8 * 1024 * 1024
 
 
-def _winding_of_triangles(points: Tensor, triangles: Tensor) -> Tensor:
+def winding_of_triangles(points: Tensor, triangles: Tensor) -> Tensor:
     """points (K, 3), triangles (K, F, 3, 3) -> (K,) winding numbers."""
     rel = triangles - points[:, None, None, :]
     a, b, c = rel.unbind(dim=-2)
@@ -42,7 +42,7 @@ def winding_numbers_packed(points: Tensor, batch_index: Tensor, vertices: Tensor
     out = [points.new_zeros(0)]
     for start in range(0, points.shape[0], per_chunk):  # memory chunks, batched inside
         idx = batch_index[start : start + per_chunk]
-        out.append(_winding_of_triangles(points[start : start + per_chunk], vertices[idx][:, faces]))
+        out.append(winding_of_triangles(points[start : start + per_chunk], vertices[idx][:, faces]))
     return torch.cat(out)
 
 

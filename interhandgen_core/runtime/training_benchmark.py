@@ -4,7 +4,10 @@ A step is what ``prior/training.py`` does per batch (Algorithm 1 steps 5-9, back
 the recipe's own network, batch size and device, fed random inputs of the right shapes (the
 time of a step does not depend on the values; data loading is a gather from memory there and
 is not timed). Memory is the peak the step needs: CUDA's allocator peak on a GPU, the
-process's peak resident size on a CPU.
+process's peak resident size on a CPU. The row also counts the step's floating-point work
+(torch's FlopCounterMode: matrix products and convolutions of forward and backward; the
+point grouping's gathers and distance tables are not counted), which does not depend on the
+device: a step's time on another device is at least that work over the device's throughput.
 
 Projection: every scene gives two training pairs (the Gamma-swapped view of Algorithm 1 step
 4), so an epoch is ceil(2 N / (batch x processes)) steps and the run ``epochs`` of them (or
@@ -24,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from interhandgen_core.errors import DataError
 from interhandgen_core.evaluation.refinement_benchmark import percentile
@@ -84,6 +88,8 @@ def run_train_benchmark(
         optimizer.step()
 
     network.train()
+    with FlopCounterMode(display=False) as counter:  # once, outside the timing
+        step()
     times = timed_ms(step, repeats, dev)
     median = statistics.median(times)
     row: dict[str, Any] = {
@@ -96,6 +102,7 @@ def run_train_benchmark(
         "p95_ms": percentile(times, 0.95),
         "peak_mb": peak_memory_mb(dev),
         "parameters": sum(p.numel() for p in network.parameters()),
+        "gflop_per_step": counter.get_total_flops() / 1e9,
         "object_conditioned": config.object_encoder is not None,
     }
     if scenes is not None:
@@ -117,7 +124,8 @@ def format_train_row(row: dict[str, Any]) -> str:
     """One line of step time and memory, and the projection when the row has one."""
     text = (
         f"{row['device']}, preset {row['preset']}, {row['parameters'] / 1e6:.1f}M parameters, batch {row['batch']}: "
-        f"{row['median_ms']:.1f} ms per step (p95 {row['p95_ms']:.1f}), peak {row['peak_mb']:.0f} MB"
+        f"{row['median_ms']:.1f} ms per step (p95 {row['p95_ms']:.1f}), peak {row['peak_mb']:.0f} MB, "
+        f"{row['gflop_per_step']:.1f} GFLOP per step"
     )
     if "projected_hours" in row:
         text += (

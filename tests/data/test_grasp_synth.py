@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import trimesh
 
+from interhandgen_core.data.articulated_objects import ArticulatedObjects
 from interhandgen_core.data.grasp_synth import (
     GRASP_KINDS,
     GraspSet,
@@ -98,11 +100,114 @@ def test_save_and_load_round_trip(grasps: GraspSet, tmp_path: Path) -> None:
     for side in ("left", "right"):
         for field in ("pose", "betas", "rotation", "translation"):
             assert torch.equal(getattr(getattr(back, side), field), getattr(getattr(grasps, side), field))
+    assert isinstance(back.objects, ProceduralObjects)
     for field in ("family", "kind", "size", "rotation", "centre"):
         assert torch.equal(getattr(back.objects, field), getattr(grasps.objects, field)), field
+    assert back.kind_names == grasps.kind_names == GRASP_KINDS
     # No pickles in the file: it loads with allow_pickle=False.
     with np.load(path, allow_pickle=False) as data:
         assert "left_pose" in data.files
+
+
+def _articulated_objects() -> ArticulatedObjects:
+    """ARCTIC-like: two templates of different sizes (padding), top half (z > 0) moving, three instances."""
+    meshes = {
+        "box": trimesh.creation.box(extents=(0.2, 0.1, 0.08)),
+        "laptop": trimesh.creation.box(extents=(0.3, 0.2, 0.03)).subdivide(),
+    }
+    v_max = max(len(m.vertices) for m in meshes.values())
+    f_max = max(len(m.faces) for m in meshes.values())
+    vertices, faces = torch.zeros(2, v_max, 3), torch.zeros(2, f_max, 3, dtype=torch.long)
+    moving = torch.zeros(2, v_max, dtype=torch.bool)
+    for i, m in enumerate(meshes.values()):
+        vertices[i, : len(m.vertices)] = torch.as_tensor(m.vertices, dtype=torch.float32)
+        faces[i, : len(m.faces)] = torch.as_tensor(m.faces)
+        moving[i, : len(m.vertices)] = torch.as_tensor(m.vertices[:, 2] > 0)
+    return ArticulatedObjects(
+        tuple(meshes),
+        vertices,
+        torch.tensor([len(m.vertices) for m in meshes.values()]),
+        faces,
+        torch.tensor([len(m.faces) for m in meshes.values()]),
+        moving,
+        torch.tensor([[0.0, 0.0, -1.0]] * 2),
+        torch.tensor([0, 1, 0]),
+        torch.tensor([0.0, 0.6, -0.3]),
+        torch.tensor([[0.0, 0.0, 0.0], [0.01, 0.0, 0.002], [0.0, -0.02, 0.0]]),
+    )
+
+
+def _arctic_like(grasps: GraspSet) -> GraspSet:
+    """The synthesized hands on articulated objects, kinds ("grab", "use"), as ARCTIC's converter writes."""
+    objects = _articulated_objects()
+    points, normals = objects.sample_surface(64, seed=0)
+    n = len(grasps)
+    zeros = torch.zeros(n)
+    index, kind = torch.arange(n) % len(objects), torch.arange(n) % 2
+    return GraspSet(
+        objects, points, normals, index, grasps.left, grasps.right, kind, zeros, zeros, n, kind_names=("grab", "use")
+    )
+
+
+def test_grasp_set_with_articulated_objects_round_trips(grasps: GraspSet, tmp_path: Path) -> None:
+    arctic = _arctic_like(grasps)
+    arctic.save(tmp_path / "arctic.npz")
+    with np.load(tmp_path / "arctic.npz", allow_pickle=False) as data:  # names are unicode arrays, no pickles
+        assert data["object_template_names"].tolist() == ["box", "laptop"]
+        assert data["grasp_kind_names"].tolist() == ["grab", "use"]
+    back = GraspSet.load(tmp_path / "arctic.npz")
+    assert isinstance(back.objects, ArticulatedObjects)
+    assert back.kind_names == ("grab", "use")
+    assert back.objects.family_names == ("box", "laptop")
+    for field in ArticulatedObjects.__dataclass_fields__:
+        if field == "template_names" or field.startswith("_"):
+            continue
+        assert torch.equal(getattr(back.objects, field), getattr(arctic.objects, field)), field
+    for name in ("object_points", "object_normals", "object_index", "kind", "hand_object_depth", "hand_hand_depth"):
+        assert torch.equal(getattr(back, name), getattr(arctic, name)), name
+    for side in ("left", "right"):
+        for field in ("pose", "betas", "rotation", "translation"):
+            assert torch.equal(getattr(getattr(back, side), field), getattr(getattr(arctic, side), field))
+    # The loaded objects measure like the saved ones.
+    cloud = arctic.object_points + 0.01 * arctic.object_normals
+    assert torch.equal(back.objects.signed_distance(cloud), arctic.objects.signed_distance(cloud))
+
+
+def test_grasp_files_from_before_kind_names_still_load(grasps: GraspSet, tmp_path: Path) -> None:
+    grasps.save(tmp_path / "new.npz")
+    with np.load(tmp_path / "new.npz") as data:
+        arrays = {k: data[k] for k in data.files if k != "grasp_kind_names"}
+    np.savez(tmp_path / "old.npz", **arrays)
+    back = GraspSet.load(tmp_path / "old.npz")
+    assert isinstance(back.objects, ProceduralObjects)
+    assert back.kind_names == GRASP_KINDS
+    assert torch.equal(back.kind, grasps.kind)
+
+
+def test_load_checks_kinds_and_objects_against_their_names(grasps: GraspSet, tmp_path: Path) -> None:
+    _arctic_like(grasps).save(tmp_path / "arctic.npz")
+    with np.load(tmp_path / "arctic.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    np.savez(
+        tmp_path / "one_kind.npz",
+        **{**arrays, "grasp_kind_names": np.array(["grab"]), "grasp_kind": arrays["grasp_kind"] * 0 + 1},
+    )
+    with pytest.raises(DataError, match="grasp_kind must index grasp_kind_names"):
+        GraspSet.load(tmp_path / "one_kind.npz")
+    np.savez(tmp_path / "no_moving.npz", **{k: v for k, v in arrays.items() if k != "object_template_moving"})
+    with pytest.raises(DataError, match=r"no_moving\.npz: object arrays missing: object_template_moving"):
+        GraspSet.load(tmp_path / "no_moving.npz")
+    np.savez(
+        tmp_path / "fewer.npz",
+        **{
+            **arrays,
+            "object_family": arrays["object_family"][:2],
+            "object_articulation": arrays["object_articulation"][:2],
+            "object_offset": arrays["object_offset"][:2],
+        },
+    )
+    with pytest.raises(DataError, match="2 objects but 3 object clouds"):
+        GraspSet.load(tmp_path / "fewer.npz")
 
 
 def test_load_rejects_missing_and_foreign_files(grasps: GraspSet, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ def test_row_and_projection() -> None:
     row = run_train_benchmark(tiny_recipe(), "cpu", repeats=2, scenes=100, processes=2)
     assert row["what"] == "train" and row["batch"] == 8 and row["preset"] == "custom"
     assert row["median_ms"] > 0 and row["p95_ms"] >= row["median_ms"] and row["peak_mb"] > 0
+    assert row["gflop_per_step"] > 0
     assert row["steps_per_epoch"] == math.ceil(2 * 100 / (8 * 2)) == 13
     assert row["total_steps"] == 3 * 13
     assert row["projected_hours"] == pytest.approx(39 * row["median_ms"] / 3.6e6)
@@ -52,7 +53,7 @@ def test_the_step_trains_the_object_network(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(training_benchmark, "diffusion_loss", loss)
     row = run_train_benchmark(recipe, "cpu", repeats=3)
     assert row["object_conditioned"] and "projected_hours" not in row
-    assert len(steps) == 4  # warm-up and three timed steps, each a real optimisation step
+    assert len(steps) == 5  # the counted step, the warm-up and three timed steps, each a real optimisation step
 
 
 def test_count_scenes_reads_both_file_kinds(tmp_path: Path) -> None:
