@@ -133,3 +133,36 @@ def test_arctic_bad_option_and_missing_root_are_one_line(
     assert main([*argv, "--root", str(root), "--articulation-step-deg", "0"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "articulation_step_deg must be in (0, 45]" in err
+
+
+def test_training_runs_on_converted_datasets(
+    interhand_root: tuple[Path, Path], arctic_root: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """What the recipes do, at tiny size: `interhandgen train` on each converter's output."""
+    import yaml
+
+    from interhandgen_core.prior.checkpoint import load_prior
+
+    annotations, mano = interhand_root
+    root, _ = arctic_root
+    data = tmp_path / "data"
+    assert main(["data", "interhand", "--annotations", str(annotations), "--mano-dir", str(mano), "--out", str(data),
+                 "--splits", "train,val", "--quiet"]) == 0  # fmt: skip
+    assert main(["data", "arctic", "--root", str(root), "--mano-dir", str(mano), "--out", str(data),
+                 "--splits", "train,val", "--cloud-points", "128", "--quiet"]) == 0  # fmt: skip
+    tiny = {"embed_dim": 16, "hidden_dim": 32, "num_heads": 2, "ff_dim": 32, "preset": "custom"}
+    encoder = {"num_points": 64, "min_points": 16, "centroids": [16, 4], "radii": [0.04, 0.1], "neighbors": [8, 4],
+               "mlps": [[8], [8]], "global_mlp": [8], "head": [8]}  # fmt: skip
+    recipes = {
+        "interhand": {"train_data": str(data / "interhand_train.npz"), "val_data": str(data / "interhand_val.npz"),
+                      "batch_size": 4, "max_steps": 3, "device": "cpu", "model": tiny},
+        "arctic": {"train_data": str(data / "arctic_train.npz"), "val_data": str(data / "arctic_val.npz"),
+                   "batch_size": 4, "max_steps": 3, "device": "cpu", "model": {**tiny, "object_embedding_dim": 8},
+                   "object_encoder": encoder},
+    }  # fmt: skip
+    for name, recipe in recipes.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(recipe))
+        assert main(["train", "--config", str(path), "--out", str(tmp_path / name)]) == 0
+        prior = load_prior(tmp_path / name / "model.safetensors")
+        assert (prior.object_encoder is not None) == (name == "arctic")
