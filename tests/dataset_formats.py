@@ -141,19 +141,19 @@ def write_interhand_split(
         frames.append((capture, frame))
 
     good = {"left": interhand_mano_entry(left_mano, 0), "right": interhand_mano_entry(right_mano, 0)}
-    image(0, 900, "left", 1)  # left-only frame
-    fit(0, 900, {"left": good["left"], "right": None})
-    image(0, 901, "right", 1)
-    fit(0, 901, dict(good))
-    image(0, 902, "interacting", 0)  # invalid annotation
-    fit(0, 902, dict(good))
-    image(0, 903, "interacting", 1)  # left fit missing
-    fit(0, 903, {"left": None, "right": good["right"]})
-    image(0, 904, "interacting", 1)  # NaN parameter
-    fit(0, 904, {"left": good["left"], "right": {**good["right"], "trans": [float("nan"), 0.0, 0.0]}})
-    image(0, 905, "interacting", 1)  # malformed pose
-    fit(0, 905, {"left": {**good["left"], "pose": good["left"]["pose"][:45]}, "right": good["right"]})
-    image(0, 906, "interacting", 1)  # no MANO entry at all
+    image(0, 90000, "left", 1)  # left-only frame
+    fit(0, 90000, {"left": good["left"], "right": None})
+    image(0, 90001, "right", 1)
+    fit(0, 90001, dict(good))
+    image(0, 90002, "interacting", 0)  # invalid annotation
+    fit(0, 90002, dict(good))
+    image(0, 90003, "interacting", 1)  # left fit missing
+    fit(0, 90003, {"left": None, "right": good["right"]})
+    image(0, 90004, "interacting", 1)  # NaN parameter
+    fit(0, 90004, {"left": good["left"], "right": {**good["right"], "trans": [float("nan"), 0.0, 0.0]}})
+    image(0, 90005, "interacting", 1)  # malformed pose
+    fit(0, 90005, {"left": {**good["left"], "pose": good["left"]["pose"][:45]}, "right": good["right"]})
+    image(0, 90006, "interacting", 1)  # no MANO entry at all
     anns.append({"id": len(anns), "image_id": 10**6, "hand_type": "interacting", "hand_type_valid": 1})
 
     folder = annotations / split

@@ -66,7 +66,7 @@ def test_every_skip_reason_is_counted(layers: tuple[HandLayer, HandLayer], tmp_p
     }
     assert len(split.left.pose) == 4
     assert split.annotations == (4 + 7) * 2 + 1
-    assert "capture 0 frame 904" in split.skips.examples[interhand.NON_FINITE_MANO]
+    assert "capture 0 frame 90004" in split.skips.examples[interhand.NON_FINITE_MANO]
 
 
 def test_per_image_repeats_each_frame_per_camera(layers: tuple[HandLayer, HandLayer], tmp_path: Path) -> None:
