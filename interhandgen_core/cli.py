@@ -918,6 +918,15 @@ def _cmd_export(args: argparse.Namespace) -> None:
         print(f"wrote {engine.engine_path} (TensorRT {engine.precision} engine, batch 1..{engine.max_batch})")
 
 
+def _add_converter_arguments(parser: argparse.ArgumentParser, name: str, piece: str) -> None:
+    """The options data interhand and data arctic share: MANO, output, splits, parts, progress."""
+    parser.add_argument("--mano-dir", required=True, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
+    parser.add_argument("--out", required=True, help=f"output folder: {name}_<split>.npz and its .json summary")
+    parser.add_argument("--splits", type=_split_list, default=None, help="comma-separated (default: train,val,test)")
+    parser.add_argument("--keep-parts", action="store_true", help=f"keep the per-{piece} parts after merging")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interhandgen", description="Generative prior of two interacting hands.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -1093,23 +1102,17 @@ def build_parser() -> argparse.ArgumentParser:
     inter.add_argument(
         "--annotations", required=True, help="InterHand2.6M annotation folder (holding train/, val/, test/)"
     )
-    inter.add_argument("--mano-dir", required=True, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
-    inter.add_argument("--out", required=True, help="output folder: interhand_<split>.npz and its .json summary")
-    inter.add_argument("--splits", type=_split_list, default=None, help="comma-separated (default: train,val,test)")
+    _add_converter_arguments(inter, "interhand", "capture")
     inter.add_argument(
         "--per-image", action="store_true", help="one row per interacting image (the paper's counts), not per frame"
     )
-    inter.add_argument("--keep-parts", action="store_true", help="keep the per-capture parts after merging")
-    inter.add_argument("--quiet", action="store_true", help="no progress bar")
     inter.set_defaults(func=_cmd_data_interhand)
 
     arc = data_commands.add_parser(
         "arctic", help="convert ARCTIC's sequences (protocol 1) to object-conditioned grasp sets (paper 4.2)"
     )
     arc.add_argument("--root", required=True, help="ARCTIC's unpacked data folder (raw_seqs/, meta/, splits_json/)")
-    arc.add_argument("--mano-dir", required=True, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
-    arc.add_argument("--out", required=True, help="output folder: arctic_<split>.npz and its .json summary")
-    arc.add_argument("--splits", type=_split_list, default=None, help="comma-separated (default: train,val,test)")
+    _add_converter_arguments(arc, "arctic", "sequence")
     arc.add_argument("--stride", type=_positive_int, default=None, help="keep every N-th frame (default 1)")
     arc.add_argument(
         "--articulation-step-deg",
@@ -1118,8 +1121,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="object clouds are shared by frames whose articulation rounds alike (default 1 degree)",
     )
     arc.add_argument("--cloud-points", type=_positive_int, default=None, help="points per object cloud (default 2048)")
-    arc.add_argument("--keep-parts", action="store_true", help="keep the per-sequence parts after merging")
-    arc.add_argument("--quiet", action="store_true", help="no progress bar")
     arc.set_defaults(func=_cmd_data_arctic)
 
     motion = data_commands.add_parser(
