@@ -36,6 +36,7 @@ from interhandgen_core.errors import InterHandGenError
 
 if TYPE_CHECKING:  # the CLI imports torch-heavy modules only when a command runs
     from interhandgen_core.hands.layer import HandLayer
+    from interhandgen_core.prior.representation import HandParams
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -155,13 +156,36 @@ def _synth_setup(args: argparse.Namespace) -> tuple[Path, HandLayer, HandLayer]:
     return out, HandLayer(right), HandLayer(left)
 
 
+def _render_scenes(
+    path: Path,
+    layers: tuple[HandLayer, HandLayer],
+    scenes: tuple[HandParams, HandParams],
+    pick: Any,
+    titles: list[str],
+    object_points: Any = None,
+) -> None:
+    """A PNG grid of the picked (left, right) scenes: only their meshes are computed."""
+    from interhandgen_core.evaluation.feature_backbone import hand_vertices
+    from interhandgen_core.visualization.preview import render_twohand_grid
+
+    (left_layer, right_layer), (left, right) = layers, scenes
+    render_twohand_grid(
+        path,
+        hand_vertices(left_layer, left.select(pick)).numpy(),
+        left_layer.faces.numpy(),
+        hand_vertices(right_layer, right.select(pick)).numpy(),
+        right_layer.faces.numpy(),
+        titles=titles,
+        object_points=object_points,
+    )
+
+
 def _cmd_data_synth(args: argparse.Namespace) -> None:
     import torch
 
     from interhandgen_core.data.twohand_synth import INTERACTION_KINDS, TwoHandSynthConfig, TwoHandSynthesizer
     from interhandgen_core.evaluation.interaction import interaction_statistics
     from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
-    from interhandgen_core.visualization.preview import render_twohand_grid
 
     if args.kind == "object":
         _synth_object_grasps(args)
@@ -170,15 +194,11 @@ def _cmd_data_synth(args: argparse.Namespace) -> None:
     overrides = {} if args.iterations is None else {"iterations": args.iterations}
     config = TwoHandSynthConfig(num=args.num, seed=args.seed, **overrides)
     result = TwoHandSynthesizer(right_layer, left_layer).generate(config, progress=not args.quiet)
-    hands = hands_file_from_params(left_layer, right_layer, result.left, result.right)
-    lv, rv = torch.as_tensor(hands.left_vertices), torch.as_tensor(hands.right_vertices)
     stats = interaction_statistics(result.penetration_depth, result.minimum_distance)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Vertices are derived data (~4 MB per 1,000 samples): the training set keeps parameters
     # and keypoints, from which the hand layer recomputes meshes.
-    write_hands_file(
-        out, dataclasses.replace(hands, left_vertices=None, right_vertices=None, left_faces=None, right_faces=None)
-    )
+    write_hands_file(out, hands_file_from_params(left_layer, right_layer, result.left, result.right, meshes=False))
 
     counts = torch.bincount(result.kind, minlength=len(INTERACTION_KINDS)).tolist()
     summary = {
@@ -195,9 +215,7 @@ def _cmd_data_synth(args: argparse.Namespace) -> None:
     preview = out.with_name(out.stem + "_preview.png")
     pick = torch.randperm(args.num, generator=torch.Generator().manual_seed(args.seed))[:16]
     titles = [f"{INTERACTION_KINDS[int(result.kind[i])]} (sample {int(i)})" for i in pick]
-    render_twohand_grid(
-        preview, lv[pick].numpy(), left_layer.faces.numpy(), rv[pick].numpy(), right_layer.faces.numpy(), titles=titles
-    )
+    _render_scenes(preview, (left_layer, right_layer), (result.left, result.right), pick, titles)
     print(stats.summary())
     print(f"accepted {args.num} of {result.attempts} attempts; kinds: {summary['kinds']}")
     print(f"wrote {out}, {summary_path}, {preview}")
@@ -280,7 +298,6 @@ def _cmd_data_interhand(args: argparse.Namespace) -> None:
 
     from interhandgen_core.data.interhand import INTERHAND_SPLITS, convert_interhand_split, interhand_files
     from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
-    from interhandgen_core.visualization.preview import render_twohand_grid
 
     annotations, out = Path(args.annotations), Path(args.out)
     splits = args.splits or list(INTERHAND_SPLITS)
@@ -294,12 +311,9 @@ def _cmd_data_interhand(args: argparse.Namespace) -> None:
         result = convert_interhand_split(
             annotations, split, left_layer, right_layer, work, per_image=args.per_image, progress=not args.quiet
         )
-        hands = hands_file_from_params(left_layer, right_layer, result.left, result.right)
         path = out / f"interhand_{split}.npz"
         # Meshes are derived data; parameters and keypoints are kept, as data synth does.
-        write_hands_file(
-            path, dataclasses.replace(hands, left_vertices=None, right_vertices=None, left_faces=None, right_faces=None)
-        )
+        write_hands_file(path, hands_file_from_params(left_layer, right_layer, result.left, result.right, meshes=False))
         frames_path = out / f"interhand_{split}_frames.npz"
         np.savez_compressed(frames_path, capture=result.capture, frame=result.frame, num_images=result.num_images)
         rows = len(result.capture)
@@ -316,15 +330,8 @@ def _cmd_data_interhand(args: argparse.Namespace) -> None:
         (out / f"interhand_{split}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         preview = out / f"interhand_{split}_preview.png"
         pick = torch.randperm(rows, generator=torch.Generator().manual_seed(0))[:16]
-        lv, rv = torch.as_tensor(hands.left_vertices), torch.as_tensor(hands.right_vertices)
-        render_twohand_grid(
-            preview,
-            lv[pick].numpy(),
-            left_layer.faces.numpy(),
-            rv[pick].numpy(),
-            right_layer.faces.numpy(),
-            titles=[f"capture {result.capture[i]} frame {result.frame[i]}" for i in pick.tolist()],
-        )
+        titles = [f"capture {result.capture[i]} frame {result.frame[i]}" for i in pick.tolist()]
+        _render_scenes(preview, (left_layer, right_layer), (result.left, result.right), pick, titles)
         work_note = "" if args.keep_parts else "; removed the finished parts"
         if not args.keep_parts:
             shutil.rmtree(work, ignore_errors=True)
@@ -345,7 +352,6 @@ def _cmd_data_arctic(args: argparse.Namespace) -> None:
         split_summary,
     )
     from interhandgen_core.data.grasp_synth import GraspSet
-    from interhandgen_core.visualization.preview import render_twohand_grid
 
     root, out = Path(args.root), Path(args.out)
     overrides = {
@@ -393,19 +399,9 @@ def _cmd_data_arctic(args: argparse.Namespace) -> None:
         (out / f"arctic_{split}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         preview = out / f"arctic_{split}_preview.png"
         pick = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:16]
-        left, right = result.left.select(pick), result.right.select(pick)
-        with torch.no_grad():
-            lv = left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
-            rv = right_layer(right.pose, right.betas, right.rotation, right.translation).vertices
-        render_twohand_grid(
-            preview,
-            lv.numpy(),
-            left_layer.faces.numpy(),
-            rv.numpy(),
-            right_layer.faces.numpy(),
-            titles=[f"{result.sequence[i]} frame {result.frame[i]}" for i in pick.tolist()],
-            object_points=result.points[result.object_index[pick]][:, ::2].numpy(),
-        )
+        titles = [f"{result.sequence[i]} frame {result.frame[i]}" for i in pick.tolist()]
+        cloud = result.points[result.object_index[pick]][:, ::2].numpy()
+        _render_scenes(preview, (left_layer, right_layer), (result.left, result.right), pick, titles, cloud)
         if not args.keep_parts:
             shutil.rmtree(work, ignore_errors=True)
         print(

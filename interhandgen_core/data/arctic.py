@@ -65,7 +65,6 @@ ARCTIC_AXIS = (0.0, 0.0, -1.0)  # the articulation axis of every ARCTIC object, 
 SPLIT_FILE = Path("splits_json") / "protocol_p1.json"
 _MM = 1e-3
 _SIDES = ("left", "right")
-_HAND_FIELDS = ("pose", "betas", "rotation", "translation")
 
 # Skip reasons, as the summary names them.
 MISSING_FILES = "sequences whose files are missing"
@@ -193,11 +192,7 @@ def read_sequence(root: Path, entry: str) -> SequenceArrays:
             f"{base}: the MANO file has {len(left)} / {len(right)} frames (left / right), the object file {len(pose)}"
         )
 
-    def mano(x: NDArray[np.float64]) -> ManoParams:
-        t = torch.as_tensor(x, dtype=torch.float32)
-        return ManoParams(t[:, 0:3], t[:, 3:48], t[:, 48:58], t[:, 58:61])
-
-    return SequenceArrays(mano(left), mano(right), pose.astype(np.float64))
+    return SequenceArrays(ManoParams.from_numbers(left), ManoParams.from_numbers(right), pose.astype(np.float64))
 
 
 def sequence_scenes(
@@ -309,8 +304,8 @@ def convert_arctic_split(
                 "frames": frames,
                 "dropped": dropped,
                 "articulation": articulation,
-                **{f"left_{k}": v.numpy() for k, v in vars(left).items()},
-                **{f"right_{k}": v.numpy() for k, v in vars(right).items()},
+                **left.to_arrays("left"),
+                **right.to_arrays("right"),
             },
         )
 
@@ -334,8 +329,8 @@ def convert_arctic_split(
         arti_parts.append(stored["articulation"])
         object_names += [parsed[0]] * count
         kinds += [ARCTIC_ACTIONS.index(parsed[1])] * count
-        for side, bucket in (("left", lefts), ("right", rights)):
-            bucket.append(HandParams(*(torch.as_tensor(stored[f"{side}_{k}"]) for k in _HAND_FIELDS)))
+        lefts.append(HandParams.from_arrays(stored, "left"))
+        rights.append(HandParams.from_arrays(stored, "right"))
     if not names:
         raise EmptySplitError(f"{root / SPLIT_FILE}: no usable frame in the '{split}' split ({skips.summary()})")
 

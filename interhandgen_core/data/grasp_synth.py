@@ -130,9 +130,8 @@ class GraspSet:
             "grasp_kind_names": np.array(self.kind_names),  # unicode, so it loads without pickles
             **self.objects.to_arrays(),
         }
-        for side, hand in (("left", self.left), ("right", self.right)):
-            for name in ("pose", "betas", "rotation", "translation"):
-                arrays[f"{side}_{name}"] = getattr(hand, name).numpy()
+        arrays.update(self.left.to_arrays("left"))
+        arrays.update(self.right.to_arrays("right"))
         path = Path(path)
         if path.suffix != ".npz":
             raise DataError(f"{path}: a grasp set file must end in .npz")
@@ -155,11 +154,6 @@ class GraspSet:
         missing = [k for k in needed if k not in arrays]
         if missing:
             raise DataError(f"{path}: not a grasp set (missing {', '.join(missing)})")
-
-        def hand(side: str) -> HandParams:
-            return HandParams(
-                *(torch.as_tensor(arrays[f"{side}_{n}"]).float() for n in ("pose", "betas", "rotation", "translation"))
-            )
 
         index = torch.as_tensor(arrays["object_index"]).long()
         points = torch.as_tensor(arrays["object_cloud_points"]).float()
@@ -188,8 +182,8 @@ class GraspSet:
             points,
             torch.as_tensor(arrays["object_cloud_normals"]).float(),
             index,
-            hand("left"),
-            hand("right"),
+            HandParams.from_arrays(arrays, "left"),
+            HandParams.from_arrays(arrays, "right"),
             kind,
             torch.as_tensor(arrays.get("hand_object_depth", np.zeros(n))).float(),
             torch.as_tensor(arrays.get("hand_hand_depth", np.zeros(n))).float(),

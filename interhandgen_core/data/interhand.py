@@ -202,12 +202,6 @@ def read_mano_fits(
     return np.asarray(kept, dtype=np.int64), np.stack(numbers)
 
 
-def numbers_to_mano(numbers: NDArray[np.float64]) -> ManoParams:
-    """(K, 61) [pose 48 (root first), shape 10, trans 3] -> ManoParams, float32."""
-    x = torch.as_tensor(numbers, dtype=torch.float32)
-    return ManoParams(x[:, 0:3], x[:, 3:48], x[:, 48:58], x[:, 58:61])
-
-
 def scenes_from_mano(
     left_layer: HandLayer, right_layer: HandLayer, left: ManoParams, right: ManoParams
 ) -> tuple[HandParams, HandParams]:
@@ -228,14 +222,6 @@ class InterHandSplit:
     num_images: NDArray[np.int64]  # (N,) interacting valid images of the frame
     annotations: int  # image annotations read
     skips: SkipCounter
-
-
-def _hand_arrays(hand: HandParams, prefix: str) -> dict[str, NDArray[Any]]:
-    return {f"{prefix}_{name}": getattr(hand, name).numpy() for name in ("pose", "betas", "rotation", "translation")}
-
-
-def _hand_from_arrays(arrays: dict[str, NDArray[Any]], prefix: str) -> HandParams:
-    return HandParams(*(torch.as_tensor(arrays[f"{prefix}_{n}"]) for n in ("pose", "betas", "rotation", "translation")))
 
 
 def convert_interhand_split(
@@ -300,14 +286,14 @@ def convert_interhand_split(
         skips = SkipCounter()
         kept, numbers = read_mano_fits(mano, files["mano"], capture, selection.frame[rows], skips)
         left, right = scenes_from_mano(
-            left_layer, right_layer, numbers_to_mano(numbers[:, 0]), numbers_to_mano(numbers[:, 1])
+            left_layer, right_layer, ManoParams.from_numbers(numbers[:, 0]), ManoParams.from_numbers(numbers[:, 1])
         )
         cache.save(
             name,
             {
                 "rows": rows[kept],
-                **_hand_arrays(left, "left"),
-                **_hand_arrays(right, "right"),
+                **left.to_arrays("left"),
+                **right.to_arrays("right"),
                 "skips": _json_array(skips.as_dict()),
             },
         )
@@ -317,8 +303,8 @@ def convert_interhand_split(
     for capture in captures.tolist():
         stored = cache.load(f"capture_{capture}")
         rows_parts.append(stored["rows"])
-        lefts.append(_hand_from_arrays(stored, "left"))
-        rights.append(_hand_from_arrays(stored, "right"))
+        lefts.append(HandParams.from_arrays(stored, "left"))
+        rights.append(HandParams.from_arrays(stored, "right"))
         skips.merge(SkipCounter.from_dict(_json_field(stored["skips"])))
     if not rows_parts or sum(len(r) for r in rows_parts) == 0:
         raise DataError(

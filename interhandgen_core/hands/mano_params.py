@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import Tensor
 
 from interhandgen_core.errors import DataError
@@ -48,6 +50,12 @@ class ManoParams:
             actual = tuple(getattr(self, name).shape)
             if actual != shape:
                 raise DataError(f"MANO parameter '{name}' has shape {actual}, expected {shape}")
+
+    @staticmethod
+    def from_numbers(numbers: NDArray[np.floating] | Tensor) -> ManoParams:
+        """(B, 61) [global_orient 3, hand_pose 45, betas 10, transl 3], the datasets' order -> float32 ManoParams."""
+        x = torch.as_tensor(numbers, dtype=torch.float32)
+        return ManoParams(x[:, 0:3], x[:, 3:48], x[:, 48:58], x[:, 58:61])
 
 
 def mano_to_hand_params(layer: HandLayer, mano: ManoParams, flat_hand_mean: bool = False) -> HandParams:

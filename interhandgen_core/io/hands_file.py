@@ -43,6 +43,9 @@ from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.representation import HandParams
 
 HandSide = Literal["left", "right"]
+# Rows per hand-layer call in hands_file_from_params: bounds the skinning temporaries (a 4x4
+# transform per vertex, 0.2 GB for 4,096 MANO hands) whatever N is.
+_LAYER_CHUNK = 4096
 SIDES: tuple[HandSide, HandSide] = ("left", "right")
 PARAM_NAMES = ("pose", "betas", "rotation", "translation")
 
@@ -256,13 +259,16 @@ def hands_file_from_params(
     right_layer: HandLayer,
     left: HandParams,
     right: HandParams,
+    meshes: bool = True,
     **extra: NDArray[Any] | torch.Tensor,
 ) -> HandsFile:
-    """Two batches of N hand parameters -> a HandsFile with every mesh, keypoint and parameter field.
+    """Two batches of N hand parameters -> a HandsFile with every keypoint and parameter field, and the meshes.
 
-    ``extra`` holds the other schema fields (``object_points``, ``scores``,
-    ``left_confidence``, ``right_confidence``) as arrays or tensors. Arrays keep the
-    layers' dtype (float32 by default).
+    meshes: False leaves vertices and faces out (a dataset's file: the layer recomputes them,
+    and at hundreds of thousands of rows they would take gigabytes). The layers run in memory
+    chunks of rows either way. ``extra`` holds the other schema fields (``object_points``,
+    ``scores``, ``left_confidence``, ``right_confidence``) as arrays or tensors. Arrays keep
+    the layers' dtype (float32 by default).
     """
     for name, layer in (("left_layer", left_layer), ("right_layer", right_layer)):
         expected = name.split("_")[0]
@@ -276,10 +282,17 @@ def hands_file_from_params(
     with torch.no_grad():
         for side, layer, params in (("left", left_layer, left), ("right", right_layer, right)):
             params = params.to(layer.faces.device, layer.v_template.dtype)
-            out = layer(params.pose, params.betas, params.rotation, params.translation)
-            fields[f"{side}_vertices"] = _to_numpy(out.vertices)
-            fields[f"{side}_faces"] = _to_numpy(layer.faces)
-            fields[f"{side}_keypoints"] = _to_numpy(out.keypoints)
+            vertices, keypoints = [], []
+            for start in range(0, max(params.batch_size, 1), _LAYER_CHUNK):  # memory chunks
+                rows = params.select(slice(start, start + _LAYER_CHUNK))
+                out = layer(rows.pose, rows.betas, rows.rotation, rows.translation)
+                keypoints.append(_to_numpy(out.keypoints))
+                if meshes:
+                    vertices.append(_to_numpy(out.vertices))
+            if meshes:
+                fields[f"{side}_vertices"] = np.concatenate(vertices)
+                fields[f"{side}_faces"] = _to_numpy(layer.faces)
+            fields[f"{side}_keypoints"] = np.concatenate(keypoints)
             for name in PARAM_NAMES:
                 fields[f"{side}_{name}"] = _to_numpy(getattr(params, name))
     clash = sorted(set(extra) & set(fields))

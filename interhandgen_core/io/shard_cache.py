@@ -73,7 +73,3 @@ class ShardCache:
     def load(self, name: str) -> dict[str, NDArray[Any]]:
         with np.load(self._path(name), allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
-
-    def remove(self) -> None:
-        """Delete the folder once the final output is written."""
-        shutil.rmtree(self.folder, ignore_errors=True)

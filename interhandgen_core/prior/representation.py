@@ -20,9 +20,12 @@ the right hand).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
+from numpy.typing import NDArray
 from torch import Tensor
 
 from interhandgen_core.errors import DataError
@@ -115,6 +118,15 @@ class HandParams:
             torch.cat([h.rotation for h in items]),
             torch.cat([h.translation for h in items]),
         )
+
+    def to_arrays(self, prefix: str) -> dict[str, NDArray[Any]]:
+        """-> numpy arrays under the hands-file keys of one side: ``{prefix}_pose`` (B, 45), ..."""
+        return {f"{prefix}_{f.name}": getattr(self, f.name).detach().cpu().numpy() for f in fields(self)}
+
+    @staticmethod
+    def from_arrays(arrays: Mapping[str, Any], prefix: str, dtype: torch.dtype = torch.float32) -> HandParams:
+        """Inverse of :meth:`to_arrays`: the four ``{prefix}_*`` arrays -> HandParams of ``dtype``."""
+        return HandParams(*(torch.as_tensor(arrays[f"{prefix}_{f.name}"]).to(dtype) for f in fields(HandParams)))
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> HandParams:
         return HandParams(

@@ -13,6 +13,7 @@ import torch
 from interhandgen_core.errors import DataError
 from interhandgen_core.hands.asset import HandAsset, default_parents
 from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.io import hands_file
 from interhandgen_core.io.hands_file import HandsFile, hands_file_from_params, read_hands_file, write_hands_file
 from interhandgen_core.prior.representation import HandParams
 
@@ -223,6 +224,22 @@ def test_hands_file_from_params_fills_every_field(tmp_path: Path) -> None:
     np.testing.assert_array_equal(hands.left_faces, asset.faces[:, ::-1])
     write_hands_file(tmp_path / "samples.npz", hands)
     _assert_same(hands, read_hands_file(tmp_path / "samples.npz"))
+
+
+def test_hands_file_from_params_in_chunks_and_without_meshes(monkeypatch: pytest.MonkeyPatch) -> None:
+    asset = _tiny_asset()
+    right_layer, left_layer = HandLayer(asset), HandLayer(asset.mirrored())
+    left, right = _params(N, 0.0), _params(N, 0.08)
+    whole = hands_file_from_params(left_layer, right_layer, left, right)
+    monkeypatch.setattr(hands_file, "_LAYER_CHUNK", 2)  # N rows in several layer calls
+    chunked = hands_file_from_params(left_layer, right_layer, left, right)
+    # Equal up to float32 rounding: a smaller batch may take another BLAS path.
+    for key, value in whole.to_arrays().items():
+        np.testing.assert_allclose(chunked.to_arrays()[key], value, rtol=0, atol=1e-6, err_msg=key)
+    lean = hands_file_from_params(left_layer, right_layer, left, right, meshes=False)
+    assert lean.left_vertices is None and lean.right_faces is None
+    assert lean.right_keypoints is not None and whole.right_keypoints is not None
+    np.testing.assert_allclose(lean.right_keypoints, whole.right_keypoints, rtol=0, atol=1e-6)
 
 
 def test_hands_file_from_params_checks_sides_and_extras() -> None:
