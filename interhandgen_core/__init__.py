@@ -5,7 +5,7 @@ sampler / refiner -> runtime. The entry points for users are :class:`InterHandGe
 (sampling, grasps) and :class:`HandPriorRefiner` (refining noisy two-hand estimates).
 """
 
-from interhandgen_core.prior.pipeline import (
+from interhandgen_core.pipelines.interhandgen import (
     GraspSamples,
     InterHandGen,
     TwoHandSamples,

@@ -35,8 +35,8 @@ import numpy as np
 from interhandgen_core.errors import InterHandGenError
 
 if TYPE_CHECKING:  # the CLI imports torch-heavy modules only when a command runs
+    from interhandgen_core.hands.hand_params import HandParams
     from interhandgen_core.hands.layer import HandLayer
-    from interhandgen_core.prior.representation import HandParams
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -183,8 +183,8 @@ def _render_scenes(
 def _cmd_data_synth(args: argparse.Namespace) -> None:
     import torch
 
+    from interhandgen_core.contact.interaction import interaction_statistics
     from interhandgen_core.data.twohand_synth import INTERACTION_KINDS, TwoHandSynthConfig, TwoHandSynthesizer
-    from interhandgen_core.evaluation.interaction import interaction_statistics
     from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
 
     if args.kind == "object":
@@ -224,9 +224,9 @@ def _cmd_data_synth(args: argparse.Namespace) -> None:
 def _synth_object_grasps(args: argparse.Namespace) -> None:
     import torch
 
+    from interhandgen_core.contact.grasp_measures import grasp_statistics, measure_grasps
     from interhandgen_core.data.grasp_synth import GRASP_KINDS, GraspSynthConfig, GraspSynthesizer
     from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES, generate_objects
-    from interhandgen_core.evaluation.grasp import grasp_statistics, measure_grasps
     from interhandgen_core.visualization.preview import render_twohand_grid
 
     out, right_layer, left_layer = _synth_setup(args)
@@ -237,10 +237,8 @@ def _synth_object_grasps(args: argparse.Namespace) -> None:
     objects = generate_objects(args.num, seed=args.seed)
     result = GraspSynthesizer(right_layer, left_layer).generate(objects, config, progress=not args.quiet)
     with torch.no_grad():
-        lv = left_layer(result.left.pose, result.left.betas, result.left.rotation, result.left.translation).vertices
-        rv = right_layer(
-            result.right.pose, result.right.betas, result.right.rotation, result.right.translation
-        ).vertices
+        lv = left_layer(result.left).vertices
+        rv = right_layer(result.right).vertices
     figures = measure_grasps(
         lv,
         left_layer.faces,
@@ -431,7 +429,7 @@ def _recipe_kind(path: str) -> str:
 def _cmd_train(args: argparse.Namespace) -> None:
     kind = _recipe_kind(args.config)
     if kind == "vae":
-        from interhandgen_core.prior.vae import VaeTrainConfig, train_vae
+        from interhandgen_core.training.vae import VaeTrainConfig, train_vae
 
         if args.resume:
             raise InterHandGenError("--resume: VAE runs are short and are not resumable; start a new run")
@@ -453,7 +451,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         print(json.dumps(json.loads(path.with_suffix(".json").read_text())["held_out_error"]))
         return
     from interhandgen_core.prior.configuration import TrainConfig
-    from interhandgen_core.prior.training import train
+    from interhandgen_core.training.loop import train
 
     config = TrainConfig.from_yaml(args.config)
     model_path = train(config, Path(args.out), resume=args.resume)
@@ -461,10 +459,10 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_sample(args: argparse.Namespace) -> None:
-    from interhandgen_core.evaluation.interaction import interaction_statistics, measure_interaction
+    from interhandgen_core.contact.interaction import interaction_statistics, measure_interaction
     from interhandgen_core.io.hands_file import write_hands_file
     from interhandgen_core.io.meshes import write_twohand_ply
-    from interhandgen_core.prior.pipeline import InterHandGen
+    from interhandgen_core.pipelines.interhandgen import InterHandGen
     from interhandgen_core.visualization.preview import render_twohand_grid
 
     out = Path(args.out)
@@ -529,9 +527,9 @@ def _write_grasp_outputs(out: Path, model: Any, grasps: Any, shown: int) -> None
 
 
 def _cmd_grasp(args: argparse.Namespace) -> None:
-    from interhandgen_core.data.sensor_cloud import CloudPreprocessConfig
     from interhandgen_core.io.object_files import read_object
-    from interhandgen_core.prior.pipeline import GraspSamples, InterHandGen, default_object_checkpoint
+    from interhandgen_core.pipelines.interhandgen import GraspSamples, InterHandGen, default_object_checkpoint
+    from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
 
     out = Path(args.out)
     _check_output_folder(out, "--out")
@@ -640,7 +638,7 @@ def _cmd_evaluate_objects(args: argparse.Namespace) -> None:
     from interhandgen_core.evaluation.configuration import MetricsConfig
     from interhandgen_core.evaluation.feature_backbone import default_object_backbone, load_backbone
     from interhandgen_core.evaluation.object_protocol import evaluate_object_categories, write_object_report
-    from interhandgen_core.prior.pipeline import InterHandGen, default_object_checkpoint
+    from interhandgen_core.pipelines.interhandgen import InterHandGen, default_object_checkpoint
 
     out = Path(args.out)
     _check_output_folder(out, "--out")
@@ -656,7 +654,7 @@ def _cmd_evaluate_objects(args: argparse.Namespace) -> None:
 
 def _cmd_evaluate_grasps(args: argparse.Namespace) -> None:
     from interhandgen_core.evaluation.heldout_grasps import evaluate_heldout_grasps
-    from interhandgen_core.prior.pipeline import InterHandGen, default_object_checkpoint
+    from interhandgen_core.pipelines.interhandgen import InterHandGen, default_object_checkpoint
     from interhandgen_core.visualization.preview import render_grasp_sheet
 
     out = Path(args.out)
@@ -807,9 +805,14 @@ def _cmd_refine(args: argparse.Namespace) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
+    from interhandgen_core.evaluation.inference_benchmark import (
+        DEFAULT_BACKENDS,
+        format_rows,
+        run_benchmark,
+        run_refine_benchmark,
+    )
     from interhandgen_core.evaluation.refinement_benchmark import format_refinement_rows
-    from interhandgen_core.prior.pipeline import resolve_device
-    from interhandgen_core.runtime.benchmark import DEFAULT_BACKENDS, format_rows, run_benchmark, run_refine_benchmark
+    from interhandgen_core.pipelines.interhandgen import resolve_device
 
     if args.json:
         _check_output_folder(Path(args.json).parent, "--json")
@@ -859,9 +862,9 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 
 def _bench_train(args: argparse.Namespace) -> dict[str, Any]:
+    from interhandgen_core.evaluation.training_benchmark import count_scenes, format_train_row, run_train_benchmark
+    from interhandgen_core.pipelines.interhandgen import resolve_device
     from interhandgen_core.prior.configuration import TrainConfig
-    from interhandgen_core.prior.pipeline import resolve_device
-    from interhandgen_core.runtime.training_benchmark import count_scenes, format_train_row, run_train_benchmark
 
     config = TrainConfig.from_yaml(args.config)
     scenes = args.scenes
@@ -876,10 +879,10 @@ def _bench_train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
+    from interhandgen_core.pipelines.interhandgen import default_checkpoint, resolve_device
     from interhandgen_core.prior.checkpoint import load_prior
-    from interhandgen_core.prior.pipeline import default_checkpoint, resolve_device
-    from interhandgen_core.runtime.backend import create_backend
     from interhandgen_core.runtime.configuration import ENGINE_PRECISION, BackendConfig
+    from interhandgen_core.runtime.factory import create_backend
     from interhandgen_core.runtime.onnx_export import export_denoiser, export_object_encoder
 
     onnx = Path(args.onnx)

@@ -16,11 +16,11 @@ import torch
 
 from interhandgen_core.geometry.mirroring import mirror_axis_angle
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.hands.mano_params import ManoParams, hand_params_to_mano
 from interhandgen_core.hands.mano_pickle import MANO_FILE_NAMES, write_mano_pickle
-from interhandgen_core.prior.representation import HandParams
 
 
 def write_mano_dir(folder: Path, seed: int = 0) -> Path:

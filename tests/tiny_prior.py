@@ -13,11 +13,12 @@ from pathlib import Path
 
 import torch
 
+from interhandgen_core.hands.hand_params import HAND_DIM
 from interhandgen_core.prior.checkpoint import save_prior
 from interhandgen_core.prior.configuration import DenoiserConfig, DiffusionConfig, ObjectEncoderConfig
 from interhandgen_core.prior.denoiser import Denoiser
 from interhandgen_core.prior.object_encoder import ObjectEncoder
-from interhandgen_core.prior.representation import HAND_DIM, Normalizer
+from interhandgen_core.prior.representation import Normalizer
 
 TINY_CONFIG = DenoiserConfig(preset="custom", embed_dim=16, hidden_dim=32, num_heads=2, ff_dim=32)
 TINY_DIFFUSION = DiffusionConfig(num_timesteps=64)

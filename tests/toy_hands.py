@@ -34,7 +34,7 @@ def write_grasps(path: Path, n: int, num_objects: int = 3, seed: int = 0) -> Pat
     """A small grasp set: real procedural objects, hands placed near them (not optimised: a set of numbers)."""
     from interhandgen_core.data.grasp_synth import GraspSet
     from interhandgen_core.data.procedural_objects import generate_objects
-    from interhandgen_core.prior.representation import HandParams
+    from interhandgen_core.hands.hand_params import HandParams
 
     objects = generate_objects(num_objects, seed=seed)
     points, normals = objects.sample_surface(256, seed=seed)

@@ -19,7 +19,7 @@ Object pose (ARCTIC's object layer): a template vertex v of the top part is firs
 axis-angle (0, 0, -1) * a about the template origin, then every vertex by R = exp(r), then t / 1000
 is added: v_world = R v_articulated + t.
 
-Object frame (DESIGN section 4): the template's axes, origin at the centroid of the object's
+Object frame (README "Conventions"): the template's axes, origin at the centroid of the object's
 surface cloud at that articulation. Hands go into it as p_obj = R^T (p_world - t) - offset, where
 offset is that centroid in template coordinates. Each frame's object is one instance of
 :class:`ArticulatedObjects`: its template at the frame's articulation rounded to
@@ -51,12 +51,12 @@ from interhandgen_core.data.articulated_objects import ArticulatedObjects
 from interhandgen_core.data.conversion_report import SkipCounter
 from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.mano_params import ManoParams, mano_to_hand_params
 from interhandgen_core.io.json_file import read_json
-from interhandgen_core.io.restricted_pickle import load_npy
 from interhandgen_core.io.shard_cache import ShardCache, file_fingerprint, tensor_fingerprint
-from interhandgen_core.prior.representation import HandParams
+from interhandgen_core.restricted_pickle import load_npy
 
 ARCTIC_URL = "https://arctic.is.tue.mpg.de"
 ARCTIC_SPLITS: tuple[str, ...] = ("train", "val", "test")

@@ -1,6 +1,6 @@
 """Articulated mesh objects (ARCTIC's): M instances of T template meshes, each at one articulation angle.
 
-Frame (DESIGN section 4): every instance lives in its own object frame, whose axes are its
+Frame (README "Conventions"): every instance lives in its own object frame, whose axes are its
 template's (canonical) axes and whose origin is ``offset`` in template coordinates (the
 converter puts it at the centroid of the instance's surface cloud). A template is split in
 a static part and a moving part; articulating an instance by ``angle`` rotates the moving

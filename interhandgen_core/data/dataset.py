@@ -1,4 +1,4 @@
-"""Two-hand training data: hands files (.npz, DESIGN section 9) -> normalised (target, condition) pairs.
+"""Two-hand training data: hands files (.npz, README "Conventions") -> normalised (target, condition) pairs.
 
 A hands file holds N two-hand scenes, metres and radians, N first:
     left_pose, right_pose               (N, 45)    finger pose, axis-angle relative to the flat hand
@@ -23,7 +23,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from interhandgen_core.errors import DataError
-from interhandgen_core.prior.representation import HandParams, Normalizer, scene_to_training_pairs
+from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.prior.representation import Normalizer, scene_to_training_pairs
 
 SIDES = ("left", "right")
 HAND_FIELDS: dict[str, tuple[int, ...]] = {

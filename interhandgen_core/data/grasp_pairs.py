@@ -29,7 +29,8 @@ from torch.utils.data import Dataset
 
 from interhandgen_core.data.grasp_synth import GraspSet
 from interhandgen_core.errors import DataError
-from interhandgen_core.prior.representation import HandParams, Normalizer
+from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.prior.representation import Normalizer
 
 _MAX_NOISE_M = 0.003
 _MAX_OUTLIER_FRACTION = 0.06

@@ -34,18 +34,18 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from interhandgen_core.contact.interaction import measure_interaction
 from interhandgen_core.data.articulated_objects import ArticulatedObjects
 from interhandgen_core.data.procedural_objects import ProceduralObjects
 from interhandgen_core.errors import ConfigError, DataError, InterHandGenError
-from interhandgen_core.evaluation.interaction import measure_interaction
 from interhandgen_core.geometry.nearest import nearest_neighbors, offset_to_nearest
 from interhandgen_core.geometry.normals import vertex_normals
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.articulation import curl_pose
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import KEYPOINT_NAMES
 from interhandgen_core.hands.layer import HandLayer, HandOutput
 from interhandgen_core.hands.placement import hand_frame, palm_centre_offset, palm_vertex_index
-from interhandgen_core.prior.representation import HandParams
 
 GRASP_KINDS: tuple[str, ...] = ("opposite_sides", "same_side", "support_below", "pinch_and_power")
 _TIPS = [KEYPOINT_NAMES.index(f"{f}_tip") for f in ("thumb", "index", "middle", "ring", "pinky")]
@@ -390,8 +390,8 @@ class GraspSynthesizer:
         index_rl = index_lr = torch.zeros(0, dtype=torch.long)
         for it in range(config.iterations):  # optimisation iterations, each batched over the chunk
             right, left = current("right"), current("left")
-            ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
-            lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
+            ro = self.right_layer(right)
+            lo = self.left_layer(left)
             if it % config.nn_refresh_every == 0:
                 with torch.no_grad():
                     _, index_rl = nearest_neighbors(ro.vertices, lo.vertices)
@@ -428,8 +428,8 @@ class GraspSynthesizer:
     ) -> tuple[Tensor, Tensor, Tensor]:
         """-> (accepted (B,) bool, hand-object depth (B,), hand-hand depth (B,)) metres."""
         with torch.no_grad():
-            lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
-            ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
+            lo = self.left_layer(left)
+            ro = self.right_layer(right)
             ok = torch.ones(object_index.shape[0], dtype=torch.bool)
             depth = torch.zeros(object_index.shape[0])
             for side, out, targets in (("left", lo, left_targets), ("right", ro, right_targets)):

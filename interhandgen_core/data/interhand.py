@@ -28,7 +28,7 @@ camera, so by default each (capture, frame) becomes one scene; ``per_image=True`
 per image instead, the way the paper counts its 366K/110K/261K samples.
 
 Output scenes: both hands through the side's MANO layer into the project's parameters
-(hands/mano_params.py), then into the left hand's canonical frame (DESIGN section 4), the
+(hands/mano_params.py), then into the left hand's canonical frame (README "Conventions"), the
 frame the synthetic generator writes.
 """
 
@@ -47,11 +47,11 @@ from tqdm import tqdm
 
 from interhandgen_core.data.conversion_report import SkipCounter
 from interhandgen_core.errors import DataError
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.mano_params import ManoParams, mano_to_hand_params
 from interhandgen_core.io.json_file import read_json
 from interhandgen_core.io.shard_cache import ShardCache, file_fingerprint, tensor_fingerprint
-from interhandgen_core.prior.representation import HandParams
 
 INTERHAND_SPLITS: tuple[str, ...] = ("train", "val", "test")
 INTERHAND_URL = "https://mks0601.github.io/InterHand2.6M/"

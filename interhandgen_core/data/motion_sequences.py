@@ -45,7 +45,7 @@ around the left palm centre, stepping out radially (away from the left hand in e
 direction at once), going round an edge of the left hand when it changes sides, and the
 hand turns about its palm centre while it is out. Measured on the procedural hand over every
 ordered pair of two 12-keyframe pools of one shape, this cut the mean penetration depth
-(evaluation/interaction.py) during transitions from 1.9 mm (straight path, bump away from
+(contact/interaction.py) during transitions from 1.9 mm (straight path, bump away from
 the left palm centre) to 0.24 and 0.02 mm; the keyframes themselves have 0.4 and 0.2 mm.
 """
 
@@ -60,9 +60,9 @@ from torch import Tensor
 from interhandgen_core.data.twohand_synth import TwoHandSynthConfig, TwoHandSynthesizer
 from interhandgen_core.errors import DataError
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix, matrix_to_quaternion, quaternion_to_axis_angle
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import _require_float, _require_int
-from interhandgen_core.prior.representation import HandParams
 
 # Where the pair frame oscillates about, world frame, metres: an arm's length in front of a camera.
 WORLD_CENTRE_M = (0.0, 0.0, 0.5)

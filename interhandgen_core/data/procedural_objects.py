@@ -9,7 +9,7 @@ Families (largest extent 8 to 40 cm):
     bottle            body, rounded shoulder and neck
     dumbbell          a bar with a disc at each end
 
-Frame (DESIGN section 4): the object frame has its origin at the centroid of the object's
+Frame (README "Conventions"): the object frame has its origin at the centroid of the object's
 surface samples and keeps the axes of the scene, gravity along -z. Each object is turned
 about z by a uniform random yaw and tilted by up to ``max_tilt_deg``, so that placements
 relative to "up" vary but "up" stays meaningful (a hand can support an object from below).

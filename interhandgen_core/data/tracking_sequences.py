@@ -2,7 +2,7 @@
 
 A sequence is ``synthesize_motion`` (data/motion_sequences.py) over keyframe interactions
 from the synthetic generator, seen through ``corrupt_keypoints`` (data/tracker_noise.py).
-On disk, sequence ``k`` is two hands files (DESIGN section 9) in one directory:
+On disk, sequence ``k`` is two hands files (README "Conventions") in one directory:
 
     truth_{k:03d}.npz      every field: meshes, keypoints and parameters of both hands
     observed_{k:03d}.npz   only ``*_keypoints`` (NaN where lost) and ``*_confidence``,
@@ -20,9 +20,9 @@ from tqdm import tqdm
 
 from interhandgen_core.data.motion_sequences import MotionConfig, keyframe_pool, synthesize_motion
 from interhandgen_core.data.tracker_noise import TrackedKeypoints, TrackerNoiseConfig, corrupt_keypoints
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.io.hands_file import HandsFile, hands_file_from_params, write_hands_file
-from interhandgen_core.prior.representation import HandParams
 
 # Keyframes come from the synthetic generator at seeds the shipped prior never saw
 # (its training data used seeds 0 and 1).
@@ -77,8 +77,8 @@ def make_tracking_sequences(
     for _ in tqdm(range(num_sequences), desc="sequences", unit="seq", disable=not progress):  # independent draws
         left, right = synthesize_motion(pool_left, pool_right, motion, generator)
         with torch.no_grad():
-            left_kp = left_layer(left.pose, left.betas, left.rotation, left.translation).keypoints
-            right_kp = right_layer(right.pose, right.betas, right.rotation, right.translation).keypoints
+            left_kp = left_layer(left).keypoints
+            right_kp = right_layer(right).keypoints
         observed = corrupt_keypoints(left_kp, right_kp, noise, generator)
         sequences.append(TrackingSequence(left, right, left_kp, right_kp, observed))
     return sequences

@@ -23,16 +23,16 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from interhandgen_core.contact.interaction import measure_interaction
 from interhandgen_core.errors import ConfigError, InterHandGenError
-from interhandgen_core.evaluation.interaction import measure_interaction
 from interhandgen_core.geometry.nearest import nearest_neighbors, offset_to_nearest
 from interhandgen_core.geometry.normals import vertex_normals
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.articulation import curl_pose
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import KEYPOINT_NAMES
 from interhandgen_core.hands.layer import HandLayer, HandOutput
 from interhandgen_core.hands.placement import hand_frame, palm_centre_offset
-from interhandgen_core.prior.representation import HandParams
 
 INTERACTION_KINDS: tuple[str, ...] = (
     "palm_to_palm",
@@ -99,7 +99,7 @@ class TwoHandSet:
     right: HandParams
     kind: Tensor  # (N,) long into INTERACTION_KINDS
     attempts: int
-    penetration_depth: Tensor  # (N,) metres, exact measurement (evaluation/interaction.py)
+    penetration_depth: Tensor  # (N,) metres, exact measurement (contact/interaction.py)
     minimum_distance: Tensor  # (N,) metres
 
 
@@ -261,7 +261,7 @@ class TwoHandSynthesizer:
         eye = torch.eye(3).expand(b, 3, 3)
         with torch.no_grad():
             flat = HandParams(torch.zeros(b, 45), left_betas, eye, torch.zeros(b, 3))
-            rest = self.left_layer(flat.pose, flat.betas, flat.rotation, flat.translation).keypoints
+            rest = self.left_layer(flat).keypoints
         anchor = {
             "palm": palm_centre_offset(self.left_layer, left_betas),
             "index_tip": rest[:, _KP["index_tip"]],
@@ -307,8 +307,8 @@ class TwoHandSynthesizer:
         index_rl = index_lr = torch.zeros(0, dtype=torch.long)
         for it in range(config.iterations):  # optimisation iterations; each is batched over the chunk
             left, right = current()
-            lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
-            ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
+            lo = self.left_layer(left)
+            ro = self.right_layer(right)
             # Nearest neighbours move little between iterations; refreshing them sparsely
             # removes most of the cost of the distance matrices.
             if it % config.nn_refresh_every == 0:
@@ -379,8 +379,8 @@ class TwoHandSynthesizer:
             left, right = self._chunk(kind, generator, config)
             attempts += size
             with torch.no_grad():
-                lv = self.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
-                rv = self.right_layer(right.pose, right.betas, right.rotation, right.translation).vertices
+                lv = self.left_layer(left).vertices
+                rv = self.right_layer(right).vertices
                 depth, gap = measure_interaction(lv, self.left_faces, rv, self.right_faces)
             ok = (depth <= config.max_penetration_m) & (gap <= config.max_gap_m)
             ok &= torch.isfinite(left.pose).all(-1) & torch.isfinite(right.to_vector()).all(-1)

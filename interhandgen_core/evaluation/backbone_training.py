@@ -37,6 +37,7 @@ from interhandgen_core.evaluation.feature_backbone import (
 )
 from interhandgen_core.geometry.mirroring import mirror_points
 from interhandgen_core.geometry.rotations import rotation_6d_to_matrix
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 
 
@@ -137,8 +138,8 @@ def regression_error(
             p, t = pred[:, block], true[:, block]
             betas = data.betas[rows, side]
             p_rot, t_rot = rotation_6d_to_matrix(p[:, 45:51]), rotation_6d_to_matrix(t[:, 45:51])
-            kp_p = layer(p[:, :45], betas, p_rot, p[:, 51:]).keypoints
-            kp_t = layer(t[:, :45], betas, t_rot, t[:, 51:]).keypoints
+            kp_p = layer(HandParams(p[:, :45], betas, p_rot, p[:, 51:])).keypoints
+            kp_t = layer(HandParams(t[:, :45], betas, t_rot, t[:, 51:])).keypoints
             errors["mpjpe_mm"].append(1000 * (kp_p - kp_t).norm(dim=-1).mean(-1))
             errors["wrist_mm"].append(1000 * (p[:, 51:] - t[:, 51:]).norm(dim=-1))
             cos = ((p_rot.transpose(-1, -2) @ t_rot).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2

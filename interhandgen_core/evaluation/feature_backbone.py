@@ -37,9 +37,9 @@ from interhandgen_core.errors import CheckpointError, ConfigError
 from interhandgen_core.evaluation.configuration import FeatureBackboneConfig
 from interhandgen_core.geometry.point_sampling import farthest_point_sample
 from interhandgen_core.geometry.rotations import matrix_to_rotation_6d
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.pointnet2 import level_mlps, set_abstraction
-from interhandgen_core.prior.representation import HandParams
 
 FORMAT_NAME = "interhandgen-feature-backbone"
 DEFAULT_BACKBONE_NAME = "feature_backbone_twohand.safetensors"
@@ -77,7 +77,7 @@ def hand_vertices(layer: HandLayer, hands: HandParams, index: Tensor | None = No
     with torch.no_grad():
         for start in range(0, hands.batch_size, chunk):  # memory chunks
             h = hands.select(slice(start, start + chunk))
-            vertices = layer(h.pose, h.betas, h.rotation, h.translation).vertices
+            vertices = layer(h).vertices
             out.append(vertices if index is None else vertices[:, index])
     return torch.cat(out) if out else torch.zeros(0, layer.num_vertices if index is None else len(index), 3)
 

@@ -8,7 +8,7 @@ the side facing a random camera only, 2 mm Gaussian noise, 5% outliers) and its 
 left for the preprocessing to estimate. The prior proposes ``grasps_per_object`` grasps per
 cloud (seed = object index); hand-object penetration and contact are then measured with the
 object's exact signed distance (not the cloud), hand-hand penetration exactly as for two
-hands (evaluation/interaction.py).
+hands (contact/interaction.py).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
+from interhandgen_core.contact.grasp_measures import GraspFigures, GraspStatistics, grasp_statistics, measure_grasps
 from interhandgen_core.data.procedural_objects import ProceduralObjects, generate_objects
-from interhandgen_core.data.sensor_cloud import corrupt_like_sensor
 from interhandgen_core.errors import ConfigError
-from interhandgen_core.evaluation.grasp import GraspFigures, GraspStatistics, grasp_statistics, measure_grasps
-from interhandgen_core.prior.pipeline import GraspSamples, InterHandGen
+from interhandgen_core.pipelines.interhandgen import GraspSamples, InterHandGen
+from interhandgen_core.pipelines.sensor_cloud import corrupt_like_sensor
 
 
 @dataclass

@@ -11,7 +11,7 @@ Feature metrics, over (N, D) arrays of backbone features (evaluation/feature_bac
 
 Mesh metrics, per sample (metres; reports convert):
     penetration_volume  volume of the voxels (1 mm) whose centres lie inside both hands
-    penetration depth   evaluation/interaction.py (exact inside test, distance to the surface)
+    penetration depth   contact/interaction.py (exact inside test, distance to the surface)
     proximity ratio     share of samples whose hands are closer than 2 cm or interpenetrate
 
 Everything is batched (matrix products and distance matrices, no Python loop over samples);
@@ -27,8 +27,8 @@ import torch
 from numpy.typing import ArrayLike
 from torch import Tensor
 
+from interhandgen_core.contact.interaction import interpenetration_chunks
 from interhandgen_core.errors import DataError
-from interhandgen_core.evaluation.interaction import interpenetration_chunks
 from interhandgen_core.geometry.voxel_occupancy import grid_inside_mesh
 
 # KHID subsets evaluated in one batched product (memory: subsets x m x m float64).

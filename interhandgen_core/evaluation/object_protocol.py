@@ -31,9 +31,9 @@ from interhandgen_core.evaluation.configuration import MetricsConfig
 from interhandgen_core.evaluation.feature_backbone import FeatureBackbone, hand_vertices
 from interhandgen_core.evaluation.metrics import interaction_measures
 from interhandgen_core.evaluation.protocol import feature_metrics
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
-from interhandgen_core.prior.pipeline import GraspSamples, InterHandGen
-from interhandgen_core.prior.representation import HandParams
+from interhandgen_core.pipelines.interhandgen import GraspSamples, InterHandGen
 
 _COLUMNS = (
     ("fhid", "FHID", 1.0),

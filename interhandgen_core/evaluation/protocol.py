@@ -44,9 +44,9 @@ from interhandgen_core.evaluation.metrics import (
     precision_recall,
     proximity_ratio,
 )
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import _ConfigBase, _require_int
-from interhandgen_core.prior.representation import HandParams
 
 # (key in the JSON, column title, scale from the JSON unit to the table unit, format, better)
 COLUMNS: tuple[tuple[str, str, float, str, str], ...] = (
@@ -360,7 +360,7 @@ def run_protocol(
 
 def sample_variant(spec: VariantSpec, num: int, seed: int, batch_size: int = 256) -> tuple[HandParams, HandParams]:
     """Draw ``num`` two-hand samples of a generative variant (its sampler defaults, with the spec's overrides)."""
-    from interhandgen_core.prior.pipeline import InterHandGen
+    from interhandgen_core.pipelines.interhandgen import InterHandGen
     from interhandgen_core.prior.vae import load_vae
 
     if spec.vae is not None:

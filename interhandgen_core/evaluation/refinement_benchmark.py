@@ -23,11 +23,11 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from interhandgen_core.contact.interaction import measure_interaction
 from interhandgen_core.data.tracking_sequences import TrackingSequence
-from interhandgen_core.evaluation.interaction import measure_interaction
 from interhandgen_core.evaluation.tracking import mpjpe, tracking_figures
-from interhandgen_core.prior.pipeline import InterHandGen
-from interhandgen_core.prior.representation import HandParams
+from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.pipelines.interhandgen import InterHandGen
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.observation import HandObservation, TwoHandObservation
 from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands
@@ -95,8 +95,8 @@ def run_refinement_benchmark(
         left = HandParams.cat([o.left for o in outputs])
         right = HandParams.cat([o.right for o in outputs])
         with torch.no_grad():
-            lv = model.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
-            rv = model.right_layer(right.pose, right.betas, right.rotation, right.translation).vertices
+            lv = model.left_layer(left).vertices
+            rv = model.right_layer(right).vertices
         depth, _ = measure_interaction(lv, model.left_layer.faces, rv, model.right_layer.faces)
         # Penetration counts the frames where both hands have a state.
         has_both = torch.cat(

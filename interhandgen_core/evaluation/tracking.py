@@ -4,7 +4,7 @@ Definitions (per hand, frames of one sequence, metres in, millimetres out):
     MPJPE               mean over frames and keypoints of |J - J*|, J estimated, J* true keypoints
     acceleration error  mean over frames t and keypoints of |a_t - a*_t| with the second difference
                         a_t = J_{t+1} - 2 J_t + J_{t-1}, mm/frame^2 (the jitter a track adds)
-    penetration depth   per frame, the exact depth of evaluation/interaction.py; mean and p95
+    penetration depth   per frame, the exact depth of contact/interaction.py; mean and p95
 
 A frame or keypoint that is NaN in the estimate (a hand the tracker lost) is left out of
 the means, and so is every second difference it takes part in; ``coverage`` says which

@@ -4,6 +4,7 @@ Skinning follows smplx's ``lbs`` (hands/skinning.py, tested against it); this mo
 project's conventions around it, so that the procedural hand and the official MANO files behave
 the same:
 
+Input: HandParams (hands/hand_params.py):
     pose         theta  (B, 45)    finger axis-angle, radians, relative to the flat hand
     betas        beta   (B, 10)    shape coefficients
     rotation     R      (B, 3, 3)  root (global) rotation about the wrist joint
@@ -27,7 +28,8 @@ from torch import Tensor, nn
 
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.asset import HandAsset, Side
-from interhandgen_core.hands.keypoints import KEYPOINTS_FROM_JOINTS_AND_TIPS, NUM_BETAS, NUM_FINGER_POSE
+from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.hands.keypoints import KEYPOINTS_FROM_JOINTS_AND_TIPS
 from interhandgen_core.hands.skinning import linear_blend_skinning
 
 
@@ -81,17 +83,13 @@ class HandLayer(nn.Module):
         v_shaped = self.v_template + torch.einsum("bl,vkl->bvk", betas, self.shapedirs)
         return torch.einsum("jv,bvk->bjk", self.J_regressor, v_shaped)
 
-    def forward(self, pose: Tensor, betas: Tensor, rotation: Tensor, translation: Tensor) -> HandOutput:
-        """pose (B, 45), betas (B, 10), rotation (B, 3, 3), translation (B, 3) -> HandOutput."""
-        batch = pose.shape[0]
-        if pose.shape != (batch, NUM_FINGER_POSE):
-            raise ValueError(f"pose must be (B, {NUM_FINGER_POSE}), got {tuple(pose.shape)}")
-        if betas.shape != (batch, NUM_BETAS):
-            raise ValueError(f"betas must be (B, {NUM_BETAS}), got {tuple(betas.shape)}")
-        if rotation.shape != (batch, 3, 3) or translation.shape != (batch, 3):
-            raise ValueError(
-                f"rotation must be (B, 3, 3) and translation (B, 3), got {tuple(rotation.shape)}, {tuple(translation.shape)}"
-            )
+    def forward(self, hand: HandParams) -> HandOutput:
+        """hand: HandParams of B hands (pose (B, 45), betas (B, 10), rotation (B, 3, 3), translation (B, 3)) -> HandOutput.
+
+        HandParams checks the shapes when it is made.
+        """
+        pose, betas, rotation, translation = hand.pose, hand.betas, hand.rotation, hand.translation
+        batch = hand.batch_size
         finger_rot = axis_angle_to_matrix(pose.reshape(batch, 15, 3))
         rot_mats = torch.cat([rotation[:, None], finger_rot], dim=1)
         vertices, joints = linear_blend_skinning(

@@ -1,4 +1,4 @@
-"""MANO's own parameters <-> the project's hand parameters (DESIGN section 4), through the hand layer.
+"""MANO's own parameters <-> the project's hand parameters (README "Conventions"), through the hand layer.
 
 Datasets (InterHand2.6M, ARCTIC) publish hands as the arguments of a MANO layer. Per hand,
 batch first:
@@ -30,8 +30,8 @@ from torch import Tensor
 
 from interhandgen_core.errors import DataError
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
-from interhandgen_core.prior.representation import HandParams
 
 
 @dataclass

@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from interhandgen_core.errors import AssetError
 from interhandgen_core.hands.asset import HandAsset, Side
 from interhandgen_core.hands.keypoints import NUM_BETAS, NUM_FINGER_POSE, NUM_JOINTS, PARENTS, TIP_ORDER
-from interhandgen_core.io.restricted_pickle import ReadOnlyCallable, numpy_globals
+from interhandgen_core.restricted_pickle import ReadOnlyCallable, numpy_globals
 
 MANO_URL = "https://mano.is.tue.mpg.de"
 MANO_FILE_NAMES: dict[Side, str] = {"right": "MANO_RIGHT.pkl", "left": "MANO_LEFT.pkl"}

@@ -1,4 +1,4 @@
-"""The one hands-file schema (DESIGN section 9): ``samples.npz``, ``grasps.npz``, refine input and output.
+"""The one hands-file schema (README "Conventions"): ``samples.npz``, ``grasps.npz``, refine input and output.
 
 Every array is in metres and radians, N samples (or frames) first, and in one frame (the
 frame of the input object for grasps, the caller's world frame otherwise). For each side
@@ -38,9 +38,9 @@ import torch
 from numpy.typing import NDArray
 
 from interhandgen_core.errors import DataError
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import NUM_BETAS, NUM_FINGER_POSE, NUM_KEYPOINTS
 from interhandgen_core.hands.layer import HandLayer
-from interhandgen_core.prior.representation import HandParams
 
 HandSide = Literal["left", "right"]
 # Rows per hand-layer call in hands_file_from_params: bounds the skinning temporaries (a 4x4
@@ -285,7 +285,7 @@ def hands_file_from_params(
             vertices, keypoints = [], []
             for start in range(0, max(params.batch_size, 1), _LAYER_CHUNK):  # memory chunks
                 rows = params.select(slice(start, start + _LAYER_CHUNK))
-                out = layer(rows.pose, rows.betas, rows.rotation, rows.translation)
+                out = layer(rows)
                 keypoints.append(_to_numpy(out.keypoints))
                 if meshes:
                     vertices.append(_to_numpy(out.vertices))

@@ -8,7 +8,7 @@ xyz or (P, 6) xyz + normal.
 
 Nothing here moves, scales or cleans the points: coordinates stay in the file's frame and
 units (metres expected), and NaN rows of organized depth-camera clouds are kept for
-:func:`interhandgen_core.data.sensor_cloud.preprocess_cloud` to drop.
+:func:`interhandgen_core.pipelines.sensor_cloud.preprocess_cloud` to drop.
 
 open3d is imported on first use (about a second); :func:`import_open3d` does it and turns
 a failed import into one line that says what to install.

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, TypeVar
 import yaml
 
 from interhandgen_core.errors import ConfigError
-from interhandgen_core.prior.representation import HAND_DIM
+from interhandgen_core.hands.hand_params import HAND_DIM
 
 _C = TypeVar("_C", bound="_ConfigBase")
 
@@ -349,14 +349,14 @@ class SamplerConfig(_ConfigBase):
         number of penetrating vertices, so without a bound a deep penetration throws the
         hands apart instead of separating them to contact (figures in the README).
     object_contact_weight: with an object, weight of the contact term that pulls a floating
-        hand onto the object (the gap of guidance.object_gap_and_depth; not in the paper), relative to
+        hand onto the object (the gap of penetration.object_gap_and_depth; not in the paper), relative to
         w_pen and on its schedule; >= 0, 0 = off.
     object_penetration_band: with an object seen from one side, the deepest penetration into
-        the cloud (metres) that guidance acts on (prior/guidance.py: such a cloud has no back
+        the cloud (metres) that guidance acts on (contact/penetration.py: such a cloud has no back
         side, so a hand behind the object would read as deep inside it). A cloud that covers
         its object all round (normal imbalance below ``closed_cloud_imbalance``) has no band.
     settle_iterations, settle_step_m: with an object, Adam steps and step size (metres) of the
-        rigid settling of each sampled hand onto the object (prior/contact_settling.py; not in
+        rigid settling of each sampled hand onto the object (contact/settling.py; not in
         the paper); 0 iterations = off.
     closed_cloud_imbalance: largest |mean normal| (geometry.normals.normal_imbalance) of a
         cloud taken as covering its object all round, in (0, 1].
@@ -424,7 +424,7 @@ _DEVICES = ("auto", "cpu", "cuda")
 class TrainConfig(_ConfigBase):
     """One training run of Algorithm 1 (S.4.2 for the defaults).
 
-    train_data, val_data: hands files (.npz, DESIGN section 9). A relative path is relative to
+    train_data, val_data: hands files (.npz, README "Conventions"). A relative path is relative to
         the current working directory of the process, not to the YAML file, so that recipes
         are run from the repository root.
     epochs, batch_size, lr: Adam run length, batch size in training pairs, initial learning rate.

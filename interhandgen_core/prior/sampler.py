@@ -9,8 +9,8 @@ Notation (paper -> code):
                                 ``config.penetration_decay`` per DDIM step away from t = 0;
                                 each step's change is bounded by
                                 ``config.penetration_max_step`` (not in the paper)
-    L_pen                       ``guidance.penetration_loss``       (Eq. 7-8); with an object also
-                                ``guidance.object_guidance_terms``: Eq. 7 against the cloud and,
+    L_pen                       ``penetration.penetration_loss``       (Eq. 7-8); with an object also
+                                ``penetration.object_guidance_terms``: Eq. 7 against the cloud and,
                                 weighted by ``config.object_contact_weight``, the hand's gap to
                                 the object (a pull onto it, not in the paper)
     x_l                         the anchor: sampled unconditionally in right-hand space, made
@@ -34,12 +34,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from interhandgen_core.contact.penetration import object_guidance_terms, penetration_loss
 from interhandgen_core.errors import ConfigError
 from interhandgen_core.geometry.mirroring import mirror_points
+from interhandgen_core.hands.hand_params import HAND_DIM, HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import SamplerConfig
-from interhandgen_core.prior.guidance import object_guidance_terms, penetration_loss
-from interhandgen_core.prior.representation import HAND_DIM, HandParams, Normalizer, pair_from_vectors
+from interhandgen_core.prior.representation import Normalizer, pair_from_vectors
 from interhandgen_core.prior.schedule import DiffusionSchedule
 
 DenoiseFn = Callable[[Tensor, Tensor, Tensor, Tensor, "Tensor | None"], Tensor]
@@ -53,7 +54,7 @@ class ObjectCondition:
     points, normals: (P, 3) the cloud and its unit outward normals, for hand-object guidance.
     penetration_band: the deepest penetration into the cloud (metres) that guidance acts on:
         inf for a cloud that covers its object all round, SamplerConfig.object_penetration_band
-        for one camera's view (guidance.object_penetration_loss).
+        for one camera's view (penetration.object_penetration_loss).
     """
 
     embedding: Tensor
@@ -156,7 +157,7 @@ class CascadedSampler:
         num, device = cond.shape[0], cond.device
         w_cfg = self.config.cfg_weight
         with torch.no_grad():
-            anchor_vertices = self.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
+            anchor_vertices = self.left_layer(left).vertices
         embedding = None if obj is None else obj.embedding.expand(num, -1)
         embedding2 = None if embedding is None else torch.cat([embedding, embedding])
         x = noise
@@ -200,7 +201,7 @@ class CascadedSampler:
             x_var = x_prev.detach().requires_grad_(True)
             x0 = self.schedule.x0_from_eps(x_var, t_prev, eps)
             hand = HandParams.from_vector(self.normalizer.denormalize(x0))
-            vertices = self.right_layer(hand.pose, hand.betas, hand.rotation, hand.translation).vertices
+            vertices = self.right_layer(hand).vertices
             loss = torch.zeros((), device=x_prev.device)
             if anchor_vertices is not None:
                 loss = (
@@ -270,7 +271,7 @@ class JointSampler(CascadedSampler):
                 with torch.no_grad():
                     anchor = self.schedule.x0_from_eps(x[:, :HAND_DIM], t_prev, eps[:, :HAND_DIM])
                     _, left = self.anchor_to_condition(anchor)
-                    anchor_vertices = self.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
+                    anchor_vertices = self.left_layer(left).vertices
                 other = self._guide(x[:, HAND_DIM:], t_prev, eps[:, HAND_DIM:], anchor_vertices, None, w_pen)
                 x = torch.cat([x[:, :HAND_DIM], other], dim=-1)
         return pair_from_vectors(self.normalizer, x[:, :HAND_DIM].detach(), x[:, HAND_DIM:].detach())

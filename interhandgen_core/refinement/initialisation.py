@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
-from interhandgen_core.prior.representation import HandParams
 from interhandgen_core.refinement.observation import PALM_KEYPOINTS
 
 
@@ -48,7 +48,7 @@ def hands_from_palm_keypoints(layer: HandLayer, keypoints: Tensor, weight: Tenso
     poses = pose.to(keypoints).expand(batch, -1)
     eye = torch.eye(3, dtype=keypoints.dtype, device=keypoints.device).expand(batch, 3, 3)
     with torch.no_grad():
-        template = layer(poses, betas, eye, zeros).keypoints  # wrist at the origin
+        template = layer(HandParams(poses, betas, eye, zeros)).keypoints  # wrist at the origin
     palm_weight = weight[:, palm]
     rotation, translation = rigid_fit(template[:, palm], keypoints[:, palm], palm_weight)
     enough = (palm_weight > 0).sum(-1) >= 3

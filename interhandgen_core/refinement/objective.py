@@ -7,7 +7,7 @@ Notation (code -> meaning; world frame, metres in, the units below out):
                        ones, w the confidence (0 for a missing keypoint) and rho the
                        Geman-McClure error rho(r) = r^2 s^2 / (r^2 + s^2), s = robust_scale_m in cm
     prior              L_reg of Eq. 9 (refinement/prior_term.py)
-    penetration        Eq. 7 between the hands, symmetric, cm per vertex (prior/guidance.py)
+    penetration        Eq. 7 between the hands, symmetric, cm per vertex (contact/penetration.py)
     smoothness         mean_k |J_k - P_k|^2, cm^2, P the constant-velocity prediction of the keypoints
     pose, betas        mean squared finger angle (rad^2) and shape coefficient
 
@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from interhandgen_core.contact.penetration import penetration_loss
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import NUM_KEYPOINTS
 from interhandgen_core.hands.layer import HandLayer
-from interhandgen_core.prior.guidance import penetration_loss
-from interhandgen_core.prior.representation import HandParams, Normalizer
+from interhandgen_core.prior.representation import Normalizer
 from interhandgen_core.prior.sampler import DenoiseFn
 from interhandgen_core.prior.schedule import DiffusionSchedule
 from interhandgen_core.refinement.configuration import RefinerConfig
@@ -96,8 +97,8 @@ class RefinementObjective:
 
     def keypoints(self, left: HandParams, right: HandParams) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """-> left keypoints, right keypoints (B, 21, 3), left vertices, right vertices (B, V, 3), metres."""
-        lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
-        ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
+        lo = self.left_layer(left)
+        ro = self.right_layer(right)
         return lo.keypoints, ro.keypoints, lo.vertices, ro.vertices
 
     def terms(self, left: HandParams, right: HandParams, targets: FrameTargets) -> dict[str, Tensor]:

@@ -24,9 +24,9 @@ from numpy.typing import ArrayLike
 from torch import Tensor
 
 from interhandgen_core.errors import DataError
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from interhandgen_core.io.hands_file import SIDES, HandsFile, HandSide
-from interhandgen_core.prior.representation import HandParams
 
 # Parent of each keypoint in the 21-keypoint order (hands/keypoints.py): the 20 bones.
 KEYPOINT_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
@@ -124,7 +124,7 @@ class TwoHandObservation:
 
     @staticmethod
     def from_hands_file(hands: HandsFile) -> TwoHandObservation:
-        """A hands file (DESIGN section 9) -> its N frames; keypoints are preferred over parameters as data."""
+        """A hands file (README "Conventions") -> its N frames; keypoints are preferred over parameters as data."""
         sides: dict[str, HandObservation] = {}
         for name in SIDES:
             keypoints = getattr(hands, f"{name}_keypoints")

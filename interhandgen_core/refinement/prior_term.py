@@ -28,7 +28,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from interhandgen_core.prior.representation import BETAS, HAND_DIM, POSE, ROOT, HandParams, Normalizer
+from interhandgen_core.hands.hand_params import BETAS, HAND_DIM, POSE, ROOT, HandParams
+from interhandgen_core.prior.representation import Normalizer
 from interhandgen_core.prior.sampler import DenoiseFn
 from interhandgen_core.prior.schedule import DiffusionSchedule
 

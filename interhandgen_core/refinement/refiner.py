@@ -33,10 +33,10 @@ import torch
 from torch import Tensor
 
 from interhandgen_core.errors import ConfigError, DataError
+from interhandgen_core.hands.hand_params import BETAS, HAND_DIM, POSE, ROT6D, TRANSL, HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.io.hands_file import SIDES, HandsFile, hands_file_from_params
-from interhandgen_core.prior.pipeline import InterHandGen
-from interhandgen_core.prior.representation import BETAS, HAND_DIM, POSE, ROT6D, TRANSL, HandParams
+from interhandgen_core.pipelines.interhandgen import InterHandGen
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.initialisation import hands_from_palm_keypoints, rigid_fit
 from interhandgen_core.refinement.objective import FrameTargets, RefinementObjective
@@ -259,7 +259,7 @@ class HandPriorRefiner:
         else:
             assert init is not None
             with torch.no_grad():
-                keypoints = self.layer(side)(init.pose, init.betas, init.rotation, init.translation).keypoints
+                keypoints = self.layer(side)(init).keypoints
             observed, fixed = params_ok, torch.zeros_like(params_ok)
             weight = observed[:, None].expand(batch, 21).to(keypoints.dtype)
         lost = observed & (confidence <= 0)
@@ -547,7 +547,7 @@ class HandPriorRefiner:
         )
 
     def to_hands_file(self, hands: RefinedHands) -> HandsFile:
-        """RefinedHands -> the hands-file schema (DESIGN section 9), with keypoints NaN where a hand has no state."""
+        """RefinedHands -> the hands-file schema (README "Conventions"), with keypoints NaN where a hand has no state."""
         out = hands_file_from_params(
             self.model.left_layer,
             self.model.right_layer,

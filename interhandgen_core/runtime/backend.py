@@ -1,4 +1,4 @@
-"""The denoiser backend interface of DESIGN section 7 and the factory that builds one.
+"""The denoiser backend interface (ARCHITECTURE.md, "runtime"); runtime/factory.py builds one.
 
     backend(x_t (B, 64), t (B,) long, cond (B, 64), cond_mask (B,) bool,
             object_embedding (B, E) | None) -> x_0 (B, 64) float32
@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from interhandgen_core.errors import BackendError, ConfigError
-from interhandgen_core.prior.representation import HAND_DIM
+from interhandgen_core.errors import BackendError
+from interhandgen_core.hands.hand_params import HAND_DIM
 from interhandgen_core.runtime.configuration import BackendConfig
 
 if TYPE_CHECKING:
-    from interhandgen_core.prior.denoiser import Denoiser
+    pass
 
 
 class DenoiserBackend(ABC):
@@ -119,33 +119,3 @@ def check_denoiser_inputs(
         problems.append(f"inputs must be on {device}, got {sorted({str(tensor.device) for tensor in tensors})}")
     if problems:
         raise BackendError("; ".join(problems))
-
-
-def create_backend(denoiser: Denoiser, device: torch.device, config: BackendConfig | None = None) -> DenoiserBackend:
-    """A backend running ``denoiser`` (eval mode, already on ``device``) as ``config`` asks.
-
-    onnxruntime and tensorrt export the denoiser to ONNX first (runtime/onnx_export.py, cached
-    under config.cache_dir by the weights' fingerprint) unless config.onnx_path names an export.
-    """
-    config = config or BackendConfig()
-    if config.name in ("cuda-graph", "tensorrt") and device.type != "cuda":
-        raise ConfigError(f"the {config.name} backend needs a CUDA device, got {device}; use torch or onnxruntime")
-    if config.name == "torch":
-        from interhandgen_core.runtime.eager import EagerBackend
-
-        return EagerBackend(denoiser, device, config)
-    if config.name == "cuda-graph":
-        from interhandgen_core.runtime.cuda_graph import CudaGraphBackend
-
-        return CudaGraphBackend(denoiser, device, config)
-    from interhandgen_core.runtime.onnx_export import onnx_for_denoiser
-
-    onnx_path = onnx_for_denoiser(denoiser, config)
-    dims = (denoiser.config.hand_dim, denoiser.config.object_embedding_dim)
-    if config.name == "onnxruntime":
-        from interhandgen_core.runtime.onnxruntime_backend import OnnxRuntimeBackend
-
-        return OnnxRuntimeBackend(onnx_path, config, device, *dims)
-    from interhandgen_core.runtime.tensorrt_backend import TensorRTBackend
-
-    return TensorRTBackend(onnx_path, config, device, *dims)

@@ -1,6 +1,6 @@
 """BackendConfig: which runtime runs the denoiser D_phi, at which precision, and where its files live.
 
-Every default lives here (DESIGN section 7). The ROS nodes' ``backend``, ``engine_file_path``
+Every default lives here (ARCHITECTURE.md, "runtime"). The ROS nodes' ``backend``, ``engine_file_path``
 and ``force_engine_update`` parameters and the command line's ``--backend`` map onto these
 fields; see runtime/backend.py for what each backend needs.
 """

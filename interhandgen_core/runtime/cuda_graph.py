@@ -32,8 +32,8 @@ import torch
 from torch import Tensor
 
 from interhandgen_core.errors import BackendError
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.prior.denoiser import Denoiser
-from interhandgen_core.prior.representation import HandParams
 from interhandgen_core.runtime.backend import DenoiserBackend
 from interhandgen_core.runtime.configuration import BackendConfig
 from interhandgen_core.runtime.eager import EagerBackend

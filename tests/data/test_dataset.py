@@ -9,7 +9,8 @@ import torch
 from interhandgen_core.data.dataset import TwoHandPairs, load_twohand_params
 from interhandgen_core.errors import DataError
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
-from interhandgen_core.prior.representation import HandParams, Normalizer, scene_to_training_pairs
+from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.prior.representation import Normalizer, scene_to_training_pairs
 
 
 def random_hands(n: int, seed: int) -> HandParams:

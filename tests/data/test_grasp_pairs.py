@@ -16,9 +16,10 @@ from interhandgen_core.data.grasp_synth import GraspSet
 from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES, ProceduralObjects, generate_objects
 from interhandgen_core.errors import DataError
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
-from interhandgen_core.prior.representation import HandParams, Normalizer
+from interhandgen_core.prior.representation import Normalizer
 
 GRASPS_PER_OBJECT = 2
 CLOUD = 256  # stored surface samples per object
@@ -45,7 +46,7 @@ def _touching_hands(
     betas = torch.randn(b, 10, generator=gen)
     rotation = axis_angle_to_matrix(torch.randn(b, 3, generator=gen))
     with torch.no_grad():
-        vertices = layer(pose, betas, rotation, torch.zeros(b, 3)).vertices
+        vertices = layer(HandParams(pose, betas, rotation, torch.zeros(b, 3))).vertices
     rows = torch.arange(b)
     support = points[rows, (points * directions[:, None]).sum(-1).argmax(-1)]
     extreme = vertices[rows, (vertices * directions[:, None]).sum(-1).argmin(-1)]
@@ -127,10 +128,10 @@ def test_both_views_keep_each_hand_on_the_cloud(grasps: GraspSet, layers: tuple[
 
     with torch.no_grad():
         right = HandParams.from_vector(pairs.normalizer.denormalize(x0))
-        right_vertices = right_layer(right.pose, right.betas, right.rotation, right.translation).vertices
+        right_vertices = right_layer(right).vertices
         # The condition is Gamma(left): mirrored back, it is a left hand.
         left = HandParams.from_vector(pairs.normalizer.denormalize(cond)).mirrored()
-        left_vertices = left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
+        left_vertices = left_layer(left).vertices
     # Rows 0..N-1 are the stored grasps, N..2N-1 the mirrored scenes: every hand still touches
     # (its contact point is in the cloud: well under a millimetre, far below the cloud's spacing).
     assert float(_nearest(right_vertices, cloud).max()) < 1e-3
@@ -138,9 +139,7 @@ def test_both_views_keep_each_hand_on_the_cloud(grasps: GraspSet, layers: tuple[
 
     # The mirrored rows really are the mirrored scene, not a copy: their right hand is the stored
     # left hand, mirrored, and its cloud is the mirror image (up to the recentring shift).
-    stored_left_vertices = left_layer(
-        grasps.left.pose, grasps.left.betas, grasps.left.rotation, grasps.left.translation
-    ).vertices.detach()
+    stored_left_vertices = left_layer(grasps.left).vertices.detach()
     shift = right_vertices[n:] - stored_left_vertices * torch.tensor([-1.0, 1.0, 1.0])
     assert torch.allclose(shift, shift[:, :1].expand_as(shift), atol=1e-4)  # a pure translation
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 import trimesh
 
+from interhandgen_core.contact.interaction import penetration_depth
 from interhandgen_core.data.articulated_objects import ArticulatedObjects
 from interhandgen_core.data.grasp_synth import (
     GRASP_KINDS,
@@ -19,7 +20,6 @@ from interhandgen_core.data.grasp_synth import (
 )
 from interhandgen_core.data.procedural_objects import ProceduralObjects, generate_objects
 from interhandgen_core.errors import ConfigError, DataError
-from interhandgen_core.evaluation.interaction import penetration_depth
 from interhandgen_core.hands.keypoints import KEYPOINT_NAMES
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
@@ -68,8 +68,8 @@ def test_accepted_grasps_pass_the_acceptance_rule_when_re_measured(
 ) -> None:
     right_layer, left_layer = layers
     with torch.no_grad():
-        lo = left_layer(grasps.left.pose, grasps.left.betas, grasps.left.rotation, grasps.left.translation)
-        ro = right_layer(grasps.right.pose, grasps.right.betas, grasps.right.rotation, grasps.right.translation)
+        lo = left_layer(grasps.left)
+        ro = right_layer(grasps.right)
     tol = 1e-6
     depth = torch.zeros(len(grasps))
     for layer, out in ((left_layer, lo), (right_layer, ro)):

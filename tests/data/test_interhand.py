@@ -12,9 +12,9 @@ from dataset_formats import random_world_scenes, write_interhand_split, write_ma
 from interhandgen_core.data import interhand
 from interhandgen_core.data.interhand import convert_interhand_split
 from interhandgen_core.errors import DataError
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
-from interhandgen_core.prior.representation import HandParams
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,8 @@ def layers(tmp_path_factory: pytest.TempPathFactory) -> tuple[HandLayer, HandLay
 def _vertices_in_left_frame(layers: tuple[HandLayer, HandLayer], left: HandParams, right: HandParams) -> torch.Tensor:
     """Both hands' vertices (N, 2V, 3), expressed in the left hand's frame (wrist origin, its root axes)."""
     with torch.no_grad():
-        lv = layers[0](left.pose, left.betas, left.rotation, left.translation).vertices
-        rv = layers[1](right.pose, right.betas, right.rotation, right.translation).vertices
+        lv = layers[0](left).vertices
+        rv = layers[1](right).vertices
     both = torch.cat([lv, rv], dim=1) - left.translation[:, None]
     return both @ left.rotation
 

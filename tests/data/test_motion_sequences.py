@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import Tensor
 
+from interhandgen_core.contact.interaction import measure_interaction
 from interhandgen_core.data.motion_sequences import MotionConfig, keyframe_pool, synthesize_motion
 from interhandgen_core.errors import ConfigError, DataError
-from interhandgen_core.evaluation.interaction import measure_interaction
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
-from interhandgen_core.prior.representation import HandParams
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,8 @@ def _keypoints(layers: tuple[HandLayer, HandLayer], left: HandParams, right: Han
     """-> (F, 2, 21, 3) metres, world frame: left then right."""
     right_layer, left_layer = layers
     with torch.no_grad():
-        lk = left_layer(left.pose, left.betas, left.rotation, left.translation).keypoints
-        rk = right_layer(right.pose, right.betas, right.rotation, right.translation).keypoints
+        lk = left_layer(left).keypoints
+        rk = right_layer(right).keypoints
     return torch.stack([lk, rk], dim=1)
 
 
@@ -144,8 +144,8 @@ def test_hands_stay_out_of_each_other(layers: tuple[HandLayer, HandLayer], keys:
     right_layer, left_layer = layers
     left, right = _motion(keys, MotionConfig(frames=120), seed=0)
     with torch.no_grad():
-        lv = left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
-        rv = right_layer(right.pose, right.betas, right.rotation, right.translation).vertices
+        lv = left_layer(left).vertices
+        rv = right_layer(right).vertices
     depth, gap = measure_interaction(lv, left_layer.faces, rv, right_layer.faces)
     assert float(depth.mean()) < 1e-3
     # The hands interact, rather than keep away from each other.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from interhandgen_core.contact.interaction import measure_interaction
 from interhandgen_core.data.twohand_synth import INTERACTION_KINDS, TwoHandSynthConfig, TwoHandSynthesizer
 from interhandgen_core.errors import ConfigError
-from interhandgen_core.evaluation.interaction import measure_interaction
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 
@@ -25,12 +25,8 @@ def test_accepted_samples_are_plausible_and_in_the_anchor_frame(synthesizer: Two
     assert torch.allclose(result.left.rotation, torch.eye(3).expand(12, 3, 3))
     assert torch.equal(result.left.translation, torch.zeros(12, 3))
     # Re-measure independently of the generator's own acceptance test.
-    lv = synthesizer.left_layer(
-        result.left.pose, result.left.betas, result.left.rotation, result.left.translation
-    ).vertices
-    rv = synthesizer.right_layer(
-        result.right.pose, result.right.betas, result.right.rotation, result.right.translation
-    ).vertices
+    lv = synthesizer.left_layer(result.left).vertices
+    rv = synthesizer.right_layer(result.right).vertices
     depth, gap = measure_interaction(lv.detach(), synthesizer.left_faces, rv.detach(), synthesizer.right_faces)
     assert float(depth.max()) <= config.max_penetration_m + 1e-6
     assert float(gap.max()) <= config.max_gap_m + 1e-6
@@ -54,8 +50,8 @@ def test_optimisation_removes_penetration(synthesizer: TwoHandSynthesizer) -> No
 
     def passing(config: TwoHandSynthConfig) -> float:
         left, right = synthesizer._chunk(kind, torch.Generator().manual_seed(1), config)
-        lv = synthesizer.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices.detach()
-        rv = synthesizer.right_layer(right.pose, right.betas, right.rotation, right.translation).vertices.detach()
+        lv = synthesizer.left_layer(left).vertices.detach()
+        rv = synthesizer.right_layer(right).vertices.detach()
         depth, gap = measure_interaction(lv, synthesizer.left_faces, rv, synthesizer.right_faces)
         return float(((depth <= config.max_penetration_m) & (gap <= config.max_gap_m)).float().mean())
 

@@ -18,7 +18,7 @@ from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.evaluation.backbone_training import new_backbone
 from interhandgen_core.evaluation.configuration import FeatureBackboneConfig, MetricsConfig
 from interhandgen_core.evaluation.object_protocol import evaluate_object_categories, object_markdown
-from interhandgen_core.prior.pipeline import InterHandGen
+from interhandgen_core.pipelines.interhandgen import InterHandGen
 
 TINY = FeatureBackboneConfig(
     with_object=True,

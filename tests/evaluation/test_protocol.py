@@ -16,9 +16,9 @@ from interhandgen_core.evaluation.backbone_training import new_backbone
 from interhandgen_core.evaluation.configuration import FeatureBackboneConfig, MetricsConfig
 from interhandgen_core.evaluation.feature_backbone import save_backbone
 from interhandgen_core.evaluation.protocol import ProtocolConfig, VariantSpec, run_protocol
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
-from interhandgen_core.prior.representation import HandParams
 
 TINY = FeatureBackboneConfig(
     points_per_hand=32, centroids=(16, 4), neighbors=(8, 4), mlps=((8,), (8,)), global_mlp=(16,), head=(8,)

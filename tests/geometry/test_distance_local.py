@@ -16,6 +16,7 @@ from interhandgen_core.geometry.distance import (
 )
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.articulation import curl_pose
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 
@@ -69,7 +70,7 @@ def posed_hands() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     betas = torch.randn(batch, 10, generator=g) * 0.8
     identity = torch.eye(3).expand(batch, 3, 3)
     with torch.no_grad():
-        right = right_layer(curl_pose(curl, spread), betas, identity, torch.zeros(batch, 3)).vertices
+        right = right_layer(HandParams(curl_pose(curl, spread), betas, identity, torch.zeros(batch, 3))).vertices
         # The left hand: random rotation, its wrist placed at a random point of the right hand's palm and
         # fingers region, so that its vertices lie both inside and just outside the right hand.
         axis = torch.nn.functional.normalize(torch.randn(batch, 3, generator=g), dim=-1)
@@ -78,7 +79,7 @@ def posed_hands() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         target = right[torch.arange(batch), torch.randint(right.shape[1], (batch,), generator=g)]
         left_curl = torch.rand(batch, 5, generator=g)
         left_pose = curl_pose(left_curl, torch.rand(batch, generator=g) * 2 - 1)
-        left = left_layer(left_pose, torch.randn(batch, 10, generator=g) * 0.8, rotation, target).vertices
+        left = left_layer(HandParams(left_pose, torch.randn(batch, 10, generator=g) * 0.8, rotation, target)).vertices
     return right, right_layer.faces, left
 
 

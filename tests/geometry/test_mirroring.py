@@ -15,6 +15,7 @@ from interhandgen_core.geometry.mirroring import (
 )
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.asset import HandAsset
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 
 BATCH = 16
@@ -42,8 +43,8 @@ def test_mirrored_params_give_mirror_image(hand_asset_posedirs: HandAsset, dtype
     assert (right.side, left.side) == ("right", "left")
     params = _params(seed=0, dtype=dtype)
     with torch.no_grad():
-        out_right = right(*params)
-        out_left = left(*mirror_hand_params(*params))
+        out_right = right(HandParams(*params))
+        out_left = left(HandParams(*mirror_hand_params(*params)))
     # float32 rounds differently on the two sides; 1e-6 m is the bar either way.
     atol = 1e-12 if dtype == torch.float64 else 1e-6
     diff = (out_left.vertices - mirror_points(out_right.vertices)).abs().max().item()
@@ -71,8 +72,8 @@ def test_mirrored_faces_stay_outward(hand_asset_posedirs: HandAsset) -> None:
     # And in a posed, shaped state (pose correctives included).
     params = _params(seed=1)
     with torch.no_grad():
-        right = HandLayer(right_asset, dtype=torch.float64)(*params).vertices.numpy()
-        left = HandLayer(left_asset, dtype=torch.float64)(*mirror_hand_params(*params)).vertices.numpy()
+        right = HandLayer(right_asset, dtype=torch.float64)(HandParams(*params)).vertices.numpy()
+        left = HandLayer(left_asset, dtype=torch.float64)(HandParams(*mirror_hand_params(*params))).vertices.numpy()
     for b in range(BATCH):
         assert _signed_volume(right[b], right_asset.faces) > 0
         assert _signed_volume(left[b], left_asset.faces) > 0

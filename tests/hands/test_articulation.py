@@ -9,6 +9,7 @@ import torch
 from interhandgen_core.errors import DataError
 from interhandgen_core.hands.articulation import curl_pose
 from interhandgen_core.hands.asset import HandAsset
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import TIP_ORDER
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.procedural import load_procedural_hand
@@ -30,10 +31,12 @@ def _pose_hand(layer: HandLayer, curl: torch.Tensor, spread: torch.Tensor) -> to
     """-> (B, V, 3) vertices of the posed hand, mean shape, identity rotation, wrist at the origin."""
     batch = curl.shape[0]
     out = layer(
-        curl_pose(curl, spread),
-        torch.zeros(batch, 10, dtype=curl.dtype),
-        torch.eye(3, dtype=curl.dtype).expand(batch, 3, 3),
-        torch.zeros(batch, 3, dtype=curl.dtype),
+        HandParams(
+            curl_pose(curl, spread),
+            torch.zeros(batch, 10, dtype=curl.dtype),
+            torch.eye(3, dtype=curl.dtype).expand(batch, 3, 3),
+            torch.zeros(batch, 3, dtype=curl.dtype),
+        ),
     )
     return out.vertices
 

@@ -15,6 +15,7 @@ import torch
 
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.asset import HandAsset
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import KEYPOINT_NAMES, TIP_ORDER
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import write_mano_pickle
@@ -49,7 +50,7 @@ def test_layer_matches_smplx_mano(hand_asset_posedirs: HandAsset, tmp_path: Path
         # MANO rotates about the shaped wrist J_0(beta) and then adds transl, so the wrist ends at
         # J_0(beta) + transl; computed here from our layer, independently of smplx's output.
         wrist = layer.rest_joints(p["betas"])[:, 0] + p["transl"]
-        ours = layer(p["hand_pose"], p["betas"], axis_angle_to_matrix(p["global_orient"]), wrist)
+        ours = layer(HandParams(p["hand_pose"], p["betas"], axis_angle_to_matrix(p["global_orient"]), wrist))
     vertex_diff = (ours.vertices - reference.vertices).abs().max().item()
     joint_diff = (ours.joints - reference.joints).abs().max().item()
     extent = (reference.vertices - reference.joints[:, :1]).norm(dim=-1).max().item()
@@ -70,8 +71,8 @@ def test_pose_correctives_change_vertices(hand_asset: HandAsset) -> None:
     p = _random_params(seed=1)
     rotation = axis_angle_to_matrix(p["global_orient"])
     with torch.no_grad():
-        plain = HandLayer(hand_asset)(p["hand_pose"], p["betas"], rotation, p["transl"])
-        corrected = HandLayer(corrective)(p["hand_pose"], p["betas"], rotation, p["transl"])
+        plain = HandLayer(hand_asset)(HandParams(p["hand_pose"], p["betas"], rotation, p["transl"]))
+        corrected = HandLayer(corrective)(HandParams(p["hand_pose"], p["betas"], rotation, p["transl"]))
     assert (plain.vertices - corrected.vertices).abs().max() > 1e-4
 
 
@@ -79,7 +80,7 @@ def test_keypoint_order(hand_asset: HandAsset) -> None:
     p = _random_params(seed=2)
     layer = HandLayer(hand_asset)
     with torch.no_grad():
-        out = layer(p["hand_pose"], p["betas"], axis_angle_to_matrix(p["global_orient"]), p["transl"])
+        out = layer(HandParams(p["hand_pose"], p["betas"], axis_angle_to_matrix(p["global_orient"]), p["transl"]))
     assert out.keypoints.shape == (BATCH, 21, 3)
     torch.testing.assert_close(out.keypoints[:, 0], out.joints[:, 0], rtol=0, atol=0)
     torch.testing.assert_close(out.joints[:, 0], p["transl"], rtol=0, atol=1e-6)
@@ -96,8 +97,8 @@ def test_translation_is_wrist_position_for_any_shape(hand_asset: HandAsset) -> N
     p = _random_params(seed=3)
     rotation = axis_angle_to_matrix(p["global_orient"])
     with torch.no_grad():
-        a = layer(p["hand_pose"], p["betas"], rotation, p["transl"])
-        b = layer(p["hand_pose"], 2.0 * p["betas"], rotation, p["transl"])
+        a = layer(HandParams(p["hand_pose"], p["betas"], rotation, p["transl"]))
+        b = layer(HandParams(p["hand_pose"], 2.0 * p["betas"], rotation, p["transl"]))
     torch.testing.assert_close(a.joints[:, 0], b.joints[:, 0], rtol=0, atol=1e-6)
 
 
@@ -121,10 +122,12 @@ def test_input_shape_errors(
     translation_shape: tuple[int, ...],
 ) -> None:
     layer = HandLayer(hand_asset)
-    with pytest.raises(ValueError, match="must be"):
+    with pytest.raises(ValueError, match="has shape"):  # DataError, a ValueError
         layer(
-            torch.zeros(pose_shape),
-            torch.zeros(betas_shape),
-            torch.zeros(rotation_shape),
-            torch.zeros(translation_shape),
+            HandParams(
+                torch.zeros(pose_shape),
+                torch.zeros(betas_shape),
+                torch.zeros(rotation_shape),
+                torch.zeros(translation_shape),
+            ),
         )

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from interhandgen_core.hands.asset import HandAsset, load_asset_npz
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import NUM_JOINTS, PARENTS, TIP_ORDER
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.procedural import (
@@ -192,10 +193,12 @@ def test_layer_rest_pose_is_the_template(asset: HandAsset) -> None:
     layer = HandLayer(asset, dtype=torch.float64)
     zeros = torch.zeros(1, 45, dtype=torch.float64)
     out = layer(
-        zeros,
-        torch.zeros(1, 10, dtype=torch.float64),
-        torch.eye(3, dtype=torch.float64)[None],
-        torch.zeros(1, 3, dtype=torch.float64),
+        HandParams(
+            zeros,
+            torch.zeros(1, 10, dtype=torch.float64),
+            torch.eye(3, dtype=torch.float64)[None],
+            torch.zeros(1, 3, dtype=torch.float64),
+        ),
     )
     assert torch.allclose(out.vertices[0], torch.as_tensor(asset.v_template), atol=1e-12)
     assert torch.allclose(out.joints[0], torch.as_tensor(designs_to_skeleton().joints), atol=1e-9)

@@ -12,10 +12,10 @@ import torch
 
 from interhandgen_core.errors import DataError
 from interhandgen_core.hands.asset import HandAsset, default_parents
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.io import hands_file
 from interhandgen_core.io.hands_file import HandsFile, hands_file_from_params, read_hands_file, write_hands_file
-from interhandgen_core.prior.representation import HandParams
 
 N, V, F = 3, 12, 20
 

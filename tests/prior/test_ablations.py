@@ -11,12 +11,13 @@ from toy_hands import write_hands
 
 from interhandgen_core.errors import ConfigError
 from interhandgen_core.hands.loading import load_hand_pair
+from interhandgen_core.pipelines.interhandgen import InterHandGen
 from interhandgen_core.prior.checkpoint import save_prior
 from interhandgen_core.prior.configuration import DenoiserConfig, SamplerConfig, TrainConfig
 from interhandgen_core.prior.denoiser import Denoiser, SeparateDenoisers
-from interhandgen_core.prior.pipeline import InterHandGen
 from interhandgen_core.prior.sampler import JointSampler
-from interhandgen_core.prior.vae import TwoHandVae, VaeConfig, VaeTrainConfig, load_vae, save_vae, train_vae, vae_loss
+from interhandgen_core.prior.vae import TwoHandVae, VaeConfig, load_vae, save_vae, vae_loss
+from interhandgen_core.training.vae import VaeTrainConfig, train_vae
 
 
 def _inputs(n: int, x_dim: int = 64) -> tuple[torch.Tensor, ...]:
@@ -107,7 +108,7 @@ def test_the_vae_learns_saves_and_samples(tmp_path: Path) -> None:
     torch.testing.assert_close(left_hands.translation, torch.zeros(6, 3))
     # Trained: reconstruction of the training set beats an untrained VAE of the same size.
     from interhandgen_core.data.dataset import TwoHandPairs
-    from interhandgen_core.prior.training import model_inputs
+    from interhandgen_core.training.loss import model_inputs
 
     pairs = TwoHandPairs.from_file(data)
     x = model_inputs(2, *pairs[torch.arange(len(pairs))])[0]

@@ -7,14 +7,8 @@ import torch
 
 from interhandgen_core.errors import DataError
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
-from interhandgen_core.prior.representation import (
-    HAND_DIM,
-    HandParams,
-    Normalizer,
-    pair_to_scene,
-    scene_to_pair,
-    scene_to_training_pairs,
-)
+from interhandgen_core.hands.hand_params import HAND_DIM, HandParams
+from interhandgen_core.prior.representation import Normalizer, pair_to_scene, scene_to_pair, scene_to_training_pairs
 
 
 def random_hands(batch: int, seed: int) -> HandParams:

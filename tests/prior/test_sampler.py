@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from interhandgen_core.hands.hand_params import HAND_DIM
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import DenoiserConfig, DiffusionConfig, SamplerConfig
 from interhandgen_core.prior.denoiser import Denoiser
-from interhandgen_core.prior.representation import HAND_DIM, Normalizer
+from interhandgen_core.prior.representation import Normalizer
 from interhandgen_core.prior.sampler import CascadedSampler
 from interhandgen_core.prior.schedule import DiffusionSchedule
 
@@ -94,7 +95,7 @@ def test_batched_guidance_step_matches_per_sample_steps(parts: tuple) -> None:
     gen = torch.Generator().manual_seed(3)
     _, left = sampler.anchor_to_condition(sampler.sample_anchor(torch.randn(6, HAND_DIM, generator=gen)))
     with torch.no_grad():
-        left_vertices = sampler.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
+        left_vertices = sampler.left_layer(left).vertices
     # A right hand placed onto the anchor so that the meshes interpenetrate.
     x = 0.3 * torch.randn(6, HAND_DIM, generator=gen)
     eps = torch.randn(6, HAND_DIM, generator=gen)
@@ -141,7 +142,7 @@ def test_guidance_step_is_bounded_by_the_trust_region(parts: tuple) -> None:
     gen = torch.Generator().manual_seed(9)
     _, left = bounded.anchor_to_condition(bounded.sample_anchor(torch.randn(6, HAND_DIM, generator=gen)))
     with torch.no_grad():
-        left_vertices = bounded.left_layer(left.pose, left.betas, left.rotation, left.translation).vertices
+        left_vertices = bounded.left_layer(left).vertices
     x = 0.3 * torch.randn(6, HAND_DIM, generator=gen)
     eps = torch.randn(6, HAND_DIM, generator=gen)
     t_prev = torch.tensor(5)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.refinement.initialisation import hands_from_palm_keypoints, rigid_fit
@@ -69,7 +70,7 @@ def test_palm_fit_recovers_root_rotation_and_wrist(layers: dict[str, HandLayer],
     rotation = _random_rotations(batch, generator).float()
     translation = 0.3 * torch.randn(batch, 3, generator=generator)
     with torch.no_grad():
-        keypoints = layer(pose.expand(batch, -1), torch.zeros(batch, 10), rotation, translation).keypoints
+        keypoints = layer(HandParams(pose.expand(batch, -1), torch.zeros(batch, 10), rotation, translation)).keypoints
     hands = hands_from_palm_keypoints(layer, keypoints, torch.ones(batch, 21), pose)
     assert hands.batch_size == batch
     torch.testing.assert_close(hands.rotation, rotation, atol=1e-4, rtol=0)
@@ -85,7 +86,7 @@ def test_palm_fit_uses_only_the_palm_and_the_weighted_keypoints(layers: dict[str
     rotation = _random_rotations(2, generator).float()
     translation = torch.tensor([[0.1, -0.2, 0.5], [0.0, 0.1, 0.3]])
     with torch.no_grad():
-        keypoints = layer(pose.expand(2, -1), torch.zeros(2, 10), rotation, translation).keypoints
+        keypoints = layer(HandParams(pose.expand(2, -1), torch.zeros(2, 10), rotation, translation)).keypoints
     # The fingers are given curled differently from ``pose``; the palm fixes the root regardless.
     fingers = [k for k in range(21) if k not in PALM_KEYPOINTS]
     moved = keypoints.clone()

@@ -8,11 +8,11 @@ import torch
 from torch import Tensor
 
 from interhandgen_core.errors import DataError
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import KEYPOINT_NAMES
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.io.hands_file import HandsFile
-from interhandgen_core.prior.representation import HandParams
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.observation import (
     HandObservation,
@@ -37,7 +37,7 @@ def _keypoints(layer: HandLayer, translation: Tensor, seed: int = 0) -> Tensor:
     generator = torch.Generator().manual_seed(seed)
     pose = 0.2 * torch.randn(batch, 45, generator=generator)
     with torch.no_grad():
-        return layer(pose, torch.zeros(batch, 10), torch.eye(3).expand(batch, 3, 3), translation).keypoints
+        return layer(HandParams(pose, torch.zeros(batch, 10), torch.eye(3).expand(batch, 3, 3), translation)).keypoints
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ import torch
 from torch import Tensor
 
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
+from interhandgen_core.hands.hand_params import HAND_DIM, HandParams
 from interhandgen_core.prior.denoiser import Denoiser
-from interhandgen_core.prior.representation import HAND_DIM, HandParams, scene_to_pair
+from interhandgen_core.prior.representation import scene_to_pair
 from interhandgen_core.prior.sampler import DenoiseFn
 from interhandgen_core.prior.schedule import DiffusionSchedule
 from interhandgen_core.refinement.prior_term import antithetic_noise, prior_regularizer

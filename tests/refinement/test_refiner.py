@@ -14,14 +14,14 @@ import pytest
 import torch
 from torch import Tensor
 
+from interhandgen_core.contact.interaction import penetration_depth
 from interhandgen_core.errors import ConfigError, DataError
-from interhandgen_core.evaluation.interaction import penetration_depth
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.io.hands_file import read_hands_file, write_hands_file
-from interhandgen_core.prior.pipeline import InterHandGen
-from interhandgen_core.prior.representation import HandParams
+from interhandgen_core.pipelines.interhandgen import InterHandGen
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.observation import HandObservation, TwoHandObservation
 from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands
@@ -56,8 +56,8 @@ def _scene(layers: tuple[HandLayer, HandLayer], params: tuple[HandParams, HandPa
     left_layer, right_layer = layers
     left, right = params
     with torch.no_grad():
-        lo = left_layer(left.pose, left.betas, left.rotation, left.translation)
-        ro = right_layer(right.pose, right.betas, right.rotation, right.translation)
+        lo = left_layer(left)
+        ro = right_layer(right)
     return Scene(left, right, lo.keypoints, ro.keypoints, lo.vertices, ro.vertices)
 
 

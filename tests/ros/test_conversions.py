@@ -94,7 +94,7 @@ def test_pose_array_needs_42_poses_and_marks_a_lost_hand() -> None:
 
 def test_hand_states_give_back_the_hands_they_were_made_from() -> None:
     from interhandgen_core.geometry.rotations import axis_angle_to_matrix
-    from interhandgen_core.prior.representation import HandParams
+    from interhandgen_core.hands.hand_params import HandParams
 
     gen = torch.Generator().manual_seed(0)
     params = HandParams(

@@ -10,8 +10,8 @@ import torch
 
 from interhandgen_core.errors import BackendError, ConfigError
 from interhandgen_core.prior.denoiser import Denoiser
-from interhandgen_core.runtime.backend import create_backend
 from interhandgen_core.runtime.configuration import CACHE_ENV, BackendConfig, default_cache_dir
+from interhandgen_core.runtime.factory import create_backend
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tiny_prior import TINY_CONFIG, TINY_OBJECT_CONFIG

@@ -16,9 +16,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from interhandgen_core.data.procedural_objects import generate_objects
-from interhandgen_core.data.sensor_cloud import preprocess_cloud
 from interhandgen_core.errors import BackendError
-from interhandgen_core.prior.pipeline import InterHandGen, default_object_checkpoint
+from interhandgen_core.pipelines.interhandgen import InterHandGen, default_object_checkpoint
+from interhandgen_core.pipelines.sensor_cloud import preprocess_cloud
 from interhandgen_core.runtime.configuration import BackendConfig
 
 # Operations that synchronise with the host on a GPU, or copy host data to it.

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from interhandgen_core.errors import BackendError
+from interhandgen_core.pipelines.interhandgen import InterHandGen, default_checkpoint, default_object_checkpoint
 from interhandgen_core.prior.denoiser import Denoiser
 from interhandgen_core.prior.object_encoder import ObjectEncoder
-from interhandgen_core.prior.pipeline import InterHandGen, default_checkpoint, default_object_checkpoint
-from interhandgen_core.runtime.backend import create_backend
 from interhandgen_core.runtime.configuration import BackendConfig
+from interhandgen_core.runtime.factory import create_backend
 from interhandgen_core.runtime.onnx_export import (
     FINGERPRINT_KEY,
     export_denoiser,

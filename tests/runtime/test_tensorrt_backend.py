@@ -27,9 +27,9 @@ import torch
 from interhandgen_core.errors import BackendError
 from interhandgen_core.prior.denoiser import Denoiser
 from interhandgen_core.runtime import tensorrt_backend
-from interhandgen_core.runtime.backend import create_backend
 from interhandgen_core.runtime.configuration import BackendConfig
 from interhandgen_core.runtime.engine_cache import EngineCache, EngineKey, lookup_at, sidecar_path, store_at
+from interhandgen_core.runtime.factory import create_backend
 from interhandgen_core.runtime.tensorrt_backend import TensorRTBackend, engine_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

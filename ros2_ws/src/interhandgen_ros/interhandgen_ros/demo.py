@@ -50,8 +50,8 @@ def render(msg: BimanualGraspArray, points: np.ndarray, path: Path, hands: str, 
     right_asset, left_asset = load_hand_pair(hands, mano_dir)
     shown = msg.grasps[:SHOWN]
     lp, rp = hand_states_to_params([g.left for g in shown]), hand_states_to_params([g.right for g in shown])
-    left = HandLayer(left_asset).double()(lp.pose, lp.betas, lp.rotation, lp.translation)
-    right = HandLayer(right_asset).double()(rp.pose, rp.betas, rp.rotation, rp.translation)
+    left = HandLayer(left_asset).double()(lp)
+    right = HandLayer(right_asset).double()(rp)
     titles = [f"score {g.score:.2f}, H-O {1000 * g.object_penetration_depth:.1f} mm" for g in shown]
     render_grasp_sheet(
         path,

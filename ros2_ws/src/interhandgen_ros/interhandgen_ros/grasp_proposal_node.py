@@ -30,8 +30,8 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from interhandgen_core.data.procedural_objects import generate_objects
-from interhandgen_core.data.sensor_cloud import CloudPreprocessConfig
-from interhandgen_core.prior.pipeline import GraspSamples, InterHandGen, default_object_checkpoint
+from interhandgen_core.pipelines.interhandgen import GraspSamples, InterHandGen, default_object_checkpoint
+from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
 from interhandgen_core.runtime.configuration import BackendConfig
 from interhandgen_ros.conversions import InputError, cloud_to_points, grasps_to_message
 from interhandgen_ros.markers import rank_alphas, two_hand_markers

@@ -25,7 +25,8 @@ from interhandgen_msgs.msg import TwoHandState
 from rclpy.qos import QoSProfile
 from visualization_msgs.msg import MarkerArray
 
-from interhandgen_core.prior.pipeline import InterHandGen
+from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.pipelines.interhandgen import InterHandGen
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.refiner import HandPriorRefiner
 from interhandgen_ros.conversions import (
@@ -62,8 +63,12 @@ class HandPriorNode(InterHandGenNode):
         zeros = torch.zeros(1, 45, device=model.device)
         betas = torch.zeros(1, 10, device=model.device)
         eye = torch.eye(3, device=model.device)[None]
-        left = layer_left(zeros, betas, eye, torch.tensor([[-0.06, 0.0, 0.0]], device=model.device)).keypoints
-        right = layer_right(zeros, betas, eye, torch.tensor([[0.06, 0.0, 0.0]], device=model.device)).keypoints
+        left = layer_left(
+            HandParams(zeros, betas, eye, torch.tensor([[-0.06, 0.0, 0.0]], device=model.device))
+        ).keypoints
+        right = layer_right(
+            HandParams(zeros, betas, eye, torch.tensor([[0.06, 0.0, 0.0]], device=model.device))
+        ).keypoints
         from interhandgen_core.refinement.observation import TwoHandObservation
 
         for _ in range(3):
@@ -110,12 +115,8 @@ class HandPriorNode(InterHandGenNode):
             self._refined.publish(refined_to_message(refined, msg.header))
         if self._markers is not None and self.param("publish_markers"):
             with torch.no_grad():
-                lo = model.left_layer(
-                    refined.left.pose, refined.left.betas, refined.left.rotation, refined.left.translation
-                )
-                ro = model.right_layer(
-                    refined.right.pose, refined.right.betas, refined.right.rotation, refined.right.translation
-                )
+                lo = model.left_layer(refined.left)
+                ro = model.right_layer(refined.right)
             alphas = [(float(refined.left_confidence[0]), float(refined.right_confidence[0]))]
             self._markers.publish(
                 two_hand_markers(

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from interhandgen_core.data.sensor_cloud import CloudPreprocessConfig
+from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
 from interhandgen_core.prior.configuration import SamplerConfig
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.runtime.configuration import BACKEND_NAMES, PRECISIONS, BackendConfig

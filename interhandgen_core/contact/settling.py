@@ -15,7 +15,7 @@ by normalised gradient steps on the two translations only (each hand moves ``ste
 along its own descent direction, the step shrinking linearly to 0 over the iterations); articulation, shape and orientation stay what the
 prior sampled. The object term is a sum, not Eq. 7's mean, so that any penetration
 outweighs the pull of the contact term and a hand settles touching, not sunk in. Depths
-beyond ``band`` do not count (a one-sided cloud, guidance.object_penetration_loss).
+beyond ``band`` do not count (a one-sided cloud, penetration.object_penetration_loss).
 Batched over grasps; ``iterations`` = 0 turns it off.
 
 Notation: vertices (N, V, 3) metres, object frame; cloud (P, 3) with unit outward normals.
@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from interhandgen_core.prior.guidance import object_gap_and_depth, penetration_loss
+from interhandgen_core.contact.penetration import object_gap_and_depth, penetration_loss
 
 _CM = 100.0
 

@@ -12,10 +12,10 @@ import torch
 from interhandgen_core.data.procedural_objects import generate_objects
 from interhandgen_core.errors import CheckpointError, ConfigError, DataError
 from interhandgen_core.io.hands_file import read_hands_file, write_hands_file
+from interhandgen_core.pipelines.interhandgen import GraspSamples, InterHandGen
 from interhandgen_core.prior.checkpoint import load_prior, save_prior
 from interhandgen_core.prior.denoiser import Denoiser
 from interhandgen_core.prior.object_encoder import ObjectEncoder
-from interhandgen_core.prior.pipeline import GraspSamples, InterHandGen
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tiny_prior import (
@@ -174,6 +174,6 @@ def test_returned_meshes_are_the_returned_parameters(
         (model.right_layer, grasps.right, grasps.right_vertices, grasps.right_keypoints),
     ):
         with torch.no_grad():
-            out = layer(hand.pose, hand.betas, hand.rotation, hand.translation)
+            out = layer(hand)
         assert torch.allclose(out.vertices, vertices, atol=1e-5)
         assert torch.allclose(out.keypoints, keypoints, atol=1e-5)

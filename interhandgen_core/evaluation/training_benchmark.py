@@ -1,6 +1,6 @@
 """What a training recipe costs: one optimisation step of its network, timed, and the run projected from it.
 
-A step is what ``prior/training.py`` does per batch (Algorithm 1 steps 5-9, backward, Adam) on
+A step is what ``training/loop.py`` does per batch (Algorithm 1 steps 5-9, backward, Adam) on
 the recipe's own network, batch size and device, fed random inputs of the right shapes (the
 time of a step does not depend on the values; data loading is a gather from memory there and
 is not timed). Memory is the peak the step needs: CUDA's allocator peak on a GPU, the
@@ -30,14 +30,15 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from interhandgen_core.errors import DataError
+from interhandgen_core.evaluation.inference_benchmark import device_name, peak_memory_mb, timed_ms
 from interhandgen_core.evaluation.refinement_benchmark import percentile
+from interhandgen_core.hands.hand_params import HAND_DIM
 from interhandgen_core.prior.configuration import TrainConfig
 from interhandgen_core.prior.denoiser import Denoiser
+from interhandgen_core.prior.network import PriorNetwork
 from interhandgen_core.prior.object_encoder import ObjectEncoder
-from interhandgen_core.prior.representation import HAND_DIM
 from interhandgen_core.prior.schedule import DiffusionSchedule
-from interhandgen_core.prior.training import PriorNetwork, diffusion_loss, model_inputs
-from interhandgen_core.runtime.benchmark import device_name, peak_memory_mb, timed_ms
+from interhandgen_core.training.loss import diffusion_loss, model_inputs
 
 
 def count_scenes(path: Path) -> int:
@@ -57,7 +58,7 @@ def count_scenes(path: Path) -> int:
 def run_train_benchmark(
     config: TrainConfig, device: str, repeats: int = 10, scenes: int | None = None, processes: int = 1
 ) -> dict[str, Any]:
-    """Time ``repeats`` training steps of ``config``'s network -> one row (DESIGN section 9 fields plus the projection).
+    """Time ``repeats`` training steps of ``config``'s network -> one row (the bench-row fields of README "Conventions" plus the projection).
 
     scenes: the training set's size for the projection (None: none is made).
     """

@@ -1,4 +1,4 @@
-"""Rigid settling of sampled hands onto an object cloud (prior/contact_settling.py)."""
+"""Rigid settling of sampled hands onto an object cloud (contact/settling.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import torch
 import trimesh
 
+from interhandgen_core.contact.settling import settle_translations
 from interhandgen_core.geometry.nearest import points_to_cloud_signed_distance
-from interhandgen_core.prior.contact_settling import settle_translations
 
 
 def ball(radius: float, centre: tuple[float, float, float], subdivisions: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,7 +12,7 @@ import torch
 import interhandgen_core
 from interhandgen_core.errors import ConfigError
 from interhandgen_core.io.hands_file import read_hands_file, write_hands_file
-from interhandgen_core.prior.pipeline import InterHandGen, TwoHandSamples, default_checkpoint
+from interhandgen_core.pipelines.interhandgen import InterHandGen, TwoHandSamples, default_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tiny_prior import TINY_CONFIG, write_tiny_prior

@@ -3,7 +3,7 @@
 Definitions (all lengths in metres, N grasps, object frame):
     hand-object depth   deepest hand vertex inside the object, max over both hands, 0 when none is
                         inside (the object's signed distance, negative inside)
-    hand-hand depth     evaluation/interaction.py: deepest vertex of either hand inside the other
+    hand-hand depth     contact/interaction.py: deepest vertex of either hand inside the other
     gap (per hand)      closest approach of the hand's skin to the object's surface, 0 when touching
                         or penetrating
     in contact          a hand whose gap is at most CONTACT_THRESHOLD_M (5 mm); a grasp counts when
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from interhandgen_core.evaluation.interaction import penetration_depth
+from interhandgen_core.contact.interaction import penetration_depth
 from interhandgen_core.geometry.nearest import points_to_cloud_signed_distance
 
 CONTACT_THRESHOLD_M = 0.005

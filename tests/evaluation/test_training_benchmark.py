@@ -1,4 +1,4 @@
-"""Training-step benchmark (runtime/training_benchmark.py): a real step of the recipe's network, the projection, the CLI."""
+"""Training-step benchmark (evaluation/training_benchmark.py): a real step of the recipe's network, the projection, the CLI."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 
 from interhandgen_core.cli import main
 from interhandgen_core.errors import DataError
+from interhandgen_core.evaluation import training_benchmark
+from interhandgen_core.evaluation.training_benchmark import count_scenes, format_train_row, run_train_benchmark
 from interhandgen_core.prior.configuration import TrainConfig
-from interhandgen_core.runtime import training_benchmark
-from interhandgen_core.runtime.training_benchmark import count_scenes, format_train_row, run_train_benchmark
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tiny_prior import TINY_CONFIG, TINY_DIFFUSION, TINY_ENCODER, TINY_OBJECT_CONFIG

@@ -8,17 +8,18 @@ import math
 import pytest
 import torch
 
-from interhandgen_core.evaluation.grasp import (
+from interhandgen_core.contact.grasp_measures import (
     CONTACT_THRESHOLD_M,
     GraspFigures,
     cloud_signed_distance,
     grasp_statistics,
     measure_grasps,
 )
-from interhandgen_core.evaluation.interaction import penetration_depth
+from interhandgen_core.contact.interaction import penetration_depth
+from interhandgen_core.contact.penetration import object_penetration_loss
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
-from interhandgen_core.prior.guidance import object_penetration_loss
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,9 @@ def hands() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     for asset in (left, right):
         layer = HandLayer(asset)
         with torch.no_grad():
-            v = layer(torch.zeros(1, 45), torch.zeros(1, 10), torch.eye(3)[None], torch.zeros(1, 3)).vertices[0]
+            v = layer(
+                HandParams(torch.zeros(1, 45), torch.zeros(1, 10), torch.eye(3)[None], torch.zeros(1, 3))
+            ).vertices[0]
         out += [v, layer.faces]
     return out[0], out[1], out[2], out[3]
 

@@ -10,15 +10,15 @@ import pytest
 import torch
 import trimesh
 
-from interhandgen_core.data.sensor_cloud import (
+from interhandgen_core.errors import ConfigError, DataError
+from interhandgen_core.io.object_files import sample_mesh_surface
+from interhandgen_core.pipelines.sensor_cloud import (
     CloudPreprocessConfig,
     PreparedCloud,
     corrupt_like_sensor,
     preprocess_cloud,
     resample_points,
 )
-from interhandgen_core.errors import ConfigError, DataError
-from interhandgen_core.io.object_files import sample_mesh_surface
 
 RADIUS = 0.05
 CENTER = np.array([0.3, -0.1, 0.8])

@@ -3,7 +3,7 @@
 These are measurements, not training losses: a vertex counts as penetrating only when
 an exact inside test (generalised winding number of the other hand's closed mesh) says
 it is inside, and its depth is its distance to the other hand's surface. The guidance
-loss of the sampler (prior/guidance.py) uses the paper's cheaper nearest-vertex normal
+loss of the sampler (contact/penetration.py) uses the paper's cheaper nearest-vertex normal
 test instead, so the figures here do not grade the guidance by its own approximation.
 
 Definitions (per sample, both hands in one frame, metres):

@@ -15,12 +15,13 @@ from toy_hands import write_grasps, write_hands
 
 from interhandgen_core.data.dataset import TwoHandPairs
 from interhandgen_core.errors import CheckpointError, ConfigError
+from interhandgen_core.hands.hand_params import ROOT
 from interhandgen_core.prior.checkpoint import load_prior, load_training_state
 from interhandgen_core.prior.configuration import TrainConfig
 from interhandgen_core.prior.denoiser import Denoiser
-from interhandgen_core.prior.representation import ROOT
 from interhandgen_core.prior.schedule import DiffusionSchedule
-from interhandgen_core.prior.training import evaluate, main, train, x0_loss
+from interhandgen_core.training.loop import evaluate, main, train
+from interhandgen_core.training.loss import x0_loss
 
 TINY_MODEL = {
     "preset": "custom",
@@ -163,7 +164,7 @@ def test_torchrun_two_cpu_processes(data: tuple[Path, Path], tmp_path: Path) -> 
         "--nproc_per_node",
         "2",
         "-m",
-        "interhandgen_core.prior.training",
+        "interhandgen_core.training.loop",
         "--config",
         str(recipe),
         "--out",

@@ -1,7 +1,7 @@
 """Latency benchmark of the denoiser, of the full guided cascade and of grasp proposal for one cloud,
 per runtime backend, and the tracking benchmark of refinement (evaluation/refinement_benchmark.py).
 
-Rows follow DESIGN section 9: ``{backend, device, preset, what, batch, median_ms, p95_ms,
+Rows follow README "Conventions": ``{backend, device, preset, what, batch, median_ms, p95_ms,
 peak_mb}``, plus ``precision``, ``weights`` ("checkpoint", or "random" for a preset timed
 without trained weights) and ``speedup`` (torch eager fp32's median over this row's, same what
 and batch, measured in the same run). On CUDA, ``peak_mb`` is the peak of torch's allocator
@@ -30,12 +30,12 @@ from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
 from interhandgen_core.data.tracking_sequences import make_tracking_sequences
 from interhandgen_core.errors import BackendError, ConfigError
 from interhandgen_core.evaluation.refinement_benchmark import percentile, run_refinement_benchmark
+from interhandgen_core.hands.hand_params import HAND_DIM
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
+from interhandgen_core.pipelines.interhandgen import InterHandGen, default_checkpoint, default_object_checkpoint
 from interhandgen_core.prior.configuration import DenoiserConfig
 from interhandgen_core.prior.denoiser import Denoiser
-from interhandgen_core.prior.pipeline import InterHandGen, default_checkpoint, default_object_checkpoint
-from interhandgen_core.prior.representation import HAND_DIM
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.runtime.configuration import BackendConfig
 
@@ -135,7 +135,7 @@ def model_for_benchmark(
 
 @dataclass
 class BenchmarkResult:
-    """Rows (DESIGN section 9, plus precision, speedup over torch eager fp32, and where the weights came from)
+    """Rows (the bench rows of README "Conventions", plus precision, speedup over torch eager fp32, and where the weights came from)
     and the backends that could not run here, each with the reason."""
 
     rows: list[dict[str, Any]]
@@ -237,7 +237,7 @@ def run_refine_benchmark(
 ) -> list[dict[str, Any]]:
     """Refinement of synthetic noisy tracks (data/tracking_sequences.py) -> one row per variant.
 
-    Each row has the fields of DESIGN section 9 (what = "refine", batch = 1 frame of both hands,
+    Each row has the bench-row fields of README "Conventions" (what = "refine", batch = 1 frame of both hands,
     median_ms / p95_ms per frame) and the accuracy figures of evaluation/refinement_benchmark.py.
     ``backend`` runs the refiner's denoiser calls (torch eager when None).
     """

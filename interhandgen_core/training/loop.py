@@ -24,7 +24,7 @@ Run directory (``out_dir``), written by rank 0 only:
     model.{safetensors,json}                    the final prior (returned path)
     training_state.pt       model, optimiser, scheduler, epoch, step; for resume=True
 
-Multi-process: start with ``torchrun --nproc_per_node N -m interhandgen_core.prior.training
+Multi-process: start with ``torchrun --nproc_per_node N -m interhandgen_core.training.loop
 --config X --out Y``; WORLD_SIZE / RANK / LOCAL_RANK select DistributedDataParallel with
 gloo (CPU) or NCCL (CUDA). Randomness is drawn from generators reseeded from
 (seed, rank, step) at every step, so a run is reproducible on CPU and a resumed run draws
@@ -48,7 +48,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 from tqdm import tqdm
@@ -65,88 +65,17 @@ from interhandgen_core.prior.checkpoint import (
 )
 from interhandgen_core.prior.configuration import DenoiserConfig, DiffusionConfig, TrainConfig
 from interhandgen_core.prior.denoiser import Denoiser
+from interhandgen_core.prior.network import PriorNetwork
 from interhandgen_core.prior.object_encoder import ObjectEncoder
-from interhandgen_core.prior.representation import ROOT, Normalizer
+from interhandgen_core.prior.representation import Normalizer
 from interhandgen_core.prior.schedule import DiffusionSchedule
+from interhandgen_core.training.loss import diffusion_loss, model_inputs
 
 STATE_FILE = "training_state.pt"
 LOG_FILE = "log.jsonl"
 MODEL_NAME = "model"
 _STATE_VERSION = 1
 _RUN_FILES = (STATE_FILE, LOG_FILE, MODEL_NAME + ".safetensors", "checkpoints")
-
-
-def x0_loss(pred: Tensor, x0: Tensor, root_mask: Tensor) -> Tensor:
-    """Mean squared error of an x_0 prediction, (B, 64) each, root_mask (B,) bool -> scalar.
-
-    Rows whose root transform carries no information (root_mask False: no hand condition and
-    no object, S.4.2) do not count their 9 root numbers; the mean is over the entries that count.
-    """
-    weight = torch.ones_like(x0)
-    weight[:, ROOT] = root_mask[:, None].to(x0.dtype)
-    return ((pred - x0).square() * weight).sum() / weight.sum().clamp_min(1.0)
-
-
-class PriorNetwork(nn.Module):
-    """The trained modules as one: denoiser, and for an object-conditioned prior the object encoder.
-
-    forward(x_t, t, cond, cond_mask, object_points (B, P, 3) | None, object_mask (B,) bool | None) -> x_0.
-    """
-
-    def __init__(self, denoiser: Denoiser, object_encoder: ObjectEncoder | None) -> None:
-        super().__init__()
-        self.denoiser = denoiser
-        self.object_encoder = object_encoder
-
-    def forward(
-        self,
-        x_t: Tensor,
-        t: Tensor,
-        cond: Tensor,
-        cond_mask: Tensor,
-        object_points: Tensor | None = None,
-        object_mask: Tensor | None = None,
-    ) -> Tensor:
-        embedding = None
-        if self.object_encoder is not None:
-            if object_points is None or object_mask is None:
-                raise ValueError("an object-conditioned prior needs object_points and object_mask")
-            embedding = self.object_encoder.drop(self.object_encoder(object_points), object_mask)
-        return self.denoiser(x_t, t, cond, cond_mask, embedding)
-
-
-def diffusion_loss(
-    network: nn.Module,
-    schedule: DiffusionSchedule,
-    x0: Tensor,
-    cond: Tensor,
-    p_uncond: float,
-    generator: torch.Generator | None = None,
-    object_points: Tensor | None = None,
-    p_uncond_object: float = 0.0,
-) -> Tensor:
-    """One draw of Algorithm 1 steps 5-9 on a batch. x0 (target), cond: (B, 64) normalised -> scalar loss.
-
-    ``network`` is a Denoiser, or a PriorNetwork when ``object_points`` (B, P, 3) are given.
-    """
-    batch, device = x0.shape[0], x0.device
-    cond_mask = torch.rand(batch, device=device, generator=generator) >= p_uncond  # step 5
-    t = torch.randint(0, schedule.num_timesteps, (batch,), device=device, generator=generator)
-    noise = torch.randn(x0.shape, device=device, dtype=x0.dtype, generator=generator)  # step 6
-    x_t = schedule.q_sample(x0, t, noise)  # step 8, Eq. 3
-    if object_points is None:
-        return x0_loss(network(x_t, t, cond, cond_mask), x0, cond_mask)  # step 9
-    object_mask = torch.rand(batch, device=device, generator=generator) >= p_uncond_object
-    pred = network(x_t, t, cond, cond_mask, object_points, object_mask)
-    return x0_loss(pred, x0, cond_mask | object_mask)  # step 9
-
-
-def model_inputs(num_hands: int, x0: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
-    """(target, condition) pairs (B, 64) each -> what the denoiser learns: unchanged for the decomposed prior;
-    for the joint baseline (num_hands 2) both hands as one (B, 128) target, [anchor, other], unconditioned."""
-    if num_hands == 2:
-        return torch.cat([cond, x0], dim=-1), cond
-    return x0, cond
 
 
 def _step_seed(seed: int, rank: int, step: int, stream: str = "train") -> int:
@@ -573,7 +502,7 @@ def _save(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m interhandgen_core.prior.training --config X --out Y [--resume]`` (also under torchrun)."""
+    """``python -m interhandgen_core.training.loop --config X --out Y [--resume]`` (also under torchrun)."""
     parser = argparse.ArgumentParser(description="Train the two-hand prior (paper Algorithm 1).")
     parser.add_argument(
         "--config", required=True, type=Path, help="YAML recipe, e.g. training/configs/twohand_small.yaml"

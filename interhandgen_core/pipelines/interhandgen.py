@@ -25,25 +25,31 @@ import torch
 from numpy.typing import ArrayLike
 from torch import Tensor
 
-from interhandgen_core.data.sensor_cloud import CloudPreprocessConfig, PreparedCloud, preprocess_cloud, resample_points
+from interhandgen_core.contact.grasp_measures import GraspFigures, cloud_signed_distance, measure_grasps
+from interhandgen_core.contact.interaction import InteractionStatistics, interaction_statistics, measure_interaction
+from interhandgen_core.contact.settling import settle_translations
 from interhandgen_core.errors import ConfigError, DataError
-from interhandgen_core.evaluation.grasp import GraspFigures, cloud_signed_distance, measure_grasps
-from interhandgen_core.evaluation.interaction import InteractionStatistics, interaction_statistics, measure_interaction
 from interhandgen_core.geometry.mirroring import mirror_points
 from interhandgen_core.geometry.normals import normal_imbalance
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.io.hands_file import HandsFile, hands_file_from_params
+from interhandgen_core.pipelines.sensor_cloud import (
+    CloudPreprocessConfig,
+    PreparedCloud,
+    preprocess_cloud,
+    resample_points,
+)
 from interhandgen_core.prior.checkpoint import LoadedPrior, load_prior
 from interhandgen_core.prior.configuration import SamplerConfig
-from interhandgen_core.prior.contact_settling import settle_translations
 from interhandgen_core.prior.denoiser import SeparateDenoisers
-from interhandgen_core.prior.representation import HandParams
 from interhandgen_core.prior.sampler import CascadedSampler, JointSampler, ObjectCondition
 from interhandgen_core.prior.schedule import DiffusionSchedule
-from interhandgen_core.runtime.backend import DenoiserBackend, create_backend
+from interhandgen_core.runtime.backend import DenoiserBackend
 from interhandgen_core.runtime.configuration import BackendConfig
 from interhandgen_core.runtime.cuda_graph import CudaGraphBackend
+from interhandgen_core.runtime.factory import create_backend
 
 DEFAULT_CHECKPOINT_NAME = "twohand_small.safetensors"
 DEFAULT_OBJECT_CHECKPOINT_NAME = "twohand_object_small.safetensors"
@@ -96,7 +102,7 @@ class GraspSamples(TwoHandSamples):
 
     ``object_points`` / ``object_normals`` (P, 3) are the preprocessed cloud the hands were
     guided against and measured on, input frame; ``figures`` holds per-grasp estimates
-    against that cloud (evaluation/grasp.py); ``cloud`` says what preprocessing did.
+    against that cloud (contact/grasp_measures.py); ``cloud`` says what preprocessing did.
     """
 
     object_points: Tensor
@@ -106,7 +112,7 @@ class GraspSamples(TwoHandSamples):
 
     @property
     def scores(self) -> Tensor:
-        """(N,) in [0, 1], higher is better (evaluation/grasp.py)."""
+        """(N,) in [0, 1], higher is better (contact/grasp_measures.py)."""
         return self.figures.score
 
     def ranked(self) -> GraspSamples:
@@ -244,10 +250,10 @@ class InterHandGen:
         With ``object_points`` (P, 3) metres (an object-conditioned prior only): ``num`` grasps of
         that object, returned as GraspSamples in the cloud's frame. The frame's z axis should
         point up (the prior learned "below" and "on top"); the cloud is cleaned and centred by
-        ``preprocess`` (data/sensor_cloud.py; its defaults when None). ``object_normals`` (P, 3),
+        ``preprocess`` (pipelines/sensor_cloud.py; its defaults when None). ``object_normals`` (P, 3),
         outward, are used where given, else estimated. ``contact_weight`` overrides
         SamplerConfig.object_contact_weight (the pull of floating hands onto the object) and
-        ``settle_iterations`` SamplerConfig.settle_iterations (prior/contact_settling.py).
+        ``settle_iterations`` SamplerConfig.settle_iterations (contact/settling.py).
         """
         if num < 1 or batch_size < 1:
             raise ConfigError(f"num and batch_size must be >= 1, got num={num}, batch_size={batch_size}")
@@ -295,8 +301,8 @@ class InterHandGen:
         if obj is not None and cloud is not None:
             return self._grasps(left, right, obj, cloud, config)
         with torch.no_grad():
-            lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
-            ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
+            lo = self.left_layer(left)
+            ro = self.right_layer(right)
         return TwoHandSamples(
             left,
             right,
@@ -340,8 +346,8 @@ class InterHandGen:
     ) -> GraspSamples:
         """Object-frame hands -> settled onto the object -> GraspSamples in the input frame, with per-grasp figures."""
         with torch.no_grad():
-            lo = self.left_layer(left.pose, left.betas, left.rotation, left.translation)
-            ro = self.right_layer(right.pose, right.betas, right.rotation, right.translation)
+            lo = self.left_layer(left)
+            ro = self.right_layer(right)
         left_offset, right_offset = settle_translations(
             lo.vertices,
             self.left_layer.faces,
@@ -381,7 +387,7 @@ class InterHandGen:
         )
 
     def to_hands_file(self, samples: TwoHandSamples) -> HandsFile:
-        """TwoHandSamples (or GraspSamples, with object_points and scores) -> the hands-file schema (DESIGN section 9)."""
+        """TwoHandSamples (or GraspSamples, with object_points and scores) -> the hands-file schema (README "Conventions")."""
         if isinstance(samples, GraspSamples):
             return hands_file_from_params(
                 self.left_layer,

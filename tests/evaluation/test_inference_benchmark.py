@@ -1,4 +1,4 @@
-"""Latency benchmark (runtime/benchmark.py) on a tiny checkpoint: row schema, statistics, table, errors."""
+"""Latency benchmark (evaluation/inference_benchmark.py) on a tiny checkpoint: row schema, statistics, table, errors."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import interhandgen_core
 from interhandgen_core.cli import main
 from interhandgen_core.errors import CheckpointError
-from interhandgen_core.runtime import benchmark
-from interhandgen_core.runtime.benchmark import format_rows, run_benchmark
+from interhandgen_core.evaluation import inference_benchmark as benchmark
+from interhandgen_core.evaluation.inference_benchmark import format_rows, run_benchmark
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tiny_prior import write_tiny_object_prior, write_tiny_prior

@@ -6,7 +6,7 @@ import pytest
 import torch
 import trimesh
 
-from interhandgen_core.evaluation.interaction import (
+from interhandgen_core.contact.interaction import (
     interaction_statistics,
     measure_interaction,
     minimum_distance,
