@@ -38,9 +38,12 @@ ros: $(ROS_STAMP)
 demo: ros
 	$(WS)/env.sh interhandgen_ros_demo --out out/demo
 
+# lint-imports: the layering of ARCHITECTURE.md (contracts in pyproject.toml); an import
+# back up a layer, or an import cycle between sibling packages or modules, fails the build.
 lint: $(STAMP)
 	$(BIN)/ruff check interhandgen_core tests training $(WS)/src
 	$(BIN)/ruff format --check interhandgen_core tests training $(WS)/src
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy interhandgen_core $(WS)/src/interhandgen_ros/interhandgen_ros
