@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_prior import write_tiny_object_prior, write_tiny_prior
 
+from interhandgen_core.cli import main
 from interhandgen_core.hands.asset import HandAsset
 from interhandgen_core.hands.keypoints import NUM_BETAS, NUM_JOINTS, PARENTS
 
@@ -127,3 +129,32 @@ def hand_asset(request: pytest.FixtureRequest) -> HandAsset:
 def hand_asset_posedirs(hand_asset: HandAsset, request: pytest.FixtureRequest) -> HandAsset:
     """``hand_asset`` as is and with random non-zero posedirs (so pose correctives are exercised)."""
     return with_random_posedirs(hand_asset) if request.param else hand_asset
+
+
+# Command-line tests (tests/cli): tiny random priors, a box mesh and a tracked motion.
+@pytest.fixture
+def tiny_checkpoint(tmp_path: Path) -> Path:
+    return write_tiny_prior(tmp_path / "ckpt")
+
+
+@pytest.fixture
+def tiny_object_checkpoint(tmp_path: Path) -> Path:
+    return write_tiny_object_prior(tmp_path / "object_ckpt")
+
+
+@pytest.fixture
+def box_stl(tmp_path: Path) -> Path:
+    import trimesh
+
+    path = tmp_path / "box.stl"
+    trimesh.creation.box(extents=(0.2, 0.1, 0.12)).export(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def motion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`data motion`: one sequence of 12 frames, truth_000.npz and observed_000.npz."""
+    out = tmp_path_factory.mktemp("motion")
+    code = main(["data", "motion", "--sequences", "1", "--frames", "12", "--keyframes", "4", "--out", str(out)])
+    assert code == 0
+    return out

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from interhandgen_core.contact.penetration import depth_behind_nearest
 from interhandgen_core.geometry.distance import points_to_surface_distance_local, vertex_faces
-from interhandgen_core.geometry.nearest import nearest_neighbors, nearest_neighbors_both_ways, offset_to_nearest
+from interhandgen_core.geometry.nearest import nearest_neighbors, nearest_neighbors_both_ways
 from interhandgen_core.geometry.normals import vertex_normals
 from interhandgen_core.geometry.winding import winding_numbers_packed
 
@@ -48,14 +49,14 @@ def _one_way_depth(
     box of the triangles around the vertices inside it (B, 2, 3)).
 
     The exact inside test costs one solid angle per triangle, so it runs only on the
-    candidates of the cheap test of Eq. 8: vertices behind the outward normal of their
-    nearest vertex on the other hand (a point inside a closed surface lies behind it,
-    up to the mesh's resolution near sharp creases). Depths are distances to the
-    faces around the point's nearest vertices (geometry/distance.py).
+    candidates of the cheap test of Eq. 8 (penetration.depth_behind_nearest > 0): vertices
+    behind the outward normal of their nearest vertex on the other hand (a point inside a
+    closed surface lies behind it, up to the mesh's resolution near sharp creases). Depths
+    are distances to the faces around the point's nearest vertices (geometry/distance.py).
     """
     normals = vertex_normals(other_vertices, other_faces)
-    along_normal, distance, _ = offset_to_nearest(vertices, other_vertices, normals, index)
-    batch_index, vertex_index = (along_normal < 0).nonzero(as_tuple=True)
+    depth_along_normal, distance = depth_behind_nearest(vertices, other_vertices, normals, index)
+    batch_index, vertex_index = (depth_along_normal > 0).nonzero(as_tuple=True)  # Eq. 8's candidates
     points = vertices[batch_index, vertex_index]
     inside = winding_numbers_packed(points, batch_index, other_vertices, other_faces) > 0.5
     batch_index, vertex_index, points = batch_index[inside], vertex_index[inside], points[inside]

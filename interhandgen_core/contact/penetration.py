@@ -1,13 +1,31 @@
-"""Anti-penetration loss of the paper (Eq. 7-8), batched and differentiable.
+"""Penetration of a hand into the other hand (Eq. 7-8) or into an object cloud, batched and differentiable.
+
+The one implementation of the paper's nearest-vertex test (Eq. 8) that guidance
+(prior/sampler.py), refinement (refinement/objective.py), settling (settling.py), the
+synthesizers (data/*_synth.py) and the exact measurement (interaction.py) share.
 
 Notation (paper -> code):
     V_{t-1}^i   vertices of the hand being generated       -> ``vertices``
     V_l^j       vertices of the other (anchor) hand         -> ``other_vertices``
     n_j         vertex normal of the other hand at j        -> ``other_normals``
-    P(.)        pairs (i, j(i)), j(i) the nearest vertex of the other hand to i, with
-                -n_j . (V^i - V^j) > 0, i.e. V^i lies behind the other surface (Eq. 8)
+    j(i)        the nearest vertex of the other hand to i   -> ``index`` (searched when None)
+    d_i         -n_j . (V^i - V^j), depth behind the other  -> ``depth`` (depth_behind_nearest)
+                surface along its normal; Eq. 8's test is d_i > 0
+    P(.)        pairs (i, j(i)) with d_i > 0 (Eq. 8)
     L_pen       sum over P of ||V^i - V^j||_2 (Eq. 7), divided by the number of vertices and
                 expressed in centimetres: the mean penetration per vertex, in cm
+
+Three uses of Eq. 8 penalise differently, on purpose:
+    penetration_loss     Eq. 7 as printed (distance to the nearest vertex, mean per vertex, cm):
+                         the guidance step and the refinement term, both weighted against a
+                         prior that also moves the hands, so the penalty stays small and linear.
+    margin_penetration   the synthesizers' term (sum over vertices of (100 relu(d_i + margin))^2,
+                         cm^2): there the optimiser alone moves the hands, from templates that
+                         overlap by centimetres; a squared depth along the normal pushes the
+                         deepest vertices out first, and the margin puts the penalty's zero in
+                         front of the surface, so that touching skin settles without sinking in.
+    interaction.py       Eq. 8 only as the cheap pre-test of the exact inside test (winding
+                         numbers), whose depth is the figure reported.
 
 The units are this implementation's choice, calibrated on the shipped prior: the paper
 gives w_pen = 4 (S.4.2) without the units of L_pen, and the guidance step is taken in the
@@ -26,6 +44,8 @@ one-directional; the authors' released code is two-directional.)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -35,14 +55,31 @@ from interhandgen_core.geometry.normals import vertex_normals
 _CENTIMETRES_PER_METRE = 100.0
 
 
-def one_way_penetration(vertices: Tensor, other_vertices: Tensor, other_normals: Tensor) -> Tensor:
-    """vertices (B, V, 3), other_vertices (B, W, 3), other_normals (B, W, 3) -> (B, V) metres.
+def depth_behind_nearest(
+    vertices: Tensor, other_vertices: Tensor, other_normals: Tensor, index: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """vertices (B, V, 3), other_vertices (B, W, 3), other_normals (B, W, 3), optional index (B, V) of
+    each vertex's nearest other vertex (searched, without gradient, when None) ->
+    (depth (B, V) metres, distance (B, V) metres).
+
+    depth: d_i = -n_j . (V^i - V^j), > 0 for a vertex behind the other surface (Eq. 8);
+    distance: ||V^i - V^j||. Differentiable in both vertex sets. A precomputed ``index`` lets an
+    optimiser refresh the nearest neighbours only every few steps.
+    """
+    along_normal, distance, _ = offset_to_nearest(vertices, other_vertices, other_normals, index)
+    return -along_normal, distance
+
+
+def one_way_penetration(
+    vertices: Tensor, other_vertices: Tensor, other_normals: Tensor, index: Tensor | None = None
+) -> Tensor:
+    """vertices (B, V, 3), other_vertices (B, W, 3), other_normals (B, W, 3), optional index (B, V) -> (B, V) metres.
 
     Distance to the nearest vertex of the other hand for vertices behind its surface
     (Eq. 8), 0 elsewhere. Differentiable in both vertex sets.
     """
-    along_normal, distance, _ = offset_to_nearest(vertices, other_vertices, other_normals)
-    return torch.where(along_normal < 0, distance, torch.zeros_like(distance))  # Eq. 8
+    depth, distance = depth_behind_nearest(vertices, other_vertices, other_normals, index)
+    return torch.where(depth > 0, distance, torch.zeros_like(distance))  # Eq. 8
 
 
 def penetration_loss(
@@ -55,6 +92,47 @@ def penetration_loss(
         normals = vertex_normals(vertices, faces)
         loss = loss + one_way_penetration(other_vertices, vertices, normals).mean(-1)
     return loss * _CENTIMETRES_PER_METRE
+
+
+@dataclass
+class HandPairDepths:
+    """Each hand against the nearest vertex of the other (depth_behind_nearest), metres.
+
+    right_depth, right_distance (B, V_r): right vertices against the left surface;
+    left_depth, left_distance (B, V_l): left vertices against the right surface.
+    """
+
+    right_depth: Tensor
+    right_distance: Tensor
+    left_depth: Tensor
+    left_distance: Tensor
+
+
+def hand_pair_depths(
+    left_vertices: Tensor,
+    left_faces: Tensor,
+    right_vertices: Tensor,
+    right_faces: Tensor,
+    right_to_left: Tensor,
+    left_to_right: Tensor,
+) -> HandPairDepths:
+    """left_vertices (B, V_l, 3), left_faces (F_l, 3), right_vertices (B, V_r, 3), right_faces (F_r, 3) metres;
+    right_to_left (B, V_r), left_to_right (B, V_l) long: each vertex's nearest vertex of the other hand
+    -> HandPairDepths, both ways of Eq. 8. Differentiable in both vertex sets."""
+    left_normals = vertex_normals(left_vertices, left_faces)
+    right_normals = vertex_normals(right_vertices, right_faces)
+    right_depth, right_distance = depth_behind_nearest(right_vertices, left_vertices, left_normals, right_to_left)
+    left_depth, left_distance = depth_behind_nearest(left_vertices, right_vertices, right_normals, left_to_right)
+    return HandPairDepths(right_depth, right_distance, left_depth, left_distance)
+
+
+def margin_penetration(depth: Tensor, margin: float) -> Tensor:
+    """depth (B, V) metres (depth_behind_nearest) -> (B,) cm^2: sum over vertices of (100 relu(d_i + margin))^2.
+
+    The synthesizers' penetration term (module docstring: why not Eq. 7). ``margin`` metres in
+    front of the other surface already counts, so that touching skin does not sink in.
+    """
+    return (torch.relu(depth + margin) * _CENTIMETRES_PER_METRE).pow(2).sum(-1)
 
 
 def _within_band(depth: Tensor, band: float) -> Tensor:

@@ -65,6 +65,8 @@ ARCTIC_AXIS = (0.0, 0.0, -1.0)  # the articulation axis of every ARCTIC object, 
 SPLIT_FILE = Path("splits_json") / "protocol_p1.json"
 _MM = 1e-3
 _SIDES = ("left", "right")
+# The frame the converted hands are in (module docstring), as the summary states it.
+ARCTIC_FRAME = "object frame: template axes, origin at the object cloud's centroid"
 
 # Skip reasons, as the summary names them.
 MISSING_FILES = "sequences whose files are missing"
@@ -247,6 +249,21 @@ class ArcticSplit:
     articulation: NDArray[np.float64]  # (N,) the frame's exact articulation, radians
     sequences: int  # split entries read
     skips: SkipCounter
+
+    def summary(self, split: str, config: ArcticConfig, mano_dir: str | Path | None) -> dict[str, Any]:
+        """The .json beside a converted split: its name, ``split_summary``'s counts, how it was converted.
+
+        split: the split's name. config: the conversion settings. mano_dir: the MANO folder the
+        hands went through. Keys, in order: split, then split_summary's (sequences_listed, ...,
+        skipped), config (its fields), hand_model ("mano (<mano_dir>)"), frame (ARCTIC_FRAME).
+        """
+        return {
+            "split": split,
+            **split_summary(self),
+            "config": dataclasses.asdict(config),
+            "hand_model": f"mano ({mano_dir})",
+            "frame": ARCTIC_FRAME,
+        }
 
 
 def _shard_name(entry: str) -> str:

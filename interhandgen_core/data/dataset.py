@@ -13,7 +13,6 @@ view (Gamma(x_l) | Gamma(x_r)); see prior/representation.py for the frames.
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from interhandgen_core.array_files import read_npz
 from interhandgen_core.errors import DataError
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.prior.representation import Normalizer, scene_to_training_pairs
@@ -41,25 +41,11 @@ _ROTATION_TOLERANCE = 1e-3
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DataError(f"{path}: hands file not found")
-    arrays: dict[str, np.ndarray] = {}
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise DataError(f"{path}: holds a single array, expected an .npz archive with keys like left_pose")
-            for side in SIDES:
-                for name in HAND_FIELDS:
-                    key = f"{side}_{name}"
-                    if key not in npz.files:
-                        raise DataError(
-                            f"{path}: missing key '{key}'; a hands file needs "
-                            + ", ".join(f"{s}_{n}" for s in SIDES for n in HAND_FIELDS)
-                        )
-                    arrays[key] = npz[key]
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        # ValueError also covers object arrays, which allow_pickle=False refuses to load.
-        raise DataError(f"{path}: not a readable .npz hands file ({exc})") from None
+    keys = [f"{side}_{name}" for side in SIDES for name in HAND_FIELDS]
+    arrays = read_npz(path, "hands file", keys)
+    for key in keys:
+        if key not in arrays:
+            raise DataError(f"{path}: missing key '{key}'; a hands file needs " + ", ".join(keys))
     return arrays
 
 

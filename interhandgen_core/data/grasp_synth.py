@@ -25,21 +25,28 @@ optimisation iterations and fixed-size chunks.
 from __future__ import annotations
 
 import math
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
+from interhandgen_core.array_files import read_npz
+from interhandgen_core.contact.grasp_measures import GraspFigures, GraspStatistics, measure_grasps
 from interhandgen_core.contact.interaction import measure_interaction
+from interhandgen_core.contact.penetration import hand_pair_depths, margin_penetration
 from interhandgen_core.data.articulated_objects import ArticulatedObjects
+from interhandgen_core.data.hand_pair_synthesis import (
+    Candidates,
+    HandOffsets,
+    HandPairSynthesizer,
+    Rounds,
+    collect_plausible,
+)
 from interhandgen_core.data.procedural_objects import ProceduralObjects
 from interhandgen_core.errors import ConfigError, DataError, InterHandGenError
-from interhandgen_core.geometry.nearest import nearest_neighbors, offset_to_nearest
-from interhandgen_core.geometry.normals import vertex_normals
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.articulation import curl_pose
 from interhandgen_core.hands.hand_params import HandParams
@@ -51,6 +58,8 @@ GRASP_KINDS: tuple[str, ...] = ("opposite_sides", "same_side", "support_below", 
 _TIPS = [KEYPOINT_NAMES.index(f"{f}_tip") for f in ("thumb", "index", "middle", "ring", "pinky")]
 _PALM_GAP_M = 0.012  # palm centre (a joint average) to the palm's skin
 _NUM_TARGETS = 6  # five fingertips, then the palm
+_HAND_MARGIN_M = 0.001  # hand-hand penetration counts from this far in front of the other hand's skin
+_DEEP_M = 0.03  # vertices deeper than this behind the other hand: the hands pass through each other
 
 
 class GraspSynthesisError(InterHandGenError):
@@ -92,6 +101,31 @@ class GraspSynthConfig:
             raise ConfigError("min_contacts and max_rounds must be >= 1")
 
 
+class ConvertedScenes(Protocol):
+    """What a dataset converter returns (ARCTIC's ArcticSplit), as ``GraspSet.from_converted`` reads it.
+
+    N scenes of M object instances, object frame, metres: objects; points, normals (M, P, 3)
+    surface clouds; object_index (N,) long into objects; left, right HandParams (N,); kind (N,)
+    long. Structural, so ArcticSplit fits without the converters and the synthesizers importing each
+    other (pyproject.toml's "datasets" independence contract).
+    """
+
+    @property
+    def objects(self) -> ProceduralObjects | ArticulatedObjects: ...
+    @property
+    def points(self) -> Tensor: ...
+    @property
+    def normals(self) -> Tensor: ...
+    @property
+    def object_index(self) -> Tensor: ...
+    @property
+    def left(self) -> HandParams: ...
+    @property
+    def right(self) -> HandParams: ...
+    @property
+    def kind(self) -> Tensor: ...
+
+
 @dataclass
 class GraspSet:
     """N grasps of M objects, hands in the object frame (origin at the object's surface centroid).
@@ -117,6 +151,77 @@ class GraspSet:
 
     def __len__(self) -> int:
         return int(self.object_index.shape[0])
+
+    @staticmethod
+    def from_converted(scenes: ConvertedScenes, kind_names: tuple[str, ...]) -> GraspSet:
+        """A converted dataset's scenes (ConvertedScenes) -> the GraspSet training and the object protocol read.
+
+        kind_names: what ``scenes.kind`` indexes (ARCTIC_ACTIONS for ARCTIC). attempts is N. The
+        penetration figures are NaN: they are the generator's acceptance measurements, which
+        nobody made for captured data.
+        """
+        n = int(scenes.object_index.shape[0])
+        not_measured = torch.full((n,), float("nan"))
+        return GraspSet(
+            scenes.objects,
+            scenes.points,
+            scenes.normals,
+            scenes.object_index,
+            scenes.left,
+            scenes.right,
+            scenes.kind,
+            not_measured,
+            not_measured,
+            n,
+            kind_names=kind_names,
+        )
+
+    def kind_counts(self) -> dict[str, int]:
+        """Grasps per kind, every name of ``kind_names`` listed in its order."""
+        counts = torch.bincount(self.kind, minlength=len(self.kind_names)).tolist()
+        return dict(zip(self.kind_names, counts, strict=True))
+
+    def family_counts(self) -> dict[str, int]:
+        """Objects (M, not grasps) per family, every name of ``objects.family_names`` listed in its order."""
+        counts = torch.bincount(self.objects.family, minlength=len(self.objects.family_names)).tolist()
+        return dict(zip(self.objects.family_names, counts, strict=True))
+
+    def measure(self, left_layer: HandLayer, right_layer: HandLayer) -> GraspFigures:
+        """Each grasp measured against its object's exact signed distance -> GraspFigures, (N,) each, metres.
+
+        left_layer, right_layer: the hand layers the set's parameters are for. The figures are
+        contact/grasp_measures.py's (hand-object and hand-hand depth, each hand's gap), object frame.
+        """
+        with torch.no_grad():
+            left_vertices = left_layer(self.left).vertices
+            right_vertices = right_layer(self.right).vertices
+        return measure_grasps(
+            left_vertices,
+            left_layer.faces,
+            right_vertices,
+            right_layer.faces,
+            lambda points, rows: self.objects.signed_distance(points, self.object_index[rows]),
+        )
+
+    def summary(self, config: GraspSynthConfig, statistics: GraspStatistics, hand_model: str) -> dict[str, Any]:
+        """The .json beside a synthesised grasp set: what was asked for, what it took, what came out.
+
+        config: the settings that made this set (seed). statistics: ``grasp_statistics(measure(...))``
+        (millimetres, ratios). hand_model: the hand model's name. Keys, in order: objects (M),
+        grasps (N), seed, attempts, acceptance_ratio (N / attempts), kinds (grasps per kind),
+        families (objects per family), statistics, hand_model.
+        """
+        return {
+            "objects": len(self.objects),
+            "grasps": len(self),
+            "seed": config.seed,
+            "attempts": self.attempts,
+            "acceptance_ratio": len(self) / max(self.attempts, 1),
+            "kinds": self.kind_counts(),
+            "families": self.family_counts(),
+            "statistics": statistics.as_dict(),
+            "hand_model": hand_model,
+        }
 
     def save(self, path: str | Path) -> None:
         """One .npz (no pickles): hands as in the hands-file schema plus the objects and their clouds."""
@@ -144,11 +249,7 @@ class GraspSet:
         path = Path(path)
         if not path.is_file():
             raise DataError(f"{path}: no such grasp set")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # truncated, empty or not a zip
-            raise DataError(f"{path}: not a readable .npz grasp set ({exc})") from None
+        arrays = read_npz(path, "grasp set")
         needed = ["object_index", "object_cloud_points", "object_cloud_normals", "grasp_kind"]
         needed += [f"{s}_{n}" for s in ("left", "right") for n in ("pose", "betas", "rotation", "translation")]
         missing = [k for k in needed if k not in arrays]
@@ -321,14 +422,11 @@ def _choose(condition: Tensor, a: _Placement, b: _Placement) -> _Placement:
     return _Placement(*(pick(getattr(a, f), getattr(b, f)) for f in _Placement.__dataclass_fields__))
 
 
-class GraspSynthesizer:
+class GraspSynthesizer(HandPairSynthesizer):
     """Generates bimanual grasps of procedural objects with a right and a left hand layer."""
 
     def __init__(self, right_layer: HandLayer, left_layer: HandLayer) -> None:
-        if right_layer.side != "right" or left_layer.side != "left":
-            raise ConfigError("GraspSynthesizer needs a right-hand layer and a left-hand layer")
-        self.right_layer = right_layer
-        self.left_layer = left_layer
+        super().__init__(right_layer, left_layer)
         self.palm_vertex = {"right": palm_vertex_index(right_layer), "left": palm_vertex_index(left_layer)}
 
     def _contact_points(self, side: str, out: HandOutput) -> Tensor:
@@ -365,56 +463,30 @@ class GraspSynthesizer:
                 pose = HandParams(pose, betas, rotation, translation).mirrored().pose
             start[side] = HandParams(pose, betas, rotation, translation)
 
-        params = {
-            f"{side}_{name}": torch.zeros(b, size, requires_grad=True)
-            for side in ("right", "left")
-            for name, size in (("transl", 3), ("rot", 3), ("pose", 45))
-        }
-        optimiser = torch.optim.Adam(
-            [
-                {"params": [params["right_transl"], params["left_transl"]], "lr": 0.1},  # centimetres
-                {"params": [params["right_rot"], params["left_rot"]], "lr": 0.02},
-                {"params": [params["right_pose"], params["left_pose"]], "lr": 0.02},
-            ]
-        )
+        right, left = HandOffsets.around(start["right"]), HandOffsets.around(start["left"])
 
-        def current(side: str) -> HandParams:
-            s = start[side]
-            return HandParams(
-                s.pose + params[f"{side}_pose"],
-                s.betas,
-                axis_angle_to_matrix(params[f"{side}_rot"]) @ s.rotation,
-                s.translation + 0.01 * params[f"{side}_transl"],
-            )
-
-        index_rl = index_lr = torch.zeros(0, dtype=torch.long)
-        for it in range(config.iterations):  # optimisation iterations, each batched over the chunk
-            right, left = current("right"), current("left")
-            ro = self.right_layer(right)
-            lo = self.left_layer(left)
-            if it % config.nn_refresh_every == 0:
-                with torch.no_grad():
-                    _, index_rl = nearest_neighbors(ro.vertices, lo.vertices)
-                    _, index_lr = nearest_neighbors(lo.vertices, ro.vertices)
-            loss = torch.zeros(b)
-            for side, out, place in (("right", ro, right_place), ("left", lo, left_place)):
+        def loss(lo: HandOutput, ro: HandOutput, right_to_left: Tensor, left_to_right: Tensor) -> Tensor:
+            total = torch.zeros(b)
+            for side, out, place, offsets in (("right", ro, right_place, right), ("left", lo, left_place, left)):
                 sdf = objects.signed_distance(out.vertices, object_index)
                 # Penetration in cm, with a 2 mm margin so that touching skin does not sink in.
-                loss = loss + (torch.relu(0.002 - sdf) * 100).pow(2).sum(-1)
+                total = total + (torch.relu(0.002 - sdf) * 100).pow(2).sum(-1)
                 contact_sdf = objects.signed_distance(self._contact_points(side, out), object_index)
-                loss = loss + (place.targets * (contact_sdf * 100).pow(2)).sum(-1)
-                loss = loss + 0.5 * params[f"{side}_pose"].pow(2).sum(-1) + 2.0 * params[f"{side}_rot"].pow(2).sum(-1)
-            ln = vertex_normals(lo.vertices, self.left_layer.faces)
-            rn = vertex_normals(ro.vertices, self.right_layer.faces)
-            along_r, _, _ = offset_to_nearest(ro.vertices, lo.vertices, ln, index_rl)
-            along_l, _, _ = offset_to_nearest(lo.vertices, ro.vertices, rn, index_lr)
-            loss = loss + (torch.relu(0.001 - along_r) * 100).pow(2).sum(-1) * (along_r > -0.03).float().mean(-1)
-            loss = loss + (torch.relu(0.001 - along_l) * 100).pow(2).sum(-1) * (along_l > -0.03).float().mean(-1)
-            optimiser.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            optimiser.step()
-        with torch.no_grad():
-            return current("left"), current("right"), left_place.targets, right_place.targets
+                total = total + (place.targets * (contact_sdf * 100).pow(2)).sum(-1)
+                total = total + 0.5 * offsets.pose.pow(2).sum(-1) + 2.0 * offsets.rotation.pow(2).sum(-1)
+            depths = hand_pair_depths(
+                lo.vertices, self.left_layer.faces, ro.vertices, self.right_layer.faces, right_to_left, left_to_right
+            )
+            # Hand against hand (contact/penetration.py: Eq. 8's depth, squared), each hand's term scaled
+            # by the share of its vertices less than 3 cm behind the other, which weakens it while the
+            # hands pass through each other (deep down, the nearest vertex's normal says little about
+            # the way out).
+            for depth in (depths.right_depth, depths.left_depth):
+                total = total + margin_penetration(depth, _HAND_MARGIN_M) * (depth < _DEEP_M).float().mean(-1)
+            return total
+
+        left_out, right_out = self.optimise(left, right, loss, config.iterations, config.nn_refresh_every)
+        return left_out, right_out, left_place.targets, right_place.targets
 
     def _accept(
         self,
@@ -457,49 +529,37 @@ class GraspSynthesizer:
         generator = torch.Generator().manual_seed(config.seed)
         points, normals = objects.sample_surface(cloud_points, seed=config.seed)
         kinds = torch.tensor([GRASP_KINDS.index(k) for k in config.kinds])
-        missing = torch.full((len(objects),), config.grasps_per_object)
-        rounds = torch.zeros(len(objects), dtype=torch.long)
-        results: list[tuple[Tensor, HandParams, HandParams, Tensor, Tensor, Tensor]] = []
-        attempts = 0
-        bar = tqdm(total=int(missing.sum()), desc="synth grasps", unit="grasp", disable=not progress)
-        while True:  # chunks of candidates, drawn for the objects that still need grasps
-            open_objects = ((missing > 0) & (rounds < config.max_rounds)).nonzero()[:, 0]
-            if open_objects.numel() == 0:
-                break
-            # About half pass: ask twice what is missing, up to the chunk size.
-            want = (2 * missing[open_objects]).clamp(min=2)
-            order = torch.repeat_interleave(open_objects, want)[: config.chunk_size]
-            rounds[order.unique()] += 1
-            kind = kinds[torch.randint(len(kinds), (order.numel(),), generator=generator)]
-            left, right, lt, rt = self._chunk(objects, order, points, normals, kind, generator, config)
-            ok, depth, hand_depth = self._accept(objects, order, left, right, lt, rt, config)
-            attempts += int(order.numel())
-            # Keep at most the missing number per object.
-            take = ok.nonzero()[:, 0]
-            # Rank of each accepted grasp among its object's accepted grasps in this chunk.
-            owner, perm = torch.sort(order[take], stable=True)
-            rank = torch.empty_like(take)
-            rank[perm] = torch.arange(take.numel()) - torch.searchsorted(owner, owner)
-            take = take[rank < missing[order[take]]]
-            missing -= torch.bincount(order[take], minlength=len(objects))
-            results.append(
-                (order[take], left.select(take), right.select(take), kind[take], depth[take], hand_depth[take])
-            )
-            bar.update(int(take.numel()))
-        bar.close()
-        if not results or sum(int(r[0].numel()) for r in results) == 0:
+
+        def attempt(object_index: Tensor) -> tuple[Candidates, Tensor]:
+            kind = kinds[torch.randint(len(kinds), (object_index.numel(),), generator=generator)]
+            left, right, lt, rt = self._chunk(objects, object_index, points, normals, kind, generator, config)
+            ok, depth, hand_depth = self._accept(objects, object_index, left, right, lt, rt, config)
+            figures = {"object_index": object_index, "kind": kind, "depth": depth, "hand_depth": hand_depth}
+            return Candidates(left, right, figures), ok
+
+        # A group per object; about half pass, so each round draws twice what an object misses (at least 2).
+        parts, attempts = collect_plausible(
+            torch.full((len(objects),), config.grasps_per_object),
+            attempt,
+            Rounds(config.chunk_size, 2, max_rounds=config.max_rounds),
+            "synth grasps",
+            "grasp",
+            progress,
+        )
+        if sum(len(p) for p in parts) == 0:
             raise GraspSynthesisError(
                 f"no grasp passed the plausibility check after {attempts} candidates; raise iterations or loosen contact_m"
             )
+        accepted = Candidates.cat(parts)
         return GraspSet(
             objects,
             points,
             normals,
-            torch.cat([r[0] for r in results]),
-            HandParams.cat([r[1] for r in results]),
-            HandParams.cat([r[2] for r in results]),
-            torch.cat([r[3] for r in results]),
-            torch.cat([r[4] for r in results]),
-            torch.cat([r[5] for r in results]),
+            accepted.figures["object_index"],
+            accepted.left,
+            accepted.right,
+            accepted.figures["kind"],
+            accepted.figures["depth"],
+            accepted.figures["hand_depth"],
             attempts,
         )

@@ -58,6 +58,8 @@ INTERHAND_URL = "https://mks0601.github.io/InterHand2.6M/"
 HAND_TYPES = ("right", "left", "interacting")
 _SIDES = ("left", "right")
 _PARAM_SIZES = {"pose": 48, "shape": 10, "trans": 3}
+# The frame the converted hands are in (module docstring), as the summary states it.
+INTERHAND_FRAME = "left hand canonical (identity rotation, wrist at the origin)"
 
 # Skip reasons, as the summary names them.
 NOT_INTERACTING = "annotations of a single hand (not interacting)"
@@ -222,6 +224,26 @@ class InterHandSplit:
     num_images: NDArray[np.int64]  # (N,) interacting valid images of the frame
     annotations: int  # image annotations read
     skips: SkipCounter
+
+    def summary(self, split: str, per_image: bool, mano_dir: str | Path | None) -> dict[str, Any]:
+        """The .json beside a converted split: what was read, what came out, what was skipped.
+
+        split: the split's name. per_image: whether the conversion kept one row per image.
+        mano_dir: the MANO folder the hands went through. Keys, in order: split,
+        annotations_read, scenes (N rows), frames (distinct (capture, frame) pairs), per_image,
+        skipped (reason -> count and first example), hand_model ("mano (<mano_dir>)"), frame
+        (INTERHAND_FRAME).
+        """
+        return {
+            "split": split,
+            "annotations_read": self.annotations,
+            "scenes": len(self.capture),
+            "frames": len(np.unique(np.stack([self.capture, self.frame]), axis=1).T),
+            "per_image": per_image,
+            "skipped": self.skips.as_dict(),
+            "hand_model": f"mano ({mano_dir})",
+            "frame": INTERHAND_FRAME,
+        }
 
 
 def convert_interhand_split(

@@ -57,12 +57,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from interhandgen_core.config import ConfigBase, setting
 from interhandgen_core.data.twohand_synth import TwoHandSynthConfig, TwoHandSynthesizer
 from interhandgen_core.errors import DataError
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix, matrix_to_quaternion, quaternion_to_axis_angle
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
-from interhandgen_core.prior.configuration import _require_float, _require_int
 
 # Where the pair frame oscillates about, world frame, metres: an arm's length in front of a camera.
 WORLD_CENTRE_M = (0.0, 0.0, 0.5)
@@ -87,7 +87,7 @@ _SINUSOIDS = 3
 
 
 @dataclass(frozen=True)
-class MotionConfig:
+class MotionConfig(ConfigBase):
     """Settings of :func:`synthesize_motion` (seconds, metres, degrees, radians).
 
     frames: frames per sequence (>= 2), at fps frames per second.
@@ -100,29 +100,20 @@ class MotionConfig:
     finger_wiggle_rad: amplitude of the slow finger motion, per joint.
     """
 
-    frames: int = 240
-    fps: float = 30.0
-    hold_s: float = 1.0
-    transition_s: float = 1.0
-    separation_m: float = 0.06
-    travel_m: float = 0.15
-    turn_deg: float = 30.0
-    finger_wiggle_rad: float = 0.05
-
-    def __post_init__(self) -> None:
-        owner = "MotionConfig"
-        _require_int(owner, "frames", self.frames, 2)
-        for name, low, high, low_open in (
-            ("fps", 0.0, 1000.0, True),
-            ("hold_s", 0.0, 3600.0, False),
-            ("transition_s", 0.0, 3600.0, True),
-            ("separation_m", 0.0, 1.0, False),
-            ("travel_m", 0.0, 2.0, False),
-            ("turn_deg", 0.0, 180.0, False),
-            ("finger_wiggle_rad", 0.0, 0.5, False),
-        ):
-            value = _require_float(owner, name, getattr(self, name), low, high, low_open=low_open)
-            object.__setattr__(self, name, value)
+    frames: int = setting(240, low=2, help="frames per sequence")
+    fps: float = setting(30.0, low=0.0, high=1000.0, low_open=True, units="Hz", help="frames per second")
+    hold_s: float = setting(1.0, low=0.0, high=3600.0, units="seconds", help="how long each keyframe is held")
+    transition_s: float = setting(
+        1.0, low=0.0, high=3600.0, low_open=True, units="seconds", help="time from one keyframe to the next"
+    )
+    separation_m: float = setting(
+        0.06, low=0.0, high=1.0, units="metres", help="how far the right hand steps away mid-transition"
+    )
+    travel_m: float = setting(0.15, low=0.0, high=2.0, units="metres", help="amplitude per axis of the pair's drift")
+    turn_deg: float = setting(30.0, low=0.0, high=180.0, units="degrees", help="amplitude per axis of the pair's turn")
+    finger_wiggle_rad: float = setting(
+        0.05, low=0.0, high=0.5, units="radians", help="amplitude of the slow finger motion per joint"
+    )
 
 
 def keyframe_pool(

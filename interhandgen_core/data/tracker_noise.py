@@ -33,13 +33,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from interhandgen_core.config import ConfigBase, setting
 from interhandgen_core.errors import DataError
 from interhandgen_core.hands.keypoints import NUM_KEYPOINTS
-from interhandgen_core.prior.configuration import _require_float
 
 
 @dataclass(frozen=True)
-class TrackerNoiseConfig:
+class TrackerNoiseConfig(ConfigBase):
     """Settings of :func:`corrupt_keypoints` (metres, probabilities in [0, 1], frames).
 
     jitter_std_m: per-axis Gaussian std of every keypoint, every frame.
@@ -54,30 +54,19 @@ class TrackerNoiseConfig:
     swap_probability: per frame, the tracker swaps the left and right labels.
     """
 
-    jitter_std_m: float = 0.010
-    outlier_probability: float = 0.02
-    outlier_std_m: float = 0.05
-    dropout_probability: float = 0.01
-    dropout_mean_frames: float = 10.0
-    low_confidence_probability: float = 0.05
-    low_confidence: float = 0.3
-    low_confidence_noise_factor: float = 3.0
-    swap_probability: float = 0.0
-
-    def __post_init__(self) -> None:
-        owner = "TrackerNoiseConfig"
-        for name, low, high in (
-            ("jitter_std_m", 0.0, 1.0),
-            ("outlier_probability", 0.0, 1.0),
-            ("outlier_std_m", 0.0, 10.0),
-            ("dropout_probability", 0.0, 1.0),
-            ("dropout_mean_frames", 1.0, 1e6),
-            ("low_confidence_probability", 0.0, 1.0),
-            ("low_confidence", 0.0, 1.0),
-            ("low_confidence_noise_factor", 0.0, 100.0),
-            ("swap_probability", 0.0, 1.0),
-        ):
-            object.__setattr__(self, name, _require_float(owner, name, getattr(self, name), low, high))
+    jitter_std_m: float = setting(0.010, low=0.0, high=1.0, units="metres", help="per-axis std of every keypoint")
+    outlier_probability: float = setting(0.02, low=0.0, high=1.0, help="per keypoint and frame, a gross error")
+    outlier_std_m: float = setting(0.05, low=0.0, high=10.0, units="metres", help="per-axis std of a gross error")
+    dropout_probability: float = setting(
+        0.01, low=0.0, high=1.0, help="per hand and frame, a run of lost frames starts"
+    )
+    dropout_mean_frames: float = setting(10.0, low=1.0, high=1e6, help="mean length of a run of lost frames")
+    low_confidence_probability: float = setting(
+        0.05, low=0.0, high=1.0, help="per hand and frame, a low-confidence frame"
+    )
+    low_confidence: float = setting(0.3, low=0.0, high=1.0, help="the confidence reported on such a frame")
+    low_confidence_noise_factor: float = setting(3.0, low=0.0, high=100.0, help="factor on the jitter of such a frame")
+    swap_probability: float = setting(0.0, low=0.0, high=1.0, help="per frame, the left and right labels swap")
 
 
 @dataclass

@@ -18,15 +18,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
-from interhandgen_core.contact.interaction import measure_interaction
+from interhandgen_core.contact.interaction import InteractionStatistics, interaction_statistics, measure_interaction
+from interhandgen_core.contact.penetration import hand_pair_depths, margin_penetration
+from interhandgen_core.data.hand_pair_synthesis import (
+    Candidates,
+    HandOffsets,
+    HandPairSynthesizer,
+    Rounds,
+    collect_plausible,
+)
 from interhandgen_core.errors import ConfigError, InterHandGenError
-from interhandgen_core.geometry.nearest import nearest_neighbors, offset_to_nearest
-from interhandgen_core.geometry.normals import vertex_normals
+from interhandgen_core.geometry.nearest import nearest_neighbors
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.articulation import curl_pose
 from interhandgen_core.hands.hand_params import HandParams
@@ -48,6 +55,7 @@ INTERACTION_KINDS: tuple[str, ...] = (
 
 _KP = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
 _TIPS = [_KP[f"{f}_tip"] for f in ("thumb", "index", "middle", "ring", "pinky")]
+_MARGIN_M = 0.001  # penetration counts from this far in front of the other hand's skin
 
 
 class SynthesisError(InterHandGenError):
@@ -101,6 +109,32 @@ class TwoHandSet:
     attempts: int
     penetration_depth: Tensor  # (N,) metres, exact measurement (contact/interaction.py)
     minimum_distance: Tensor  # (N,) metres
+
+    def kind_counts(self) -> dict[str, int]:
+        """Samples per interaction kind, every kind of INTERACTION_KINDS listed in its order."""
+        counts = torch.bincount(self.kind, minlength=len(INTERACTION_KINDS)).tolist()
+        return dict(zip(INTERACTION_KINDS, counts, strict=True))
+
+    def statistics(self) -> InteractionStatistics:
+        """Penetration and proximity over the N samples (millimetres, ratios; contact/interaction.py)."""
+        return interaction_statistics(self.penetration_depth, self.minimum_distance)
+
+    def summary(self, config: TwoHandSynthConfig, hand_model: str) -> dict[str, Any]:
+        """The .json beside a synthesised data set: what was asked for, what it took, what came out.
+
+        config: the settings that made this set (num, seed). hand_model: the hand model's name.
+        Keys, in order: num, seed, attempts, acceptance_ratio (num / attempts), kinds (samples per
+        kind), statistics (``statistics().as_dict()``), hand_model.
+        """
+        return {
+            "num": config.num,
+            "seed": config.seed,
+            "attempts": self.attempts,
+            "acceptance_ratio": config.num / self.attempts,
+            "kinds": self.kind_counts(),
+            "statistics": self.statistics().as_dict(),
+            "hand_model": hand_model,
+        }
 
 
 def _uniform(generator: torch.Generator, shape: tuple[int, ...], low: float, high: float) -> Tensor:
@@ -241,14 +275,11 @@ def _templates(kind: Tensor, generator: torch.Generator, left_anchor: dict[str, 
     return _Template(rotation, palm, right_curl, right_spread, left_curl, left_spread, right_touch, pairs)
 
 
-class TwoHandSynthesizer:
+class TwoHandSynthesizer(HandPairSynthesizer):
     """Generates interaction samples with the given right and left hand layers (same model, mirrored)."""
 
     def __init__(self, right_layer: HandLayer, left_layer: HandLayer) -> None:
-        if right_layer.side != "right" or left_layer.side != "left":
-            raise ConfigError("TwoHandSynthesizer needs a right-hand layer and a left-hand layer")
-        self.right_layer = right_layer
-        self.left_layer = left_layer
+        super().__init__(right_layer, left_layer)
         self.right_faces = right_layer.faces
         self.left_faces = left_layer.faces
 
@@ -280,72 +311,34 @@ class TwoHandSynthesizer:
         right_palm_offset = palm_centre_offset(self.right_layer, right_betas)
         right_transl0 = tpl.right_palm - (tpl.right_rotation @ right_palm_offset[..., None])[..., 0]
 
-        params = {
-            "right_transl": torch.zeros(b, 3, requires_grad=True),  # centimetres
-            "right_rot": torch.zeros(b, 3, requires_grad=True),  # axis-angle, left-multiplied
-            "right_pose": torch.zeros(b, 45, requires_grad=True),
-            "left_pose": torch.zeros(b, 45, requires_grad=True),
-        }
-        optimiser = torch.optim.Adam(
-            [
-                {"params": [params["right_transl"]], "lr": 0.1},
-                {"params": [params["right_rot"]], "lr": 0.02},
-                {"params": [params["right_pose"], params["left_pose"]], "lr": 0.02},
-            ]
-        )
+        # The left hand is the anchor: only its articulation moves.
+        right = HandOffsets.around(HandParams(right_pose0, right_betas, tpl.right_rotation, right_transl0))
+        left = HandOffsets.around(HandParams(left_pose0, left_betas, eye, torch.zeros(b, 3)), placed=False)
 
-        def current() -> tuple[HandParams, HandParams]:
-            right = HandParams(
-                right_pose0 + params["right_pose"],
-                right_betas,
-                axis_angle_to_matrix(params["right_rot"]) @ tpl.right_rotation,
-                right_transl0 + 0.01 * params["right_transl"],
-            )
-            left = HandParams(left_pose0 + params["left_pose"], left_betas, eye, torch.zeros(b, 3))
-            return left, right
+        def loss(lo: HandOutput, ro: HandOutput, right_to_left: Tensor, left_to_right: Tensor) -> Tensor:
+            return self._loss(lo, ro, right_to_left, left_to_right, tpl, left, right, config)
 
-        index_rl = index_lr = torch.zeros(0, dtype=torch.long)
-        for it in range(config.iterations):  # optimisation iterations; each is batched over the chunk
-            left, right = current()
-            lo = self.left_layer(left)
-            ro = self.right_layer(right)
-            # Nearest neighbours move little between iterations; refreshing them sparsely
-            # removes most of the cost of the distance matrices.
-            if it % config.nn_refresh_every == 0:
-                with torch.no_grad():
-                    _, index_rl = nearest_neighbors(ro.vertices, lo.vertices)
-                    _, index_lr = nearest_neighbors(lo.vertices, ro.vertices)
-            loss = self._loss(lo, ro, index_rl, index_lr, tpl, params, config)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-        with torch.no_grad():
-            left, right = current()
-        return left, right
+        return self.optimise(left, right, loss, config.iterations, config.nn_refresh_every)
 
     def _loss(
         self,
         lo: HandOutput,
         ro: HandOutput,
-        index_rl: Tensor,
-        index_lr: Tensor,
+        right_to_left: Tensor,
+        left_to_right: Tensor,
         tpl: _Template,
-        params: dict[str, Tensor],
+        left: HandOffsets,
+        right: HandOffsets,
         config: TwoHandSynthConfig,
     ) -> Tensor:
+        """-> (B,) loss of each candidate."""
         lv, rv = lo.vertices, ro.vertices
         lk, rk = lo.keypoints, ro.keypoints
-        ln = vertex_normals(lv, self.left_faces)
-        rn = vertex_normals(rv, self.right_faces)
-
-        # Depth = -along_normal: > 0 behind the other surface (Eq. 8).
-        along_r, dist_r, _ = offset_to_nearest(rv, lv, ln, index_rl)
-        along_l, dist_l, _ = offset_to_nearest(lv, rv, rn, index_lr)
-        depth_r, depth_l = -along_r, -along_l
-        # Penetration in cm; a 1 mm margin keeps touching surfaces from sinking in.
-        pen = (torch.relu(depth_r + 0.001) * 100).pow(2).sum(-1) + (torch.relu(depth_l + 0.001) * 100).pow(2).sum(-1)
+        depths = hand_pair_depths(lv, self.left_faces, rv, self.right_faces, right_to_left, left_to_right)
+        # Penetration (Eq. 8's depth, squared, cm^2); a 1 mm margin keeps touching surfaces from sinking in.
+        pen = margin_penetration(depths.right_depth, _MARGIN_M) + margin_penetration(depths.left_depth, _MARGIN_M)
         # Touch: the closest approach of the two hands should be about zero.
-        gap = torch.minimum(dist_r.min(-1).values, dist_l.min(-1).values)
+        gap = torch.minimum(depths.right_distance.min(-1).values, depths.left_distance.min(-1).values)
         contact = (gap * 100).pow(2)
         # Designated right keypoints on the left surface (tips are surface points).
         d_touch, _ = nearest_neighbors(rk, lv)
@@ -353,56 +346,42 @@ class TwoHandSynthesizer:
         # Designated keypoint pairs meeting.
         d_pairs = torch.cdist(rk, lk)
         contact = contact + (tpl.keypoint_pairs * (d_pairs * 100).pow(2)).sum((-1, -2))
-        reg = (
-            params["right_pose"].pow(2).sum(-1)
-            + params["left_pose"].pow(2).sum(-1)
-            + 4 * params["right_rot"].pow(2).sum(-1)
-        )
-        return (config.penetration_weight * pen + config.contact_weight * contact + config.pose_weight * reg).sum()
+        reg = right.pose.pow(2).sum(-1) + left.pose.pow(2).sum(-1) + 4 * right.rotation.pow(2).sum(-1)
+        return config.penetration_weight * pen + config.contact_weight * contact + config.pose_weight * reg
 
     def generate(self, config: TwoHandSynthConfig, progress: bool = True) -> TwoHandSet:
         """Generate config.num accepted samples (left canonical, right relative to it)."""
         generator = torch.Generator().manual_seed(config.seed)
         kinds = torch.tensor([INTERACTION_KINDS.index(k) for k in config.kinds])
-        accepted_left: list[HandParams] = []
-        accepted_right: list[HandParams] = []
-        accepted_kind: list[Tensor] = []
-        accepted_depth: list[Tensor] = []
-        accepted_gap: list[Tensor] = []
-        count = attempts = 0
-        bar = tqdm(total=config.num, desc="synth twohand", unit="sample", disable=not progress)
-        max_attempts = config.max_rounds * max(config.num, config.chunk_size)
-        while count < config.num and attempts < max_attempts:  # chunks of candidates
-            # About 60% pass, so twice what is missing, capped by the memory chunk.
-            size = min(config.chunk_size, max(8, 2 * (config.num - count)))
-            kind = kinds[torch.randint(len(kinds), (size,), generator=generator)]
+
+        def attempt(group: Tensor) -> tuple[Candidates, Tensor]:
+            kind = kinds[torch.randint(len(kinds), (group.numel(),), generator=generator)]
             left, right = self._chunk(kind, generator, config)
-            attempts += size
             with torch.no_grad():
                 lv = self.left_layer(left).vertices
                 rv = self.right_layer(right).vertices
                 depth, gap = measure_interaction(lv, self.left_faces, rv, self.right_faces)
             ok = (depth <= config.max_penetration_m) & (gap <= config.max_gap_m)
             ok &= torch.isfinite(left.pose).all(-1) & torch.isfinite(right.to_vector()).all(-1)
-            take = ok.nonzero()[:, 0][: config.num - count]
-            accepted_left.append(left.select(take))
-            accepted_right.append(right.select(take))
-            accepted_kind.append(kind[take])
-            accepted_depth.append(depth[take])
-            accepted_gap.append(gap[take])
-            count += int(take.numel())
-            bar.update(int(take.numel()))
-        bar.close()
+            return Candidates(left, right, {"kind": kind, "depth": depth, "gap": gap}), ok
+
+        # One group, all samples; about 60% pass, so each round draws twice what is missing (at least 8).
+        rounds = Rounds(config.chunk_size, 8, max_attempts=config.max_rounds * max(config.num, config.chunk_size))
+        parts, attempts = collect_plausible(
+            torch.tensor([config.num]), attempt, rounds, "synth twohand", "sample", progress
+        )
+        count = sum(len(p) for p in parts)
         if count < config.num:
             raise SynthesisError(
                 f"only {count} of {config.num} samples passed the plausibility check after {attempts} attempts; "
                 "loosen max_penetration_m / max_gap_m or raise iterations"
             )
+        accepted = Candidates.cat(parts)
         return TwoHandSet(
-            HandParams.cat(accepted_left),
-            HandParams.cat(accepted_right),
-            torch.cat(accepted_kind),
+            accepted.left,
+            accepted.right,
+            accepted.figures["kind"],
             attempts,
-            torch.cat(accepted_depth),
-            torch.cat(accepted_gap),
+            accepted.figures["depth"],
+            accepted.figures["gap"],
         )

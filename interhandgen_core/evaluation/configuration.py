@@ -1,7 +1,8 @@
 """Typed configuration of the evaluation protocol: the feature backbone, its training run and the metrics.
 
-Frozen dataclasses whose field defaults are the single source of truth; checkpoints and
-YAML recipes only override them. ``__post_init__`` raises ConfigError naming the field.
+Frozen dataclasses whose field declarations (default, range, units, help; interhandgen_core/config.py)
+are the single source of truth; checkpoints and YAML recipes only override them. A bad value
+raises ConfigError naming the field.
 
 Paper -> code (supplementary S.4.1):
     108 outputs          FeatureBackboneConfig.num_outputs (both hands' pose and root: 2 x (45 + 6 + 3))
@@ -15,24 +16,18 @@ Paper -> code (supplementary S.4.1):
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from interhandgen_core.config import ConfigBase, require_int_tuple, setting
 from interhandgen_core.errors import ConfigError
-from interhandgen_core.prior.configuration import (
-    _ConfigBase,
-    _require_float,
-    _require_int,
-    _require_int_tuple,
-)
 
 NUM_BACKBONE_OUTPUTS = 2 * (45 + 6 + 3)
 
 
 @dataclass(frozen=True)
-class FeatureBackboneConfig(_ConfigBase):
+class FeatureBackboneConfig(ConfigBase):
     """PointNet++ (single-scale grouping) that reads a two-hand cloud and regresses both hands (S.4.1).
 
     with_object: the cloud also holds the object's points (a third label), and the targets
@@ -48,39 +43,29 @@ class FeatureBackboneConfig(_ConfigBase):
     num_outputs: regression outputs (108: per hand 45 pose, 6D root rotation, 3 wrist position).
     """
 
-    with_object: bool = False
-    points_per_hand: int = 192
-    object_points: int = 192
-    scale: float = 10.0
-    centroids: tuple[int, ...] = (96, 24)
-    radii: tuple[float, ...] = (0.25, 0.6)
-    neighbors: tuple[int, ...] = (16, 16)
-    mlps: tuple[tuple[int, ...], ...] = ((32, 64), (64, 128))
-    global_mlp: tuple[int, ...] = (128, 256)
-    head: tuple[int, ...] = (256, 256)
-    num_outputs: int = NUM_BACKBONE_OUTPUTS
+    with_object: bool = setting(False, help="the cloud also holds the object's points; targets in the object frame")
+    points_per_hand: int = setting(192, low=8, help="hand-mesh vertices per hand in the cloud")
+    object_points: int = setting(192, low=8, help="object points in the cloud (with_object only)")
+    scale: float = setting(10.0, low=0.0, high=1e4, low_open=True, help="factor on metres before the network")
+    centroids: tuple[int, ...] = setting((96, 24), low=1, help="farthest-point-sampled centres per level")
+    radii: tuple[float, ...] = setting(
+        (0.25, 0.6), low=0.0, low_open=True, help="ball-query radius per level, scaled units"
+    )
+    neighbors: tuple[int, ...] = setting((16, 16), low=1, help="points grouped per centre per level")
+    mlps: tuple[tuple[int, ...], ...] = setting(((32, 64), (64, 128)), help="shared MLP widths per level")
+    global_mlp: tuple[int, ...] = setting((128, 256), low=1, help="widths of the group-all level")
+    head: tuple[int, ...] = setting((256, 256), low=1, help="widths after the global max-pool; the last is the feature")
+    num_outputs: int = setting(NUM_BACKBONE_OUTPUTS, help="regression outputs (2 x (45 + 6 + 3))")
 
-    def __post_init__(self) -> None:
+    def check_consistency(self) -> None:
         owner = "FeatureBackboneConfig"
-        if not isinstance(self.with_object, bool):
-            raise ConfigError(f"{owner}.with_object must be true or false, got {self.with_object!r}")
-        _require_int(owner, "points_per_hand", self.points_per_hand, 8)
-        _require_int(owner, "object_points", self.object_points, 8)
-        object.__setattr__(self, "scale", _require_float(owner, "scale", self.scale, 0.0, 1e4, low_open=True))
-        for name in ("centroids", "neighbors", "global_mlp", "head"):
-            object.__setattr__(self, name, _require_int_tuple(owner, name, getattr(self, name), 1))
         levels = len(self.centroids)
-        if not isinstance(self.radii, tuple | list) or len(self.radii) != levels:
+        if len(self.radii) != levels:
             raise ConfigError(f"{owner}.radii must list one radius per level ({levels}), got {self.radii!r}")
-        radii = tuple(
-            _require_float(owner, f"radii[{i}]", r, 0.0, math.inf, low_open=True, high_open=True)
-            for i, r in enumerate(self.radii)
-        )
-        object.__setattr__(self, "radii", radii)
         if not isinstance(self.mlps, tuple | list) or len(self.mlps) != levels or len(self.neighbors) != levels:
             raise ConfigError(f"{owner}.mlps and neighbors must each have one entry per level ({levels})")
         object.__setattr__(
-            self, "mlps", tuple(_require_int_tuple(owner, f"mlps[{i}]", m, 1) for i, m in enumerate(self.mlps))
+            self, "mlps", tuple(require_int_tuple(owner, f"mlps[{i}]", m, 1) for i, m in enumerate(self.mlps))
         )
         if self.num_outputs != NUM_BACKBONE_OUTPUTS:
             raise ConfigError(
@@ -106,7 +91,7 @@ class FeatureBackboneConfig(_ConfigBase):
 
 
 @dataclass(frozen=True)
-class BackboneTrainConfig(_ConfigBase):
+class BackboneTrainConfig(ConfigBase):
     """One training run of the feature backbone (S.4.1: PointNet++'s own optimiser settings).
 
     train_data, val_data: hands files (two-hand) or grasp sets (``backbone.with_object``).
@@ -114,49 +99,21 @@ class BackboneTrainConfig(_ConfigBase):
     max_steps: stop after this many steps (None: run all epochs).
     """
 
-    train_data: Path
-    val_data: Path | None = None
-    epochs: int = 6
-    batch_size: int = 32
-    lr: float = 1e-3
-    lr_decay: float = 0.7
-    lr_decay_every: int = 2
-    seed: int = 0
-    max_steps: int | None = None
-    log_every: int = 100
-    backbone: FeatureBackboneConfig = field(default_factory=FeatureBackboneConfig)
-
-    def __post_init__(self) -> None:
-        owner = "BackboneTrainConfig"
-        for name in ("train_data", "val_data"):
-            value = getattr(self, name)
-            if value is None and name == "val_data":
-                continue
-            if not isinstance(value, str | Path) or not str(value):
-                raise ConfigError(f"{owner}.{name} must be a file path, got {value!r}")
-            object.__setattr__(self, name, Path(value))
-        _require_int(owner, "epochs", self.epochs, 1)
-        _require_int(owner, "batch_size", self.batch_size, 2)
-        object.__setattr__(self, "lr", _require_float(owner, "lr", self.lr, 0.0, 1.0, low_open=True))
-        object.__setattr__(self, "lr_decay", _require_float(owner, "lr_decay", self.lr_decay, 0.0, 1.0, low_open=True))
-        _require_int(owner, "lr_decay_every", self.lr_decay_every, 1)
-        _require_int(owner, "seed", self.seed, 0)
-        _require_int(owner, "log_every", self.log_every, 1)
-        if self.max_steps is not None:
-            _require_int(owner, "max_steps", self.max_steps, 1)
-        if not isinstance(self.backbone, FeatureBackboneConfig):
-            raise ConfigError(f"{owner}.backbone must be a FeatureBackboneConfig")
-
-    @classmethod
-    def from_dict(cls, data: Any) -> BackboneTrainConfig:
-        values = cls._check_keys(data)
-        if "backbone" in values:
-            values["backbone"] = FeatureBackboneConfig.from_dict(values["backbone"] or {})
-        return cls(**values)
+    train_data: Path = setting(help="training hands file (two-hand) or grasp set (backbone.with_object)")
+    val_data: Path | None = setting(None, help="validation hands file or grasp set; none: no held-out error")
+    epochs: int = setting(6, low=1, help="passes over the training data")
+    batch_size: int = setting(32, low=2, help="scenes per optimisation step")
+    lr: float = setting(1e-3, low=0.0, high=1.0, low_open=True, help="initial Adam learning rate")
+    lr_decay: float = setting(0.7, low=0.0, high=1.0, low_open=True, help="StepLR factor")
+    lr_decay_every: int = setting(2, low=1, help="StepLR period in epochs")
+    seed: int = setting(0, low=0, help="random seed of the run")
+    max_steps: int | None = setting(None, low=1, help="stop after this many steps; none: run all epochs")
+    log_every: int = setting(100, low=1, help="optimisation steps between log lines")
+    backbone: FeatureBackboneConfig = setting(default_factory=FeatureBackboneConfig, help="the network's size")
 
 
 @dataclass(frozen=True)
-class MetricsConfig(_ConfigBase):
+class MetricsConfig(ConfigBase):
     """Settings of the metrics (S.4.1 and the authors' evaluation; module docstring for the mapping).
 
     khid_subsets, khid_subset_size, khid_degree: KHID averages the unbiased MMD^2 with the
@@ -171,26 +128,16 @@ class MetricsConfig(_ConfigBase):
 
     DEFAULT_SUBSETS: ClassVar[int] = 100
 
-    khid_subsets: int = DEFAULT_SUBSETS
-    khid_subset_size: int = 1000
-    khid_degree: int = 1
-    diversity_pairs: int = 200
-    pr_k: int = 5
-    pr_samples: int = 1000
-    voxel_m: float = 0.001
-    proximity_m: float = 0.02
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        owner = "MetricsConfig"
-        _require_int(owner, "khid_subsets", self.khid_subsets, 1)
-        _require_int(owner, "khid_subset_size", self.khid_subset_size, 2)
-        _require_int(owner, "khid_degree", self.khid_degree, 1)
-        _require_int(owner, "diversity_pairs", self.diversity_pairs, 1)
-        _require_int(owner, "pr_k", self.pr_k, 1)
-        _require_int(owner, "pr_samples", self.pr_samples, 2)
-        object.__setattr__(self, "voxel_m", _require_float(owner, "voxel_m", self.voxel_m, 0.0, 0.05, low_open=True))
-        object.__setattr__(
-            self, "proximity_m", _require_float(owner, "proximity_m", self.proximity_m, 0.0, 1.0, low_open=True)
-        )
-        _require_int(owner, "seed", self.seed, 0)
+    khid_subsets: int = setting(DEFAULT_SUBSETS, low=1, help="random subsets KHID averages over")
+    khid_subset_size: int = setting(1000, low=2, help="samples per KHID subset")
+    khid_degree: int = setting(1, low=1, help="degree of the KHID polynomial kernel")
+    diversity_pairs: int = setting(200, low=1, help="random pairs whose feature distances are averaged")
+    pr_k: int = setting(5, low=1, help="k of the precision / recall manifolds")
+    pr_samples: int = setting(1000, low=2, help="samples of each set for precision / recall")
+    voxel_m: float = setting(
+        0.001, low=0.0, high=0.05, low_open=True, units="metres", help="voxel edge of the penetration volume"
+    )
+    proximity_m: float = setting(
+        0.02, low=0.0, high=1.0, low_open=True, units="metres", help="the proximity ratio's threshold"
+    )
+    seed: int = setting(0, low=0, help="random subsets and pairs (--repeat uses seed, seed + 1, ...)")

@@ -3,7 +3,7 @@
 Protocol: ``num_objects`` objects drawn by data/procedural_objects.py with a seed that no
 training set uses (the recipes use seeds 0 and 1; the default here is 1000), each sampled
 at ``cloud_points`` surface points with their normals. With ``sensor=True`` each cloud is
-instead made to look like one depth camera's view (data/sensor_cloud.corrupt_like_sensor:
+instead made to look like one depth camera's view (pipelines/sensor_cloud.corrupt_like_sensor:
 the side facing a random camera only, 2 mm Gaussian noise, 5% outliers) and its normals are
 left for the preprocessing to estimate. The prior proposes ``grasps_per_object`` grasps per
 cloud (seed = object index); hand-object penetration and contact are then measured with the
@@ -21,7 +21,8 @@ from tqdm import tqdm
 from interhandgen_core.contact.grasp_measures import GraspFigures, GraspStatistics, grasp_statistics, measure_grasps
 from interhandgen_core.data.procedural_objects import ProceduralObjects, generate_objects
 from interhandgen_core.errors import ConfigError
-from interhandgen_core.pipelines.interhandgen import GraspSamples, InterHandGen
+from interhandgen_core.pipelines.grasp import GraspPipeline
+from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.pipelines.sensor_cloud import corrupt_like_sensor
 
 
@@ -37,12 +38,12 @@ class HeldoutResult:
 
 
 def evaluate_heldout_grasps(
-    model: InterHandGen,
+    model: GraspPipeline,
     num_objects: int = 20,
     grasps_per_object: int = 32,
     seed: int = 1000,
     sensor: bool = False,
-    penetration_weight: float | None = None,
+    penetration_guidance_weight: float | None = None,
     contact_weight: float | None = None,
     settle_iterations: int | None = None,
     cloud_points: int = 4096,
@@ -67,14 +68,12 @@ def evaluate_heldout_grasps(
         grasps = model.sample(
             grasps_per_object,
             seed=i,
-            penetration_weight=penetration_weight,
+            penetration_guidance_weight=penetration_guidance_weight,
             contact_weight=contact_weight,
             settle_iterations=settle_iterations,
             object_points=cloud,
             object_normals=cloud_normals,
         )
-        if not isinstance(grasps, GraspSamples):
-            raise TypeError("an object-conditioned prior returns GraspSamples")
         rows = torch.full((grasps_per_object,), i)
         figures = measure_grasps(
             grasps.left_vertices.cpu(),

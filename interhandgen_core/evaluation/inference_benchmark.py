@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -33,7 +33,10 @@ from interhandgen_core.evaluation.refinement_benchmark import percentile, run_re
 from interhandgen_core.hands.hand_params import HAND_DIM
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
-from interhandgen_core.pipelines.interhandgen import InterHandGen, default_checkpoint, default_object_checkpoint
+from interhandgen_core.pipelines.grasp import GraspPipeline
+from interhandgen_core.pipelines.interhandgen import InterHandGen
+from interhandgen_core.pipelines.prior_pipeline import PriorPipeline
+from interhandgen_core.pipelines.two_hand import TwoHandPipeline
 from interhandgen_core.prior.configuration import DenoiserConfig
 from interhandgen_core.prior.denoiser import Denoiser
 from interhandgen_core.refinement.configuration import RefinerConfig
@@ -42,6 +45,8 @@ from interhandgen_core.runtime.configuration import BackendConfig
 WHATS = ("denoiser", "cascade", "grasp", "refine")
 # Backends timed per device when none are named: eager against the one that should beat it there.
 DEFAULT_BACKENDS = {"cpu": ("torch", "onnxruntime"), "cuda": ("torch", "cuda-graph")}
+
+PipelineT = TypeVar("PipelineT", bound=PriorPipeline)
 
 
 def timed_ms(fn: Callable[[], object], repeats: int, device: torch.device) -> list[float]:
@@ -74,7 +79,7 @@ def device_name(device: torch.device) -> str:
     return str(device) if device.type == "cpu" else torch.cuda.get_device_name(device)
 
 
-def _denoiser_call(model: InterHandGen, batch: int) -> Callable[[], object]:
+def _denoiser_call(model: PriorPipeline, batch: int) -> Callable[[], object]:
     """One conditional denoiser call on a batch through the model's backend, as the sampler makes it."""
     dev = model.device
     x = torch.randn(batch, HAND_DIM, device=dev)
@@ -89,7 +94,7 @@ def _denoiser_call(model: InterHandGen, batch: int) -> Callable[[], object]:
     return call
 
 
-def _cascade_call(model: InterHandGen, batch: int, ddim_steps: int | None) -> Callable[[], object]:
+def _cascade_call(model: TwoHandPipeline, batch: int, ddim_steps: int | None) -> Callable[[], object]:
     """The whole guided cascade (anchor, CFG, anti-penetration guidance) for a batch."""
 
     def call() -> object:
@@ -98,7 +103,7 @@ def _cascade_call(model: InterHandGen, batch: int, ddim_steps: int | None) -> Ca
     return call
 
 
-def _grasp_call(model: InterHandGen, batch: int, ddim_steps: int | None) -> Callable[[], object]:
+def _grasp_call(model: GraspPipeline, batch: int, ddim_steps: int | None) -> Callable[[], object]:
     """Proposing ``batch`` grasps for one cloud: preprocessing, encoding, the guided cascade, figures.
 
     The cloud is a fixed procedural object (data/procedural_objects.py, seed 0) sampled at
@@ -113,24 +118,19 @@ def _grasp_call(model: InterHandGen, batch: int, ddim_steps: int | None) -> Call
     return call
 
 
-def model_for_benchmark(
-    checkpoint: str | Path | None, device: str, preset: str | None, object_conditioned: bool
-) -> tuple[InterHandGen, str]:
-    """The model to time -> (model, "checkpoint" | "random").
+def model_for_benchmark(model: PipelineT, preset: str | None) -> tuple[PipelineT, str]:
+    """A loaded pipeline -> (the pipeline to time, "checkpoint" | "random").
 
     With a ``preset`` other than the checkpoint's, the denoiser is a randomly initialised one of
     that preset (latency does not depend on the weights), next to the checkpoint's normaliser,
     hand model and object encoder, so that the paper-sized network can be timed without training it.
     """
-    if checkpoint is None:
-        checkpoint = default_object_checkpoint() if object_conditioned else default_checkpoint()
-    model = InterHandGen.from_pretrained(checkpoint, device=device)
     if preset is None or preset == model.prior.model_config.preset:
         return model, "checkpoint"
     config = DenoiserConfig.from_preset(preset, object_embedding_dim=model.prior.model_config.object_embedding_dim)
     torch.manual_seed(0)
     prior = replace(model.prior, denoiser=Denoiser(config).eval(), model_config=config)
-    return InterHandGen(prior, model.right_layer, model.left_layer, model.device), "random"
+    return type(model)(prior, model.right_layer, model.left_layer, model.device), "random"
 
 
 @dataclass
@@ -164,9 +164,18 @@ def run_benchmark(
     if "grasp" in whats and "cascade" in whats:
         raise ValueError("cascade times a two-hand prior and grasp an object-conditioned one; run them separately")
     configs = [BackendConfig.parse(spec, **(backend_fields or {})) for spec in backends]
-    model, weights = model_for_benchmark(checkpoint, device, preset, "grasp" in whats)
-    if "cascade" in whats and model.prior.object_conditioned:
-        raise ConfigError("cascade needs a two-hand prior; time an object-conditioned one with grasp")
+    # The pipeline the sampling rows need (the shipped one of its kind when checkpoint is None); any for denoiser rows.
+    model: PriorPipeline
+    calls: dict[str, Callable[[int], Callable[[], object]]] = {}  # what -> batch -> the call to time
+    if "grasp" in whats:
+        grasper, weights = model_for_benchmark(GraspPipeline.from_pretrained(checkpoint, device=device), preset)
+        model, calls["grasp"] = grasper, lambda batch: _grasp_call(grasper, batch, ddim_steps)
+    elif "cascade" in whats:
+        two_hand, weights = model_for_benchmark(TwoHandPipeline.from_pretrained(checkpoint, device=device), preset)
+        model, calls["cascade"] = two_hand, lambda batch: _cascade_call(two_hand, batch, ddim_steps)
+    else:
+        model, weights = model_for_benchmark(InterHandGen.from_pretrained(checkpoint, device=device), preset)
+    calls["denoiser"] = lambda batch: _denoiser_call(model, batch)
     dev = model.device
     rows: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
@@ -180,12 +189,7 @@ def run_benchmark(
             for batch in batches:
                 if dev.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(dev)
-                if what == "denoiser":
-                    call = _denoiser_call(model, batch)
-                elif what == "grasp":
-                    call = _grasp_call(model, batch, ddim_steps)
-                else:
-                    call = _cascade_call(model, batch, ddim_steps)
+                call = calls[what](batch)
                 times = timed_ms(call, repeats, dev)
                 rows.append(
                     {
@@ -241,7 +245,7 @@ def run_refine_benchmark(
     median_ms / p95_ms per frame) and the accuracy figures of evaluation/refinement_benchmark.py.
     ``backend`` runs the refiner's denoiser calls (torch eager when None).
     """
-    model = InterHandGen.from_pretrained(checkpoint, device=device, backend=backend)
+    model = TwoHandPipeline.from_pretrained(checkpoint, device=device, backend=backend)
     dev = model.device
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)

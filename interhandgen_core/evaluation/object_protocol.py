@@ -33,7 +33,7 @@ from interhandgen_core.evaluation.metrics import interaction_measures
 from interhandgen_core.evaluation.protocol import feature_metrics
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
-from interhandgen_core.pipelines.interhandgen import GraspSamples, InterHandGen
+from interhandgen_core.pipelines.grasp import GraspPipeline
 
 _COLUMNS = (
     ("fhid", "FHID", 1.0),
@@ -87,7 +87,7 @@ def _measure_set(
 
 
 def evaluate_object_categories(
-    model: InterHandGen,
+    model: GraspPipeline,
     reference: GraspSet,
     backbone: FeatureBackbone,
     grasps_per_object: int,
@@ -112,8 +112,6 @@ def evaluate_object_categories(
             object_points=reference.object_points[m],
             object_normals=reference.object_normals[m],
         )
-        if not isinstance(grasps, GraspSamples):
-            raise ConfigError("the prior did not return grasps")
         lefts.append(grasps.left.to("cpu"))
         rights.append(grasps.right.to("cpu"))
         index.append(torch.full((grasps_per_object,), m))

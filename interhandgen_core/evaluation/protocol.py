@@ -23,14 +23,15 @@ import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from interhandgen_core.config import ConfigBase, setting, setting_like
 from interhandgen_core.data.dataset import load_twohand_params
 from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.evaluation.configuration import MetricsConfig
@@ -46,7 +47,7 @@ from interhandgen_core.evaluation.metrics import (
 )
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
-from interhandgen_core.prior.configuration import _ConfigBase, _require_int
+from interhandgen_core.prior.configuration import SamplerConfig
 
 # (key in the JSON, column title, scale from the JSON unit to the table unit, format, better)
 COLUMNS: tuple[tuple[str, str, float, str, str], ...] = (
@@ -62,29 +63,31 @@ COLUMNS: tuple[tuple[str, str, float, str, str], ...] = (
 
 
 @dataclass(frozen=True)
-class VariantSpec(_ConfigBase):
+class VariantSpec(ConfigBase):
     """One row of the table. Exactly one source:
 
     checkpoint: a prior (the decomposed cascade, or the joint baseline when its model has num_hands 2);
         with ``conditional_checkpoint`` it is the unconditional network of the separate-networks baseline.
     vae: a VAE checkpoint (prior/vae.py).
     samples: a hands file whose scenes are evaluated as they are (e.g. the training set, as a floor).
-    cfg_weight, penetration_weight: sampler overrides (0 = the "w/o CFG" / "w/o APG" ablations).
+    cfg_weight, penetration_guidance_weight: sampler overrides (0 = the "w/o CFG" / "w/o APG"
+        ablations), with SamplerConfig's ranges; files may still say penetration_weight, the
+        former name of penetration_guidance_weight.
     """
 
-    label: str
-    checkpoint: Path | None = None
-    conditional_checkpoint: Path | None = None
-    vae: Path | None = None
-    samples: Path | None = None
-    cfg_weight: float | None = None
-    penetration_weight: float | None = None
+    RENAMED_FIELDS: ClassVar[dict[str, str]] = SamplerConfig.RENAMED_FIELDS
 
-    def __post_init__(self) -> None:
-        for name in ("checkpoint", "conditional_checkpoint", "vae", "samples"):
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, Path(value))
+    label: str = setting(help="row title in the table")
+    checkpoint: Path | None = setting(None, help="a prior checkpoint")
+    conditional_checkpoint: Path | None = setting(
+        None, help="the conditional network of the separate-networks baseline"
+    )
+    vae: Path | None = setting(None, help="a VAE checkpoint")
+    samples: Path | None = setting(None, help="a hands file evaluated as it is")
+    cfg_weight: float | None = setting_like(SamplerConfig, "cfg_weight", None)
+    penetration_guidance_weight: float | None = setting_like(SamplerConfig, "penetration_guidance_weight", None)
+
+    def check_consistency(self) -> None:
         sources = [n for n in ("checkpoint", "vae", "samples") if getattr(self, n) is not None]
         if len(sources) != 1:
             raise ConfigError(
@@ -94,10 +97,6 @@ class VariantSpec(_ConfigBase):
             raise ConfigError(
                 f"variant {self.label!r}: conditional_checkpoint goes with checkpoint (the unconditional one)"
             )
-        for name in ("cfg_weight", "penetration_weight"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int | float) or not math.isfinite(value) or value < 0):
-                raise ConfigError(f"variant {self.label!r}: {name} must be a number >= 0, got {value!r}")
 
     @property
     def generative(self) -> bool:
@@ -105,26 +104,20 @@ class VariantSpec(_ConfigBase):
 
 
 @dataclass(frozen=True)
-class ProtocolConfig(_ConfigBase):
+class ProtocolConfig(ConfigBase):
     """reference: held-out hands file; backbone: feature backbone checkpoint; variants: name -> VariantSpec."""
 
-    reference: Path
-    backbone: Path
-    variants: dict[str, VariantSpec]
-    num_samples: int = 10000
-    repeat: int = 1
-    seed: int = 0
-    batch_size: int = 256
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    reference: Path = setting(help="held-out hands file the variants are measured against")
+    backbone: Path = setting(help="feature backbone checkpoint")
+    variants: dict[str, VariantSpec] = setting(help="name -> variant, one table row each")
+    num_samples: int = setting(10000, low=2, help="samples per variant and repetition")
+    repeat: int = setting(1, low=1, help="repetitions averaged (seed, seed + 1, ...)")
+    seed: int = setting(0, low=0, help="random seed of the first repetition")
+    batch_size: int = setting(256, low=1, help="samples per sampling batch")
+    metrics: MetricsConfig = setting(default_factory=MetricsConfig, help="settings of the metrics")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "reference", Path(self.reference))
-        object.__setattr__(self, "backbone", Path(self.backbone))
-        _require_int("ProtocolConfig", "num_samples", self.num_samples, 2)
-        _require_int("ProtocolConfig", "repeat", self.repeat, 1)
-        _require_int("ProtocolConfig", "seed", self.seed, 0)
-        _require_int("ProtocolConfig", "batch_size", self.batch_size, 1)
-        if not self.variants:
+    def check_consistency(self) -> None:
+        if not isinstance(self.variants, dict) or not self.variants:
             raise ConfigError("ProtocolConfig.variants must name at least one variant")
 
     @classmethod
@@ -133,10 +126,14 @@ class ProtocolConfig(_ConfigBase):
         variants = values.get("variants")
         if not isinstance(variants, dict):
             raise ConfigError("ProtocolConfig.variants must map names to variants")
-        values["variants"] = {str(k): VariantSpec.from_dict(v) for k, v in variants.items()}
-        if "metrics" in values:
-            values["metrics"] = MetricsConfig.from_dict(values["metrics"] or {})
-        return cls(**values)
+        read: dict[str, VariantSpec] = {}
+        for name, variant in variants.items():
+            try:
+                read[str(name)] = VariantSpec.from_dict(variant)
+            except ConfigError as exc:
+                raise ConfigError(f"ProtocolConfig.variants[{name!r}]: {exc}") from None
+        values["variants"] = read
+        return cls._from_fields(values)
 
 
 @dataclass
@@ -360,7 +357,7 @@ def run_protocol(
 
 def sample_variant(spec: VariantSpec, num: int, seed: int, batch_size: int = 256) -> tuple[HandParams, HandParams]:
     """Draw ``num`` two-hand samples of a generative variant (its sampler defaults, with the spec's overrides)."""
-    from interhandgen_core.pipelines.interhandgen import InterHandGen
+    from interhandgen_core.pipelines.two_hand import TwoHandPipeline
     from interhandgen_core.prior.vae import load_vae
 
     if spec.vae is not None:
@@ -369,10 +366,14 @@ def sample_variant(spec: VariantSpec, num: int, seed: int, batch_size: int = 256
     if spec.checkpoint is None:
         raise ConfigError(f"variant {spec.label!r} has no generative source")
     if spec.conditional_checkpoint is not None:
-        model = InterHandGen.from_separate(spec.checkpoint, spec.conditional_checkpoint)
+        model = TwoHandPipeline.from_separate(spec.checkpoint, spec.conditional_checkpoint)
     else:
-        model = InterHandGen.from_pretrained(spec.checkpoint)
+        model = TwoHandPipeline.from_pretrained(spec.checkpoint)
     samples = model.sample(
-        num, seed=seed, cfg_weight=spec.cfg_weight, penetration_weight=spec.penetration_weight, batch_size=batch_size
+        num,
+        seed=seed,
+        cfg_weight=spec.cfg_weight,
+        penetration_guidance_weight=spec.penetration_guidance_weight,
+        batch_size=batch_size,
     )
     return samples.left, samples.right

@@ -27,7 +27,7 @@ from interhandgen_core.contact.interaction import measure_interaction
 from interhandgen_core.data.tracking_sequences import TrackingSequence
 from interhandgen_core.evaluation.tracking import mpjpe, tracking_figures
 from interhandgen_core.hands.hand_params import HandParams
-from interhandgen_core.pipelines.interhandgen import InterHandGen
+from interhandgen_core.pipelines.two_hand import TwoHandPipeline
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.observation import HandObservation, TwoHandObservation
 from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands
@@ -52,7 +52,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_refinement_benchmark(
-    model: InterHandGen,
+    model: TwoHandPipeline,
     sequences: list[TrackingSequence],
     config: RefinerConfig | None = None,
     variants: dict[str, dict[str, Any]] | None = None,

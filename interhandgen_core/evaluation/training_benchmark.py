@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import math
 import statistics
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from interhandgen_core.array_files import read_npz
 from interhandgen_core.errors import DataError
 from interhandgen_core.evaluation.inference_benchmark import device_name, peak_memory_mb, timed_ms
 from interhandgen_core.evaluation.refinement_benchmark import percentile
@@ -42,17 +41,13 @@ from interhandgen_core.training.loss import diffusion_loss, model_inputs
 
 
 def count_scenes(path: Path) -> int:
-    """N of a hands file or grasp set, read from one array's header without loading the data."""
+    """N of a hands file or grasp set: the rows of its right_pose array (the only array read)."""
     if not path.is_file():
         raise DataError(f"{path}: training data not found; make it first or pass --scenes")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            key = "right_pose" if "right_pose" in data.files else None
-            if key is None:
-                raise DataError(f"{path}: no 'right_pose' array; not a hands file or grasp set")
-            return int(data[key].shape[0])
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: not a readable .npz ({exc})") from None
+    arrays = read_npz(path, "hands file or grasp set", ("right_pose",))
+    if "right_pose" not in arrays:
+        raise DataError(f"{path}: no 'right_pose' array; not a hands file or grasp set")
+    return int(arrays["right_pose"].shape[0])
 
 
 def run_train_benchmark(

@@ -11,7 +11,7 @@ Shapes and units:
 Axes. smplx's ``lbs`` composes each joint's rotation after its parent's, expressed in the
 rest pose's frame (MANO's right-hand frame: fingers along -x, thumb towards +z, palm
 facing -y). So every axis below is a fixed vector of that frame, read off the procedural
-hand's rest skeleton (``procedural.FINGER_DESIGNS``); it rotates along with the parent
+hand's rest skeleton (``procedural.design.FINGER_DESIGNS``); it rotates along with the parent
 bones when the hand is posed.
 
 * Four fingers: flexion about ``a_f = u_f x (0, -1, 0)``, with ``u_f`` the finger's rest
@@ -43,7 +43,7 @@ from torch import Tensor
 from interhandgen_core.errors import DataError
 from interhandgen_core.geometry.rotations import quaternion_to_axis_angle
 from interhandgen_core.hands.keypoints import NUM_FINGER_POSE
-from interhandgen_core.hands.procedural import FINGER_DESIGNS
+from interhandgen_core.hands.procedural.design import FINGER_DESIGNS
 
 # Full-curl angles (radians) of the three joints of each chain.
 _FINGER_CURL = (math.radians(90.0), math.radians(100.0), math.radians(70.0))

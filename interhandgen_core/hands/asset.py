@@ -23,13 +23,13 @@ Arrays (V vertices, F faces, J = 16 joints):
 from __future__ import annotations
 
 import dataclasses
-import zipfile
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from interhandgen_core.array_files import read_npz
 from interhandgen_core.errors import AssetError
 from interhandgen_core.hands.keypoints import NUM_BETAS, NUM_JOINTS, PARENTS
 
@@ -145,15 +145,12 @@ def load_asset_npz(path: str | Path) -> HandAsset:
     path = Path(path)
     if not path.is_file():
         raise AssetError(f"{path}: hand asset file not found")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [f for f in (*_ARRAY_FIELDS, "name", "side") if f not in data.files]
-            if missing:
-                raise AssetError(f"{path}: not a hand asset, missing arrays {missing}")
-            arrays = {f: data[f] for f in _ARRAY_FIELDS}
-            name, side = str(data["name"]), str(data["side"])
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise AssetError(f"{path}: cannot read hand asset ({exc})") from exc
+    needed = (*_ARRAY_FIELDS, "name", "side")
+    arrays = read_npz(path, "hand asset", needed, AssetError)
+    missing = [f for f in needed if f not in arrays]
+    if missing:
+        raise AssetError(f"{path}: not a hand asset, missing arrays {missing}")
+    name, side = str(arrays["name"]), str(arrays["side"])
     if side not in ("right", "left"):
         raise AssetError(f"{path}: side must be 'right' or 'left', got {side!r}")
     return HandAsset(

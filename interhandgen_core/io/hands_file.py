@@ -28,7 +28,6 @@ input may hold only keypoints. NaN is allowed only in keypoints.
 from __future__ import annotations
 
 import dataclasses
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +36,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from interhandgen_core.array_files import read_npz
 from interhandgen_core.errors import DataError
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import NUM_BETAS, NUM_FINGER_POSE, NUM_KEYPOINTS
@@ -237,17 +237,7 @@ def read_hands_file(path: str | Path) -> HandsFile:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such hands file")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not a readable .npz hands file ({err})") from err
-    if isinstance(loaded, np.ndarray):
-        raise DataError(f"{path}: a single .npy array, expected an .npz hands file (see write_hands_file)")
-    try:
-        with loaded as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: an array in the .npz cannot be read without pickle ({err})") from err
+    arrays = read_npz(path, "hands file")
     try:
         return HandsFile.from_arrays(arrays)
     except DataError as err:

@@ -63,6 +63,29 @@ def write_twohand_ply(
     _export_ply(path, np.concatenate(parts_v), faces, np.concatenate(parts_c))
 
 
+def write_twohand_plys(
+    folder: str | Path,
+    stem: str,
+    left_vertices: ArrayLike,
+    left_faces: ArrayLike,
+    right_vertices: ArrayLike,
+    right_faces: ArrayLike,
+    object_points: ArrayLike | None = None,
+) -> list[Path]:
+    """N two-hand samples, (N, V_l, 3) + (F_l, 3) and (N, V_r, 3) + (F_r, 3), as one PLY each -> their paths.
+
+    The files are ``folder/{stem}_0000.ply``, ``{stem}_0001.ply``, ... (write_twohand_ply, with
+    ``object_points`` (P, 3), shared by all samples, in each); ``folder`` must exist.
+    """
+    left, right = np.asarray(left_vertices), np.asarray(right_vertices)
+    if len(left) != len(right):
+        raise DataError(f"left_vertices has {len(left)} samples but right_vertices has {len(right)}")
+    paths = [Path(folder) / f"{stem}_{i:04d}.ply" for i in range(len(left))]
+    for path, lv, rv in zip(paths, left, right, strict=True):  # one file per sample
+        write_twohand_ply(path, lv, left_faces, rv, right_faces, object_points=object_points)
+    return paths
+
+
 def read_mesh(path: str | Path) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """An OBJ, PLY or STL file -> vertices (V, 3) float64 in the file's units, faces (F, 3) int64.
 

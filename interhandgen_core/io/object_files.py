@@ -24,6 +24,7 @@ import numpy as np
 import trimesh
 from numpy.typing import ArrayLike, NDArray
 
+from interhandgen_core.array_files import read_npy
 from interhandgen_core.errors import DataError, InterHandGenError
 from interhandgen_core.io.meshes import read_mesh
 
@@ -34,7 +35,6 @@ OBJECT_SUFFIXES = (*MESH_SUFFIXES, ".ply", *CLOUD_SUFFIXES, ".npy")
 
 # A PLY header is a few hundred bytes; a file with no end_header within this is not PLY.
 _PLY_HEADER_LIMIT = 64 * 1024
-_NPY_MAGIC = b"\x93NUMPY"
 
 
 class Open3DImportError(InterHandGenError, ImportError):
@@ -182,22 +182,7 @@ def _read_cloud(path: Path) -> tuple[NDArray[np.float64], NDArray[np.float64] | 
 
 
 def _read_npy(path: Path) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
-    with path.open("rb") as file:
-        magic = file.read(len(_NPY_MAGIC))
-    if magic != _NPY_MAGIC:
-        # np.load takes a file without the header for a pickle and says so, which misleads.
-        raise DataError(f"{path}: not a .npy file (no NUMPY header); save the array with np.save")
-    try:
-        # allow_pickle=False: a pickle in a user-supplied file would run arbitrary code.
-        array = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        if "pickle" in str(err):
-            raise DataError(f"{path}: holds pickled objects; save a plain float array with np.save") from err
-        raise DataError(f"{path}: not a readable .npy file ({err})") from err
-    except (OSError, EOFError) as err:
-        raise DataError(f"{path}: not a readable .npy file ({type(err).__name__}: {err})") from err
-    if not isinstance(array, np.ndarray):
-        raise DataError(f"{path}: holds {type(array).__name__}, expected one float array (P, 3) or (P, 6)")
+    array = read_npy(path, "object file")
     if array.ndim != 2 or array.shape[1] not in (3, 6) or array.shape[0] == 0:
         raise DataError(f"{path}: array of shape {array.shape}; expected (P, 3) xyz or (P, 6) xyz + normal, P >= 1")
     if not np.issubdtype(array.dtype, np.floating):

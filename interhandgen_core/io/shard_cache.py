@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from interhandgen_core.array_files import read_npz
 from interhandgen_core.errors import DataError
 
 _MANIFEST = "manifest.json"
@@ -71,5 +72,4 @@ class ShardCache:
         os.replace(partial, path)
 
     def load(self, name: str) -> dict[str, NDArray[Any]]:
-        with np.load(self._path(name), allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+        return read_npz(self._path(name), "conversion piece")

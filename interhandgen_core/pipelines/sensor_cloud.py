@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
+from interhandgen_core.config import ConfigBase, require_float, setting
 from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.io.object_files import import_open3d
 
@@ -37,7 +38,7 @@ Corner = tuple[float, float, float]
 
 
 @dataclasses.dataclass(frozen=True)
-class CloudPreprocessConfig:
+class CloudPreprocessConfig(ConfigBase):
     """Settings of :func:`preprocess_cloud`; lengths in metres, in the input frame.
 
     crop_min, crop_max: corners of an axis-aligned box in the input frame; points outside
@@ -63,18 +64,24 @@ class CloudPreprocessConfig:
         step and the setting to relax.
     """
 
-    crop_min: Corner | None = None
-    crop_max: Corner | None = None
-    voxel_size: float = 0.004
-    outlier_neighbors: int = 20
-    outlier_std_ratio: float = 2.0
-    normal_radius: float = 0.015
-    normal_max_neighbors: int = 30
-    orient_max_points: int = 50_000
-    max_input_points: int = 5_000_000
-    min_points: int = 32
+    crop_min: Corner | None = setting(None, units="metres", help="lower corner of the crop box; none: no bound")
+    crop_max: Corner | None = setting(None, units="metres", help="upper corner of the crop box; none: no bound")
+    voxel_size: float = setting(0.004, low=0.0, units="metres", help="cloud voxel downsampling; 0: off")
+    outlier_neighbors: int = setting(20, low=0, help="neighbours of statistical outlier removal; 0: off")
+    outlier_std_ratio: float = setting(
+        2.0, low=0.0, low_open=True, help="standard deviations beyond which a point is an outlier"
+    )
+    normal_radius: float = setting(
+        0.015, low=0.0, low_open=True, units="metres", help="search radius of normal estimation (> voxel_size)"
+    )
+    normal_max_neighbors: int = setting(30, low=3, help="most neighbours per estimated normal")
+    orient_max_points: int = setting(
+        50_000, low=0, help="largest cloud whose normals are oriented consistently; 0: away from the centroid"
+    )
+    max_input_points: int = setting(5_000_000, low=1, help="larger clouds are refused before any work")
+    min_points: int = setting(32, low=1, help="fewest points allowed after any step")
 
-    def __post_init__(self) -> None:
+    def check_consistency(self) -> None:
         for name in ("crop_min", "crop_max"):
             object.__setattr__(self, name, _corner(name, getattr(self, name)))
         if self.crop_min is not None and self.crop_max is not None:
@@ -82,16 +89,6 @@ class CloudPreprocessConfig:
                 raise ConfigError(
                     f"CloudPreprocessConfig: crop_min {self.crop_min} must be below crop_max {self.crop_max} on every axis"
                 )
-        object.__setattr__(self, "voxel_size", _number("voxel_size", self.voxel_size, positive=False))
-        object.__setattr__(self, "outlier_neighbors", _integer("outlier_neighbors", self.outlier_neighbors, 0))
-        object.__setattr__(
-            self, "outlier_std_ratio", _number("outlier_std_ratio", self.outlier_std_ratio, positive=True)
-        )
-        object.__setattr__(self, "normal_radius", _number("normal_radius", self.normal_radius, positive=True))
-        object.__setattr__(self, "normal_max_neighbors", _integer("normal_max_neighbors", self.normal_max_neighbors, 3))
-        object.__setattr__(self, "orient_max_points", _integer("orient_max_points", self.orient_max_points, 0))
-        object.__setattr__(self, "max_input_points", _integer("max_input_points", self.max_input_points, 1))
-        object.__setattr__(self, "min_points", _integer("min_points", self.min_points, 1))
         if self.normal_radius <= self.voxel_size:
             raise ConfigError(
                 f"CloudPreprocessConfig.normal_radius ({self.normal_radius}) must exceed voxel_size ({self.voxel_size}); "
@@ -456,27 +453,5 @@ def _corner(name: str, value: Any) -> Corner | None:
         return None
     if isinstance(value, str) or not isinstance(value, tuple | list) or len(value) != 3:
         raise ConfigError(f"CloudPreprocessConfig.{name} must be None or three numbers (x, y, z metres), got {value!r}")
-    x, y, z = (_number(f"{name}[{i}]", v, positive=False, allow_negative=True) for i, v in enumerate(value))
+    x, y, z = (require_float("CloudPreprocessConfig", f"{name}[{i}]", v) for i, v in enumerate(value))
     return (x, y, z)
-
-
-def _number(name: str, value: Any, positive: bool, allow_negative: bool = False) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.integer | np.floating)
-        or not math.isfinite(value)
-    ):
-        raise ConfigError(f"CloudPreprocessConfig.{name} must be a finite number, got {value!r}")
-    if positive and value <= 0.0:
-        raise ConfigError(f"CloudPreprocessConfig.{name} must be > 0, got {value}")
-    if not positive and not allow_negative and value < 0.0:
-        raise ConfigError(f"CloudPreprocessConfig.{name} must be >= 0, got {value}")
-    return float(value)
-
-
-def _integer(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ConfigError(f"CloudPreprocessConfig.{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"CloudPreprocessConfig.{name} must be >= {minimum}, got {value}")
-    return int(value)

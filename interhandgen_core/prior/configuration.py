@@ -1,145 +1,35 @@
 """Typed configuration of the prior: network size, noise schedule, sampler and training run.
 
-Every class is a frozen dataclass whose field defaults are the single source of truth for
-default values: YAML recipes (``training/configs/*.yaml``) and checkpoint JSON only
-override them. Values are checked in ``__post_init__``; a bad value raises
-:class:`~interhandgen_core.errors.ConfigError` naming the field and the accepted range.
+Every class is a frozen dataclass on :class:`~interhandgen_core.config.ConfigBase` whose field
+declarations (``setting(...)``: default, range, units, help) are the single source of truth:
+YAML recipes (``training/configs/*.yaml``) and checkpoint JSON only override the defaults, and
+the validation, the CLI options and the ROS parameters come from the same declarations. A bad
+value raises :class:`~interhandgen_core.errors.ConfigError` naming the field and the accepted range.
 
 Paper -> code:
     T                 DiffusionConfig.num_timesteps        (S.4.2: 256)
     beta_1, beta_T    DiffusionConfig.beta_start, beta_end (S.4.2: 1e-4, 0.01, linear)
     p_uncond          TrainConfig.p_uncond                 (Algorithm 1, S.4.2: 0.5)
     w_cfg             SamplerConfig.cfg_weight             (Eq. 4, Algorithm 2 line 18; S.4.2: 0.1)
-    w_pen             SamplerConfig.penetration_weight     (Algorithm 2 line 22; S.4.2: 4 at t = 0)
+    w_pen             SamplerConfig.penetration_guidance_weight
+                                                           (Algorithm 2 line 22; S.4.2: 4 at t = 0)
                       SamplerConfig.penetration_decay      (S.4.2: x0.9 per step away from t = 0)
     2056, 512         DenoiserConfig.hidden_dim, embed_dim (S.4.3, preset "paper")
+
+Renamed fields (``RENAMED_FIELDS``; from_dict, so YAML and JSON, still takes the former name):
+    SamplerConfig.penetration_weight -> penetration_guidance_weight (RefinerConfig.penetration_weight
+    is another thing: the weight of the refiner's penetration term)
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-import yaml
-
+from interhandgen_core.config import ConfigBase, require_int, require_int_tuple, setting
 from interhandgen_core.errors import ConfigError
 from interhandgen_core.hands.hand_params import HAND_DIM
-
-_C = TypeVar("_C", bound="_ConfigBase")
-
-
-def _require_int(owner: str, name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{owner}.{name} must be an integer, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = "" if maximum is None else f" and <= {maximum}"
-        raise ConfigError(f"{owner}.{name} must be >= {minimum}{upper}, got {value}")
-    return value
-
-
-def _require_float(
-    owner: str,
-    name: str,
-    value: Any,
-    low: float,
-    high: float,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    # YAML 1.1 (PyYAML) reads "2e-4" without a dot as a string; accept it so recipes can use
-    # the notation people write.
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ConfigError(f"{owner}.{name} must be a number, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{owner}.{name} must be a finite number, got {value!r}")
-    value = float(value)
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if too_low or too_high:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise ConfigError(f"{owner}.{name} must be in {interval}, got {value:g}")
-    return value
-
-
-def _require_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ConfigError(f"{owner}.{name} must be one of {', '.join(choices)}; got {value!r}")
-    return value
-
-
-class _ConfigBase:
-    """to_dict / from_dict shared by the config dataclasses (plain JSON/YAML types only)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if isinstance(value, _ConfigBase):
-                value = value.to_dict()
-            elif isinstance(value, Path):
-                value = str(value)
-            elif isinstance(value, tuple):  # plain lists, so that YAML and JSON writers accept them
-                value = [list(v) if isinstance(v, tuple) else v for v in value]
-            out[f.name] = value
-        return out
-
-    @classmethod
-    def _check_keys(cls, data: Any) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{cls.__name__} must be a mapping of field names to values, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(str(k) for k in data if k not in known)
-        if unknown:
-            raise ConfigError(
-                f"{cls.__name__} has no field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(known))}"
-            )
-        required = [
-            f.name
-            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        ]
-        missing = [name for name in required if name not in data]
-        if missing:
-            raise ConfigError(f"{cls.__name__} is missing required field(s) {', '.join(missing)}")
-        return dict(data)
-
-    @classmethod
-    def from_dict(cls: type[_C], data: Any) -> _C:
-        return cls(**cls._check_keys(data))
-
-    @classmethod
-    def from_yaml(cls: type[_C], path: str | Path) -> _C:
-        """Read a recipe. Fields absent from the file keep the dataclass defaults.
-
-        Relative paths inside it are kept as written and resolve against the current working
-        directory when the files are opened. Errors name the file (and the line of a YAML error).
-        """
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            where = getattr(exc, "problem_mark", None)
-            line = f" at line {where.line + 1}" if where is not None else ""
-            raise ConfigError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
-        if data is None:
-            raise ConfigError(f"{path}: config file is empty")
-        try:
-            return cls.from_dict(data)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-
 
 # Named network sizes (S.4.3). "small" keeps the paper's depth and widths ratios but shrinks the
 # widths so that one denoiser call on a small batch runs in real time on a CPU or a Jetson.
@@ -166,7 +56,7 @@ _DENOISER_PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
-class DenoiserConfig(_ConfigBase):
+class DenoiserConfig(ConfigBase):
     """Size of the denoiser D_phi (supplementary S.4.3). Defaults are the "small" preset.
 
     preset: the named preset the sizes started from ("paper", "small", or "custom"); in
@@ -187,35 +77,25 @@ class DenoiserConfig(_ConfigBase):
 
     PRESETS: ClassVar[tuple[str, ...]] = tuple(_DENOISER_PRESETS)
 
-    preset: str = "small"
-    hand_dim: int = HAND_DIM
-    embed_dim: int = 128
-    hidden_dim: int = 512
-    num_heads: int = 4
-    num_layers: int = 2
-    ff_dim: int = 512
-    decoder_layers: int = 7
-    dropout: float = 0.1
-    object_embedding_dim: int = 0
-    self_attention: bool = True
-    num_hands: int = 1
+    preset: str = setting(
+        "small", choices=(*_DENOISER_PRESETS, "custom"), help="named size preset the sizes started from"
+    )
+    hand_dim: int = setting(HAND_DIM, help="size of one hand vector x (fixed by the representation)")
+    embed_dim: int = setting(128, low=2, help="token width; even, divisible by num_heads")
+    hidden_dim: int = setting(512, low=1, help="width of the embedding MLPs, emb_glo and the decoder")
+    num_heads: int = setting(4, low=1, help="attention heads of the transformer encoder")
+    num_layers: int = setting(2, low=1, help="transformer encoder blocks")
+    ff_dim: int = setting(512, low=1, help="feed-forward width of a transformer block")
+    decoder_layers: int = setting(7, low=1, help="fully connected layers of the output decoder")
+    dropout: float = setting(0.1, low=0.0, high=1.0, high_open=True, help="dropout rate inside the transformer blocks")
+    object_embedding_dim: int = setting(0, low=0, help="size of the object feature token; 0: no object token")
+    self_attention: bool = setting(True, help="the transformer blocks attend across the tokens (section 3.6)")
+    num_hands: int = setting(1, low=1, high=2, help="hands per sample: 1 decomposed (x_r given x_l), 2 joint baseline")
 
-    def __post_init__(self) -> None:
+    def check_consistency(self) -> None:
         owner = "DenoiserConfig"
-        if not isinstance(self.self_attention, bool):
-            raise ConfigError(f"{owner}.self_attention must be true or false, got {self.self_attention!r}")
-        _require_int(owner, "num_hands", self.num_hands, 1, 2)
-        _require_choice(owner, "preset", self.preset, (*self.PRESETS, "custom"))
-        if self.hand_dim != HAND_DIM or isinstance(self.hand_dim, bool):
+        if self.hand_dim != HAND_DIM:
             raise ConfigError(f"{owner}.hand_dim must be {HAND_DIM} (the hand vector size), got {self.hand_dim!r}")
-        _require_int(owner, "embed_dim", self.embed_dim, 2)
-        _require_int(owner, "hidden_dim", self.hidden_dim, 1)
-        _require_int(owner, "num_heads", self.num_heads, 1)
-        _require_int(owner, "num_layers", self.num_layers, 1)
-        _require_int(owner, "ff_dim", self.ff_dim, 1)
-        _require_int(owner, "decoder_layers", self.decoder_layers, 1)
-        _require_int(owner, "object_embedding_dim", self.object_embedding_dim, 0)
-        object.__setattr__(self, "dropout", _require_float(owner, "dropout", self.dropout, 0.0, 1.0, high_open=True))
         if self.embed_dim % 2:
             raise ConfigError(f"{owner}.embed_dim must be even (sinusoidal time embedding), got {self.embed_dim}")
         if self.embed_dim % self.num_heads:
@@ -234,17 +114,11 @@ class DenoiserConfig(_ConfigBase):
         preset = values.get("preset", "small")
         if isinstance(preset, str) and preset in _DENOISER_PRESETS:
             values = {**_DENOISER_PRESETS[preset], **values}
-        return cls(**values)
-
-
-def _require_int_tuple(owner: str, name: str, value: Any, minimum: int) -> tuple[int, ...]:
-    if isinstance(value, str) or not isinstance(value, tuple | list) or len(value) == 0:
-        raise ConfigError(f"{owner}.{name} must be a non-empty list of integers, got {value!r}")
-    return tuple(_require_int(owner, f"{name}[{i}]", v, minimum) for i, v in enumerate(value))
+        return cls._from_fields(values)
 
 
 @dataclass(frozen=True)
-class ObjectEncoderConfig(_ConfigBase):
+class ObjectEncoderConfig(ConfigBase):
     """PointNet++ single-scale-grouping object encoder (paper 3.6; S.4.3). Defaults: the small preset.
 
     Lengths are metres in the object frame (origin at the cloud's centroid). The original
@@ -266,37 +140,31 @@ class ObjectEncoderConfig(_ConfigBase):
         the last layer and makes the feature 512 wide, i.e. (512, 512).
     """
 
-    num_points: int = 512
-    min_points: int = 32
-    centroids: tuple[int, ...] = (128, 32)
-    radii: tuple[float, ...] = (0.04, 0.10)
-    neighbors: tuple[int, ...] = (16, 16)
-    mlps: tuple[tuple[int, ...], ...] = ((32, 64), (64, 128))
-    global_mlp: tuple[int, ...] = (128, 256)
-    head: tuple[int, ...] = (256, 256)
+    num_points: int = setting(512, low=1, help="points per cloud given to the encoder (resampled to this many)")
+    min_points: int = setting(32, low=1, help="fewest distinct points a cloud may have (<= num_points)")
+    centroids: tuple[int, ...] = setting((128, 32), low=1, help="farthest-point-sampled centres per level")
+    radii: tuple[float, ...] = setting(
+        (0.04, 0.10), low=0.0, low_open=True, units="metres", help="ball-query radius per level, increasing"
+    )
+    neighbors: tuple[int, ...] = setting((16, 16), low=1, help="points grouped per centre per level")
+    mlps: tuple[tuple[int, ...], ...] = setting(((32, 64), (64, 128)), help="shared MLP widths per level")
+    global_mlp: tuple[int, ...] = setting((128, 256), low=1, help="widths of the group-all level")
+    head: tuple[int, ...] = setting(
+        (256, 256), low=1, help="widths after the global max-pool; the last is emb_O's size"
+    )
 
-    def __post_init__(self) -> None:
+    def check_consistency(self) -> None:
         owner = "ObjectEncoderConfig"
-        _require_int(owner, "num_points", self.num_points, 1)
-        _require_int(owner, "min_points", self.min_points, 1, self.num_points)
-        object.__setattr__(self, "centroids", _require_int_tuple(owner, "centroids", self.centroids, 1))
-        object.__setattr__(self, "neighbors", _require_int_tuple(owner, "neighbors", self.neighbors, 1))
-        object.__setattr__(self, "global_mlp", _require_int_tuple(owner, "global_mlp", self.global_mlp, 1))
-        object.__setattr__(self, "head", _require_int_tuple(owner, "head", self.head, 1))
+        require_int(owner, "min_points", self.min_points, 1, self.num_points)
         levels = len(self.centroids)
-        if isinstance(self.radii, str) or not isinstance(self.radii, tuple | list) or len(self.radii) != levels:
+        if len(self.radii) != levels:
             raise ConfigError(f"{owner}.radii must list one radius per level ({levels}), got {self.radii!r}")
-        radii = tuple(
-            _require_float(owner, f"radii[{i}]", r, 0.0, math.inf, low_open=True, high_open=True)
-            for i, r in enumerate(self.radii)
-        )
-        object.__setattr__(self, "radii", radii)
         if isinstance(self.mlps, str) or not isinstance(self.mlps, tuple | list) or len(self.mlps) != levels:
             raise ConfigError(
                 f"{owner}.mlps must list one MLP (list of widths) per level ({levels}), got {self.mlps!r}"
             )
         object.__setattr__(
-            self, "mlps", tuple(_require_int_tuple(owner, f"mlps[{i}]", m, 1) for i, m in enumerate(self.mlps))
+            self, "mlps", tuple(require_int_tuple(owner, f"mlps[{i}]", m, 1) for i, m in enumerate(self.mlps))
         )
         if len(self.neighbors) != levels:
             raise ConfigError(f"{owner}.neighbors must list one count per level ({levels}), got {self.neighbors!r}")
@@ -313,35 +181,29 @@ class ObjectEncoderConfig(_ConfigBase):
 
 
 @dataclass(frozen=True)
-class DiffusionConfig(_ConfigBase):
+class DiffusionConfig(ConfigBase):
     """Forward noise schedule (Eq. 3; S.4.2): T steps, beta linear from beta_start to beta_end."""
 
-    num_timesteps: int = 256
-    beta_start: float = 1e-4
-    beta_end: float = 0.01
-    beta_schedule: str = "linear"
+    num_timesteps: int = setting(256, low=1, help="diffusion steps T")
+    beta_start: float = setting(1e-4, low=0.0, high=1.0, low_open=True, high_open=True, help="beta_1 of the schedule")
+    beta_end: float = setting(0.01, low=0.0, high=1.0, low_open=True, high_open=True, help="beta_T (>= beta_start)")
+    beta_schedule: str = setting("linear", choices=("linear",), help="how beta goes from beta_1 to beta_T")
 
-    def __post_init__(self) -> None:
-        owner = "DiffusionConfig"
-        _require_int(owner, "num_timesteps", self.num_timesteps, 1)
-        object.__setattr__(
-            self, "beta_start", _require_float(owner, "beta_start", self.beta_start, 0.0, 1.0, True, True)
-        )
-        object.__setattr__(self, "beta_end", _require_float(owner, "beta_end", self.beta_end, 0.0, 1.0, True, True))
+    def check_consistency(self) -> None:
         if self.beta_end < self.beta_start:
             raise ConfigError(
                 f"DiffusionConfig.beta_end ({self.beta_end:g}) must be >= beta_start ({self.beta_start:g})"
             )
-        _require_choice(owner, "beta_schedule", self.beta_schedule, ("linear",))
 
 
 @dataclass(frozen=True)
-class SamplerConfig(_ConfigBase):
+class SamplerConfig(ConfigBase):
     """Cascaded DDIM sampling (Algorithm 2; S.4.2).
 
     ddim_steps: number of denoising steps, 1..T (checked against T by ``check_against``).
     cfg_weight: w_cfg of Eq. 4, >= 0 (0 = purely conditional).
-    penetration_weight: w_pen at t = 0, >= 0 (0 = no anti-penetration guidance).
+    penetration_guidance_weight: w_pen at t = 0, >= 0 (0 = no anti-penetration guidance); the
+        former name penetration_weight is read by from_dict.
     penetration_decay: factor applied to w_pen per step away from t = 0, in (0, 1].
     penetration_max_step: largest change of one sample's normalised 64-vector that one
         anti-penetration step may make (a trust region; not in the paper), > 0; ``inf``
@@ -364,64 +226,50 @@ class SamplerConfig(_ConfigBase):
         and the per-grasp figures use; more is finer and slower.
     """
 
-    ddim_steps: int = 32
-    cfg_weight: float = 0.1
-    penetration_weight: float = 4.0
-    penetration_decay: float = 0.9
-    penetration_max_step: float = 0.5
-    object_contact_weight: float = 1.0
-    object_penetration_band: float = 0.03
-    object_guidance_points: int = 1024
-    closed_cloud_imbalance: float = 0.2
-    settle_iterations: int = 30
-    settle_step_m: float = 0.002
+    RENAMED_FIELDS: ClassVar[dict[str, str]] = {"penetration_weight": "penetration_guidance_weight"}
 
-    def __post_init__(self) -> None:
-        owner = "SamplerConfig"
-        _require_int(owner, "ddim_steps", self.ddim_steps, 1)
-        for name in ("cfg_weight", "penetration_weight", "object_contact_weight"):
-            object.__setattr__(self, name, _require_float(owner, name, getattr(self, name), 0.0, math.inf, False, True))
-        object.__setattr__(
-            self,
-            "penetration_decay",
-            _require_float(owner, "penetration_decay", self.penetration_decay, 0.0, 1.0, low_open=True),
-        )
-        if self.penetration_max_step != math.inf:  # inf: the paper's unbounded step
-            object.__setattr__(
-                self,
-                "penetration_max_step",
-                _require_float(owner, "penetration_max_step", self.penetration_max_step, 0.0, math.inf, low_open=True),
-            )
-
-        object.__setattr__(
-            self,
-            "object_penetration_band",
-            _require_float(owner, "object_penetration_band", self.object_penetration_band, 0.0, 1.0, low_open=True),
-        )
-
-        _require_int(owner, "object_guidance_points", self.object_guidance_points, 1)
-        _require_int(owner, "settle_iterations", self.settle_iterations, 0)
-        object.__setattr__(
-            self,
-            "settle_step_m",
-            _require_float(owner, "settle_step_m", self.settle_step_m, 0.0, 0.1, low_open=True),
-        )
-        object.__setattr__(
-            self,
-            "closed_cloud_imbalance",
-            _require_float(owner, "closed_cloud_imbalance", self.closed_cloud_imbalance, 0.0, 1.0, low_open=True),
-        )
+    ddim_steps: int = setting(32, low=1, help="DDIM denoising steps of each hand (<= the model's T)")
+    cfg_weight: float = setting(0.1, low=0.0, help="classifier-free guidance weight w_cfg (paper Eq. 4)")
+    penetration_guidance_weight: float = setting(
+        4.0, low=0.0, help="anti-penetration guidance weight w_pen at t = 0 (Algorithm 2); 0: no guidance"
+    )
+    penetration_decay: float = setting(
+        0.9, low=0.0, high=1.0, low_open=True, help="factor on w_pen per step away from t = 0"
+    )
+    penetration_max_step: float = setting(
+        0.5,
+        low=0.0,
+        low_open=True,
+        allow_inf=True,
+        help="largest change of a normalised hand vector per guidance step; inf: the paper's plain step",
+    )
+    object_contact_weight: float = setting(
+        1.0, low=0.0, help="pull of a floating hand onto the object, relative to w_pen; 0: off"
+    )
+    object_penetration_band: float = setting(
+        0.03,
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        units="metres",
+        help="deepest penetration into a one-sided object cloud that guidance acts on",
+    )
+    object_guidance_points: int = setting(1024, low=1, help="object cloud points used by hand-object guidance")
+    closed_cloud_imbalance: float = setting(
+        0.2, low=0.0, high=1.0, low_open=True, help="largest |mean normal| of a cloud taken as closed"
+    )
+    settle_iterations: int = setting(30, low=0, help="Adam steps settling each hand onto the object; 0: off")
+    settle_step_m: float = setting(
+        0.002, low=0.0, high=0.1, low_open=True, units="metres", help="step size of the settling"
+    )
 
     def check_against(self, diffusion: DiffusionConfig) -> None:
         """Raise ConfigError when ddim_steps exceeds the model's number of diffusion steps T."""
-        _require_int("SamplerConfig", "ddim_steps", self.ddim_steps, 1, diffusion.num_timesteps)
-
-
-_DEVICES = ("auto", "cpu", "cuda")
+        require_int("SamplerConfig", "ddim_steps", self.ddim_steps, 1, diffusion.num_timesteps)
 
 
 @dataclass(frozen=True)
-class TrainConfig(_ConfigBase):
+class TrainConfig(ConfigBase):
     """One training run of Algorithm 1 (S.4.2 for the defaults).
 
     train_data, val_data: hands files (.npz, README "Conventions"). A relative path is relative to
@@ -443,35 +291,37 @@ class TrainConfig(_ConfigBase):
         camera's view (one side only, noise, outliers), so that proposals hold up on real clouds.
     """
 
-    train_data: Path
-    val_data: Path | None = None
-    epochs: int = 80
-    batch_size: int = 256
-    lr: float = 2e-4
-    lr_decay: float = 0.9
-    lr_decay_every: int = 20
-    p_uncond: float = 0.5
-    seed: int = 0
-    num_workers: int = 0
-    checkpoint_every: int = 10
-    log_every: int = 200
-    max_steps: int | None = None
-    device: str = "auto"
-    model: DenoiserConfig = field(default_factory=DenoiserConfig)
-    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
-    object_encoder: ObjectEncoderConfig | None = None
-    p_uncond_object: float = 0.1
-    sensor_augmentation: float = 0.5
+    train_data: Path = setting(help="training hands file (.npz), or grasp set with an object_encoder")
+    val_data: Path | None = setting(None, help="validation hands file or grasp set; none: no validation")
+    epochs: int = setting(80, low=1, help="passes over the training data")
+    batch_size: int = setting(256, low=1, help="training pairs per optimisation step")
+    lr: float = setting(2e-4, low=0.0, high=1.0, low_open=True, help="initial Adam learning rate")
+    lr_decay: float = setting(0.9, low=0.0, high=1.0, low_open=True, help="StepLR factor")
+    lr_decay_every: int = setting(20, low=1, help="StepLR period in epochs")
+    p_uncond: float = setting(0.5, low=0.0, high=1.0, help="probability of dropping the conditioning hand")
+    seed: int = setting(0, low=0, help="random seed of the run")
+    num_workers: int = setting(0, low=0, help="data loader worker processes")
+    checkpoint_every: int = setting(10, low=1, help="epochs between checkpoints")
+    log_every: int = setting(200, low=1, help="optimisation steps between log lines")
+    max_steps: int | None = setting(None, low=1, help="stop after this many optimisation steps; none: no cap")
+    device: str = setting(
+        "auto",
+        pattern=r"auto|cpu|cuda(:\d+)?",
+        pattern_text="auto, cpu, cuda, cuda:N",
+        help="torch device; auto: CUDA when available",
+    )
+    model: DenoiserConfig = setting(default_factory=DenoiserConfig, help="the denoiser's size")
+    diffusion: DiffusionConfig = setting(default_factory=DiffusionConfig, help="the noise schedule")
+    object_encoder: ObjectEncoderConfig | None = setting(
+        None, help="object encoder of an object-conditioned prior; none: two hands only"
+    )
+    p_uncond_object: float = setting(0.1, low=0.0, high=1.0, help="probability of dropping the object condition")
+    sensor_augmentation: float = setting(
+        0.5, low=0.0, high=1.0, help="probability that a training cloud is made to look like one depth view"
+    )
 
-    def __post_init__(self) -> None:
-        owner = "TrainConfig"
-        for name in ("p_uncond_object", "sensor_augmentation"):
-            object.__setattr__(self, name, _require_float(owner, name, getattr(self, name), 0.0, 1.0))
-        if self.object_encoder is not None and not isinstance(self.object_encoder, ObjectEncoderConfig):
-            raise ConfigError(
-                f"TrainConfig.object_encoder must be an ObjectEncoderConfig, got {type(self.object_encoder).__name__}"
-            )
-        if isinstance(self.model, DenoiserConfig) and self.model.num_hands == 2:
+    def check_consistency(self) -> None:
+        if self.model.num_hands == 2:
             if self.object_encoder is not None:
                 raise ConfigError(
                     "TrainConfig: the joint model (model.num_hands: 2) is for two hands without an object"
@@ -482,53 +332,8 @@ class TrainConfig(_ConfigBase):
                     f"condition, got {self.p_uncond!r}"
                 )
         wanted = 0 if self.object_encoder is None else self.object_encoder.out_dim
-        if isinstance(self.model, DenoiserConfig) and self.model.object_embedding_dim != wanted:
+        if self.model.object_embedding_dim != wanted:
             raise ConfigError(
                 f"TrainConfig.model.object_embedding_dim is {self.model.object_embedding_dim} but must be {wanted} "
                 + ("(no object_encoder)" if self.object_encoder is None else "(object_encoder.head[-1])")
             )
-        object.__setattr__(self, "train_data", self._path("train_data", self.train_data))
-        if self.val_data is not None:
-            object.__setattr__(self, "val_data", self._path("val_data", self.val_data))
-        _require_int(owner, "epochs", self.epochs, 1)
-        _require_int(owner, "batch_size", self.batch_size, 1)
-        object.__setattr__(self, "lr", _require_float(owner, "lr", self.lr, 0.0, 1.0, low_open=True))
-        object.__setattr__(self, "lr_decay", _require_float(owner, "lr_decay", self.lr_decay, 0.0, 1.0, low_open=True))
-        _require_int(owner, "lr_decay_every", self.lr_decay_every, 1)
-        object.__setattr__(self, "p_uncond", _require_float(owner, "p_uncond", self.p_uncond, 0.0, 1.0))
-        _require_int(owner, "seed", self.seed, 0)
-        _require_int(owner, "num_workers", self.num_workers, 0)
-        _require_int(owner, "checkpoint_every", self.checkpoint_every, 1)
-        _require_int(owner, "log_every", self.log_every, 1)
-        if self.max_steps is not None:
-            _require_int(owner, "max_steps", self.max_steps, 1)
-        if not isinstance(self.device, str) or not (
-            self.device in _DEVICES or (self.device.startswith("cuda:") and self.device[5:].isdigit())
-        ):
-            raise ConfigError(f"TrainConfig.device must be one of auto, cpu, cuda, cuda:N; got {self.device!r}")
-        if not isinstance(self.model, DenoiserConfig):
-            raise ConfigError(f"TrainConfig.model must be a DenoiserConfig, got {type(self.model).__name__}")
-        if not isinstance(self.diffusion, DiffusionConfig):
-            raise ConfigError(f"TrainConfig.diffusion must be a DiffusionConfig, got {type(self.diffusion).__name__}")
-
-    @staticmethod
-    def _path(name: str, value: Any) -> Path:
-        if isinstance(value, Path):
-            return value
-        if isinstance(value, str) and value:
-            return Path(value)
-        raise ConfigError(f"TrainConfig.{name} must be a file path, got {value!r}")
-
-    @classmethod
-    def from_dict(cls, data: Any) -> TrainConfig:
-        values = cls._check_keys(data)
-        if "model" in values:
-            values["model"] = DenoiserConfig.from_dict(values["model"])
-        if "diffusion" in values:
-            values["diffusion"] = DiffusionConfig.from_dict(values["diffusion"])
-        if values.get("object_encoder") is not None:
-            values["object_encoder"] = ObjectEncoderConfig.from_dict(values["object_encoder"])
-        return cls(**values)
-
-    def to_yaml(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")

@@ -5,7 +5,7 @@ Notation (paper -> code):
                                 prediction of any runtime backend, normalised units
     E(.)                        ``schedule.eps_from_x0``
     w_cfg                       ``config.cfg_weight``               (Eq. 4, Algorithm 2 line 18)
-    w_pen                       ``config.penetration_weight`` at t = 0, multiplied by
+    w_pen                       ``config.penetration_guidance_weight`` at t = 0, multiplied by
                                 ``config.penetration_decay`` per DDIM step away from t = 0;
                                 each step's change is bounded by
                                 ``config.penetration_max_step`` (not in the paper)
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -44,6 +45,7 @@ from interhandgen_core.prior.representation import Normalizer, pair_from_vectors
 from interhandgen_core.prior.schedule import DiffusionSchedule
 
 DenoiseFn = Callable[[Tensor, Tensor, Tensor, Tensor, "Tensor | None"], Tensor]
+SamplerT = TypeVar("SamplerT", bound="CascadedSampler")
 
 
 @dataclass
@@ -96,6 +98,10 @@ class CascadedSampler:
         self.config = config
         self._timesteps: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
+    def with_denoise(self: SamplerT, denoise: DenoiseFn) -> SamplerT:
+        """This sampler (its class, schedule, normaliser, hand layers and configuration) around another D_phi."""
+        return type(self)(denoise, self.schedule, self.normalizer, self.right_layer, self.left_layer, self.config)
+
     def draw_noise(self, num: int, generator: torch.Generator, device: torch.device) -> tuple[Tensor, Tensor]:
         """x_T of the anchor and of the other hand, (num, 64) each, on ``device``.
 
@@ -116,7 +122,10 @@ class CascadedSampler:
     def penetration_weights(self) -> list[float]:
         """w_pen per DDIM step, first (noisiest) to last (t = 0)."""
         steps = self.config.ddim_steps
-        return [self.config.penetration_weight * self.config.penetration_decay ** (steps - 1 - k) for k in range(steps)]
+        return [
+            self.config.penetration_guidance_weight * self.config.penetration_decay ** (steps - 1 - k)
+            for k in range(steps)
+        ]
 
     def sample_anchor(self, noise: Tensor, obj: ObjectCondition | None = None) -> Tensor:
         """Algorithm 2 lines 5-10: x_T (num, 64) -> (num, 64) normalised right-hand-space anchors.

@@ -25,9 +25,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
+from interhandgen_core.config import ConfigBase, setting
 from interhandgen_core.errors import CheckpointError, ConfigError
 from interhandgen_core.hands.hand_params import HAND_DIM, ROOT, HandParams
-from interhandgen_core.prior.configuration import _ConfigBase, _require_float, _require_int
 from interhandgen_core.prior.representation import Normalizer, pair_from_vectors
 
 FORMAT_NAME = "interhandgen-vae"
@@ -35,20 +35,14 @@ FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
-class VaeConfig(_ConfigBase):
+class VaeConfig(ConfigBase):
     """latent_dim; hidden_dim: width of every hidden layer; encoder_layers, decoder_layers: hidden layers each."""
 
-    latent_dim: int = 32
-    hidden_dim: int = 256
-    encoder_layers: int = 5
-    decoder_layers: int = 5
-    kl_weight: float = 1e-3
-
-    def __post_init__(self) -> None:
-        owner = "VaeConfig"
-        for name in ("latent_dim", "hidden_dim", "encoder_layers", "decoder_layers"):
-            _require_int(owner, name, getattr(self, name), 1)
-        object.__setattr__(self, "kl_weight", _require_float(owner, "kl_weight", self.kl_weight, 0.0, 1e3))
+    latent_dim: int = setting(32, low=1, help="size of the latent z")
+    hidden_dim: int = setting(256, low=1, help="width of every hidden layer")
+    encoder_layers: int = setting(5, low=1, help="hidden layers of the encoder")
+    decoder_layers: int = setting(5, low=1, help="hidden layers of the decoder")
+    kl_weight: float = setting(1e-3, low=0.0, high=1e3, help="weight of the KL term of the loss")
 
 
 def _mlp(in_dim: int, hidden: int, layers: int, out_dim: int) -> nn.Sequential:

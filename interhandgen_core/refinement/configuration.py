@@ -1,7 +1,8 @@
 """Typed configuration of the prior refinement of noisy two-hand estimates (paper 3.5, Eq. 9).
 
-The field defaults are the single source of truth; the CLI, the benchmark and the ROS
-node only override them. Every value is checked in ``__post_init__``.
+The field declarations (default, range, units, help; interhandgen_core/config.py) are the single
+source of truth; the CLI, the benchmark and the ROS node only override them, and the ROS node's
+parameters take their defaults and ranges from them.
 
 Objective per frame (refinement/objective.py), all terms summed:
     data          keypoint_weight * confidence * robust keypoint error, cm^2
@@ -17,15 +18,14 @@ Objective per frame (refinement/objective.py), all terms summed:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from interhandgen_core.config import ConfigBase, setting
 from interhandgen_core.errors import ConfigError
-from interhandgen_core.prior.configuration import _ConfigBase, _require_float, _require_int
 
 
 @dataclass(frozen=True)
-class RefinerConfig(_ConfigBase):
+class RefinerConfig(ConfigBase):
     """Weights, iterations and tracking rules of HandPriorRefiner (refinement/refiner.py).
 
     iterations: L-BFGS iterations per frame warm-started from the previous refined frame.
@@ -66,69 +66,55 @@ class RefinerConfig(_ConfigBase):
         the ones in between is reported with the next).
     """
 
-    iterations: int = 8
-    init_iterations: int = 60
-    realign_iterations: int = 16
-    batch_iterations: int = 60
-    keypoint_weight: float = 1.0
-    prior_weight: float = 4.0
-    penetration_weight: float = 50.0
-    smoothness_weight: float = 0.05
-    pose_weight: float = 0.01
-    betas_weight: float = 0.05
-    prior_timestep: int = 30
-    prior_noise_draws: int = 8
-    prior_placement_distance_m: float = 0.02
-    robust_scale_m: float = 0.03
-    velocity_damping: float = 0.8
-    min_keypoints: int = 6
-    hand_size_range_m: tuple[float, float] = (0.01, 0.15)
-    swap_ratio: float = 0.5
-    swap_min_distance_m: float = 0.03
-    confidence_decay: float = 0.9
-    repaired_confidence_factor: float = 0.5
-    reinit_after_frames: int = 15
-    reacquire_distance_m: float = 0.08
-    hold_weight: float = 0.3
-    warning_interval_s: float = 5.0
-    seed: int = 0
+    iterations: int = setting(8, low=0, help="optimiser iterations per frame")
+    init_iterations: int = setting(60, low=0, help="iterations for a hand seen for the first time")
+    realign_iterations: int = setting(16, low=0, help="iterations for a hand re-aligned after a jump")
+    batch_iterations: int = setting(60, low=0, help="iterations of refine on a batch of independent estimates")
+    keypoint_weight: float = setting(1.0, low=0.0, help="weight of the keypoint data term")
+    prior_weight: float = setting(4.0, low=0.0, help="weight of the prior term (paper Eq. 9)")
+    penetration_weight: float = setting(50.0, low=0.0, help="weight of hand-hand penetration (Eq. 7)")
+    smoothness_weight: float = setting(0.05, low=0.0, help="weight of temporal smoothness")
+    pose_weight: float = setting(0.01, low=0.0, help="weight of the mean squared finger angle")
+    betas_weight: float = setting(0.05, low=0.0, help="weight of the mean squared betas")
+    prior_timestep: int = setting(30, low=0, help="t of the forward-reverse step of Eq. 9 (< the model's T)")
+    prior_noise_draws: int = setting(8, low=2, help="noise draws averaged in the prior term; even")
+    prior_placement_distance_m: float = setting(
+        0.02, low=0.0, units="metres", help="the prior judges the hands' placement only when closer than this"
+    )
+    robust_scale_m: float = setting(
+        0.03, low=0.0, high=1.0, low_open=True, units="metres", help="scale of the robust keypoint error"
+    )
+    velocity_damping: float = setting(
+        0.8, low=0.0, high=1.0, help="fraction of the last velocity the smoothness prediction keeps"
+    )
+    min_keypoints: int = setting(6, low=3, high=21, help="fewest finite keypoints that make a hand observed")
+    hand_size_range_m: tuple[float, float] = setting(
+        (0.01, 0.15), units="metres", help="plausible median bone length of the keypoints (low, high)"
+    )
+    swap_ratio: float = setting(
+        0.5, low=0.0, high=1.0, low_open=True, help="cost ratio below which the hands' labels are taken as swapped"
+    )
+    swap_min_distance_m: float = setting(
+        0.03, low=0.0, high=1.0, low_open=True, units="metres", help="and the labelled matching is off by more"
+    )
+    confidence_decay: float = setting(0.9, low=0.0, high=1.0, help="per-frame confidence factor of a held hand")
+    repaired_confidence_factor: float = setting(
+        0.5, low=0.0, high=1.0, help="confidence factor of an observation that had to be repaired"
+    )
+    reinit_after_frames: int = setting(15, low=0, help="a hand lost longer than this is initialised afresh")
+    reacquire_distance_m: float = setting(
+        0.08, low=0.0, high=1.0, low_open=True, units="metres", help="palm jump beyond which a hand is re-aligned"
+    )
+    hold_weight: float = setting(0.3, low=0.0, help="pull of a lost hand towards its last keypoints")
+    warning_interval_s: float = setting(5.0, low=0.0, units="seconds", help="least time between warnings of a kind")
+    seed: int = setting(0, low=0, help="random seed of the prior term's noise")
 
-    def __post_init__(self) -> None:
+    def check_consistency(self) -> None:
         owner = "RefinerConfig"
-        _require_int(owner, "iterations", self.iterations, 0)
-        _require_int(owner, "init_iterations", self.init_iterations, 0)
-        _require_int(owner, "realign_iterations", self.realign_iterations, 0)
-        _require_int(owner, "batch_iterations", self.batch_iterations, 0)
-        _require_int(owner, "prior_timestep", self.prior_timestep, 0)
-        _require_int(owner, "prior_noise_draws", self.prior_noise_draws, 2)
         if self.prior_noise_draws % 2:
             raise ConfigError(
                 f"{owner}.prior_noise_draws must be even (antithetic pairs), got {self.prior_noise_draws}"
             )
-        _require_int(owner, "min_keypoints", self.min_keypoints, 3, 21)
-        _require_int(owner, "reinit_after_frames", self.reinit_after_frames, 0)
-        _require_int(owner, "seed", self.seed, 0)
-        for name in ("keypoint_weight", "prior_weight", "penetration_weight", "smoothness_weight"):
-            object.__setattr__(self, name, _require_float(owner, name, getattr(self, name), 0.0, math.inf, False, True))
-        for name in ("pose_weight", "betas_weight", "warning_interval_s", "hold_weight"):
-            object.__setattr__(self, name, _require_float(owner, name, getattr(self, name), 0.0, math.inf, False, True))
-        object.__setattr__(
-            self,
-            "prior_placement_distance_m",
-            _require_float(owner, "prior_placement_distance_m", self.prior_placement_distance_m, 0.0, math.inf),
-        )
-        for name in ("robust_scale_m", "swap_min_distance_m", "reacquire_distance_m"):
-            object.__setattr__(self, name, _require_float(owner, name, getattr(self, name), 0.0, 1.0, low_open=True))
-        for name in ("velocity_damping", "repaired_confidence_factor"):
-            object.__setattr__(self, name, _require_float(owner, name, getattr(self, name), 0.0, 1.0))
-        object.__setattr__(
-            self, "swap_ratio", _require_float(owner, "swap_ratio", self.swap_ratio, 0.0, 1.0, low_open=True)
-        )
-        object.__setattr__(
-            self,
-            "confidence_decay",
-            _require_float(owner, "confidence_decay", self.confidence_decay, 0.0, 1.0, high_open=False),
-        )
         size = self.hand_size_range_m
         if (
             not isinstance(size, tuple | list)

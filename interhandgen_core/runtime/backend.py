@@ -8,6 +8,11 @@ exactly as ``prior.denoiser.Denoiser.forward`` takes them; whatever runs inside 
 graph, ONNX Runtime, a TensorRT engine), the caller sees the same function. Backends run without
 gradients: the sampler's and the refiner's guidance differentiate through the hand model only.
 
+Work that calls the denoiser many times on fixed shapes (the whole guided cascade of a batch)
+is handed over as one callable: ``backend.run_captured(key, fn, inputs)`` returns ``fn(*inputs)``;
+the CUDA-graph backend captures it once per key and input shapes and replays it
+(runtime/cuda_graph.py). Inside ``fn`` the denoiser is ``backend.capturable_denoiser``.
+
 What each backend needs:
     torch         nothing beyond torch; fp16 needs CUDA, bf16 a CUDA GPU or a CPU with bf16 support
     cuda-graph    a CUDA device (runtime/cuda_graph.py)
@@ -18,7 +23,7 @@ What each backend needs:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Hashable, Sequence
 
 import torch
 from torch import Tensor
@@ -26,9 +31,6 @@ from torch import Tensor
 from interhandgen_core.errors import BackendError
 from interhandgen_core.hands.hand_params import HAND_DIM
 from interhandgen_core.runtime.configuration import BackendConfig
-
-if TYPE_CHECKING:
-    pass
 
 
 class DenoiserBackend(ABC):
@@ -62,6 +64,24 @@ class DenoiserBackend(ABC):
                 f"batches or rebuild with a larger BackendConfig.max_batch"
             )
         return self._run(x_t, t, cond, cond_mask, object_embedding)
+
+    @property
+    def capturable_denoiser(self) -> DenoiserBackend:
+        """The denoiser for a function given to ``run_captured``: this backend itself unless it captures
+        (a CUDA graph cannot be captured inside another: runtime/cuda_graph.py gives its eager one)."""
+        return self
+
+    def run_captured(
+        self, key: Hashable, fn: Callable[..., Sequence[Tensor]], inputs: Sequence[Tensor]
+    ) -> list[Tensor]:
+        """fn(*inputs) -> its output tensors; this default simply calls it.
+
+        ``fn`` is device work only, with no host reads and no copies from the host (the capture rules
+        of runtime/cuda_graph.py), calling ``capturable_denoiser``. ``key`` names everything ``fn``
+        freezes besides its inputs' shapes (sampler class, configuration, model): a backend that
+        captures reuses one capture per key and input shapes.
+        """
+        return list(fn(*inputs))
 
     @abstractmethod
     def _run(

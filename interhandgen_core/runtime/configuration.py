@@ -1,8 +1,9 @@
 """BackendConfig: which runtime runs the denoiser D_phi, at which precision, and where its files live.
 
-Every default lives here (ARCHITECTURE.md, "runtime"). The ROS nodes' ``backend``, ``engine_file_path``
-and ``force_engine_update`` parameters and the command line's ``--backend`` map onto these
-fields; see runtime/backend.py for what each backend needs.
+Every default and range lives here, in the field declarations (interhandgen_core/config.py). The ROS
+nodes' ``backend``, ``precision``, ``max_batch_size``, ``engine_file_path`` and ``force_engine_update``
+parameters and the command line's ``--backend`` map onto these fields; see runtime/backend.py for
+what each backend needs.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from interhandgen_core.config import ConfigBase, require_int, setting
 from interhandgen_core.errors import ConfigError
-from interhandgen_core.prior.configuration import _ConfigBase, _require_choice, _require_int
 
 BACKEND_NAMES = ("torch", "cuda-graph", "onnxruntime", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -31,7 +32,7 @@ def default_cache_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class BackendConfig(_ConfigBase):
+class BackendConfig(ConfigBase):
     """How the denoiser runs.
 
     name: "torch" (eager), "cuda-graph" (CUDA only: captured and replayed per batch size, and the
@@ -53,31 +54,21 @@ class BackendConfig(_ConfigBase):
     workspace_mb: TensorRT builder workspace.
     """
 
-    name: str = "torch"
-    precision: str = "fp32"
-    cache_dir: str | None = None
-    onnx_path: str | None = None
-    engine_path: str | None = None
-    force_rebuild: bool = False
-    max_batch: int = 512
-    opt_batch: int = 64
-    workspace_mb: int = 2048
+    name: str = setting("torch", choices=BACKEND_NAMES, help="denoiser runtime")
+    precision: str = setting("fp32", choices=PRECISIONS, help="denoiser precision (fp16/bf16: CUDA)")
+    cache_dir: str | None = setting(None, help="folder of exported ONNX files and engines; none: the default cache")
+    onnx_path: str | None = setting(None, help="an exported denoiser to use instead of exporting the checkpoint")
+    engine_path: str | None = setting(None, help="TensorRT engine file; none: one in the cache")
+    force_rebuild: bool = setting(False, help="rebuild the TensorRT engine even if a valid one exists")
+    max_batch: int = setting(512, low=1, high=1 << 16, help="largest denoiser batch (TensorRT profile)")
+    opt_batch: int = setting(64, low=1, help="batch TensorRT tunes its kernels for (<= max_batch)")
+    workspace_mb: int = setting(2048, low=16, high=1 << 20, units="MB", help="TensorRT builder workspace")
 
     NAMES: ClassVar[tuple[str, ...]] = BACKEND_NAMES
 
-    def __post_init__(self) -> None:
+    def check_consistency(self) -> None:
         owner = "BackendConfig"
-        _require_choice(owner, "name", self.name, BACKEND_NAMES)
-        _require_choice(owner, "precision", self.precision, PRECISIONS)
-        _require_int(owner, "max_batch", self.max_batch, 1, 1 << 16)
-        _require_int(owner, "opt_batch", self.opt_batch, 1, self.max_batch)
-        _require_int(owner, "workspace_mb", self.workspace_mb, 16, 1 << 20)
-        if not isinstance(self.force_rebuild, bool):
-            raise ConfigError(f"{owner}.force_rebuild must be true or false, got {self.force_rebuild!r}")
-        for name in ("cache_dir", "onnx_path", "engine_path"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not value):
-                raise ConfigError(f"{owner}.{name} must be a non-empty path string or None, got {value!r}")
+        require_int(owner, "opt_batch", self.opt_batch, 1, self.max_batch)
         if self.name == "onnxruntime" and self.precision != "fp32":
             raise ConfigError(
                 f"{owner}: the onnxruntime backend runs the fp32 export; use precision fp32 "
@@ -102,3 +93,30 @@ class BackendConfig(_ConfigBase):
 
     def resolved_cache_dir(self) -> Path:
         return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir()
+
+
+def engine_build_config(
+    onnx_path: str | Path,
+    engine_path: str | Path,
+    precision: str | None = None,
+    max_batch: int | None = None,
+    force_rebuild: bool = False,
+) -> BackendConfig:
+    """The TensorRT BackendConfig that builds an engine at ``engine_path`` from the exported denoiser ``onnx_path``.
+
+    precision: "fp32" or "fp16" kernels; None: ENGINE_PRECISION. max_batch: the optimisation
+    profile's largest batch (denoiser rows; None: the field's default); the profile is tuned for
+    the default opt_batch, or for max_batch where that is smaller. force_rebuild: rebuild even
+    when a valid engine is already there. Raises ConfigError for values BackendConfig refuses.
+    """
+    defaults = BackendConfig()
+    largest = defaults.max_batch if max_batch is None else max_batch
+    return BackendConfig(
+        name="tensorrt",
+        precision=precision or ENGINE_PRECISION,
+        onnx_path=str(onnx_path),
+        engine_path=str(engine_path),
+        force_rebuild=force_rebuild,
+        max_batch=largest,
+        opt_batch=min(defaults.opt_batch, largest),
+    )

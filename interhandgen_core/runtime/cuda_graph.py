@@ -6,17 +6,27 @@ without Python or launch overhead. Two captures are offered:
 
     CudaGraphBackend(...)(x_t, t, cond, cond_mask, emb)   one denoiser call, captured per batch
                                                           size (the refiner's calls, any caller)
-    CudaGraphBackend.run_cascade(sampler, noise, ...)     the whole guided cascade of
-                                                          prior/sampler.py (both hands, every DDIM
-                                                          step, CFG and the anti-penetration
-                                                          gradient) as one graph per batch size,
-                                                          configuration and object cloud size
+    CudaGraphBackend.run_captured(key, fn, inputs)        any function of tensors, captured per
+                                                          key and input shapes; the pipelines
+                                                          (pipelines/prior_pipeline.py) pass the
+                                                          whole guided cascade of prior/sampler.py
+                                                          (both hands, every DDIM step, CFG and the
+                                                          anti-penetration gradient), keyed by
+                                                          sampler class, configuration and object
+                                                          cloud, so one graph per batch size,
+                                                          configuration and cloud size
+
+Inside ``fn`` the denoiser is ``capturable_denoiser``, this backend's eager one: a graph cannot
+be captured inside another. A function whose capture fails runs eagerly from then on for its
+key and shapes (logged once): a robot would rather have its grasps late than not at all.
 
 Capture rules this relies on (torch.cuda.graphs): inputs and outputs live in static buffers
 that are copied into before and out of each replay; the captured code neither synchronises
 with the host nor copies host memory to the device (prior/sampler.py keeps to that, and
 tests/runtime/test_cuda_graph.py checks it on any machine); shapes and Python-side decisions
 (batch size, number of steps, weights) are frozen into the graph, hence the cache keys.
+Tensors the captured code reads besides its inputs (a sampler's timesteps, the hand model's
+buffers) must outlive the graph: a captured call keeps the function, and so what it holds.
 Each graph keeps its own memory pool: graphs of different batch sizes are replayed in any
 order, which a shared pool does not allow.
 """
@@ -26,20 +36,15 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from interhandgen_core.errors import BackendError
-from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.prior.denoiser import Denoiser
 from interhandgen_core.runtime.backend import DenoiserBackend
 from interhandgen_core.runtime.configuration import BackendConfig
 from interhandgen_core.runtime.eager import EagerBackend
-
-if TYPE_CHECKING:
-    from interhandgen_core.prior.sampler import CascadedSampler, ObjectCondition
 
 log = logging.getLogger("interhandgen_core.runtime")
 
@@ -53,10 +58,12 @@ class CapturedCall:
     """fn(*inputs) -> tensors, captured once for the shapes of ``example_inputs`` and replayed.
 
     Replay copies the new inputs into the static input buffers and returns copies of the
-    static outputs, so results never alias the graph's memory.
+    static outputs, so results never alias the graph's memory. ``fn`` is kept: the graph reads
+    the tensors it holds.
     """
 
     def __init__(self, fn: Callable[..., Sequence[Tensor]], example_inputs: Sequence[Tensor]) -> None:
+        self.fn = fn
         device = example_inputs[0].device
         self.inputs = [x.clone() for x in example_inputs]
         side = torch.cuda.Stream(device)
@@ -114,44 +121,28 @@ class CudaGraphBackend(DenoiserBackend):
 
         return self._captured(("denoiser", x_t.shape[0]), denoise, inputs)(*inputs)[0]
 
-    def run_cascade(
-        self, sampler: CascadedSampler, anchor_noise: Tensor, other_noise: Tensor, obj: ObjectCondition | None
-    ) -> tuple[HandParams, HandParams]:
-        """sampler.sample_from_noise, captured per (batch, sampler configuration, cloud size) and replayed.
+    @property
+    def capturable_denoiser(self) -> DenoiserBackend:
+        return self.eager
 
-        anchor_noise, other_noise: (N, 64) on this device. ``sampler`` may use any denoise
-        function; the graph records this backend's eager denoiser in its place.
+    def run_captured(
+        self, key: Hashable, fn: Callable[..., Sequence[Tensor]], inputs: Sequence[Tensor]
+    ) -> list[Tensor]:
+        """fn(*inputs), captured once per (key, input shapes and dtypes) and replayed; eager where capture failed.
+
+        ``fn`` calls ``capturable_denoiser`` (this backend's eager denoiser); every tensor in
+        ``inputs`` is on this device.
         """
-        from interhandgen_core.prior.sampler import CascadedSampler, ObjectCondition
-
-        eager_sampler = CascadedSampler(
-            self.eager, sampler.schedule, sampler.normalizer, sampler.right_layer, sampler.left_layer, sampler.config
-        )
-        eager_sampler.timestep_pairs(self.device)  # made before capture: it copies to the device
-        inputs = [anchor_noise, other_noise]
-        band = None
-        if obj is not None:
-            inputs += [obj.embedding, obj.mirrored_embedding, obj.points, obj.normals]
-            band = obj.penetration_band
-
-        def cascade(*args: Tensor) -> list[Tensor]:
-            condition = None if band is None else ObjectCondition(args[2], args[3], args[4], args[5], band)
-            left, right = eager_sampler.sample_from_noise(args[0], args[1], condition)
-            return [
-                tensor for hand in (left, right) for tensor in (hand.pose, hand.betas, hand.rotation, hand.translation)
-            ]
-
-        key = ("cascade", sampler.config, id(sampler.right_layer), *(tuple(x.shape) for x in inputs), band)
-        if key in self._uncapturable:
-            return eager_sampler.sample_from_noise(anchor_noise, other_noise, obj)
+        full_key = (key, *((tuple(x.shape), x.dtype) for x in inputs))
+        if full_key in self._uncapturable:
+            return list(fn(*inputs))
         try:
-            outputs = self._captured(key, cascade, inputs)(*inputs)
+            return self._captured(full_key, fn, inputs)(*inputs)
         except BackendError as error:
-            # A robot would rather have its grasps late than not at all: run this configuration eagerly from now on.
-            log.warning("%s; running the cascade eagerly for this configuration", error)
-            self._uncapturable.add(key)
-            return eager_sampler.sample_from_noise(anchor_noise, other_noise, obj)
-        return HandParams(*outputs[:4]), HandParams(*outputs[4:])
+            # A robot would rather have its grasps late than not at all: run this work eagerly from now on.
+            log.warning("%s; running it eagerly for this configuration", error)
+            self._uncapturable.add(full_key)
+            return list(fn(*inputs))
 
     def close(self) -> None:
         self._graphs.clear()

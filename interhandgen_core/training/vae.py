@@ -3,52 +3,32 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from interhandgen_core.config import ConfigBase, setting
 from interhandgen_core.data.dataset import TwoHandPairs
 from interhandgen_core.errors import ConfigError
-from interhandgen_core.prior.configuration import _ConfigBase, _require_float, _require_int
 from interhandgen_core.prior.vae import TwoHandVae, VaeConfig, save_vae, vae_loss
 from interhandgen_core.training.loss import model_inputs
 
 
 @dataclass(frozen=True)
-class VaeTrainConfig(_ConfigBase):
+class VaeTrainConfig(ConfigBase):
     """A VAE training run: hands files, Adam, and the model's VaeConfig under ``vae``."""
 
-    train_data: Path
-    val_data: Path | None = None
-    epochs: int = 100
-    batch_size: int = 256
-    lr: float = 1e-3
-    seed: int = 0
-    max_steps: int | None = None
-    vae: VaeConfig = field(default_factory=VaeConfig)
-
-    def __post_init__(self) -> None:
-        owner = "VaeTrainConfig"
-        object.__setattr__(self, "train_data", Path(self.train_data))
-        if self.val_data is not None:
-            object.__setattr__(self, "val_data", Path(self.val_data))
-        _require_int(owner, "epochs", self.epochs, 1)
-        _require_int(owner, "batch_size", self.batch_size, 2)
-        object.__setattr__(self, "lr", _require_float(owner, "lr", self.lr, 0.0, 1.0, low_open=True))
-        _require_int(owner, "seed", self.seed, 0)
-        if self.max_steps is not None:
-            _require_int(owner, "max_steps", self.max_steps, 1)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> VaeTrainConfig:
-        values = cls._check_keys(data)
-        if "vae" in values:
-            values["vae"] = VaeConfig.from_dict(values["vae"] or {})
-        return cls(**values)
+    train_data: Path = setting(help="training hands file (.npz)")
+    val_data: Path | None = setting(None, help="validation hands file; none: no validation")
+    epochs: int = setting(100, low=1, help="passes over the training data")
+    batch_size: int = setting(256, low=2, help="training pairs per optimisation step")
+    lr: float = setting(1e-3, low=0.0, high=1.0, low_open=True, help="Adam learning rate")
+    seed: int = setting(0, low=0, help="random seed of the run")
+    max_steps: int | None = setting(None, low=1, help="stop after this many optimisation steps; none: no cap")
+    vae: VaeConfig = setting(default_factory=VaeConfig, help="the model's size and KL weight")
 
 
 def _joint(pairs: TwoHandPairs, rows: Tensor) -> Tensor:

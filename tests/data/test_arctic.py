@@ -1,7 +1,10 @@
-"""ARCTIC converter on fixture files in the published format: frames, object articulation, round trip, bad input."""
+"""ARCTIC converter on fixture files in the published format: frames, object articulation, round trip, summary and
+grasp set, bad input."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 import pickle
@@ -20,6 +23,7 @@ from dataset_formats import (
 
 from interhandgen_core.data import arctic
 from interhandgen_core.data.arctic import ArcticConfig, convert_arctic_split
+from interhandgen_core.data.grasp_synth import GraspSet
 from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.geometry.distance import points_to_surface_distance
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
@@ -138,6 +142,53 @@ def test_every_skip_reason_is_counted(layers: tuple[HandLayer, HandLayer], tmp_p
     assert "s01/box_grab_02 frame 1" == split.skips.examples[arctic.NON_FINITE]
     assert "expected a (T, 7) number array" in split.skips.examples[arctic.MALFORMED_SEQUENCE]
     assert split.sequences == 7
+
+
+def test_summary_and_grasp_set_of_a_split(layers: tuple[HandLayer, HandLayer], tmp_path: Path) -> None:
+    write_arctic_template(tmp_path, "box")
+    write_arctic_template(tmp_path, "laptop")
+    write_arctic_sequence(tmp_path, "s01/box_grab_01", layers, random_arctic_sequence(5, seed=1))
+    write_arctic_sequence(tmp_path, "s02/laptop_use_03", layers, random_arctic_sequence(4, seed=2))
+    write_arctic_split(tmp_path, {"train": ["s01/box_grab_01", "s02/laptop_use_03", "s03/box_grab_01"]})
+    config = ArcticConfig(cloud_points=256)
+    split = convert_arctic_split(tmp_path, "train", *layers, work=tmp_path / "work", config=config, progress=False)
+
+    summary = split.summary("train", config, "/models/mano")
+    assert list(summary) == [
+        "split",
+        "sequences_listed",
+        "sequences_converted",
+        "scenes",
+        "scenes_per_object",
+        "scenes_per_action",
+        "object_instances",
+        "skipped",
+        "config",
+        "hand_model",
+        "frame",
+    ]
+    assert (summary["split"], summary["sequences_listed"], summary["sequences_converted"]) == ("train", 3, 2)
+    assert summary["scenes"] == 9 and summary["object_instances"] == len(split.objects)
+    assert summary["scenes_per_object"] == {"box": 5, "laptop": 4}
+    assert summary["scenes_per_action"] == {"grab": 5, "use": 4}
+    assert summary["skipped"][arctic.MISSING_FILES]["count"] == 1  # s03: ARCTIC withholds it
+    assert summary["config"] == dataclasses.asdict(config)
+    assert summary["hand_model"] == "mano (/models/mano)" and summary["frame"] == arctic.ARCTIC_FRAME
+    assert json.loads(json.dumps(summary)) == summary
+
+    grasps = GraspSet.from_converted(split, arctic.ARCTIC_ACTIONS)  # what `data arctic` writes
+    assert len(grasps) == grasps.attempts == 9
+    assert grasps.kind_names == arctic.ARCTIC_ACTIONS and torch.equal(grasps.kind, split.kind)
+    assert grasps.objects is split.objects and torch.equal(grasps.object_index, split.object_index)
+    assert torch.equal(grasps.object_points, split.points) and torch.equal(grasps.object_normals, split.normals)
+    assert torch.equal(grasps.left.pose, split.left.pose) and torch.equal(
+        grasps.right.translation, split.right.translation
+    )
+    assert grasps.hand_object_depth.isnan().all() and grasps.hand_hand_depth.isnan().all()  # nobody measured them
+    assert grasps.kind_counts() == summary["scenes_per_action"]
+    grasps.save(tmp_path / "grasps.npz")
+    loaded = GraspSet.load(tmp_path / "grasps.npz")
+    assert loaded.kind_names == ("grab", "use") and loaded.objects.family_names == ("box", "laptop")
 
 
 def test_stride_and_resume(

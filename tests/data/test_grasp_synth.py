@@ -1,8 +1,10 @@
 """Synthetic bimanual grasps: accepted grasps pass the acceptance rule when re-measured independently,
-and grasp sets survive a save/load round trip."""
+grasp sets measure and summarise themselves, are made from a converter's scenes, and survive a save/load
+round trip."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 import torch
 import trimesh
 
+from interhandgen_core.contact.grasp_measures import grasp_statistics
 from interhandgen_core.contact.interaction import penetration_depth
 from interhandgen_core.data.articulated_objects import ArticulatedObjects
 from interhandgen_core.data.grasp_synth import (
@@ -18,8 +21,9 @@ from interhandgen_core.data.grasp_synth import (
     GraspSynthConfig,
     GraspSynthesizer,
 )
-from interhandgen_core.data.procedural_objects import ProceduralObjects, generate_objects
+from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES, ProceduralObjects, generate_objects
 from interhandgen_core.errors import ConfigError, DataError
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import KEYPOINT_NAMES
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
@@ -88,6 +92,70 @@ def test_accepted_grasps_pass_the_acceptance_rule_when_re_measured(
     hand_depth = penetration_depth(lo.vertices, left_layer.faces, ro.vertices, right_layer.faces)
     assert (hand_depth <= CONFIG.max_penetration_m + tol).all()
     assert torch.allclose(hand_depth, grasps.hand_hand_depth, atol=1e-6)
+
+
+def test_measure_repeats_the_generators_exact_figures(grasps: GraspSet, layers: tuple[HandLayer, HandLayer]) -> None:
+    right_layer, left_layer = layers
+    figures = grasps.measure(left_layer, right_layer)
+    assert figures.hand_object_depth.shape == figures.left_gap.shape == (len(grasps),)
+    torch.testing.assert_close(figures.hand_object_depth, grasps.hand_object_depth, atol=1e-6, rtol=0)
+    torch.testing.assert_close(figures.hand_hand_depth, grasps.hand_hand_depth, atol=1e-6, rtol=0)
+    assert (figures.left_gap <= CONFIG.contact_m + 1e-6).all() and (figures.right_gap <= CONFIG.contact_m + 1e-6).all()
+
+
+def test_summary_counts_kinds_and_families_and_states_the_acceptance(
+    grasps: GraspSet, objects: ProceduralObjects, layers: tuple[HandLayer, HandLayer]
+) -> None:
+    right_layer, left_layer = layers
+    statistics = grasp_statistics(grasps.measure(left_layer, right_layer))
+    summary = grasps.summary(CONFIG, statistics, "procedural")
+    assert list(summary) == [
+        "objects",
+        "grasps",
+        "seed",
+        "attempts",
+        "acceptance_ratio",
+        "kinds",
+        "families",
+        "statistics",
+        "hand_model",
+    ]
+    assert (summary["objects"], summary["grasps"], summary["seed"]) == (2, len(grasps), CONFIG.seed)
+    assert summary["attempts"] == grasps.attempts and summary["acceptance_ratio"] == len(grasps) / grasps.attempts
+    assert list(summary["kinds"]) == list(GRASP_KINDS) and sum(summary["kinds"].values()) == len(grasps)
+    assert summary["kinds"] == {k: int((grasps.kind == i).sum()) for i, k in enumerate(GRASP_KINDS)}
+    # Families count objects, not grasps.
+    assert summary["families"] == {f: int((objects.family == i).sum()) for i, f in enumerate(OBJECT_FAMILIES)}
+    assert summary["statistics"] == statistics.as_dict() and summary["statistics"]["contact_ratio"] == 1.0
+    assert summary["hand_model"] == "procedural"
+
+
+def test_from_converted_keeps_the_scenes_and_leaves_the_figures_unmeasured(grasps: GraspSet) -> None:
+    @dataclass
+    class Scenes:  # the fields a converter's result has (ARCTIC's ArcticSplit: tests/data/test_arctic.py)
+        objects: ProceduralObjects | ArticulatedObjects
+        points: torch.Tensor
+        normals: torch.Tensor
+        object_index: torch.Tensor
+        left: HandParams
+        right: HandParams
+        kind: torch.Tensor
+
+    scenes = Scenes(
+        grasps.objects,
+        grasps.object_points,
+        grasps.object_normals,
+        grasps.object_index,
+        grasps.left,
+        grasps.right,
+        torch.zeros(len(grasps), dtype=torch.long),
+    )
+    converted = GraspSet.from_converted(scenes, ("grab", "use"))
+    assert len(converted) == converted.attempts == len(grasps)
+    assert converted.objects is grasps.objects and converted.object_points is grasps.object_points
+    assert converted.left is grasps.left and converted.right is grasps.right and converted.kind is scenes.kind
+    assert converted.kind_names == ("grab", "use") and converted.kind_counts() == {"grab": len(grasps), "use": 0}
+    assert converted.hand_object_depth.isnan().all() and converted.hand_hand_depth.isnan().all()
 
 
 def test_save_and_load_round_trip(grasps: GraspSet, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""InterHand2.6M converter on fixture files in the published format: selection, conventions, round trip, bad input."""
+"""InterHand2.6M converter on fixture files in the published format: selection, conventions, round trip, summary,
+bad input."""
 
 from __future__ import annotations
 
@@ -77,6 +78,31 @@ def test_per_image_repeats_each_frame_per_camera(layers: tuple[HandLayer, HandLa
     )
     assert len(split.capture) == 12
     assert torch.equal(split.left.pose[0], split.left.pose[2])
+
+
+def test_summary_counts_scenes_frames_and_skips(layers: tuple[HandLayer, HandLayer], tmp_path: Path) -> None:
+    left, right = random_world_scenes(4, seed=16)
+    write_interhand_split(tmp_path / "annotations", "val", layers, left, right, cameras=3)
+    split = convert_interhand_split(
+        tmp_path / "annotations", "val", *layers, work=tmp_path / "work", per_image=True, progress=False
+    )
+    summary = split.summary("val", True, "/models/mano")
+    assert list(summary) == [
+        "split",
+        "annotations_read",
+        "scenes",
+        "frames",
+        "per_image",
+        "skipped",
+        "hand_model",
+        "frame",
+    ]
+    assert (summary["split"], summary["annotations_read"]) == ("val", split.annotations)
+    assert (summary["scenes"], summary["frames"], summary["per_image"]) == (12, 4, True)  # 3 cameras per frame
+    assert summary["skipped"] == split.skips.as_dict()
+    assert {reason: entry["count"] for reason, entry in summary["skipped"].items()} == dict(split.skips.counts)
+    assert summary["hand_model"] == "mano (/models/mano)" and summary["frame"] == interhand.INTERHAND_FRAME
+    assert json.loads(json.dumps(summary)) == summary
 
 
 def test_resumes_from_finished_captures(

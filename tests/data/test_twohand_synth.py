@@ -1,13 +1,14 @@
-"""The synthetic two-hand generator: accepted samples touch, do not interpenetrate, and are reproducible."""
+"""The synthetic two-hand generator: accepted samples touch, do not interpenetrate, are reproducible and summarised."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from interhandgen_core.contact.interaction import measure_interaction
-from interhandgen_core.data.twohand_synth import INTERACTION_KINDS, TwoHandSynthConfig, TwoHandSynthesizer
+from interhandgen_core.contact.interaction import interaction_statistics, measure_interaction
+from interhandgen_core.data.twohand_synth import INTERACTION_KINDS, TwoHandSet, TwoHandSynthConfig, TwoHandSynthesizer
 from interhandgen_core.errors import ConfigError
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 
@@ -63,3 +64,23 @@ def test_config_is_validated() -> None:
         TwoHandSynthConfig(num=0)
     with pytest.raises(ConfigError, match="unknown interaction kinds"):
         TwoHandSynthConfig(num=1, kinds=("juggling",))
+
+
+def _rest_hands(n: int) -> HandParams:
+    return HandParams(torch.zeros(n, 45), torch.zeros(n, 10), torch.eye(3).expand(n, 3, 3), torch.zeros(n, 3))
+
+
+def test_summary_counts_every_kind_and_states_the_acceptance() -> None:
+    kind = torch.tensor([INTERACTION_KINDS.index("stacked"), INTERACTION_KINDS.index("handshake")] * 2)
+    depth = torch.tensor([0.0, 0.001, 0.0, 0.002])
+    gap = torch.tensor([0.001, 0.0, 0.03, 0.0])
+    samples = TwoHandSet(_rest_hands(4), _rest_hands(4), kind, 10, depth, gap)
+    summary = samples.summary(TwoHandSynthConfig(num=4, seed=7), "procedural")
+
+    assert list(summary) == ["num", "seed", "attempts", "acceptance_ratio", "kinds", "statistics", "hand_model"]
+    assert (summary["num"], summary["seed"], summary["attempts"]) == (4, 7, 10)
+    assert summary["acceptance_ratio"] == 0.4 and summary["hand_model"] == "procedural"
+    assert list(summary["kinds"]) == list(INTERACTION_KINDS)  # every kind, in order, zeros included
+    assert summary["kinds"]["stacked"] == summary["kinds"]["handshake"] == 2 and sum(summary["kinds"].values()) == 4
+    assert summary["statistics"] == interaction_statistics(depth, gap).as_dict() == samples.statistics().as_dict()
+    assert summary["statistics"]["penetrating_ratio"] == 0.5 and summary["statistics"]["proximity_ratio"] == 0.75

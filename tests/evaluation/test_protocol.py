@@ -131,11 +131,31 @@ def test_variant_specs_need_exactly_one_source() -> None:
         VariantSpec(label="x")
     with pytest.raises(ConfigError, match="exactly one"):
         VariantSpec(label="x", checkpoint=Path("a"), vae=Path("b"))
-    with pytest.raises(ConfigError, match="cfg_weight must be a number >= 0"):
+    with pytest.raises(ConfigError, match=r"VariantSpec\.cfg_weight must be >= 0"):
         VariantSpec(label="x", checkpoint=Path("a"), cfg_weight=-1.0)
+
+
+def test_variant_sampler_overrides_take_the_samplers_range_and_its_former_names() -> None:
+    # The same knob, the same range: VariantSpec's overrides are SamplerConfig's fields.
+    with pytest.raises(ConfigError, match=r"VariantSpec\.penetration_guidance_weight must be >= 0"):
+        VariantSpec(label="x", checkpoint=Path("a"), penetration_guidance_weight=-1.0)
+    old = VariantSpec.from_dict({"label": "x", "checkpoint": "a", "penetration_weight": 0})
+    assert old.penetration_guidance_weight == 0.0
+    with pytest.raises(ConfigError, match="former name"):
+        VariantSpec.from_dict(
+            {"label": "x", "checkpoint": "a", "penetration_weight": 0, "penetration_guidance_weight": 1}
+        )
+    with pytest.raises(ConfigError, match=r"variants\['bad'\]: VariantSpec\.cfg_weight"):
+        ProtocolConfig.from_dict(
+            {
+                "reference": "r.npz",
+                "backbone": "b",
+                "variants": {"bad": {"label": "x", "checkpoint": "a", "cfg_weight": -1}},
+            }
+        )
 
 
 def test_the_shipped_protocol_config_parses() -> None:
     config = ProtocolConfig.from_yaml(Path(__file__).parents[2] / "training/configs/protocol_twohand.yaml")
     assert {"ours", "no_cfg", "no_apg", "no_selfatt", "joint", "separate", "vae"} <= set(config.variants)
-    assert config.variants["no_apg"].penetration_weight == 0.0
+    assert config.variants["no_apg"].penetration_guidance_weight == 0.0

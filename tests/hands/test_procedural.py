@@ -1,30 +1,22 @@
-"""The shipped procedural hand: a closed, outward-wound, hand-sized mesh with a consistent rig.
+"""The shipped procedural hand (hands/procedural/__init__.py): a closed, outward-wound, hand-sized mesh.
 
-Every test reads the shipped ``procedural_hand.npz``; only ``test_generator_reproduces_shipped_file``
-runs the generator (about 10 s, needs the ``assets`` extra).
+Every test reads the shipped ``procedural_hand.npz``. Its rig is tested per part
+(test_procedural_joints.py, test_procedural_skinning.py, test_procedural_shape.py); the
+generator is run by test_procedural_command.py.
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from interhandgen_core.hands.asset import HandAsset, load_asset_npz
+from interhandgen_core.hands.asset import HandAsset
 from interhandgen_core.hands.hand_params import HandParams
-from interhandgen_core.hands.keypoints import NUM_JOINTS, PARENTS, TIP_ORDER
+from interhandgen_core.hands.keypoints import PARENTS, TIP_ORDER
 from interhandgen_core.hands.layer import HandLayer
-from interhandgen_core.hands.procedural import (
-    ASSET_NAME,
-    designs_to_skeleton,
-    load_procedural_hand,
-    shipped_asset_path,
-)
-
-DISTAL_JOINT = {"thumb": 15, "index": 3, "middle": 6, "ring": 12, "pinky": 9}
+from interhandgen_core.hands.procedural import ASSET_NAME, load_procedural_hand, shipped_asset_path
+from interhandgen_core.hands.procedural.design import designs_to_skeleton
 
 
 @pytest.fixture(scope="module")
@@ -124,32 +116,6 @@ def test_dimensions_and_axes(asset: HandAsset) -> None:
     assert v[:, 1].min() < -v[:, 1].max() + 0.01
 
 
-def test_joint_regressor_reproduces_designed_joints(asset: HandAsset) -> None:
-    regressor = asset.J_regressor
-    assert np.allclose(regressor.sum(axis=1), 1.0, atol=1e-9)
-    assert regressor.min() > -1e-9
-    assert np.all((regressor > 1e-12).sum(axis=1) <= 40)
-    designed = designs_to_skeleton().joints
-    assert np.abs(regressor @ asset.v_template - designed).max() < 1e-6
-
-
-def test_skinning_weights(asset: HandAsset) -> None:
-    w = asset.weights
-    assert w.shape == (asset.num_vertices, NUM_JOINTS)
-    assert w.min() >= 0.0
-    assert np.allclose(w.sum(axis=1), 1.0, atol=1e-9)
-    # Fingertips follow the distal bone; the wrist end follows the root.
-    for finger, vertex in zip(TIP_ORDER, asset.tip_vertex_ids, strict=True):
-        assert w[vertex, DISTAL_JOINT[finger]] > 0.9
-    assert w[np.argmax(asset.v_template[:, 0]), 0] > 0.9
-
-
-def test_tip_vertices_are_fingertip_ends(asset: HandAsset) -> None:
-    designed = designs_to_skeleton().tip_ends
-    tips = asset.v_template[asset.tip_vertex_ids]
-    assert np.linalg.norm(tips - designed, axis=1).max() < 0.004
-
-
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_joints_stay_inside_for_betas(asset: HandAsset, side: str) -> None:
     hand = asset if side == "right" else asset.mirrored()
@@ -177,18 +143,6 @@ def test_mirrored_left_hand_is_closed_and_outward(asset: HandAsset) -> None:
     assert left.v_template[left.tip_vertex_ids[2], 0] == left.v_template[:, 0].max() > 0.15
 
 
-def test_shape_directions_are_plausible(asset: HandAsset) -> None:
-    layer = HandLayer(asset, dtype=torch.float64)
-    # Roughly unit-scaled: one unit moves some vertex by 0.5-20 mm, none by more.
-    per_direction = np.linalg.norm(asset.shapedirs, axis=1).max(axis=0)
-    assert np.all(per_direction > 5e-4) and np.all(per_direction < 0.02)
-    # Direction 0 is overall size: +1 makes the hand about 7 % longer.
-    beta = torch.zeros(1, 10, dtype=torch.float64)
-    beta[0, 0] = 1.0
-    grown = (layer.v_template + torch.einsum("bl,vkl->bvk", beta, layer.shapedirs))[0].numpy()
-    assert np.ptp(grown[:, 0]) / np.ptp(asset.v_template[:, 0]) == pytest.approx(1.07, abs=0.01)
-
-
 def test_layer_rest_pose_is_the_template(asset: HandAsset) -> None:
     layer = HandLayer(asset, dtype=torch.float64)
     zeros = torch.zeros(1, 45, dtype=torch.float64)
@@ -202,19 +156,3 @@ def test_layer_rest_pose_is_the_template(asset: HandAsset) -> None:
     )
     assert torch.allclose(out.vertices[0], torch.as_tensor(asset.v_template), atol=1e-12)
     assert torch.allclose(out.joints[0], torch.as_tensor(designs_to_skeleton().joints), atol=1e-9)
-
-
-@pytest.mark.slow
-def test_generator_reproduces_shipped_file(tmp_path: Path) -> None:
-    pytest.importorskip("skimage")
-    pytest.importorskip("fast_simplification")
-    pytest.importorskip("scipy")
-    from interhandgen_core.hands.procedural import main
-
-    out = tmp_path / "hand.npz"
-    assert main(["--out", os.fspath(out)]) == 0
-    fresh, shipped = load_asset_npz(out), load_procedural_hand()
-    assert np.array_equal(fresh.faces, shipped.faces)
-    for field in ("v_template", "shapedirs", "J_regressor", "weights"):
-        assert np.allclose(getattr(fresh, field), getattr(shipped, field), atol=1e-7), field
-    assert np.array_equal(fresh.tip_vertex_ids, shipped.tip_vertex_ids)

@@ -17,6 +17,7 @@ from interhandgen_core.io.meshes import (
     read_mesh,
     write_ply,
     write_twohand_ply,
+    write_twohand_plys,
 )
 
 
@@ -100,3 +101,18 @@ def test_write_rejects_bad_meshes(tmp_path: Path) -> None:
         write_twohand_ply(tmp_path / "a.ply", vertices, faces, np.full_like(vertices, np.nan), faces)
     with pytest.raises(FileNotFoundError, match="create it first"):
         write_ply(tmp_path / "no" / "a.ply", vertices, faces)
+
+
+def test_write_twohand_plys_one_file_per_sample(tmp_path: Path) -> None:
+    left, faces = _sphere()
+    right, _ = _sphere(offset=0.1)
+    lv = np.stack([left, left + 0.01, left + 0.02])
+    rv = np.stack([right, right, right])
+    points = np.array([[0.0, 0.2, 0.0], [0.0, 0.3, 0.0]])
+    paths = write_twohand_plys(tmp_path, "grasp", lv, faces, rv, faces, object_points=points)
+    assert [p.name for p in paths] == ["grasp_0000.ply", "grasp_0001.ply", "grasp_0002.ply"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in paths]
+    vertices, _ = read_mesh(paths[2])
+    np.testing.assert_allclose(vertices[: len(left)], left + 0.02, atol=1e-7)  # PLY stores float32
+    with pytest.raises(DataError, match="3 samples but right_vertices has 2"):
+        write_twohand_plys(tmp_path, "bad", lv, faces, rv[:2], faces)

@@ -1,134 +1,46 @@
-"""InterHandGen (the user-facing pipeline) on a tiny checkpoint: loading, sampling, hands files, errors."""
+"""InterHandGen.from_pretrained: a checkpoint -> the pipeline for its kind, with its backend."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 import interhandgen_core
-from interhandgen_core.errors import ConfigError
-from interhandgen_core.io.hands_file import read_hands_file, write_hands_file
-from interhandgen_core.pipelines.interhandgen import InterHandGen, TwoHandSamples, default_checkpoint
+from interhandgen_core.pipelines.grasp import GraspPipeline
+from interhandgen_core.pipelines.interhandgen import InterHandGen
+from interhandgen_core.pipelines.two_hand import TwoHandPipeline
+from interhandgen_core.runtime.configuration import BackendConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tiny_prior import TINY_CONFIG, write_tiny_prior
+from tiny_prior import write_tiny_object_prior, write_tiny_prior
 
 PROCEDURAL_NPZ = Path(interhandgen_core.__file__).resolve().parent / "assets" / "procedural_hand.npz"
 pytestmark = pytest.mark.skipif(not PROCEDURAL_NPZ.is_file(), reason="procedural asset not generated")
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> InterHandGen:
-    path = write_tiny_prior(tmp_path_factory.mktemp("prior"))
-    return InterHandGen.from_pretrained(path)
+def test_each_checkpoint_comes_back_as_the_pipeline_of_its_kind(tmp_path: Path) -> None:
+    two_hand = InterHandGen.from_pretrained(write_tiny_prior(tmp_path))
+    grasper = InterHandGen.from_pretrained(write_tiny_object_prior(tmp_path))
+    assert type(two_hand) is TwoHandPipeline and not two_hand.prior.object_conditioned
+    assert type(grasper) is GraspPipeline and grasper.prior.object_conditioned
 
 
-@pytest.fixture(scope="module")
-def samples(model: InterHandGen) -> TwoHandSamples:
-    return model.sample(5, seed=0, ddim_steps=3)
+def test_no_path_is_the_shipped_two_hand_prior() -> None:
+    model = InterHandGen.from_pretrained()
+    assert type(model) is TwoHandPipeline and not model.prior.object_conditioned
 
 
-def test_from_pretrained_loads_the_tiny_checkpoint(model: InterHandGen) -> None:
-    assert model.device == torch.device("cpu")
-    assert model.prior.model_config == TINY_CONFIG
-    assert model.prior.metadata["hand_model"] == "procedural"
-    assert model.right_layer.side == "right"
-    assert model.left_layer.side == "left"
-    assert not model.denoiser.training
+def test_the_backend_and_device_reach_the_pipeline(tmp_path: Path) -> None:
+    model = InterHandGen.from_pretrained(
+        write_tiny_prior(tmp_path), device="cpu", backend=BackendConfig(precision="bf16")
+    )
+    assert model.backend.config.precision == "bf16"
+    assert str(model.device) == "cpu"
 
 
-def test_sample_shapes_and_canonical_left_hand(model: InterHandGen, samples: TwoHandSamples) -> None:
-    num_v = model.right_layer.num_vertices
-    num_f = model.right_layer.faces.shape[0]
-    assert samples.left_vertices.shape == (5, num_v, 3)
-    assert samples.right_vertices.shape == (5, num_v, 3)
-    assert samples.left_keypoints.shape == (5, 21, 3)
-    assert samples.right_keypoints.shape == (5, 21, 3)
-    assert samples.left_faces.shape == (num_f, 3)
-    assert samples.right_faces.shape == (num_f, 3)
-    for hand in (samples.left, samples.right):
-        assert hand.batch_size == 5
-        assert hand.pose.shape == (5, 45)
-        assert hand.betas.shape == (5, 10)
-        assert hand.rotation.shape == (5, 3, 3)
-        assert hand.translation.shape == (5, 3)
-    for tensor in (samples.left_vertices, samples.right_vertices, samples.left_keypoints, samples.right_keypoints):
-        assert torch.isfinite(tensor).all()
-    # The left hand is the anchor: identity rotation, wrist (keypoint 0) at the origin.
-    torch.testing.assert_close(samples.left.rotation, torch.eye(3).expand(5, 3, 3), atol=1e-5, rtol=0)
-    torch.testing.assert_close(samples.left.translation, torch.zeros(5, 3), atol=1e-6, rtol=0)
-    torch.testing.assert_close(samples.left_keypoints[:, 0], torch.zeros(5, 3), atol=1e-5, rtol=0)
-    # The right hand's rotation is a proper rotation.
-    r = samples.right.rotation
-    torch.testing.assert_close(r @ r.transpose(-1, -2), torch.eye(3).expand(5, 3, 3), atol=1e-4, rtol=0)
-    torch.testing.assert_close(torch.linalg.det(r), torch.ones(5), atol=1e-4, rtol=0)
-
-
-def test_sample_is_reproducible_for_a_seed(model: InterHandGen, samples: TwoHandSamples) -> None:
-    again = model.sample(5, seed=0, ddim_steps=3)
-    torch.testing.assert_close(again.right_vertices, samples.right_vertices, atol=0, rtol=0)
-    torch.testing.assert_close(again.left_vertices, samples.left_vertices, atol=0, rtol=0)
-    other = model.sample(5, seed=1, ddim_steps=3)
-    assert (other.right_vertices - samples.right_vertices).abs().max() > 1e-3
-    assert (other.left.pose - samples.left.pose).abs().max() > 1e-3
-
-
-def test_sample_in_memory_chunks_returns_every_sample(model: InterHandGen, samples: TwoHandSamples) -> None:
-    chunked = model.sample(5, seed=0, ddim_steps=3, batch_size=2)
-    assert chunked.right_vertices.shape == samples.right_vertices.shape
-    assert torch.isfinite(chunked.right_vertices).all()
-
-
-def test_to_hands_file_passes_validation_and_round_trips(
-    model: InterHandGen, samples: TwoHandSamples, tmp_path: Path
-) -> None:
-    hands = model.to_hands_file(samples)
-    assert hands.num_samples == 5
-    np.testing.assert_allclose(hands.right_vertices, samples.right_vertices.numpy(), atol=1e-6)
-    np.testing.assert_array_equal(hands.left_faces, samples.left_faces.numpy())
-    path = tmp_path / "samples.npz"
-    write_hands_file(path, hands)
-    back = read_hands_file(path)  # validates the schema
-    assert back.num_samples == 5
-    np.testing.assert_array_equal(back.right_pose, hands.right_pose)
-    np.testing.assert_array_equal(back.left_keypoints, hands.left_keypoints)
-
-
-@pytest.mark.parametrize("num", [0, -3])
-def test_sample_refuses_no_samples(model: InterHandGen, num: int) -> None:
-    with pytest.raises(ConfigError, match="num"):
-        model.sample(num)
-
-
-def test_sample_refuses_bad_sampler_settings(model: InterHandGen) -> None:
-    with pytest.raises(ConfigError, match="ddim_steps"):
-        model.sample(2, ddim_steps=0)
-    with pytest.raises(ConfigError, match="cfg_weight"):
-        model.sample(2, ddim_steps=2, cfg_weight=-1.0)
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cuda_without_cuda_is_a_clear_config_error(tmp_path: Path) -> None:
-    path = write_tiny_prior(tmp_path)
-    with pytest.raises(ConfigError, match="no CUDA device") as info:
-        InterHandGen.from_pretrained(path, device="cuda")
-    message = str(info.value)
-    assert "\n" not in message
-    assert "--device cpu" in message
-
-
-def test_unknown_device_is_a_config_error(tmp_path: Path) -> None:
-    path = write_tiny_prior(tmp_path)
-    with pytest.raises(ConfigError, match="unknown device 'banana'"):
-        InterHandGen.from_pretrained(path, device="banana")
-
-
-def test_default_checkpoint_points_into_the_package_assets() -> None:
-    path = default_checkpoint()
-    package = Path(interhandgen_core.__file__).resolve().parent
-    assert path.resolve().parent == package / "assets"
-    assert path.suffix == ".safetensors"
+def test_separate_networks_are_a_two_hand_pipeline(tmp_path: Path) -> None:
+    first = write_tiny_prior(tmp_path, "uncond", seed=0)
+    second = write_tiny_prior(tmp_path, "cond", seed=1)
+    assert type(InterHandGen.from_separate(first, second)) is TwoHandPipeline

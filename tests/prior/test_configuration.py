@@ -22,7 +22,7 @@ def test_defaults_follow_the_paper() -> None:
     diffusion = DiffusionConfig()
     assert (diffusion.num_timesteps, diffusion.beta_start, diffusion.beta_end) == (256, 1e-4, 0.01)
     sampler = SamplerConfig()
-    assert (sampler.ddim_steps, sampler.cfg_weight, sampler.penetration_weight, sampler.penetration_decay) == (
+    assert (sampler.ddim_steps, sampler.cfg_weight, sampler.penetration_guidance_weight, sampler.penetration_decay) == (
         32,
         0.1,
         4.0,
@@ -192,3 +192,25 @@ def test_dataset_recipes_are_the_papers_settings(name: str, batch: int, object_c
     assert (config.object_encoder is not None) == object_conditioned
     if config.object_encoder is not None:
         assert config.object_encoder.out_dim == config.model.object_embedding_dim == 512
+
+
+def test_sampler_reads_the_former_name_of_the_guidance_weight(tmp_path: Path) -> None:
+    # SamplerConfig.penetration_weight was renamed penetration_guidance_weight (RefinerConfig has its
+    # own penetration_weight, another thing); files written before still load.
+    assert SamplerConfig.from_dict({"penetration_weight": 2}).penetration_guidance_weight == 2.0
+    path = tmp_path / "sampler.yaml"
+    path.write_text("penetration_weight: 0.0\nddim_steps: 8\n")
+    assert SamplerConfig.from_yaml(path) == SamplerConfig(ddim_steps=8, penetration_guidance_weight=0.0)
+    with pytest.raises(ConfigError, match="former name"):
+        SamplerConfig.from_dict({"penetration_weight": 2, "penetration_guidance_weight": 3})
+    assert "penetration_guidance_weight" in SamplerConfig().to_dict()
+
+
+@pytest.mark.parametrize("name", ["twohand_small", "twohand_object_small"])
+def test_shipped_checkpoint_configs_load_unchanged(name: str) -> None:
+    meta = json.loads((REPO / "interhandgen_core" / "assets" / f"{name}.json").read_text())
+    model = DenoiserConfig.from_dict(meta["model"])
+    assert {k: model.to_dict()[k] for k in meta["model"]} == meta["model"]
+    assert DiffusionConfig.from_dict(meta["diffusion"]).to_dict() == meta["diffusion"]
+    if "object_encoder" in meta:
+        assert ObjectEncoderConfig.from_dict(meta["object_encoder"]).to_dict() == meta["object_encoder"]

@@ -63,7 +63,7 @@ def test_anchor_is_canonical_left_hand(parts: tuple) -> None:
 
 def test_cfg_runs_cond_and_uncond_in_one_call_and_matches_separate_calls(parts: tuple) -> None:
     calls: list[int] = []
-    config = SamplerConfig(ddim_steps=3, cfg_weight=0.5, penetration_weight=0.0)
+    config = SamplerConfig(ddim_steps=3, cfg_weight=0.5, penetration_guidance_weight=0.0)
     sampler = make_sampler(parts, config, calls)
     anchor = sampler.sample_anchor(torch.randn(5, HAND_DIM, generator=torch.Generator().manual_seed(1)))
     cond, left = sampler.anchor_to_condition(anchor)
@@ -91,7 +91,7 @@ def test_batched_guidance_step_matches_per_sample_steps(parts: tuple) -> None:
     of Eq. 8 is discontinuous, so 1e-8 rounding differences between batch sizes can flip a
     vertex pair and grow over steps. The step itself is where batching could go wrong.
     """
-    sampler = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_weight=4.0))
+    sampler = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_guidance_weight=4.0))
     gen = torch.Generator().manual_seed(3)
     _, left = sampler.anchor_to_condition(sampler.sample_anchor(torch.randn(6, HAND_DIM, generator=gen)))
     with torch.no_grad():
@@ -109,7 +109,7 @@ def test_batched_guidance_step_matches_per_sample_steps(parts: tuple) -> None:
 
 
 def test_unguided_chain_is_batch_independent(parts: tuple) -> None:
-    sampler = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_weight=0.0))
+    sampler = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_guidance_weight=0.0))
     cond, left = sampler.anchor_to_condition(
         sampler.sample_anchor(torch.randn(4, HAND_DIM, generator=torch.Generator().manual_seed(3)))
     )
@@ -122,8 +122,8 @@ def test_unguided_chain_is_batch_independent(parts: tuple) -> None:
 
 
 def test_guidance_changes_penetrating_samples_only_when_enabled(parts: tuple) -> None:
-    off = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_weight=0.0))
-    on = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_weight=50.0))
+    off = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_guidance_weight=0.0))
+    on = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_guidance_weight=50.0))
     anchor = off.sample_anchor(torch.randn(6, HAND_DIM, generator=torch.Generator().manual_seed(5)))
     cond, left = off.anchor_to_condition(anchor)
     noise = torch.randn(6, HAND_DIM, generator=torch.Generator().manual_seed(6))
@@ -135,9 +135,11 @@ def test_guidance_changes_penetrating_samples_only_when_enabled(parts: tuple) ->
 
 
 def test_guidance_step_is_bounded_by_the_trust_region(parts: tuple) -> None:
-    bounded = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_weight=1e4, penetration_max_step=0.2))
+    bounded = make_sampler(
+        parts, SamplerConfig(ddim_steps=4, penetration_guidance_weight=1e4, penetration_max_step=0.2)
+    )
     unbounded = make_sampler(
-        parts, SamplerConfig(ddim_steps=4, penetration_weight=1e4, penetration_max_step=float("inf"))
+        parts, SamplerConfig(ddim_steps=4, penetration_guidance_weight=1e4, penetration_max_step=float("inf"))
     )
     gen = torch.Generator().manual_seed(9)
     _, left = bounded.anchor_to_condition(bounded.sample_anchor(torch.randn(6, HAND_DIM, generator=gen)))

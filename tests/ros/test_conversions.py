@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -18,9 +19,21 @@ from interhandgen_ros.conversions import (
     points_to_cloud,
     pose_array_to_observation,
 )
-from interhandgen_ros.parameters import GRASP_PROPOSAL_PARAMETERS, HAND_PRIOR_PARAMETERS, markdown_table, spec_table
+from interhandgen_ros.parameters import (
+    GRASP_PROPOSAL_PARAMETERS,
+    HAND_PRIOR_PARAMETERS,
+    current_value,
+    markdown_table,
+    spec_table,
+)
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
+
+from interhandgen_core.config import default_of, setting_of
+from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
+from interhandgen_core.prior.configuration import SamplerConfig
+from interhandgen_core.refinement.configuration import RefinerConfig
+from interhandgen_core.runtime.configuration import BackendConfig
 
 
 def structured_cloud(points: np.ndarray, dtype: str, bigendian: bool, pad_point: int, pad_row: int) -> PointCloud2:
@@ -132,3 +145,39 @@ def test_readme_holds_the_generated_parameter_tables() -> None:
     readme = (REPO / "README.md").read_text()
     assert markdown_table(GRASP_PROPOSAL_PARAMETERS) in readme
     assert markdown_table(HAND_PRIOR_PARAMETERS) in readme
+
+
+def test_parameters_that_set_a_config_field_take_its_default_and_range() -> None:
+    grasp, hand = spec_table(GRASP_PROPOSAL_PARAMETERS), spec_table(HAND_PRIOR_PARAMETERS)
+    for table, name, config, field in (
+        (grasp, "ddim_steps", SamplerConfig, "ddim_steps"),
+        (grasp, "cfg_weight", SamplerConfig, "cfg_weight"),
+        (grasp, "penetration_guidance_weight", SamplerConfig, "penetration_guidance_weight"),
+        (grasp, "voxel_size", CloudPreprocessConfig, "voxel_size"),
+        (grasp, "max_batch_size", BackendConfig, "max_batch"),
+        (hand, "iterations", RefinerConfig, "iterations"),
+        (hand, "penetration_weight", RefinerConfig, "penetration_weight"),
+    ):
+        spec, meta = table[name], setting_of(config, field)
+        assert spec.default == default_of(config, field), name
+        assert (spec.minimum, spec.maximum, spec.low_open, spec.high_open) == (
+            meta.low,
+            meta.high,
+            meta.low_open,
+            meta.high_open,
+        ), name
+    assert grasp["backend"].choices == setting_of(BackendConfig, "name").choices
+    assert grasp["cfg_weight"].check(-0.1) is not None and grasp["cfg_weight"].check(50.0) is None
+    assert grasp["device"].check("cuda:1x") is not None
+
+
+def test_the_former_name_of_the_guidance_weight_is_still_read() -> None:
+    grasp = spec_table(GRASP_PROPOSAL_PARAMETERS)
+    former = grasp["penetration_weight"]
+    assert former.renamed_to == "penetration_guidance_weight" and math.isnan(former.default)
+    assert former.check(math.nan) is None and former.check(-1.0) is not None and former.check(2.0) is None
+    values = {"penetration_guidance_weight": 4.0, "penetration_weight": math.nan}
+    assert current_value(grasp, "penetration_guidance_weight", values.__getitem__) == 4.0
+    values["penetration_weight"] = 0.0  # an older parameter file
+    assert current_value(grasp, "penetration_guidance_weight", values.__getitem__) == 0.0
+    assert current_value(grasp, "cfg_weight", {"cfg_weight": 0.1}.__getitem__) == 0.1

@@ -3,23 +3,36 @@
 Capture needs a GPU, but what makes code capturable can be checked anywhere: the captured
 work must not read a device value back to the host (``.item()``, a 0-d tensor used as an
 index, boolean-mask indexing, ``nonzero``) nor make a tensor from host data. The first test
-runs the whole guided cascade, with and without an object, under a dispatch mode that
-records exactly those operations, on the CPU.
+runs the callable a pipeline hands to ``run_captured`` (the whole guided cascade, with and
+without an object) under a dispatch mode that records exactly those operations, on the CPU.
 """
 
 from __future__ import annotations
 
+import logging
 import traceback
+from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
 
 import pytest
 import torch
+from tiny_prior import TINY_CONFIG, TINY_DIFFUSION, tiny_normalizer
+from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from interhandgen_core.data.procedural_objects import generate_objects
 from interhandgen_core.errors import BackendError
-from interhandgen_core.pipelines.interhandgen import InterHandGen, default_object_checkpoint
-from interhandgen_core.pipelines.sensor_cloud import preprocess_cloud
+from interhandgen_core.pipelines.grasp import GraspPipeline
+from interhandgen_core.pipelines.interhandgen import InterHandGen
+from interhandgen_core.pipelines.shipped_priors import default_object_checkpoint
+from interhandgen_core.pipelines.two_hand import TwoHandPipeline
+from interhandgen_core.prior.checkpoint import save_prior
+from interhandgen_core.prior.configuration import DenoiserConfig
+from interhandgen_core.prior.denoiser import Denoiser
+from interhandgen_core.runtime.backend import DenoiserBackend
 from interhandgen_core.runtime.configuration import BackendConfig
+from interhandgen_core.runtime.cuda_graph import CudaGraphBackend
+from interhandgen_core.runtime.eager import EagerBackend
 
 # Operations that synchronise with the host on a GPU, or copy host data to it.
 HOST_OPERATIONS = {"aten._local_scalar_dense", "aten.nonzero", "aten.lift_fresh", "aten.masked_select", "aten.unique"}
@@ -53,22 +66,51 @@ def test_the_recorder_sees_host_operations() -> None:
         assert name in found
 
 
-@pytest.mark.parametrize("with_object", [False, True])
-def test_the_cascade_never_waits_for_the_host(with_object: bool) -> None:
-    model = InterHandGen.from_pretrained(default_object_checkpoint() if with_object else None)
-    sampler = model.sampler()
-    obj = None
-    if with_object:
-        points, normals = generate_objects(1, seed=0).sample_surface(1024, seed=0)
-        obj = model._object_condition(preprocess_cloud(points[0], None, normals[0]), 0, sampler.config)
-    noise = sampler.draw_noise(3, torch.Generator().manual_seed(0), model.device)
-    sampler.timestep_pairs(model.device)  # made before capture (runtime/cuda_graph.py does the same)
-    with HostOperationRecorder() as recorder:
-        sampler.sample_from_noise(*noise, obj)
-    assert recorder.found == [], "\n".join(sorted(set(recorder.found)))
+class HostCheckingBackend(EagerBackend):
+    """The eager backend, running what is handed to run_captured under the HostOperationRecorder."""
+
+    def __init__(self, backend: DenoiserBackend) -> None:
+        assert isinstance(backend, EagerBackend)
+        super().__init__(backend.denoiser, backend.device, backend.config)
+        self.found: list[str] = []
+        self.runs = 0
+
+    def run_captured(
+        self, key: Hashable, fn: Callable[..., Sequence[Tensor]], inputs: Sequence[Tensor]
+    ) -> list[Tensor]:
+        self.runs += 1
+        with HostOperationRecorder() as recorder:
+            outputs = list(fn(*inputs))
+        self.found += recorder.found
+        return outputs
+
+
+def test_the_cascade_never_waits_for_the_host() -> None:
+    model = TwoHandPipeline.from_pretrained()
+    checking = HostCheckingBackend(model.backend)
+    model.backend = checking
+    model.sample(3, seed=0)
+    assert checking.runs == 1
+    assert checking.found == [], "\n".join(sorted(set(checking.found)))
+
+
+def test_the_cascade_with_an_object_never_waits_for_the_host() -> None:
+    grasper = GraspPipeline.from_pretrained()
+    checking = HostCheckingBackend(grasper.backend)
+    grasper.backend = checking
+    points, normals = generate_objects(1, seed=0).sample_surface(1024, seed=0)
+    grasper.sample(3, seed=0, object_points=points[0], object_normals=normals[0], settle_iterations=0)
+    assert checking.runs == 1
+    assert checking.found == [], "\n".join(sorted(set(checking.found)))
 
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (CUDA graphs)")
+
+
+def _joint_prior(directory: Path) -> Path:
+    config = DenoiserConfig.from_dict({**TINY_CONFIG.to_dict(), "num_hands": 2})
+    torch.manual_seed(0)
+    return save_prior(directory / "joint", Denoiser(config).eval(), tiny_normalizer(), config, TINY_DIFFUSION)
 
 
 @needs_cuda
@@ -109,3 +151,36 @@ def test_inputs_on_the_wrong_device_are_refused() -> None:
     x = torch.zeros(2, 64)
     with pytest.raises(BackendError, match="inputs must be on cuda"):
         backend(x, torch.zeros(2, dtype=torch.long), x, torch.ones(2, dtype=torch.bool), None)
+
+
+@needs_cuda
+def test_a_joint_prior_is_graphed_with_its_own_sampler(tmp_path: Path) -> None:
+    path = _joint_prior(tmp_path)
+    eager = TwoHandPipeline.from_pretrained(path, device="cuda")
+    graphed = TwoHandPipeline.from_pretrained(path, device="cuda", backend=BackendConfig(name="cuda-graph"))
+    reference = eager.sample(4, seed=1, ddim_steps=4)
+    for _ in range(2):  # captured, then replayed
+        samples = graphed.sample(4, seed=1, ddim_steps=4)
+    difference = (samples.right_vertices - reference.right_vertices).abs().amax(dim=(1, 2))
+    assert difference.median() < 1e-4
+
+
+@needs_cuda
+def test_work_that_cannot_be_captured_runs_eagerly(caplog: pytest.LogCaptureFixture) -> None:
+    backend = TwoHandPipeline.from_pretrained(device="cuda", backend=BackendConfig(name="cuda-graph")).backend
+    assert isinstance(backend, CudaGraphBackend)
+    calls = []
+
+    def host_read(x: Tensor) -> list[Tensor]:  # float() reads a device value back: not capturable
+        calls.append(1)
+        return [x * float(x.sum())]
+
+    x = torch.arange(4.0, device="cuda")
+    with caplog.at_level(logging.WARNING, logger="interhandgen_core.runtime"):
+        first = backend.run_captured("host read", host_read, [x])
+    assert "running it eagerly" in caplog.text
+    torch.testing.assert_close(first[0], x * 6.0)
+    before = len(calls)
+    again = backend.run_captured("host read", host_read, [x])  # no second capture attempt: one eager call
+    assert len(calls) == before + 1
+    torch.testing.assert_close(again[0], x * 6.0)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from interhandgen_core.errors import BackendError
-from interhandgen_core.pipelines.interhandgen import InterHandGen, default_checkpoint, default_object_checkpoint
+from interhandgen_core.pipelines.interhandgen import InterHandGen
+from interhandgen_core.pipelines.shipped_priors import default_checkpoint, default_object_checkpoint
 from interhandgen_core.prior.denoiser import Denoiser
 from interhandgen_core.prior.object_encoder import ObjectEncoder
 from interhandgen_core.runtime.configuration import BackendConfig
@@ -82,9 +83,9 @@ def test_sampling_through_onnxruntime_matches_torch(tmp_path: Path) -> None:
     per_sample = {}
     for weight in (0.0, None):  # without and with anti-penetration guidance
         model.use_backend(BackendConfig())
-        reference = model.sample(8, seed=3, ddim_steps=8, penetration_weight=weight)
+        reference = model.sample(8, seed=3, ddim_steps=8, penetration_guidance_weight=weight)
         model.use_backend(onnx)
-        samples = model.sample(8, seed=3, ddim_steps=8, penetration_weight=weight)
+        samples = model.sample(8, seed=3, ddim_steps=8, penetration_guidance_weight=weight)
         per_sample[weight] = (samples.right_vertices - reference.right_vertices).abs().amax(dim=(1, 2))
     assert per_sample[0.0].max() < 1e-4  # metres: the chain carries the 1e-6 denoiser differences along
     # Guidance acts on nearest vertices, a piecewise function: a 1e-6 difference may flip a vertex pair

@@ -25,7 +25,7 @@ from std_msgs.msg import Header
 
 from interhandgen_core.geometry.rotations import matrix_to_quaternion, quaternion_to_matrix
 from interhandgen_core.hands.hand_params import HandParams
-from interhandgen_core.pipelines.interhandgen import GraspSamples
+from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.refinement.observation import HandObservation, TwoHandObservation
 from interhandgen_core.refinement.refiner import RefinedHands
 

@@ -30,13 +30,14 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from interhandgen_core.data.procedural_objects import generate_objects
-from interhandgen_core.pipelines.interhandgen import GraspSamples, InterHandGen, default_object_checkpoint
+from interhandgen_core.pipelines.grasp import GraspPipeline
+from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
 from interhandgen_core.runtime.configuration import BackendConfig
 from interhandgen_ros.conversions import InputError, cloud_to_points, grasps_to_message
 from interhandgen_ros.markers import rank_alphas, two_hand_markers
 from interhandgen_ros.node_base import InterHandGenNode, run
-from interhandgen_ros.parameters import GRASP_PROPOSAL_PARAMETERS
+from interhandgen_ros.parameters import GRASP_PROPOSAL_PARAMETERS, current_value
 
 WARMUP_GRASPS = 2
 
@@ -57,19 +58,15 @@ def backend_config(node: InterHandGenNode) -> BackendConfig:
 class GraspProposalNode(InterHandGenNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("grasp_proposal_node", GRASP_PROPOSAL_PARAMETERS, **kwargs)
-        self.model: InterHandGen | None = None
+        self.model: GraspPipeline | None = None
         self._model_lock = threading.Lock()  # the topic worker and the action share one model
         self._proposals: Any = None
         self._markers: Any = None
         self._action: ActionServer | None = None
 
     def load(self) -> None:
-        path = self.param("model_file_path") or default_object_checkpoint()
-        model = InterHandGen.from_pretrained(path, device=self.param("device"), backend=backend_config(self))
-        if model.prior.object_encoder is None:
-            raise InputError(
-                f"model_file_path {path} is a two-hand prior; the grasp node needs an object-conditioned one"
-            )
+        path = self.param("model_file_path") or None  # None: the shipped object-conditioned prior
+        model = GraspPipeline.from_pretrained(path, device=self.param("device"), backend=backend_config(self))
         # Warm-up: one full proposal on a procedural object (allocations, kernels, graphs, engines).
         points, normals = generate_objects(1, seed=0).sample_surface(2048, seed=0)
         model.sample(
@@ -128,11 +125,10 @@ class GraspProposalNode(InterHandGenNode):
                 seed=seed,
                 ddim_steps=self.param("ddim_steps"),
                 cfg_weight=self.param("cfg_weight"),
-                penetration_weight=self.param("penetration_weight"),
+                penetration_guidance_weight=current_value(self.specs, "penetration_guidance_weight", self.param),
                 object_points=points,
                 preprocess=preprocess,
             )
-        assert isinstance(grasps, GraspSamples)  # object_points given -> grasps
         return grasps.ranked()
 
     def process(self, msg: PointCloud2) -> None:

@@ -26,7 +26,7 @@ from rclpy.qos import QoSProfile
 from visualization_msgs.msg import MarkerArray
 
 from interhandgen_core.hands.hand_params import HandParams
-from interhandgen_core.pipelines.interhandgen import InterHandGen
+from interhandgen_core.pipelines.two_hand import TwoHandPipeline
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.refiner import HandPriorRefiner
 from interhandgen_ros.conversions import (
@@ -56,7 +56,7 @@ class HandPriorNode(InterHandGenNode):
 
     def load(self) -> None:
         path = self.param("model_file_path") or None
-        model = InterHandGen.from_pretrained(path, device=self.param("device"), backend=backend_config(self))
+        model = TwoHandPipeline.from_pretrained(path, device=self.param("device"), backend=backend_config(self))
         refiner = HandPriorRefiner(model, self._config())
         # Warm-up: a few streaming frames of a still pair of hands, then forget them.
         layer_left, layer_right = model.left_layer, model.right_layer

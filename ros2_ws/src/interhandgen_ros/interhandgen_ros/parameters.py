@@ -1,33 +1,49 @@
 """The parameter table of each node: declarations, run-time validation and the README table come from here.
 
-Defaults that the library already owns are read from its configuration dataclasses
-(SamplerConfig, CloudPreprocessConfig, RefinerConfig, BackendConfig), so a default lives in
-one place. Names follow Isaac ROS where it has one (model_file_path, engine_file_path,
-force_engine_update, max_batch_size, input_qos, input_qos_depth). ``read_only`` parameters
-shape what on_configure loads (model, backend, QoS); they are fixed while the node runs
+A parameter that mirrors a library configuration field (SamplerConfig, CloudPreprocessConfig,
+RefinerConfig, BackendConfig) is made by :func:`mirrored` from that field's declaration
+(interhandgen_core/config.py): the same default, range and description, so a knob has one
+default and one range whether it is set in Python, on the command line or as a ROS parameter.
+Names follow the configuration field, or Isaac ROS where it has one (model_file_path,
+engine_file_path, force_engine_update, max_batch_size, input_qos, input_qos_depth). ``read_only``
+parameters shape what on_configure loads (model, backend, QoS); they are fixed while the node runs
 (change them in a launch file or parameter file, or by cleanup + configure with overrides).
-Pure: no rclpy.
+
+Renamed parameters: a former name stays declared (:func:`renamed`, default unset = NaN) so that
+parameter files written before still work; when it is set, :func:`current_value` uses it instead
+of the new name. grasp_proposal_node: ``penetration_weight`` -> ``penetration_guidance_weight``
+(SamplerConfig's anti-penetration guidance weight; hand_prior_node's ``penetration_weight`` is
+RefinerConfig's penetration term, another thing). Pure: no rclpy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from interhandgen_core.config import ConfigBase, default_of, range_text, setting_of
 from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
-from interhandgen_core.prior.configuration import SamplerConfig
+from interhandgen_core.prior.configuration import SamplerConfig, TrainConfig
 from interhandgen_core.refinement.configuration import RefinerConfig
-from interhandgen_core.runtime.configuration import BACKEND_NAMES, PRECISIONS, BackendConfig
+from interhandgen_core.runtime.configuration import BackendConfig
 
 QOS_CHOICES = ("SENSOR_DATA", "DEFAULT", "SYSTEM_DEFAULT")
-_DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
+# The device names TrainConfig.device takes (cpu, cuda, cuda:N, auto).
+_DEVICE = re.compile(str(setting_of(TrainConfig, "device").pattern))
 
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """One parameter: its type is the type of ``default`` (bool, int, float or str)."""
+    """One parameter: its type is the type of ``default`` (bool, int, float or str).
+
+    minimum, maximum: bounds of a number (None: unbounded); low_open, high_open: the bound
+    itself is excluded. pattern: a str value must match it in full. renamed_to: this is the
+    former name of that parameter; its default NaN means "not set".
+    """
 
     name: str
     default: Any
@@ -37,9 +53,14 @@ class ParameterSpec:
     choices: tuple[str, ...] | None = None
     read_only: bool = False
     pattern: re.Pattern[str] | None = None
+    low_open: bool = False
+    high_open: bool = False
+    renamed_to: str | None = None
 
     def check(self, value: Any) -> str | None:
         """None when ``value`` is acceptable, else the reason (one line)."""
+        if self.renamed_to is not None and isinstance(value, float) and math.isnan(value):
+            return None  # a former name left unset
         kind = type(self.default)
         if kind is float and type(value) is int:
             value = float(value)
@@ -47,13 +68,13 @@ class ParameterSpec:
             return f"{self.name} must be a {kind.__name__}, got {type(value).__name__} {value!r}"
         if kind is float and not math.isfinite(value):
             return f"{self.name} must be finite, got {value}"
-        if self.minimum is not None and value < self.minimum:
-            return f"{self.name} must be >= {self.minimum:g}, got {value}"
-        if self.maximum is not None and value > self.maximum:
-            return f"{self.name} must be <= {self.maximum:g}, got {value}"
+        if self.minimum is not None and (value <= self.minimum if self.low_open else value < self.minimum):
+            return f"{self.name} must be {'>' if self.low_open else '>='} {self.minimum:g}, got {value}"
+        if self.maximum is not None and (value >= self.maximum if self.high_open else value > self.maximum):
+            return f"{self.name} must be {'<' if self.high_open else '<='} {self.maximum:g}, got {value}"
         if self.choices is not None and value not in self.choices:
             return f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}"
-        if self.pattern is not None and not self.pattern.match(value):
+        if self.pattern is not None and not self.pattern.fullmatch(value):
             return f"{self.name} {value!r} is not of the form {self.pattern.pattern}"
         return None
 
@@ -61,14 +82,50 @@ class ParameterSpec:
     def range_text(self) -> str:
         if self.choices is not None:
             return " \\| ".join(self.choices)
-        if self.minimum is not None or self.maximum is not None:
-            low = "" if self.minimum is None else f"{self.minimum:g}"
-            high = "" if self.maximum is None else f"{self.maximum:g}"
-            return f"{low} .. {high}"
-        return ""
+        return range_text(self.minimum, self.maximum, self.low_open, self.high_open)
 
 
-_SAMPLER, _CLOUD, _REFINER, _BACKEND = SamplerConfig(), CloudPreprocessConfig(), RefinerConfig(), BackendConfig()
+def mirrored(name: str, config: type[ConfigBase], field: str, read_only: bool = False) -> ParameterSpec:
+    """The parameter ``name`` that sets ``config``'s field ``field``: its default, range and description."""
+    meta = setting_of(config, field)
+    return ParameterSpec(
+        name,
+        default_of(config, field),
+        meta.description,
+        meta.low,
+        meta.high,
+        meta.choices,
+        read_only,
+        None if meta.pattern is None else re.compile(meta.pattern),
+        meta.low_open,
+        meta.high_open,
+    )
+
+
+def renamed(former: str, spec: ParameterSpec) -> ParameterSpec:
+    """The former name of ``spec``, still accepted (same type and range), unset by default."""
+    if not isinstance(spec.default, float):
+        raise TypeError(f"only float parameters can keep a former name (unset = NaN); {spec.name} is not one")
+    return dataclasses.replace(
+        spec,
+        name=former,
+        default=math.nan,
+        description=f"former name of {spec.name} (deprecated): when set, used instead of it",
+        renamed_to=spec.name,
+    )
+
+
+def current_value(specs: dict[str, ParameterSpec], name: str, read: Callable[[str], Any]) -> Any:
+    """The value of parameter ``name`` as ``read`` gives it, or of a former name of it that was set."""
+    for spec in specs.values():
+        if spec.renamed_to == name:
+            former = read(spec.name)
+            if not (isinstance(former, float) and math.isnan(former)):
+                return former
+    return read(name)
+
+
+_GUIDANCE = mirrored("penetration_guidance_weight", SamplerConfig, "penetration_guidance_weight")
 
 _COMMON = (
     ParameterSpec(
@@ -76,17 +133,11 @@ _COMMON = (
     ),
     ParameterSpec("model_file_path", "", "prior checkpoint (.safetensors); empty: the shipped one", read_only=True),
     ParameterSpec("device", "cpu", "cpu, cuda, cuda:N or auto", read_only=True, pattern=_DEVICE),
-    ParameterSpec("backend", _BACKEND.name, "denoiser runtime", choices=BACKEND_NAMES, read_only=True),
-    ParameterSpec(
-        "precision", _BACKEND.precision, "denoiser precision (fp16/bf16: CUDA)", choices=PRECISIONS, read_only=True
-    ),
+    mirrored("backend", BackendConfig, "name", read_only=True),
+    mirrored("precision", BackendConfig, "precision", read_only=True),
     ParameterSpec("engine_file_path", "", "TensorRT engine file; empty: the engine cache", read_only=True),
-    ParameterSpec(
-        "force_engine_update", False, "rebuild the TensorRT engine even if a valid one exists", read_only=True
-    ),
-    ParameterSpec(
-        "max_batch_size", _BACKEND.max_batch, "largest denoiser batch (TensorRT profile)", 2, 65536, read_only=True
-    ),
+    mirrored("force_engine_update", BackendConfig, "force_rebuild", read_only=True),
+    mirrored("max_batch_size", BackendConfig, "max_batch", read_only=True),
     ParameterSpec("input_qos", "SENSOR_DATA", "QoS of the input subscription", choices=QOS_CHOICES, read_only=True),
     ParameterSpec("input_qos_depth", 1, "input queue depth (1: newest message only)", 1, 100, read_only=True),
     ParameterSpec("expected_frame_id", "", "drop inputs of any other frame; empty: accept every frame"),
@@ -96,10 +147,11 @@ _COMMON = (
 GRASP_PROPOSAL_PARAMETERS = (
     *_COMMON,
     ParameterSpec("num_grasps", 32, "grasp hypotheses per cloud", 1, 512),
-    ParameterSpec("ddim_steps", _SAMPLER.ddim_steps, "DDIM steps of each hand", 1, 256),
-    ParameterSpec("cfg_weight", _SAMPLER.cfg_weight, "classifier-free guidance weight (paper Eq. 4)", 0.0, 10.0),
-    ParameterSpec("penetration_weight", _SAMPLER.penetration_weight, "anti-penetration guidance weight", 0.0, 1000.0),
-    ParameterSpec("voxel_size", _CLOUD.voxel_size, "cloud voxel downsampling, metres", 0.0005, 0.05),
+    mirrored("ddim_steps", SamplerConfig, "ddim_steps"),
+    mirrored("cfg_weight", SamplerConfig, "cfg_weight"),
+    _GUIDANCE,
+    renamed("penetration_weight", _GUIDANCE),
+    mirrored("voxel_size", CloudPreprocessConfig, "voxel_size"),
     ParameterSpec("max_points", 300_000, "larger clouds are randomly subsampled to this first", 1000, 5_000_000),
     ParameterSpec(
         "seed", 0, "random seed of the proposals (the same cloud and seed give the same grasps)", 0, 2**31 - 1
@@ -116,12 +168,10 @@ HAND_PRIOR_PARAMETERS = (
         choices=("two_hand_state", "pose_array"),
         read_only=True,
     ),
-    ParameterSpec("iterations", _REFINER.iterations, "optimiser iterations per frame", 1, 200),
-    ParameterSpec("prior_weight", _REFINER.prior_weight, "weight of the prior term (paper Eq. 9)", 0.0, 1000.0),
-    ParameterSpec(
-        "penetration_weight", _REFINER.penetration_weight, "weight of hand-hand penetration (Eq. 7)", 0.0, 10000.0
-    ),
-    ParameterSpec("smoothness_weight", _REFINER.smoothness_weight, "weight of temporal smoothness", 0.0, 100.0),
+    mirrored("iterations", RefinerConfig, "iterations"),
+    mirrored("prior_weight", RefinerConfig, "prior_weight"),
+    mirrored("penetration_weight", RefinerConfig, "penetration_weight"),
+    mirrored("smoothness_weight", RefinerConfig, "smoothness_weight"),
     ParameterSpec("publish_markers", True, "publish hand meshes as markers"),
 )
 
@@ -138,7 +188,9 @@ def markdown_table(specs: tuple[ParameterSpec, ...]) -> str:
     ]
     for spec in specs:
         default = (
-            f'"{spec.default}"'
+            "unset"
+            if spec.renamed_to is not None
+            else f'"{spec.default}"'
             if isinstance(spec.default, str)
             else str(spec.default).lower()
             if isinstance(spec.default, bool)

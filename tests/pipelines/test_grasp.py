@@ -1,4 +1,4 @@
-"""InterHandGen with an object: a tiny object-conditioned prior through the public API, and bad clouds."""
+"""GraspPipeline: a tiny object-conditioned prior through the public API, and bad clouds."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import torch
 from interhandgen_core.data.procedural_objects import generate_objects
 from interhandgen_core.errors import CheckpointError, ConfigError, DataError
 from interhandgen_core.io.hands_file import read_hands_file, write_hands_file
-from interhandgen_core.pipelines.interhandgen import GraspSamples, InterHandGen
+from interhandgen_core.pipelines.grasp import GraspPipeline
+from interhandgen_core.pipelines.samples import GraspSamples
+from interhandgen_core.pipelines.two_hand import TwoHandPipeline
 from interhandgen_core.prior.checkpoint import load_prior, save_prior
 from interhandgen_core.prior.denoiser import Denoiser
 from interhandgen_core.prior.object_encoder import ObjectEncoder
@@ -30,8 +32,8 @@ from tiny_prior import (
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> InterHandGen:
-    return InterHandGen.from_pretrained(write_tiny_object_prior(tmp_path_factory.mktemp("prior")))
+def model(tmp_path_factory: pytest.TempPathFactory) -> GraspPipeline:
+    return GraspPipeline.from_pretrained(write_tiny_object_prior(tmp_path_factory.mktemp("prior")))
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +78,12 @@ def test_a_checkpoint_whose_encoder_tensors_are_missing_is_refused(tmp_path: Pat
         load_prior(path)
 
 
-def test_grasps_come_back_in_the_input_frame(model: InterHandGen, cloud: tuple[torch.Tensor, torch.Tensor]) -> None:
+def test_grasps_come_back_in_the_input_frame(model: GraspPipeline, cloud: tuple[torch.Tensor, torch.Tensor]) -> None:
     points, normals = cloud
     offset = torch.tensor([0.5, -1.0, 0.25])
     a = model.sample(3, seed=1, ddim_steps=3, object_points=points, object_normals=normals)
     b = model.sample(3, seed=1, ddim_steps=3, object_points=points + offset, object_normals=normals)
-    assert isinstance(a, GraspSamples) and isinstance(b, GraspSamples)
+    assert type(a) is GraspSamples
     # Preprocessing centres the cloud, so a shifted cloud gives the same grasps, shifted.
     assert torch.allclose(b.left_vertices - offset, a.left_vertices, atol=1e-4)
     assert torch.allclose(b.right.translation - offset, a.right.translation, atol=1e-4)
@@ -90,10 +92,9 @@ def test_grasps_come_back_in_the_input_frame(model: InterHandGen, cloud: tuple[t
 
 
 def test_ranked_orders_by_score_and_keeps_grasps_whole(
-    model: InterHandGen, cloud: tuple[torch.Tensor, torch.Tensor]
+    model: GraspPipeline, cloud: tuple[torch.Tensor, torch.Tensor]
 ) -> None:
     grasps = model.sample(4, seed=2, ddim_steps=3, object_points=cloud[0], object_normals=cloud[1])
-    assert isinstance(grasps, GraspSamples)
     ranked = grasps.ranked()
     assert bool((ranked.scores[:-1] >= ranked.scores[1:]).all())
     best = int(torch.argmax(grasps.scores))
@@ -103,7 +104,7 @@ def test_ranked_orders_by_score_and_keeps_grasps_whole(
 
 
 def test_grasps_file_holds_object_points_and_scores(
-    model: InterHandGen, cloud: tuple[torch.Tensor, torch.Tensor], tmp_path: Path
+    model: GraspPipeline, cloud: tuple[torch.Tensor, torch.Tensor], tmp_path: Path
 ) -> None:
     grasps = model.sample(2, seed=0, ddim_steps=2, object_points=cloud[0], object_normals=cloud[1])
     write_hands_file(tmp_path / "grasps.npz", model.to_hands_file(grasps))
@@ -114,19 +115,18 @@ def test_grasps_file_holds_object_points_and_scores(
     assert np.allclose(back.left_vertices, grasps.left_vertices.numpy(), atol=1e-6)
 
 
-def test_guidance_pushes_hands_out_of_the_cloud(model: InterHandGen, cloud: tuple[torch.Tensor, torch.Tensor]) -> None:
+def test_guidance_pushes_hands_out_of_the_cloud(model: GraspPipeline, cloud: tuple[torch.Tensor, torch.Tensor]) -> None:
     # A random tiny prior puts hands anywhere, often inside the object; guidance must reduce that.
     off = model.sample(
         8,
         seed=0,
         ddim_steps=6,
-        penetration_weight=0.0,
+        penetration_guidance_weight=0.0,
         settle_iterations=0,
         object_points=cloud[0],
         object_normals=cloud[1],
     )
     on = model.sample(8, seed=0, ddim_steps=6, object_points=cloud[0], object_normals=cloud[1])
-    assert isinstance(off, GraspSamples) and isinstance(on, GraspSamples)
     assert float(on.figures.hand_object_depth.mean()) < float(off.figures.hand_object_depth.mean())
 
 
@@ -139,36 +139,39 @@ def test_guidance_pushes_hands_out_of_the_cloud(model: InterHandGen, cloud: tupl
         (np.zeros((10, 2)), "shape"),
     ],
 )
-def test_bad_clouds_raise_data_error(model: InterHandGen, points: np.ndarray, message: str) -> None:
+def test_bad_clouds_raise_data_error(model: GraspPipeline, points: np.ndarray, message: str) -> None:
     with pytest.raises(DataError, match=message):
         model.sample(2, seed=0, ddim_steps=2, object_points=points)
 
 
-def test_a_million_point_cloud_goes_through(model: InterHandGen) -> None:
+def test_a_million_point_cloud_goes_through(model: GraspPipeline) -> None:
     rng = np.random.default_rng(0)
     direction = rng.normal(size=(1_000_000, 3))
     sphere = 0.08 * direction / np.linalg.norm(direction, axis=1, keepdims=True)
     grasps = model.sample(1, seed=0, ddim_steps=1, object_points=sphere)
-    assert isinstance(grasps, GraspSamples)
     assert grasps.cloud.num_input == 1_000_000 and grasps.cloud.num_after_voxel < 50_000
 
 
-def test_object_points_need_an_object_prior_and_the_object_prior_needs_them(
-    model: InterHandGen, cloud: tuple[torch.Tensor, torch.Tensor], tmp_path: Path
-) -> None:
-    plain = InterHandGen.from_pretrained(write_tiny_prior(tmp_path))
+def test_a_two_hand_prior_is_refused_naming_the_two_hand_pipeline(tmp_path: Path) -> None:
+    path = write_tiny_prior(tmp_path)
+    with pytest.raises(ConfigError, match="no object encoder") as info:
+        GraspPipeline.from_pretrained(path)
+    assert str(path) in str(info.value) and "TwoHandPipeline.from_pretrained" in str(info.value)
+    loaded = TwoHandPipeline.from_pretrained(path)
     with pytest.raises(ConfigError, match="no object encoder"):
-        plain.sample(1, object_points=cloud[0])
-    with pytest.raises(ConfigError, match="pass object_points"):
-        model.sample(1)
+        GraspPipeline(loaded.prior, loaded.right_layer, loaded.left_layer, loaded.device)
+
+
+def test_sample_refuses_no_grasps(model: GraspPipeline, cloud: tuple[torch.Tensor, torch.Tensor]) -> None:
+    with pytest.raises(ConfigError, match="num"):
+        model.sample(0, object_points=cloud[0])
 
 
 def test_returned_meshes_are_the_returned_parameters(
-    model: InterHandGen, cloud: tuple[torch.Tensor, torch.Tensor]
+    model: GraspPipeline, cloud: tuple[torch.Tensor, torch.Tensor]
 ) -> None:
     # Settling and the return to the input frame move vertices and parameters separately; they must agree.
     grasps = model.sample(3, seed=4, ddim_steps=3, object_points=cloud[0] + 0.3, object_normals=cloud[1])
-    assert isinstance(grasps, GraspSamples)
     for layer, hand, vertices, keypoints in (
         (model.left_layer, grasps.left, grasps.left_vertices, grasps.left_keypoints),
         (model.right_layer, grasps.right, grasps.right_vertices, grasps.right_keypoints),

@@ -1,12 +1,15 @@
-"""`interhandgen data interhand` and `data arctic`: what they write, and one-line errors for missing inputs."""
+"""`interhandgen data synth|interhand|arctic|motion`: what they write, and one-line errors for bad inputs."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from cli_checks import assert_one_line_error, files_under, needs_procedural
 from dataset_formats import (
     random_arctic_sequence,
     random_world_scenes,
@@ -18,13 +21,95 @@ from dataset_formats import (
 )
 
 from interhandgen_core.cli import main
+from interhandgen_core.data import twohand_synth
 from interhandgen_core.data.dataset import load_twohand_params
 from interhandgen_core.data.grasp_pairs import GraspPairs
-from interhandgen_core.data.grasp_synth import GraspSet
+from interhandgen_core.data.grasp_synth import GRASP_KINDS, GraspSet
+from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.hands.mano_pickle import MANO_FILE_NAMES
 from interhandgen_core.io.hands_file import read_hands_file
+
+# data synth
+
+
+@needs_procedural
+def test_data_synth_writes_only_its_three_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The synthesiser optimises candidates in chunks of 256 whatever --num is (minutes on a busy CPU);
+    # chunks of 16 keep this test short without changing what the command writes.
+    small_chunks = functools.partial(twohand_synth.TwoHandSynthConfig, chunk_size=16)
+    monkeypatch.setattr(twohand_synth, "TwoHandSynthConfig", small_chunks)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "tmp" / "d.npz"
+    argv = ["data", "synth", "--kind", "twohand", "--num", "3", "--seed", "0", "--out", str(out), "--quiet"]
+    assert main([*argv, "--iterations", "3"]) == 0
+    assert files_under(tmp_path) == {Path("tmp"), Path("tmp/d.npz"), Path("tmp/d.json"), Path("tmp/d_preview.png")}
+    hands = read_hands_file(out)
+    assert hands.num_samples == 3
+    assert hands.left_pose is not None and np.isfinite(hands.left_pose).all()
+    summary = json.loads((tmp_path / "tmp" / "d.json").read_text())
+    assert list(summary) == ["num", "seed", "attempts", "acceptance_ratio", "kinds", "statistics", "hand_model"]
+    assert summary["num"] == 3 and summary["seed"] == 0 and summary["hand_model"] == "procedural"
+    assert summary["attempts"] >= 3 and summary["acceptance_ratio"] == 3 / summary["attempts"]
+    assert list(summary["kinds"]) == list(twohand_synth.INTERACTION_KINDS)
+    assert sum(summary["kinds"].values()) == 3
+    assert summary["statistics"]["count"] == 3
+    assert "3 samples: penetration depth mean" in capsys.readouterr().out
+
+
+def test_data_synth_unknown_kind_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "o.npz"
+    with pytest.raises(SystemExit) as info:
+        main(["data", "synth", "--kind", "juggling", "--num", "3", "--out", str(out)])
+    assert info.value.code == 2
+    assert "invalid choice: 'juggling'" in capsys.readouterr().err
+    assert files_under(tmp_path) == set()
+
+
+@needs_procedural
+def test_data_synth_object_writes_grasps_summary_and_preview(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "g.npz"
+    args = ["data", "synth", "--kind", "object", "--num", "2", "--grasps-per-object", "1", "--iterations", "40"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    assert files_under(tmp_path) == {Path("g.npz"), Path("g.json"), Path("g_preview.png")}
+    summary = json.loads((tmp_path / "g.json").read_text())
+    assert list(summary) == [
+        "objects",
+        "grasps",
+        "seed",
+        "attempts",
+        "acceptance_ratio",
+        "kinds",
+        "families",
+        "statistics",
+        "hand_model",
+    ]
+    assert summary["objects"] == 2 and summary["grasps"] >= 1 and summary["seed"] == 0
+    assert summary["acceptance_ratio"] == summary["grasps"] / summary["attempts"]
+    assert list(summary["kinds"]) == list(GRASP_KINDS) and sum(summary["kinds"].values()) == summary["grasps"]
+    assert list(summary["families"]) == list(OBJECT_FAMILIES) and sum(summary["families"].values()) == 2
+    assert summary["statistics"]["count"] == summary["grasps"] and summary["hand_model"] == "procedural"
+    assert summary["statistics"]["contact_ratio"] == 1.0  # accepted grasps touch by construction
+    assert len(GraspSet.load(out)) == summary["grasps"]
+    assert "hand-object penetration" in capsys.readouterr().out
+
+
+def test_data_synth_out_must_be_npz(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "d.txt"
+    assert main(["data", "synth", "--num", "1", "--out", str(out)]) == 1
+    assert_one_line_error(capsys.readouterr().err, str(out))
+    assert files_under(tmp_path) == set()
+
+
+# data interhand
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +137,21 @@ def test_interhand_writes_hands_files_training_reads(
         hands = read_hands_file(out / f"interhand_{split}.npz")
         assert hands.left_keypoints is not None and hands.left_keypoints.shape == (6, 21, 3)
         summary = json.loads((out / f"interhand_{split}.json").read_text())
+        assert list(summary) == [
+            "split",
+            "annotations_read",
+            "scenes",
+            "frames",
+            "per_image",
+            "skipped",
+            "hand_model",
+            "frame",
+        ]
         assert (
             summary["scenes"] == 6 and summary["skipped"]["frames with NaN or infinite MANO parameters"]["count"] == 1
         )
+        assert summary["split"] == split and summary["frames"] == 6 and summary["per_image"] is False
+        assert summary["hand_model"] == f"mano ({mano})" and summary["frame"].startswith("left hand canonical")
         assert (out / f"interhand_{split}_preview.png").stat().st_size > 10_000
         assert not (out / f".interhand_{split}_parts").exists()
     assert "train: 6 scenes from" in capsys.readouterr().out
@@ -82,6 +179,9 @@ def test_interhand_missing_annotation_is_one_line(
     assert main([*argv, "--splits", "val"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "InterHand2.6M_val_data.json: not found" in err
+
+
+# data arctic
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +214,24 @@ def test_arctic_writes_grasp_sets_training_reads(
     x0, _, cloud = pairs.batch(torch.arange(8), torch.Generator().manual_seed(0))
     assert x0.shape == (8, 64) and cloud.shape == (8, 64, 3) and torch.isfinite(x0).all()
     summary = json.loads((out / "arctic_train.json").read_text())
+    assert list(summary) == [
+        "split",
+        "sequences_listed",
+        "sequences_converted",
+        "scenes",
+        "scenes_per_object",
+        "scenes_per_action",
+        "object_instances",
+        "skipped",
+        "config",
+        "hand_model",
+        "frame",
+    ]
     assert summary["scenes"] == 18 and summary["scenes_per_object"] == {"box": 12, "laptop": 6}
+    assert summary["scenes_per_action"] == {"grab": 6, "use": 12} and summary["skipped"] == {}
+    assert summary["split"] == "train" and summary["sequences_listed"] == summary["sequences_converted"] == 3
     assert summary["config"]["cloud_points"] == 128
+    assert summary["hand_model"] == f"mano ({mano})" and summary["frame"].startswith("object frame")
     assert GraspSet.load(out / "arctic_val.npz").objects.family_names == ("laptop",)
     printed = capsys.readouterr().out
     assert "test: " in printed and "1 sequences whose files are missing" in printed
@@ -166,3 +282,22 @@ def test_training_runs_on_converted_datasets(
         assert main(["train", "--config", str(path), "--out", str(tmp_path / name)]) == 0
         prior = load_prior(tmp_path / name / "model.safetensors")
         assert (prior.object_encoder is not None) == (name == "arctic")
+
+
+# data motion
+
+
+def _mpjpe_mm(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.nanmean(np.linalg.norm(a - b, axis=-1)) * 1000.0)
+
+
+def test_data_motion_writes_truth_and_a_keypoint_only_report(motion_dir: Path) -> None:
+    assert {p.name for p in motion_dir.iterdir()} == {"truth_000.npz", "observed_000.npz"}
+    truth = read_hands_file(motion_dir / "truth_000.npz")
+    observed = read_hands_file(motion_dir / "observed_000.npz")
+    assert truth.num_samples == observed.num_samples == 12
+    assert truth.left_pose is not None and truth.right_vertices is not None
+    assert set(observed.to_arrays()) == {"left_keypoints", "right_keypoints", "left_confidence", "right_confidence"}
+    # The report is the truth seen through a noisy tracker: close, not equal (10 mm per axis by default).
+    assert observed.left_keypoints is not None and truth.left_keypoints is not None
+    assert 5.0 < _mpjpe_mm(observed.left_keypoints, truth.left_keypoints) < 60.0

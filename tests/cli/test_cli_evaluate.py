@@ -1,4 +1,4 @@
-"""`interhandgen evaluate samples|protocol` and `interhandgen train` for the evaluation's recipes."""
+"""`interhandgen evaluate grasps|samples|protocol`, run in-process: what they write, one-line errors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from cli_checks import files_under, needs_procedural
 
 from interhandgen_core.cli import main
 from interhandgen_core.evaluation.backbone_training import new_backbone
@@ -18,7 +19,7 @@ from interhandgen_core.evaluation.feature_backbone import save_backbone
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tiny_prior import write_tiny_prior
 from toy_hands import write_hands
 
@@ -82,12 +83,15 @@ def test_evaluate_protocol_runs_a_config_and_refuses_unknown_variants(
     assert "no variant(s) nope" in capsys.readouterr().err
 
 
-def test_train_dispatches_a_vae_recipe(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    recipe = files / "vae.yaml"
-    recipe.write_text(
-        yaml.safe_dump({"train_data": str(files / "a.npz"), "max_steps": 3, "batch_size": 8, "vae": {"hidden_dim": 16}})
-    )
-    assert main(["train", "--config", str(recipe), "--out", str(files / "vae")]) == 0
-    assert json.loads((files / "vae" / "model.json").read_text())["format"] == "interhandgen-vae"
-    assert main(["train", "--config", str(recipe), "--out", str(files / "vae"), "--resume"]) == 1
-    assert "not resumable" in capsys.readouterr().err
+@needs_procedural
+def test_evaluate_grasps_writes_statistics(
+    tiny_object_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "eval"
+    args = ["evaluate", "grasps", "--objects", "2", "--num", "2", "--previews", "1", "--quiet", "--out", str(out)]
+    assert main([*args, "--checkpoint", str(tiny_object_checkpoint), "--sensor"]) == 0
+    report = json.loads((out / "statistics.json").read_text())
+    assert report["sensor"] is True and report["statistics"]["count"] == 4
+    assert len(report["per_object"]) == 2
+    assert files_under(out) == {Path("statistics.json"), Path("preview_object_00.png")}
+    assert "both hands in contact" in capsys.readouterr().out

@@ -1,0 +1,303 @@
+"""`interhandgen data synth|interhand|arctic|motion`: make or convert data sets.
+
+    interhandgen data synth --kind twohand --num N --out FILE.npz [--seed S]
+    interhandgen data interhand --annotations DIR --mano-dir DIR --out DIR [--splits train,val]
+    interhandgen data arctic --root DIR --mano-dir DIR --out DIR [--splits train,val]
+    interhandgen data motion --sequences N --out DIR [--frames F] [--noise-mm 10] [--seed S]
+
+Each writes the data set as hands files (or grasp sets), a .json summary and a _preview.png beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from interhandgen_core.cli.arguments import (
+    add_converter_arguments,
+    add_tracking_arguments,
+    dataclass_default,
+    non_negative_float,
+    non_negative_int,
+    parameter_default,
+    positive_int,
+    tracking_configs,
+)
+from interhandgen_core.cli.output_paths import check_output_folder, checked_output_file
+from interhandgen_core.data import twohand_synth
+from interhandgen_core.data.arctic import ARCTIC_SPLITS, ArcticConfig
+from interhandgen_core.data.grasp_synth import GraspSynthConfig
+from interhandgen_core.data.interhand import INTERHAND_SPLITS
+from interhandgen_core.data.tracking_sequences import make_tracking_sequences
+from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.hands.loading import load_hand_pair
+from interhandgen_core.visualization.scene_previews import (
+    pick_scenes,
+    render_hand_scenes,
+)
+
+# Read when the parser is built: a test may swap TwoHandSynthConfig for a variant with smaller chunks.
+_TWOHAND_ITERATIONS = dataclass_default(twohand_synth.TwoHandSynthConfig, "iterations")
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    data = commands.add_parser("data", help="make or convert data sets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    synth = data_commands.add_parser("synth", help="synthesise two-hand interactions or bimanual grasps")
+    synth.add_argument(
+        "--kind",
+        default="twohand",
+        choices=("twohand", "object"),
+        help="twohand: two interacting hands; object: procedural objects held by two hands",
+    )
+    synth.add_argument("--num", type=positive_int, required=True, help="number of samples (--kind object: of objects)")
+    synth.add_argument(
+        "--grasps-per-object",
+        type=positive_int,
+        default=None,
+        help=f"--kind object: grasps per object (default: {dataclass_default(GraspSynthConfig, 'grasps_per_object')})",
+    )
+    synth.add_argument("--out", required=True, help="output .npz (a .json summary and a _preview.png go beside it)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument(
+        "--iterations",
+        type=non_negative_int,
+        default=None,
+        help=f"optimisation iterations per sample (default: {_TWOHAND_ITERATIONS}; "
+        f"{dataclass_default(GraspSynthConfig, 'iterations')} for --kind object)",
+    )
+    synth.add_argument("--hand-model", default="procedural", choices=("procedural", "mano"))
+    synth.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
+    synth.add_argument("--quiet", action="store_true", help="no progress bar")
+    synth.set_defaults(func=run_synth)
+
+    inter = data_commands.add_parser(
+        "interhand", help="convert InterHand2.6M's MANO annotations to two-hand hands files (paper 4.1)"
+    )
+    inter.add_argument(
+        "--annotations", required=True, help="InterHand2.6M annotation folder (holding train/, val/, test/)"
+    )
+    add_converter_arguments(inter, "interhand", "capture", INTERHAND_SPLITS)
+    inter.add_argument(
+        "--per-image", action="store_true", help="one row per interacting image (the paper's counts), not per frame"
+    )
+    inter.set_defaults(func=run_interhand)
+
+    arc = data_commands.add_parser(
+        "arctic", help="convert ARCTIC's sequences (protocol 1) to object-conditioned grasp sets (paper 4.2)"
+    )
+    arc.add_argument("--root", required=True, help="ARCTIC's unpacked data folder (raw_seqs/, meta/, splits_json/)")
+    add_converter_arguments(arc, "arctic", "sequence", ARCTIC_SPLITS)
+    arc.add_argument(
+        "--stride",
+        type=positive_int,
+        default=None,
+        help=f"keep every N-th frame (default: {dataclass_default(ArcticConfig, 'stride')})",
+    )
+    arc.add_argument(
+        "--articulation-step-deg",
+        type=non_negative_float,
+        default=None,
+        help="object clouds are shared by frames whose articulation rounds alike "
+        f"(default: {dataclass_default(ArcticConfig, 'articulation_step_deg'):g} degree)",
+    )
+    arc.add_argument(
+        "--cloud-points",
+        type=positive_int,
+        default=None,
+        help=f"points per object cloud (default: {dataclass_default(ArcticConfig, 'cloud_points')})",
+    )
+    arc.set_defaults(func=run_arctic)
+
+    motion = data_commands.add_parser(
+        "motion", help="synthetic two-hand motion with a noisy keypoint tracker's report (tracking benchmark data)"
+    )
+    motion.add_argument("--sequences", type=positive_int, required=True)
+    motion.add_argument(
+        "--keyframes",
+        type=positive_int,
+        default=None,
+        help="interactions the motion moves between "
+        f"(default: {parameter_default(make_tracking_sequences, 'keyframes')})",
+    )
+    add_tracking_arguments(motion, min_frames=2)
+    motion.add_argument("--out", required=True, help="output folder")
+    motion.add_argument("--seed", type=int, default=0)
+    motion.add_argument("--hand-model", default="procedural", choices=("procedural", "mano"))
+    motion.add_argument("--mano-dir", default=None)
+    motion.set_defaults(func=run_motion)
+
+
+def _synth_setup(args: argparse.Namespace) -> tuple[Path, HandLayer, HandLayer]:
+    """data synth: the checked .npz output path and the (right, left) hand layers, before any work."""
+    out = checked_output_file(args.out, ".npz", "--out")
+    right, left = load_hand_pair(args.hand_model, args.mano_dir)
+    return out, HandLayer(right), HandLayer(left)
+
+
+def run_synth(args: argparse.Namespace) -> None:
+    from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
+
+    if args.kind == "object":
+        _run_synth_object(args)
+        return
+    out, right_layer, left_layer = _synth_setup(args)
+    overrides = {} if args.iterations is None else {"iterations": args.iterations}
+    config = twohand_synth.TwoHandSynthConfig(num=args.num, seed=args.seed, **overrides)
+    result = twohand_synth.TwoHandSynthesizer(right_layer, left_layer).generate(config, progress=not args.quiet)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Vertices are derived data (~4 MB per 1,000 samples): the training set keeps parameters
+    # and keypoints, from which the hand layer recomputes meshes.
+    write_hands_file(out, hands_file_from_params(left_layer, right_layer, result.left, result.right, meshes=False))
+
+    summary = result.summary(config, args.hand_model)
+    summary_path = out.with_suffix(".json")
+    summary_path.write_text(json.dumps(summary, indent=2))
+    preview = out.with_name(out.stem + "_preview.png")
+    pick = pick_scenes(args.num, args.seed)
+    titles = [f"{twohand_synth.INTERACTION_KINDS[int(result.kind[i])]} (sample {int(i)})" for i in pick]
+    render_hand_scenes(preview, (left_layer, right_layer), (result.left, result.right), pick, titles)
+    print(result.statistics().summary())
+    print(f"accepted {args.num} of {result.attempts} attempts; kinds: {summary['kinds']}")
+    print(f"wrote {out}, {summary_path}, {preview}")
+
+
+def _run_synth_object(args: argparse.Namespace) -> None:
+    from interhandgen_core.contact.grasp_measures import grasp_statistics
+    from interhandgen_core.data.grasp_synth import GRASP_KINDS, GraspSynthesizer
+    from interhandgen_core.data.procedural_objects import generate_objects
+
+    out, right_layer, left_layer = _synth_setup(args)
+    overrides: dict[str, Any] = {} if args.iterations is None else {"iterations": args.iterations}
+    if args.grasps_per_object is not None:
+        overrides["grasps_per_object"] = args.grasps_per_object
+    config = GraspSynthConfig(seed=args.seed, **overrides)
+    objects = generate_objects(args.num, seed=args.seed)
+    result = GraspSynthesizer(right_layer, left_layer).generate(objects, config, progress=not args.quiet)
+    stats = grasp_statistics(result.measure(left_layer, right_layer))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.save(out)
+
+    summary = result.summary(config, stats, args.hand_model)
+    summary_path = out.with_suffix(".json")
+    summary_path.write_text(json.dumps(summary, indent=2))
+    preview = out.with_name(out.stem + "_preview.png")
+    pick = pick_scenes(len(result), args.seed)
+    titles = [f"{GRASP_KINDS[int(result.kind[i])]} (grasp {int(i)})" for i in pick]
+    clouds = result.object_points[result.object_index[pick]]
+    render_hand_scenes(preview, (left_layer, right_layer), (result.left, result.right), pick, titles, clouds)
+    print(stats.summary())
+    print(f"{len(result)} grasps of {args.num} objects from {result.attempts} candidates; kinds: {summary['kinds']}")
+    print(f"wrote {out}, {summary_path}, {preview}")
+
+
+def _converter_layers(args: argparse.Namespace) -> tuple[HandLayer, HandLayer]:
+    """data interhand / arctic: the (left, right) MANO layers; the datasets are MANO fits, so MANO is required."""
+    right, left = load_hand_pair("mano", args.mano_dir)
+    return HandLayer(left), HandLayer(right)
+
+
+def run_interhand(args: argparse.Namespace) -> None:
+    from interhandgen_core.data.interhand import convert_interhand_split, interhand_files
+    from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
+
+    annotations, out = Path(args.annotations), Path(args.out)
+    splits = args.splits or list(INTERHAND_SPLITS)
+    for split in splits:  # every input is checked before any work
+        interhand_files(annotations, split)
+    check_output_folder(out, "--out")
+    left_layer, right_layer = _converter_layers(args)
+    out.mkdir(parents=True, exist_ok=True)
+    for split in splits:
+        work = out / f".interhand_{split}_parts"
+        result = convert_interhand_split(
+            annotations, split, left_layer, right_layer, work, per_image=args.per_image, progress=not args.quiet
+        )
+        path = out / f"interhand_{split}.npz"
+        # Meshes are derived data; parameters and keypoints are kept, as data synth does.
+        write_hands_file(path, hands_file_from_params(left_layer, right_layer, result.left, result.right, meshes=False))
+        frames_path = out / f"interhand_{split}_frames.npz"
+        np.savez_compressed(frames_path, capture=result.capture, frame=result.frame, num_images=result.num_images)
+        summary = result.summary(split, args.per_image, args.mano_dir)
+        rows = summary["scenes"]
+        summary_path = out / f"interhand_{split}.json"
+        summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        preview = out / f"interhand_{split}_preview.png"
+        pick = pick_scenes(rows, seed=0)
+        titles = [f"capture {result.capture[i]} frame {result.frame[i]}" for i in pick.tolist()]
+        render_hand_scenes(preview, (left_layer, right_layer), (result.left, result.right), pick, titles)
+        work_note = "" if args.keep_parts else "; removed the finished parts"
+        if not args.keep_parts:
+            shutil.rmtree(work, ignore_errors=True)
+        print(f"{split}: {rows} scenes from {result.annotations} annotations; {result.skips.summary()}")
+        print(f"wrote {path}, {frames_path}, {summary_path}, {preview}{work_note}")
+
+
+def run_arctic(args: argparse.Namespace) -> None:
+    from interhandgen_core.data.arctic import ARCTIC_ACTIONS, EmptySplitError, convert_arctic_split, read_split_file
+    from interhandgen_core.data.grasp_synth import GraspSet
+
+    root, out = Path(args.root), Path(args.out)
+    overrides = {
+        name: getattr(args, name)
+        for name in ("articulation_step_deg", "cloud_points", "stride")
+        if getattr(args, name) is not None
+    }
+    config = ArcticConfig(**overrides)
+    listed = read_split_file(root)  # the layout is checked before any work
+    check_output_folder(out, "--out")
+    left_layer, right_layer = _converter_layers(args)
+    out.mkdir(parents=True, exist_ok=True)
+    for split in args.splits or list(ARCTIC_SPLITS):
+        if not listed.get(split):
+            print(f"{split}: the split file lists no sequences; nothing written")
+            continue
+        work = out / f".arctic_{split}_parts"
+        try:
+            result = convert_arctic_split(root, split, left_layer, right_layer, work, config, progress=not args.quiet)
+        except EmptySplitError as exc:  # protocol 1's test subject is withheld by ARCTIC
+            print(f"{split}: nothing written: {exc}")
+            continue
+        grasps = GraspSet.from_converted(result, ARCTIC_ACTIONS)
+        n = len(grasps)
+        path = out / f"arctic_{split}.npz"
+        grasps.save(path)
+        frames_path = out / f"arctic_{split}_frames.npz"
+        np.savez_compressed(frames_path, sequence=result.sequence, frame=result.frame, articulation=result.articulation)
+        summary = result.summary(split, config, args.mano_dir)
+        summary_path = out / f"arctic_{split}.json"
+        summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        preview = out / f"arctic_{split}_preview.png"
+        pick = pick_scenes(n, seed=0)
+        titles = [f"{result.sequence[i]} frame {result.frame[i]}" for i in pick.tolist()]
+        clouds = result.points[result.object_index[pick]]
+        render_hand_scenes(preview, (left_layer, right_layer), (result.left, result.right), pick, titles, clouds)
+        if not args.keep_parts:
+            shutil.rmtree(work, ignore_errors=True)
+        print(
+            f"{split}: {n} scenes from {summary['sequences_converted']} of {result.sequences} sequences, "
+            f"{summary['object_instances']} object clouds; {result.skips.summary()}"
+        )
+        print(f"wrote {path}, {frames_path}, {summary_path}, {preview}")
+
+
+def run_motion(args: argparse.Namespace) -> None:
+    from interhandgen_core.data.tracking_sequences import write_tracking_sequences
+
+    out = Path(args.out)
+    check_output_folder(out, "--out")
+    right, left = load_hand_pair(args.hand_model, args.mano_dir)
+    right_layer, left_layer = HandLayer(right), HandLayer(left)
+    motion, noise = tracking_configs(args)
+    keyframes = {} if args.keyframes is None else {"keyframes": args.keyframes}
+    sequences = make_tracking_sequences(
+        right_layer, left_layer, args.sequences, motion, noise, seed=args.seed, progress=True, **keyframes
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_tracking_sequences(out, sequences, right_layer, left_layer)
+    print(f"wrote {len(written)} sequences of {motion.frames} frames to {out} (truth_NNN.npz, observed_NNN.npz)")

@@ -1,0 +1,233 @@
+"""`interhandgen evaluate grasps|protocol|samples|objects`: the evaluation protocols.
+
+interhandgen evaluate grasps --out DIR [--objects N] [--num N] [--sensor]
+interhandgen evaluate protocol --config training/configs/protocol_twohand.yaml --out DIR [--num N] [--repeat K]
+interhandgen evaluate samples --reference FILE.npz --samples NAME=FILE.npz [...] --out DIR
+interhandgen evaluate objects --reference GRASPS.npz [--floor GRASPS.npz] --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from interhandgen_core.cli.arguments import (
+    add_grasp_guidance_arguments,
+    non_negative_int,
+    parameter_default,
+    positive_int,
+)
+from interhandgen_core.cli.output_paths import check_output_folder
+from interhandgen_core.errors import InterHandGenError
+from interhandgen_core.evaluation.heldout_grasps import evaluate_heldout_grasps
+
+if TYPE_CHECKING:
+    from interhandgen_core.evaluation.protocol import ProtocolConfig
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    evaluate = commands.add_parser("evaluate", help="evaluation protocols")
+    evaluate_commands = evaluate.add_subparsers(dest="evaluate_command", required=True)
+    heldout = evaluate_commands.add_parser("grasps", help="grasp proposals on held-out procedural objects")
+    heldout.add_argument(
+        "--objects",
+        type=positive_int,
+        default=parameter_default(evaluate_heldout_grasps, "num_objects"),
+        help="number of held-out objects (default: %(default)s)",
+    )
+    heldout.add_argument(
+        "--num",
+        type=positive_int,
+        default=parameter_default(evaluate_heldout_grasps, "grasps_per_object"),
+        help="grasps per object (default: %(default)s)",
+    )
+    heldout.add_argument(
+        "--seed",
+        type=int,
+        default=parameter_default(evaluate_heldout_grasps, "seed"),
+        help="object seed (default: %(default)s; the training recipes use 0 and 1)",
+    )
+    heldout.add_argument("--sensor", action="store_true", help="one-sided, noisy clouds with outliers")
+    add_grasp_guidance_arguments(heldout)
+    heldout.add_argument("--previews", type=non_negative_int, default=4, help="objects to draw (default: %(default)s)")
+    heldout.add_argument("--out", required=True, help="output directory")
+    heldout.add_argument("--quiet", action="store_true", help="no progress bar")
+    heldout.set_defaults(func=run_grasps)
+
+    protocol = evaluate_commands.add_parser(
+        "protocol", help="two-hand synthesis protocol: sample every variant of a YAML, tabulate (paper Tables 1a, 3)"
+    )
+    protocol.add_argument("--config", required=True, help="training/configs/protocol_twohand.yaml")
+    protocol.add_argument("--out", required=True, help="output directory (protocol.md, protocol.json, samples/)")
+    protocol.add_argument("--num", type=positive_int, default=None, help="samples per variant and repetition")
+    protocol.add_argument("--repeat", type=positive_int, default=None, help="evaluations per variant")
+    protocol.add_argument("--only", default=None, help="comma-separated variant names to run (default: all)")
+    protocol.add_argument("--quiet", action="store_true", help="no progress bar")
+    protocol.set_defaults(func=run_protocol)
+
+    on_files = evaluate_commands.add_parser("samples", help="evaluate hands files of samples against a reference set")
+    on_files.add_argument("--reference", required=True, help="held-out hands file (.npz)")
+    on_files.add_argument(
+        "--samples", required=True, action="append", help="NAME=FILE.npz, a hands file of samples; repeat for more rows"
+    )
+    on_files.add_argument("--backbone", default=None, help="feature backbone (default: the shipped one)")
+    on_files.add_argument(
+        "--repeat",
+        type=positive_int,
+        default=1,
+        help="evaluations with different random subsets (default: %(default)s)",
+    )
+    on_files.add_argument("--out", required=True, help="output directory (protocol.md, protocol.json)")
+    on_files.add_argument("--quiet", action="store_true", help="no progress bar")
+    on_files.set_defaults(func=run_samples)
+
+    objects = evaluate_commands.add_parser(
+        "objects", help="object-conditioned synthesis per object family against a held-out grasp set (Table 1b)"
+    )
+    objects.add_argument("--reference", required=True, help="held-out grasp set (.npz from data synth --kind object)")
+    objects.add_argument(
+        "--floor", default=None, help="another real grasp set to score as data (e.g. the training set)"
+    )
+    objects.add_argument("--checkpoint", default=None, help="object-conditioned prior (default: the shipped one)")
+    objects.add_argument(
+        "--backbone", default=None, help="object-conditional feature backbone (default: the shipped one)"
+    )
+    objects.add_argument(
+        "--num", type=positive_int, default=16, help="proposals per reference object (default: %(default)s)"
+    )
+    objects.add_argument("--out", required=True, help="output directory (objects.md, objects.json)")
+    objects.add_argument("--quiet", action="store_true", help="no progress bar")
+    objects.set_defaults(func=run_objects)
+
+
+def run_grasps(args: argparse.Namespace) -> None:
+    from interhandgen_core.pipelines.grasp import GraspPipeline
+    from interhandgen_core.visualization.scene_previews import render_grasp_rows
+
+    out = Path(args.out)
+    check_output_folder(out, "--out")
+    model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device)
+    result = evaluate_heldout_grasps(
+        model,
+        num_objects=args.objects,
+        grasps_per_object=args.num,
+        seed=args.seed,
+        sensor=args.sensor,
+        penetration_guidance_weight=args.penetration_guidance_weight,
+        contact_weight=args.object_contact_weight,
+        settle_iterations=args.settle_iterations,
+        progress=not args.quiet,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    report = {
+        "objects": args.objects,
+        "grasps_per_object": args.num,
+        "seed": args.seed,
+        "sensor": args.sensor,
+        "penetration_guidance_weight": args.penetration_guidance_weight,
+        "contact_weight": args.object_contact_weight,
+        "settle_iterations": args.settle_iterations,
+        "statistics": result.statistics.as_dict(),
+        "per_object": result.per_object,
+    }
+    (out / "statistics.json").write_text(json.dumps(report, indent=2))
+    for i, grasps in enumerate(result.proposals[: args.previews]):  # a few objects, for people to look at
+        best = grasps.ranked()
+        render_grasp_rows(
+            out / f"preview_object_{i:02d}.png",
+            best.left_vertices,
+            best.left_faces,
+            best.right_vertices,
+            best.right_faces,
+            best.object_points,
+            best.scores,
+        )
+    print(result.statistics.summary())
+    print(f"wrote {out / 'statistics.json'} and {min(args.previews, args.objects)} preview PNGs")
+
+
+def run_protocol(args: argparse.Namespace) -> None:
+    from interhandgen_core.evaluation.protocol import ProtocolConfig
+
+    config = ProtocolConfig.from_yaml(args.config)
+    if args.only is not None:
+        names = [n for n in args.only.split(",") if n]
+        unknown = [n for n in names if n not in config.variants]
+        if unknown:
+            raise InterHandGenError(
+                f"--only: no variant(s) {', '.join(unknown)}; the config has {', '.join(config.variants)}"
+            )
+        config = dataclasses.replace(config, variants={n: config.variants[n] for n in names})
+    if args.num is not None:
+        config = dataclasses.replace(config, num_samples=args.num)
+    if args.repeat is not None:
+        config = dataclasses.replace(config, repeat=args.repeat)
+    _run_protocol(config, Path(args.out), args.quiet)
+
+
+def run_samples(args: argparse.Namespace) -> None:
+    from interhandgen_core.evaluation.feature_backbone import default_backbone
+    from interhandgen_core.evaluation.protocol import ProtocolConfig, VariantSpec
+
+    variants = {}
+    for item in args.samples:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise InterHandGenError(f"--samples must be NAME=FILE.npz, got {item!r}")
+        variants[name] = VariantSpec(label=name, samples=Path(path))
+    config = ProtocolConfig(
+        reference=Path(args.reference),
+        backbone=Path(args.backbone) if args.backbone else default_backbone(),
+        variants=variants,
+        repeat=args.repeat,
+    )
+    _run_protocol(config, Path(args.out), args.quiet)
+
+
+def _run_protocol(config: ProtocolConfig, out: Path, quiet: bool) -> None:
+    import time
+
+    from interhandgen_core.evaluation.feature_backbone import load_backbone
+    from interhandgen_core.evaluation.protocol import run_protocol, sample_variant
+    from interhandgen_core.hands.layer import HandLayer
+    from interhandgen_core.hands.loading import load_hand_pair
+
+    check_output_folder(out, "--out")
+    backbone = load_backbone(config.backbone).backbone
+    right, left = load_hand_pair("procedural", None)
+    t0 = time.monotonic()
+    report = run_protocol(
+        config,
+        out,
+        backbone,
+        HandLayer(right),
+        HandLayer(left),
+        lambda spec, num, seed: sample_variant(spec, num, seed, config.batch_size),
+        progress=not quiet,
+    )
+    print((out / "protocol.md").read_text(encoding="utf-8"))
+    print(
+        f"{len(report['results'])} rows in {time.monotonic() - t0:.1f} s; wrote {out / 'protocol.md'} and {out / 'protocol.json'}"
+    )
+
+
+def run_objects(args: argparse.Namespace) -> None:
+    from interhandgen_core.data.grasp_synth import GraspSet
+    from interhandgen_core.evaluation.configuration import MetricsConfig
+    from interhandgen_core.evaluation.feature_backbone import default_object_backbone, load_backbone
+    from interhandgen_core.evaluation.object_protocol import evaluate_object_categories, write_object_report
+    from interhandgen_core.pipelines.grasp import GraspPipeline
+
+    out = Path(args.out)
+    check_output_folder(out, "--out")
+    reference = GraspSet.load(args.reference)
+    floor = None if args.floor is None else GraspSet.load(args.floor)
+    backbone = load_backbone(args.backbone or default_object_backbone()).backbone
+    model = GraspPipeline.from_pretrained(args.checkpoint)
+    report = evaluate_object_categories(model, reference, backbone, args.num, MetricsConfig(), floor, not args.quiet)
+    write_object_report(report, out)
+    print((out / "objects.md").read_text(encoding="utf-8"))
+    print(f"wrote {out / 'objects.md'} and {out / 'objects.json'}")

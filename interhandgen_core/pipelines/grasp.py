@@ -1,0 +1,189 @@
+"""GraspPipeline: bimanual grasps of one object cloud from an object-conditioned prior (paper 3.6).
+
+>>> grasper = GraspPipeline.from_pretrained()                    # the shipped object-conditioned prior
+>>> grasps = grasper.sample(32, seed=0, object_points=cloud)      # cloud: (P, 3) metres, any frame with z up
+>>> grasps.ranked().scores                                       # GraspSamples, best first, in the cloud's frame
+
+``InterHandGen.from_pretrained(default_object_checkpoint())`` (pipelines/interhandgen.py) returns
+the same. A two-hand checkpoint is refused here: TwoHandPipeline (pipelines/two_hand.py) samples it.
+
+Per call: the cloud is cleaned and centred (pipelines/sensor_cloud.py), encoded with its mirror
+image (ObjectCondition, prior/sampler.py), the guided cascade runs in the object frame, each
+hand is settled onto the object (contact/settling.py), measured (contact/grasp_measures.py) and
+moved back to the cloud's frame.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+from torch import Tensor
+
+from interhandgen_core.contact.grasp_measures import cloud_signed_distance, measure_grasps
+from interhandgen_core.contact.settling import settle_translations
+from interhandgen_core.errors import ConfigError, DataError
+from interhandgen_core.geometry.mirroring import mirror_points
+from interhandgen_core.geometry.normals import normal_imbalance
+from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.io.hands_file import HandsFile, hands_file_from_params
+from interhandgen_core.pipelines.prior_pipeline import PriorPipeline
+from interhandgen_core.pipelines.samples import GraspSamples
+from interhandgen_core.pipelines.sensor_cloud import (
+    CloudPreprocessConfig,
+    PreparedCloud,
+    preprocess_cloud,
+    resample_points,
+)
+from interhandgen_core.pipelines.shipped_priors import default_object_checkpoint
+from interhandgen_core.prior.configuration import SamplerConfig
+from interhandgen_core.prior.object_encoder import ObjectEncoder
+from interhandgen_core.prior.sampler import ObjectCondition
+
+
+class GraspPipeline(PriorPipeline):
+    """An object-conditioned prior, its hand model and denoiser backend: proposes bimanual grasps of a cloud."""
+
+    object_conditioned = True
+
+    @classmethod
+    def shipped_checkpoint(cls) -> Path:
+        return default_object_checkpoint()
+
+    @classmethod
+    def wrong_prior(cls, source: str) -> str:
+        return (
+            f"{source} is a two-hand prior (no object encoder); GraspPipeline needs an object-conditioned one "
+            "(the shipped one: GraspPipeline.from_pretrained()); sample this one with TwoHandPipeline.from_pretrained(path)"
+        )
+
+    @property
+    def encoder(self) -> ObjectEncoder:
+        """E: cloud (1, P, 3) -> emb_O (1, E)."""
+        encoder = self.prior.object_encoder
+        if encoder is None:  # refused at construction; this narrows the type
+            raise ConfigError(self.wrong_prior("this prior"))
+        return encoder
+
+    def sample(
+        self,
+        num: int,
+        seed: int = 0,
+        ddim_steps: int | None = None,
+        cfg_weight: float | None = None,
+        penetration_guidance_weight: float | None = None,
+        batch_size: int = 256,
+        *,
+        object_points: ArrayLike | Tensor,
+        object_normals: ArrayLike | Tensor | None = None,
+        preprocess: CloudPreprocessConfig | None = None,
+        contact_weight: float | None = None,
+        settle_iterations: int | None = None,
+    ) -> GraspSamples:
+        """``num`` grasps of the object ``object_points`` (P, 3) metres, in the cloud's frame; arguments left
+        None keep the paper's defaults (SamplerConfig).
+
+        The frame's z axis should point up (the prior learned "below" and "on top"); the cloud is
+        cleaned and centred by ``preprocess`` (pipelines/sensor_cloud.py; its defaults when None).
+        ``object_normals`` (P, 3), outward, are used where given, else estimated. ``contact_weight``
+        overrides SamplerConfig.object_contact_weight (the pull of floating hands onto the object)
+        and ``settle_iterations`` SamplerConfig.settle_iterations (contact/settling.py).
+        """
+        config = self._sampler_config(
+            num,
+            batch_size,
+            ddim_steps=ddim_steps,
+            cfg_weight=cfg_weight,
+            penetration_guidance_weight=penetration_guidance_weight,
+            object_contact_weight=contact_weight,
+            settle_iterations=settle_iterations,
+        )
+        sampler = self.sampler(config)
+        cloud = preprocess_cloud(object_points, preprocess, object_normals)
+        obj = self.object_condition(cloud, seed, config)
+        left, right = self._sample_hands(sampler, num, seed, batch_size, obj)
+        return self._grasps(left, right, obj, cloud, config)
+
+    def object_condition(self, cloud: PreparedCloud, seed: int, config: SamplerConfig) -> ObjectCondition:
+        """Encode the cleaned cloud and its mirror image; keep a resampled copy for guidance (object frame)."""
+        encoder = self.encoder
+        if len(cloud.points) < encoder.config.min_points:
+            raise DataError(
+                f"the object cloud has {len(cloud.points)} points after cleaning; the object encoder needs at least "
+                f"{encoder.config.min_points} (move the sensor closer, or use a smaller voxel size)"
+            )
+        points, _ = resample_points(cloud.points, cloud.normals, encoder.config.num_points, seed)
+        guide_points, guide_normals = resample_points(
+            cloud.points, cloud.normals, config.object_guidance_points, seed + 1
+        )
+
+        def as_tensor(array: np.ndarray) -> Tensor:
+            return torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32, device=self.device)
+
+        encoder_input = as_tensor(points)[None]
+        with torch.no_grad():
+            embedding = encoder(encoder_input)
+            mirrored = encoder(mirror_points(encoder_input))
+        normals = as_tensor(cloud.normals)
+        closed = normal_imbalance(normals) < config.closed_cloud_imbalance
+        band = math.inf if closed else config.object_penetration_band
+        return ObjectCondition(embedding, mirrored, as_tensor(guide_points), as_tensor(guide_normals), band)
+
+    def _grasps(
+        self, left: HandParams, right: HandParams, obj: ObjectCondition, cloud: PreparedCloud, config: SamplerConfig
+    ) -> GraspSamples:
+        """Object-frame hands -> settled onto the object -> GraspSamples in the input frame, with per-grasp figures."""
+        with torch.no_grad():
+            lo = self.left_layer(left)
+            ro = self.right_layer(right)
+        left_offset, right_offset = settle_translations(
+            lo.vertices,
+            self.left_layer.faces,
+            ro.vertices,
+            self.right_layer.faces,
+            obj.points,
+            obj.normals,
+            obj.penetration_band,
+            config.settle_iterations,
+            config.settle_step_m,
+        )
+        # Settling and the return to the input frame are translations: the meshes move with the wrists.
+        left_vertices, right_vertices = lo.vertices + left_offset[:, None], ro.vertices + right_offset[:, None]
+        figures = measure_grasps(
+            left_vertices,
+            self.left_layer.faces,
+            right_vertices,
+            self.right_layer.faces,
+            lambda p, rows: cloud_signed_distance(p, obj.points, obj.normals),
+        )
+        centroid = torch.as_tensor(cloud.centroid, dtype=left.translation.dtype, device=left.translation.device)
+        eye = torch.eye(3, dtype=centroid.dtype, device=centroid.device)[None]
+        left_shift, right_shift = left_offset + centroid, right_offset + centroid
+        return GraspSamples(
+            left.transformed(eye, left_shift),
+            right.transformed(eye, right_shift),
+            left_vertices + centroid,
+            right_vertices + centroid,
+            lo.keypoints + left_shift[:, None],
+            ro.keypoints + right_shift[:, None],
+            self.left_layer.faces,
+            self.right_layer.faces,
+            obj.points + centroid,
+            obj.normals,
+            figures,
+            cloud,
+        )
+
+    def to_hands_file(self, grasps: GraspSamples) -> HandsFile:
+        """GraspSamples -> the hands-file schema (README "Conventions"), with object_points and scores."""
+        return hands_file_from_params(
+            self.left_layer,
+            self.right_layer,
+            grasps.left,
+            grasps.right,
+            object_points=grasps.object_points,
+            scores=grasps.scores,
+        )

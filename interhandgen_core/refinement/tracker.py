@@ -1,0 +1,241 @@
+"""The stream's tracking state machine: what each hand remembers between frames and what a frame starts from.
+
+Per hand (``Track``), per frame, before the solve (``HandTracker.plan``):
+    - labels that are the other way round (each hand matches the other's last state,
+      refinement/observation.py ``labels_swapped``) are swapped back;
+    - an observed hand starts afresh from its first guess (refinement/start_states.py) when
+      it has no state or was lost for more than ``reinit_after_frames``; is moved rigidly
+      onto its palm keypoints when they jumped further than ``reacquire_distance_m``; and
+      else is warm-started from its last state, pulled towards the constant-velocity
+      prediction of its keypoints;
+    - a hand that is not observed is held at its last state, anchored to its last keypoints
+      with ``hold_weight`` (it gives way where the other hand moves into it), or is left
+      out when it has never been seen.
+After the solve (``HandTracker.advance``) an observed hand's track takes the refined state;
+a held one counts its lost frames and its confidence decays.
+
+Notation (code -> meaning; metres, frame t):
+    K_t         track.keypoints            (1, 21, 3) last refined keypoints
+    K_{t-1}     track.previous_keypoints   (1, 21, 3) the frame before, when tracked in both
+    lambda      velocity_damping
+    P           prediction                 K_t + lambda (K_t - K_{t-1}), the smoothness target
+    c           track.confidence           c <- c_obs * f for an observed frame (f =
+                                           repaired_confidence_factor when repaired or swapped,
+                                           else 1); c <- c * confidence_decay per lost frame
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.io.hands_file import SIDES
+from interhandgen_core.refinement.configuration import RefinerConfig
+from interhandgen_core.refinement.initialisation import rigid_fit
+from interhandgen_core.refinement.objective import FrameTargets
+from interhandgen_core.refinement.observation import PALM_KEYPOINTS, labels_swapped
+from interhandgen_core.refinement.side_targets import SideTargets, relabelled
+from interhandgen_core.refinement.start_states import StartStates
+
+
+@dataclass
+class Track:
+    """What the stream remembers of one hand."""
+
+    state: HandParams | None = None
+    keypoints: Tensor | None = None  # (1, 21, 3) last refined
+    previous_keypoints: Tensor | None = None  # (1, 21, 3) the frame before, when tracked in both
+    confidence: float = 0.0
+    frames_lost: int = 0
+
+
+@dataclass
+class FramePlan:
+    """What one frame of the stream is solved from and fitted to.
+
+    sides: each side's targets, after a label swap was undone; swapped: whether it was;
+    states: the state each side starts from (1,); targets: the frame's FrameTargets;
+    free: (2, 1) bool, the hands (left, right) the solve moves; iterations: L-BFGS
+    iterations; fresh: a hand started from its first guess (far from its end, so Eq. 9's
+    target is recomputed at every evaluation); issues: what was noted, one line each.
+    """
+
+    sides: dict[str, SideTargets]
+    swapped: bool
+    states: dict[str, HandParams]
+    targets: FrameTargets
+    free: Tensor
+    iterations: int
+    fresh: bool
+    issues: list[str] = field(default_factory=list)
+
+
+class HandTracker:
+    """The tracks of both hands of one stream, and the rules that move them from frame to frame."""
+
+    def __init__(self) -> None:
+        self.tracks: dict[str, Track] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream: the next frame starts tracking afresh."""
+        self.tracks = {side: Track() for side in SIDES}
+
+    def plan(
+        self, sides: dict[str, SideTargets], config: RefinerConfig, starts: StartStates, device: torch.device
+    ) -> FramePlan:
+        """One frame's targets per side (batch of one) -> FramePlan, from the tracks (which are left as they are)."""
+        issues: list[str] = []
+        left_track, right_track = self.tracks["left"], self.tracks["right"]
+        swapped = False
+        if left_track.keypoints is not None and right_track.keypoints is not None:
+            lt, rt = sides["left"], sides["right"]
+            swapped = bool(
+                labels_swapped(
+                    lt.keypoints,
+                    rt.keypoints,
+                    lt.weight.gt(0).to(lt.keypoints.dtype),
+                    rt.weight.gt(0).to(rt.keypoints.dtype),
+                    left_track.keypoints,
+                    right_track.keypoints,
+                    config.swap_ratio,
+                    config.swap_min_distance_m,
+                )[0]
+            )
+            if swapped:
+                sides = {"left": relabelled(rt), "right": relabelled(lt)}
+                issues.append(
+                    "left and right labels look swapped (each hand matches the other's last state); swapped back"
+                )
+
+        states: dict[str, HandParams] = {}
+        data = {side: (sides[side].keypoints, sides[side].weight) for side in SIDES}
+        present: dict[str, bool] = {}
+        free: dict[str, bool] = {}
+        smooth: dict[str, tuple[Tensor, bool]] = {}
+        fresh = False  # a hand started from the mean hand: many iterations, Eq. 9's target re-taken
+        realigned = False  # a hand moved rigidly to a far observation: its articulation is kept
+        for side in SIDES:
+            track, t = self.tracks[side], sides[side]
+            observed = bool(t.observed[0])
+            zero_kp = torch.zeros_like(t.keypoints)
+            if observed:
+                if track.state is None or track.frames_lost > config.reinit_after_frames:
+                    states[side], fresh = starts.initial(side, t), True
+                    smooth[side] = (zero_kp, False)
+                else:
+                    states[side] = track.state
+                    jump = _palm_jump(t, track, config.reacquire_distance_m)
+                    if jump is not None:
+                        # Far beyond the robust data term's reach: re-align the root before fitting.
+                        states[side], realigned = _realigned(track.state, t, track), True
+                        issues.append(
+                            f"{side} hand moved {100 * jump:.0f} cm since the last frame; re-aligned to the observation"
+                        )
+                        smooth[side] = (zero_kp, False)
+                    elif (
+                        track.keypoints is not None and track.previous_keypoints is not None and track.frames_lost == 0
+                    ):
+                        prediction = track.keypoints + config.velocity_damping * (
+                            track.keypoints - track.previous_keypoints
+                        )
+                        smooth[side] = (prediction, True)
+                    else:
+                        prediction = track.keypoints if track.keypoints is not None else zero_kp
+                        smooth[side] = (prediction, track.keypoints is not None)
+                present[side], free[side] = True, True
+            else:
+                held = track.state is not None and track.keypoints is not None
+                states[side] = track.state if track.state is not None else starts.parked(side, 1)
+                # A held hand stays part of the scene: anchored to where it was last seen, it gives
+                # way where the tracked hand moves into it instead of being passed through.
+                present[side] = free[side] = held
+                smooth[side] = (zero_kp, False)
+                if held and track.keypoints is not None:
+                    data[side] = (track.keypoints, torch.full_like(t.weight, config.hold_weight))
+                    issues.append(
+                        f"{side} hand not observed; holding its last state (lost {track.frames_lost + 1} frames)"
+                    )
+
+        def flag(value: bool) -> Tensor:
+            return torch.tensor([value], device=device)
+
+        targets = FrameTargets(
+            data["left"][0],
+            data["right"][0],
+            data["left"][1],
+            data["right"][1],
+            flag(present["left"]),
+            flag(present["right"]),
+            smooth["left"][0],
+            smooth["right"][0],
+            flag(smooth["left"][1]),
+            flag(smooth["right"][1]),
+            sides["left"].observed,
+            sides["right"].observed,
+        )
+        iterations = config.init_iterations if fresh else config.realign_iterations if realigned else config.iterations
+        return FramePlan(
+            sides,
+            swapped,
+            states,
+            targets,
+            torch.stack([flag(free["left"]), flag(free["right"])]),
+            iterations,
+            fresh,
+            issues,
+        )
+
+    def advance(
+        self, plan: FramePlan, refined: dict[str, tuple[HandParams, Tensor]], config: RefinerConfig
+    ) -> dict[str, tuple[HandParams, Tensor, Tensor]]:
+        """Update the tracks with a frame's refined (state (1,), keypoints (1, 21, 3)) per side ->
+        per side (state, keypoints, confidence (1,)) to report: keypoints NaN and confidence 0
+        for a hand that has never been seen."""
+        result: dict[str, tuple[HandParams, Tensor, Tensor]] = {}
+        for side in SIDES:
+            params, kp = refined[side]
+            track, t = self.tracks[side], plan.sides[side]
+            if bool(t.observed[0]):
+                repaired = bool(t.repaired[0]) or plan.swapped
+                confidence = float(t.confidence[0]) * (config.repaired_confidence_factor if repaired else 1.0)
+                track.previous_keypoints = track.keypoints if track.frames_lost == 0 else None
+                track.state, track.keypoints, track.confidence, track.frames_lost = params, kp, confidence, 0
+            elif track.state is not None:
+                track.frames_lost += 1
+                track.confidence *= config.confidence_decay
+                track.previous_keypoints = None
+            has_state = track.state is not None
+            result[side] = (
+                params,
+                kp if has_state else torch.full_like(kp, torch.nan),
+                torch.tensor([track.confidence if has_state else 0.0], device=kp.device),
+            )
+        return result
+
+
+def _palm_jump(targets: SideTargets, track: Track, reacquire_distance_m: float) -> float | None:
+    """Mean distance (metres) of the observed palm keypoints from the last state's, when above
+    ``reacquire_distance_m``; None otherwise."""
+    if track.keypoints is None:
+        return None
+    palm = list(PALM_KEYPOINTS)
+    weight = targets.weight[0, palm].gt(0).to(track.keypoints.dtype)
+    if float(weight.sum()) < 3:
+        return None
+    distance = (targets.keypoints[0, palm] - track.keypoints[0, palm]).norm(dim=-1)
+    mean = float((distance * weight).sum() / weight.sum())
+    return mean if mean > reacquire_distance_m else None
+
+
+def _realigned(state: HandParams, targets: SideTargets, track: Track) -> HandParams:
+    """The state moved rigidly so that its palm keypoints fit the observed ones."""
+    assert track.keypoints is not None
+    palm = list(PALM_KEYPOINTS)
+    rotation, translation = rigid_fit(
+        track.keypoints[:, palm], targets.keypoints[:, palm], targets.weight[:, palm].gt(0).to(state.pose.dtype)
+    )
+    return state.transformed(rotation, translation)

@@ -1,0 +1,76 @@
+"""`interhandgen grasp`, run in-process: an object in, ranked grasps out; one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_checks import assert_one_line_error, files_under, needs_procedural
+
+from interhandgen_core.cli import main
+from interhandgen_core.io.hands_file import read_hands_file
+
+
+@needs_procedural
+def test_grasp_writes_ranked_grasps_meshes_and_preview(
+    tiny_object_checkpoint: Path, box_stl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "grasps"
+    args = ["grasp", "--object", str(box_stl), "--num", "3", "--out", str(out), "--steps", "2"]
+    assert main([*args, "--checkpoint", str(tiny_object_checkpoint)]) == 0
+    expected = {Path("grasps.npz"), Path("object.ply"), Path("preview.png")}
+    expected |= {Path(f"grasp_{i:04d}.ply") for i in range(3)}
+    assert files_under(out) == expected
+    hands = read_hands_file(out / "grasps.npz")
+    assert hands.num_samples == 3 and hands.scores is not None and hands.object_points is not None
+    assert bool(np.all(np.diff(hands.scores) <= 0)), "grasps are written best first"
+    printed = capsys.readouterr().out
+    assert "score" in printed and "H-O pen mm" in printed
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "names"),
+    [
+        (b"solid nonsense\nthis is not an stl\n", ".stl", ["broken.stl"]),
+        (b"", ".npy", ["broken.npy"]),
+        (b"hello", ".xyz", ["broken.xyz"]),
+    ],
+)
+def test_grasp_unreadable_object_is_one_line(
+    content: bytes,
+    suffix: str,
+    names: list[str],
+    tiny_object_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bad = tmp_path / f"broken{suffix}"
+    bad.write_bytes(content)
+    out = tmp_path / "grasps"
+    code = main(
+        ["grasp", "--object", str(bad), "--num", "1", "--out", str(out), "--checkpoint", str(tiny_object_checkpoint)]
+    )
+    assert code == 1
+    assert_one_line_error(capsys.readouterr().err, *names)
+    assert not out.exists()
+
+
+def test_grasp_with_a_two_hand_prior_is_one_line(
+    tiny_checkpoint: Path, box_stl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "grasp",
+            "--object",
+            str(box_stl),
+            "--num",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+            "--checkpoint",
+            str(tiny_checkpoint),
+        ]
+    )
+    assert code == 1
+    assert_one_line_error(capsys.readouterr().err, "object encoder")

@@ -1,0 +1,75 @@
+"""Eq. 7-8 on shapes with known answers: the depth behind the nearest vertex, and the penalties built on it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import trimesh
+
+from interhandgen_core.contact.penetration import (
+    depth_behind_nearest,
+    hand_pair_depths,
+    margin_penetration,
+    one_way_penetration,
+    penetration_loss,
+)
+from interhandgen_core.geometry.nearest import nearest_neighbors
+from interhandgen_core.geometry.normals import vertex_normals
+
+
+@pytest.fixture(scope="module")
+def ball() -> tuple[torch.Tensor, torch.Tensor]:
+    mesh = trimesh.creation.icosphere(subdivisions=3, radius=0.05)
+    return torch.tensor(mesh.vertices, dtype=torch.float32), torch.tensor(mesh.faces, dtype=torch.long)
+
+
+def test_depth_is_positive_behind_the_other_surface_only() -> None:
+    other = torch.tensor([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]])
+    normals = torch.tensor([[[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]])
+    points = torch.tensor([[[0.0, 0.0, -0.01], [1.0, 0.0, 0.02], [0.1, 0.0, -0.03]]])
+    depth, distance = depth_behind_nearest(points, other, normals)
+    assert torch.allclose(depth, torch.tensor([[0.01, -0.02, 0.03]]))
+    assert torch.allclose(distance, torch.tensor([[0.01, 0.02, (0.1**2 + 0.03**2) ** 0.5]]))
+    # Eq. 8: only the vertices behind count, by their distance to the nearest vertex.
+    assert torch.allclose(one_way_penetration(points, other, normals), torch.tensor([[0.01, 0.0, distance[0, 2]]]))
+
+
+def test_a_given_nearest_index_is_used_as_is() -> None:
+    other = torch.tensor([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]])
+    normals = torch.tensor([[[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]]])
+    points = torch.tensor([[[0.0, 0.0, -0.01]]])
+    searched, _ = depth_behind_nearest(points, other, normals)
+    stale, _ = depth_behind_nearest(points, other, normals, torch.tensor([[1]]))  # refreshed sparsely
+    assert float(searched) == pytest.approx(0.01) and float(stale) == pytest.approx(-0.01)
+
+
+def test_overlapping_balls(ball: tuple[torch.Tensor, torch.Tensor]) -> None:
+    v, f = ball
+    offsets = torch.tensor([0.09, 0.12])  # centre distances of two 5 cm balls: 1 cm overlap, 2 cm apart
+    left = v.expand(2, -1, -1)
+    right = v[None] + torch.stack([offsets, torch.zeros(2), torch.zeros(2)], -1)[:, None]
+    loss = penetration_loss(right, f, left, f)
+    assert float(loss[0]) > 0.0 and float(loss[1]) == 0.0
+    # Symmetric: both balls' vertices inside the other count; the configuration is symmetric.
+    one_way = penetration_loss(right, f, left, f, symmetric=False)
+    assert float(loss[0]) == pytest.approx(2 * float(one_way[0]), rel=0.05)
+    # Mean per vertex in centimetres.
+    expected = 100 * one_way_penetration(right, left, vertex_normals(left, f)).mean(-1)
+    assert torch.allclose(one_way, expected)
+
+
+def test_hand_pair_depths_and_the_margin_penalty(ball: tuple[torch.Tensor, torch.Tensor]) -> None:
+    v, f = ball
+    left = v[None]
+    right = v[None] + torch.tensor([0.095, 0.0, 0.0])
+    _, right_to_left = nearest_neighbors(right, left)
+    _, left_to_right = nearest_neighbors(left, right)
+    depths = hand_pair_depths(left, f, right, f, right_to_left, left_to_right)
+    right_depth, right_distance = depth_behind_nearest(right, left, vertex_normals(left, f), right_to_left)
+    assert torch.equal(depths.right_depth, right_depth) and torch.equal(depths.right_distance, right_distance)
+    assert float(depths.left_depth.max()) == pytest.approx(0.005, abs=1e-3)  # 5 mm overlap
+    # sum over vertices of (100 relu(d + margin))^2: the margin counts skin just in front of the other.
+    penalty = margin_penetration(depths.left_depth, 0.001)
+    assert torch.allclose(penalty, ((depths.left_depth + 0.001).clamp(min=0) * 100).pow(2).sum(-1))
+    apart = margin_penetration(torch.full((1, 4), -0.0005), 0.001)
+    assert float(apart) == pytest.approx(4 * 0.05**2)

@@ -1,0 +1,159 @@
+"""The stream's tracking state machine (refinement/tracker.py) through HandPriorRefiner.step on a tiny random prior.
+
+A stream of two hands drifting apart; then per test one more frame with something wrong:
+a hand lost, millimetres, swapped labels, a jump, a long loss; the warnings' throttling.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor
+
+from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.pipelines.interhandgen import InterHandGen
+from interhandgen_core.refinement.configuration import RefinerConfig
+from interhandgen_core.refinement.observation import TwoHandObservation
+from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tiny_prior import write_tiny_prior
+from two_hand_scenes import Scene, apart, mpjpe_mm, procedural_layers, with_noise
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> InterHandGen:
+    return InterHandGen.from_pretrained(write_tiny_prior(tmp_path_factory.mktemp("prior")))
+
+
+@pytest.fixture(scope="module")
+def layers() -> tuple[HandLayer, HandLayer]:
+    return procedural_layers()
+
+
+STREAM_FRAMES = 10
+
+
+@dataclass
+class Stream:
+    refiner: HandPriorRefiner  # after STREAM_FRAMES frames; deep-copy before stepping further
+    outputs: list[RefinedHands]
+    truth: Scene  # STREAM_FRAMES + 1 frames, the last one not yet stepped
+    left: Tensor  # noisy keypoints (N + 1, 21, 3)
+    right: Tensor
+
+    def next_frame(self) -> tuple[Tensor, Tensor]:
+        return self.left[STREAM_FRAMES], self.right[STREAM_FRAMES]
+
+    def fork(self) -> HandPriorRefiner:
+        return copy.deepcopy(self.refiner)
+
+
+@pytest.fixture(scope="module")
+def stream(model: InterHandGen, layers: tuple[HandLayer, HandLayer]) -> Stream:
+    truth = apart(layers, STREAM_FRAMES + 1, seed=5, drift_m=0.02)
+    left, right = with_noise(truth.left_keypoints, 0.003, 6), with_noise(truth.right_keypoints, 0.003, 7)
+    refiner = HandPriorRefiner(model)
+    outputs = [refiner.step(TwoHandObservation.from_keypoints(left[i], right[i])) for i in range(STREAM_FRAMES)]
+    return Stream(refiner, outputs, truth, left, right)
+
+
+def test_stream_refines_every_frame(stream: Stream) -> None:
+    frames = RefinedHands.cat(stream.outputs)
+    assert frames.left_keypoints.shape == (STREAM_FRAMES, 21, 3)
+    assert frames.right.batch_size == STREAM_FRAMES
+    assert torch.isfinite(frames.left_keypoints).all() and torch.isfinite(frames.right_keypoints).all()
+    assert torch.equal(frames.left_confidence, torch.ones(STREAM_FRAMES))
+    assert frames.issues == []
+    n = STREAM_FRAMES
+    for refined, noisy, true in (
+        (frames.left_keypoints, stream.left[:n], stream.truth.left_keypoints[:n]),
+        (frames.right_keypoints, stream.right[:n], stream.truth.right_keypoints[:n]),
+    ):
+        assert mpjpe_mm(refined, true) < mpjpe_mm(noisy, true)
+
+
+@pytest.mark.parametrize("how", ["none", "nan"])
+def test_a_lost_hand_is_held_while_its_confidence_decays(stream: Stream, how: str) -> None:
+    refiner = stream.fork()
+    last = stream.outputs[-1]
+    left, right = stream.next_frame()
+    lost = None if how == "none" else torch.full_like(right, torch.nan)
+    decay = refiner.config.confidence_decay
+    for frames_lost in (1, 2):
+        out = refiner.step(TwoHandObservation.from_keypoints(left, lost))
+        # Held where it was last seen: it only gives way to the other hand, which is 10 cm off here
+        # (the pull to its last keypoints and the prior move it by well under a millimetre).
+        assert mpjpe_mm(out.right_keypoints[0], last.right_keypoints[0]) < 1.0
+        torch.testing.assert_close(out.right_confidence, last.right_confidence * decay**frames_lost)
+        held = [issue for issue in out.issues if issue.startswith("right hand") and "holding" in issue]
+        assert len(held) == 1
+        assert f"lost {frames_lost} frames" in held[0]
+        # The other hand is still refined from its keypoints.
+        assert mpjpe_mm(out.left_keypoints[0], stream.truth.left_keypoints[STREAM_FRAMES]) < 8.0
+        assert float(out.left_confidence) == 1.0
+
+
+def test_a_frame_in_millimetres_is_converted(stream: Stream) -> None:
+    left, right = stream.next_frame()
+    in_metres = stream.fork().step(TwoHandObservation.from_keypoints(left, right))
+    in_mm = stream.fork().step(TwoHandObservation.from_keypoints(left * 1000.0, right))
+    torch.testing.assert_close(in_mm.left_keypoints, in_metres.left_keypoints, atol=1e-4, rtol=0)
+    torch.testing.assert_close(in_mm.right_keypoints, in_metres.right_keypoints, atol=1e-4, rtol=0)
+    assert any("millimetres" in issue and issue.startswith("left hand") for issue in in_mm.issues)
+    assert in_metres.issues == []
+    # A repaired observation is trusted less.
+    torch.testing.assert_close(
+        in_mm.left_confidence, in_metres.left_confidence * RefinerConfig().repaired_confidence_factor
+    )
+
+
+def test_swapped_labels_are_swapped_back(stream: Stream) -> None:
+    left, right = stream.next_frame()
+    out = stream.fork().step(TwoHandObservation.from_keypoints(right, left))
+    assert any("swapped" in issue for issue in out.issues)
+    assert mpjpe_mm(out.left_keypoints[0], stream.truth.left_keypoints[STREAM_FRAMES]) < 8.0
+    assert mpjpe_mm(out.right_keypoints[0], stream.truth.right_keypoints[STREAM_FRAMES]) < 8.0
+
+
+def test_a_hand_that_jumps_is_caught_up_with(stream: Stream) -> None:
+    # The right hand is reported 12 cm from where it was (a fast move, or the tracker finding it
+    # again after a glitch) and stays there. The refined hand must follow within a few frames,
+    # not stay behind while its confidence says 1.
+    refiner = stream.fork()
+    left, _ = stream.next_frame()
+    jumped = stream.truth.right_keypoints[STREAM_FRAMES] + torch.tensor([0.0, 0.12, 0.0])
+    errors = []
+    for _ in range(3):
+        out = refiner.step(TwoHandObservation.from_keypoints(left, jumped))
+        errors.append(mpjpe_mm(out.right_keypoints[0], jumped))
+    assert errors[-1] < 10.0, f"right-hand error per frame after the jump: {[round(e) for e in errors]} mm"
+
+
+def test_a_hand_lost_for_long_is_initialised_afresh(model: InterHandGen, layers: tuple[HandLayer, HandLayer]) -> None:
+    before, after = apart(layers, 1, seed=11), apart(layers, 1, seed=12)
+    moved = after.right_keypoints[0] + torch.tensor([0.15, 0.05, 0.0])  # back somewhere else entirely
+    refiner = HandPriorRefiner(model, RefinerConfig(reinit_after_frames=2, init_iterations=30))
+    refiner.step(TwoHandObservation.from_keypoints(before.left_keypoints[0], before.right_keypoints[0]))
+    for _ in range(3):
+        refiner.step(TwoHandObservation.from_keypoints(before.left_keypoints[0], None))
+    out = refiner.step(TwoHandObservation.from_keypoints(before.left_keypoints[0], moved))
+    assert mpjpe_mm(out.right_keypoints[0], moved) < 8.0
+    assert float(out.right_confidence) == 1.0
+    assert not any("holding" in issue for issue in out.issues)
+
+
+def test_warnings_are_throttled(stream: Stream, caplog: pytest.LogCaptureFixture) -> None:
+    refiner = stream.fork()  # default warning_interval_s, far longer than this test
+    left, _ = stream.next_frame()
+    with caplog.at_level(logging.WARNING, logger="interhandgen_core.refinement.refiner"):
+        issues = [refiner.step(TwoHandObservation.from_keypoints(left, None)).issues for _ in range(3)]
+    assert all(len(frame) == 1 for frame in issues)  # every frame still reports its issue
+    logged = [r.getMessage() for r in caplog.records if "right hand not observed" in r.getMessage()]
+    assert logged == [issues[0][0]]
