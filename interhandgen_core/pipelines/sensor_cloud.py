@@ -66,7 +66,7 @@ class CloudPreprocessConfig(ConfigBase):
 
     crop_min: Corner | None = setting(None, units="metres", help="lower corner of the crop box; none: no bound")
     crop_max: Corner | None = setting(None, units="metres", help="upper corner of the crop box; none: no bound")
-    voxel_size: float = setting(0.004, low=0.0, units="metres", help="cloud voxel downsampling; 0: off")
+    voxel_size: float = setting(0.004, low=0.0, high=0.05, units="metres", help="cloud voxel downsampling; 0: off")
     outlier_neighbors: int = setting(20, low=0, help="neighbours of statistical outlier removal; 0: off")
     outlier_std_ratio: float = setting(
         2.0, low=0.0, low_open=True, help="standard deviations beyond which a point is an outlier"

@@ -229,9 +229,9 @@ class SamplerConfig(ConfigBase):
     RENAMED_FIELDS: ClassVar[dict[str, str]] = {"penetration_weight": "penetration_guidance_weight"}
 
     ddim_steps: int = setting(32, low=1, help="DDIM denoising steps of each hand (<= the model's T)")
-    cfg_weight: float = setting(0.1, low=0.0, help="classifier-free guidance weight w_cfg (paper Eq. 4)")
+    cfg_weight: float = setting(0.1, low=0.0, high=10.0, help="classifier-free guidance weight w_cfg (paper Eq. 4)")
     penetration_guidance_weight: float = setting(
-        4.0, low=0.0, help="anti-penetration guidance weight w_pen at t = 0 (Algorithm 2); 0: no guidance"
+        4.0, low=0.0, high=1000.0, help="anti-penetration guidance weight w_pen at t = 0 (Algorithm 2); 0: no guidance"
     )
     penetration_decay: float = setting(
         0.9, low=0.0, high=1.0, low_open=True, help="factor on w_pen per step away from t = 0"

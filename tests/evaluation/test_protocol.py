@@ -131,13 +131,13 @@ def test_variant_specs_need_exactly_one_source() -> None:
         VariantSpec(label="x")
     with pytest.raises(ConfigError, match="exactly one"):
         VariantSpec(label="x", checkpoint=Path("a"), vae=Path("b"))
-    with pytest.raises(ConfigError, match=r"VariantSpec\.cfg_weight must be >= 0"):
+    with pytest.raises(ConfigError, match=r"VariantSpec\.cfg_weight must be in \[0, 10\]"):
         VariantSpec(label="x", checkpoint=Path("a"), cfg_weight=-1.0)
 
 
 def test_variant_sampler_overrides_take_the_samplers_range_and_its_former_names() -> None:
     # The same knob, the same range: VariantSpec's overrides are SamplerConfig's fields.
-    with pytest.raises(ConfigError, match=r"VariantSpec\.penetration_guidance_weight must be >= 0"):
+    with pytest.raises(ConfigError, match=r"VariantSpec\.penetration_guidance_weight must be in \[0, 1000\]"):
         VariantSpec(label="x", checkpoint=Path("a"), penetration_guidance_weight=-1.0)
     old = VariantSpec.from_dict({"label": "x", "checkpoint": "a", "penetration_weight": 0})
     assert old.penetration_guidance_weight == 0.0

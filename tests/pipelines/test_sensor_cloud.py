@@ -51,7 +51,8 @@ def test_config_defaults_and_validation() -> None:
     assert config.voxel_size == 0.004 and config.min_points == 32
     assert CloudPreprocessConfig(voxel_size=0, outlier_neighbors=0).voxel_size == 0.0
     for kwargs, match in [
-        ({"voxel_size": -0.001}, "voxel_size must be >= 0"),
+        ({"voxel_size": -0.001}, r"voxel_size must be in \[0, 0.05\]"),
+        ({"voxel_size": 0.06}, r"voxel_size must be in \[0, 0.05\]"),
         ({"voxel_size": float("nan")}, "finite number"),
         ({"crop_min": (0, 0, 0), "crop_max": (1, 0, 1)}, "below crop_max"),
         ({"crop_min": (0, 0)}, "three numbers"),

@@ -83,6 +83,8 @@ def test_preset_in_dict_is_the_base_for_overrides() -> None:
         (DiffusionConfig, {"beta_schedule": "cosine"}, "beta_schedule"),
         (SamplerConfig, {"ddim_steps": 0}, "ddim_steps"),
         (SamplerConfig, {"cfg_weight": -0.1}, "cfg_weight"),
+        (SamplerConfig, {"cfg_weight": 10.5}, "cfg_weight"),
+        (SamplerConfig, {"penetration_guidance_weight": 1001.0}, "penetration_guidance_weight"),
         (SamplerConfig, {"penetration_decay": 0.0}, "penetration_decay"),
         (SamplerConfig, {"penetration_decay": 1.5}, "penetration_decay"),
         (TrainConfig, {"train_data": "a.npz", "p_uncond": 1.5}, "p_uncond"),

@@ -135,11 +135,13 @@ def test_guidance_changes_penetrating_samples_only_when_enabled(parts: tuple) ->
 
 
 def test_guidance_step_is_bounded_by_the_trust_region(parts: tuple) -> None:
+    # The configurations only set the trust region; _guide takes its weight (1e4, beyond the
+    # configurable range, to force steps far past the region) as an argument.
     bounded = make_sampler(
-        parts, SamplerConfig(ddim_steps=4, penetration_guidance_weight=1e4, penetration_max_step=0.2)
+        parts, SamplerConfig(ddim_steps=4, penetration_guidance_weight=1e3, penetration_max_step=0.2)
     )
     unbounded = make_sampler(
-        parts, SamplerConfig(ddim_steps=4, penetration_guidance_weight=1e4, penetration_max_step=float("inf"))
+        parts, SamplerConfig(ddim_steps=4, penetration_guidance_weight=1e3, penetration_max_step=float("inf"))
     )
     gen = torch.Generator().manual_seed(9)
     _, left = bounded.anchor_to_condition(bounded.sample_anchor(torch.randn(6, HAND_DIM, generator=gen)))

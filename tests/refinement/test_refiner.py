@@ -212,7 +212,10 @@ def test_prior_timestep_must_be_below_the_models_t(model: InterHandGen) -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"iterations": -1}, r"RefinerConfig\.iterations must be >= 0"),
+        ({"iterations": -1}, r"RefinerConfig\.iterations must be >= 0 and <= 200"),
+        # The same ranges as hand_prior_node's parameters (config.py is their one source).
+        ({"iterations": 201}, r"RefinerConfig\.iterations must be >= 0 and <= 200"),
+        ({"penetration_weight": 1e5}, r"RefinerConfig\.penetration_weight must be in \[0, 10000\]"),
         ({"min_keypoints": 2}, r"min_keypoints must be >= 3 and <= 21"),
         ({"prior_weight": float("nan")}, r"prior_weight must be a finite number"),
         ({"robust_scale_m": 0.0}, r"robust_scale_m must be in \(0, 1\]"),

@@ -167,7 +167,8 @@ def test_parameters_that_set_a_config_field_take_its_default_and_range() -> None
             meta.high_open,
         ), name
     assert grasp["backend"].choices == setting_of(BackendConfig, "name").choices
-    assert grasp["cfg_weight"].check(-0.1) is not None and grasp["cfg_weight"].check(50.0) is None
+    assert grasp["cfg_weight"].check(-0.1) is not None and grasp["cfg_weight"].check(10.0) is None
+    assert grasp["cfg_weight"].check(10.5) is not None  # SamplerConfig.cfg_weight's range, [0, 10]
     assert grasp["device"].check("cuda:1x") is not None
 
 

@@ -52,7 +52,13 @@ def input_qos(name: str, depth: int) -> QoSProfile:
 
 def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
     descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
-    if isinstance(spec.default, float) and spec.minimum is not None and spec.maximum is not None:
+    # A former name's default is NaN ("not set"), which no range admits: spec.check alone guards it.
+    if (
+        isinstance(spec.default, float)
+        and spec.renamed_to is None
+        and spec.minimum is not None
+        and spec.maximum is not None
+    ):
         descriptor.floating_point_range = [
             FloatingPointRange(from_value=float(spec.minimum), to_value=float(spec.maximum))
         ]
