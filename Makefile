@@ -7,9 +7,21 @@ STAMP := $(VENV)/.installed
 ROS_STAMP := $(VENV)/.ros-installed
 WS := ros2_ws
 
-.PHONY: demo test lint typecheck unit venv clean ros
+.PHONY: demo test lint typecheck unit venv clean ros system-libs
 
-$(STAMP): pyproject.toml
+# The one system library the Python wheels need: open3d's Linux wheel links libusb-1.0.
+# Installed with apt-get where we may (root); otherwise stop at once with the command to run.
+system-libs:
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing libusb-1.0-0 (open3d links it)"; \
+			apt-get install -y -q libusb-1.0-0 >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q libusb-1.0-0 >/dev/null; }; \
+		else \
+			echo "missing system library libusb-1.0 (open3d links it); install it: sudo apt-get install libusb-1.0-0"; exit 1; \
+		fi; \
+	fi
+
+$(STAMP): pyproject.toml | system-libs
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU build first (it is on these machines' disk); the project's torch>=2.1 then installs nothing more.
