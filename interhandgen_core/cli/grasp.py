@@ -17,13 +17,11 @@ from interhandgen_core.cli.arguments import (
     add_backend_arguments,
     add_grasp_guidance_arguments,
     backend_config,
-    dataclass_default,
     float_triple,
-    non_negative_float,
     positive_int,
 )
 from interhandgen_core.cli.output_paths import check_output_folder
-from interhandgen_core.config import add_config_options
+from interhandgen_core.config import add_config_options, config_overrides
 from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
 from interhandgen_core.prior.configuration import SamplerConfig
 
@@ -43,12 +41,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_config_options(grasp, SamplerConfig, SAMPLER_FLAGS, flags=SAMPLER_FLAGS)
     grasp.add_argument("--crop-min", type=float_triple, default=None, help="x,y,z: keep points above this corner")
     grasp.add_argument("--crop-max", type=float_triple, default=None, help="x,y,z: keep points below this corner")
-    grasp.add_argument(
-        "--voxel",
-        type=non_negative_float,
-        default=None,
-        help=f"voxel size in metres (0: none; default: {dataclass_default(CloudPreprocessConfig, 'voxel_size'):g})",
-    )
+    add_config_options(grasp, CloudPreprocessConfig, ("voxel_size",), flags={"voxel_size": "--voxel"})
     grasp.set_defaults(func=run)
 
 
@@ -63,7 +56,7 @@ def run(args: argparse.Namespace) -> None:
     check_output_folder(out, "--out")
     obj = read_object(args.object)
     preprocess = CloudPreprocessConfig(
-        crop_min=args.crop_min, crop_max=args.crop_max, **({} if args.voxel is None else {"voxel_size": args.voxel})
+        crop_min=args.crop_min, crop_max=args.crop_max, **config_overrides(args, ("voxel_size",))
     )
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device, backend=backend_config(args))
     grasps = model.sample(
