@@ -53,8 +53,8 @@ demo: ros
 # lint-imports: the layering of ARCHITECTURE.md (contracts in pyproject.toml); an import
 # back up a layer, or an import cycle between sibling packages or modules, fails the build.
 lint: $(STAMP)
-	$(BIN)/ruff check interhandgen_core tests training $(WS)/src
-	$(BIN)/ruff format --check interhandgen_core tests training $(WS)/src
+	$(BIN)/ruff check interhandgen_core tests training launch $(WS)/src
+	$(BIN)/ruff format --check interhandgen_core tests training launch $(WS)/src
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)

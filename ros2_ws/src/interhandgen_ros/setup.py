@@ -1,10 +1,15 @@
 """ament_python package of the InterHandGen nodes; executables go to lib/interhandgen_ros (ros2 run's place)."""
 
+import os
 from glob import glob
 
 from setuptools import setup
 
 PACKAGE = "interhandgen_ros"
+# The launch files live once, in the repository's top-level launch/ (two levels above ros2_ws/src);
+# data_files takes paths relative to this file's folder, where colcon runs setup.py.
+HERE = os.path.dirname(os.path.abspath(__file__))
+LAUNCH = os.path.relpath(os.path.join(HERE, "..", "..", "..", "launch"), HERE)
 
 setup(
     name=PACKAGE,
@@ -13,7 +18,7 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        (f"share/{PACKAGE}/launch", glob("launch/*.launch.xml")),
+        (f"share/{PACKAGE}/launch", sorted(glob(os.path.join(LAUNCH, "*.launch.*")))),
         (f"share/{PACKAGE}/data", glob("data/*.ply")),
     ],
     install_requires=["setuptools"],
