@@ -313,3 +313,12 @@ def test_bad_launch_argument_ends_the_launch_with_an_error(arguments: dict[str, 
     assert errors, output
     assert not any("Traceback" in line for line in node_lines), output
     assert "exited with code" in output, output
+
+
+@pytest.mark.parametrize("name", ["teleop.launch.xml", "bimanual_grasps.launch.xml", "hand_prior.launch.xml"])
+def test_readme_lists_every_launch_argument(name: str) -> None:
+    """The README's launch table names each argument that launch's own XML parser declares."""
+    source = AnyLaunchDescriptionSource(str(SOURCE / name))
+    declared = source.get_launch_description(launch.LaunchContext()).get_launch_arguments()
+    row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith(f"| `{name}`"))
+    assert declared and all(f"`{argument.name}`" in row for argument in declared), (row, [a.name for a in declared])
