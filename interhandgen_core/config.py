@@ -509,7 +509,8 @@ def _option_type(config: type[ConfigBase], name: str, kind: Any) -> Callable[[st
         try:
             return check_field(config, name, value)
         except ConfigError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            # argparse names the option ("argument --steps: ..."): the user sees no class name.
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{config.__name__}.{name} ")) from None
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse

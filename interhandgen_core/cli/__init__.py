@@ -16,7 +16,10 @@
 (runtime/backend.py): torch, cuda-graph, onnxruntime or tensorrt; e.g. ``cuda-graph:bf16``.
 
 Errors that a user can fix print one line (``interhandgen: error: ...``) and exit 1; bad
-arguments print the usage and exit 2. Each command writes only under the path it is given.
+arguments print the usage and exit 2. The library's warnings (a cloud taken for millimetres,
+a loaded machine during a timing, ...) print as ``interhandgen: warning: ...`` on stderr, as do
+progress bars, so that stdout holds only the results. Each command writes only under the path
+it is given.
 
 One module per command group (data, train, sample, grasp, evaluate, refine, bench, export),
 each with ``add_parser(commands)``, which registers its command(s) with the function that runs
@@ -27,8 +30,10 @@ output_paths.py the checks of output paths made before any work.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from interhandgen_core.cli import bench, data, evaluate, export, grasp, refine, sample, train
 from interhandgen_core.errors import InterHandGenError
@@ -38,18 +43,44 @@ COMMAND_GROUPS = (data, train, sample, grasp, evaluate, refine, bench, export)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="interhandgen", description="Generative prior of two interacting hands.")
+    parser = argparse.ArgumentParser(
+        prog="interhandgen",
+        description="A generative prior of two interacting hands (InterHandGen): make data, train, sample, "
+        "propose grasps, refine, evaluate, benchmark and export.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for group in COMMAND_GROUPS:
         group.add_parser(commands)
     return parser
 
 
+@contextlib.contextmanager
+def library_warnings_on_stderr() -> Iterator[None]:
+    """While the command runs: the library's log records of WARNING and up as ``interhandgen: warning: ...``
+    lines on stderr, written between progress-bar updates (tqdm) rather than through them."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    logger = logging.getLogger("interhandgen_core")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("interhandgen: warning: %(message)s"))
+    saved = logger.propagate, logger.level
+    logger.addHandler(handler)
+    logger.propagate = False  # no second copy through the root logger or Python's last-resort handler
+    logger.setLevel(logging.WARNING)
+    try:
+        with logging_redirect_tqdm([logger]):
+            yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate, logger.level = saved
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        with library_warnings_on_stderr():
+            args.func(args)
     except InterHandGenError as exc:
         print(f"interhandgen: error: {exc}", file=sys.stderr)
         return 1

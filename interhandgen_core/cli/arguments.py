@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -117,7 +118,8 @@ def backend_spec(text: str) -> str:
     try:
         return BackendConfig.parse(text).spec
     except InterHandGenError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        # argparse names the option; the configuration's field name ("BackendConfig.name") is the API's.
+        raise argparse.ArgumentTypeError(re.sub(r"^BackendConfig\.\w+ ", "", str(error))) from None
 
 
 def backend_list(text: str) -> list[str]:

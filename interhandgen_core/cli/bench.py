@@ -3,7 +3,10 @@
     interhandgen bench [cascade|denoiser|grasp|refine|train] [--backends torch,onnxruntime,cuda-graph,tensorrt]
                        [--device cpu|cuda] [--batches 1,16,64] [--preset small|paper] [--json FILE]
 
-Prints a table of rows (the bench-row fields of README "Conventions"); --json writes them too.
+Prints a table of rows (the bench-row fields of README "Conventions", and the load other processes
+put on the machine during each row's timing); --json writes them too. A progress bar (stderr)
+counts the calls being timed; a row timed while other processes kept the machine busy prints a
+warning naming the load (stderr).
 """
 
 from __future__ import annotations
@@ -33,9 +36,13 @@ TARGETS = ("cascade", "denoiser", "grasp", "refine", "train")
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = commands.add_parser(
-        "bench", help="latency of the denoiser, the cascade or grasp proposal; accuracy and latency of refinement"
+        "bench",
+        help="latency of the denoiser, the cascade or grasp proposal; accuracy and latency of refinement",
+        description="Time the denoiser, the cascade, grasp proposal or a training step, or measure refinement's "
+        "accuracy and latency; prints a table (--json writes the rows), with a progress bar and a warning "
+        "for a row timed on a loaded machine on stderr.",
     )
-    bench.add_argument("target", nargs="?", default=None, choices=TARGETS)
+    bench.add_argument("target", nargs="?", default=None, choices=TARGETS, help="what to time (the same as --what)")
     bench.add_argument(
         "--what",
         default=None,
@@ -72,8 +79,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=batches,
         help=f"comma-separated batch sizes (default: {','.join(map(str, batches))})",
     )
-    bench.add_argument("--device", default="cpu")
-    bench.add_argument("--checkpoint", default=None)
+    bench.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: %(default)s)")
+    bench.add_argument(
+        "--checkpoint", default=None, help="the prior timed (default: the shipped one of the kind the target needs)"
+    )
     bench.add_argument(
         "--repeats",
         type=positive_int,
@@ -90,6 +99,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cpu, cuda = (",".join(DEFAULT_BACKENDS[kind]) for kind in ("cpu", "cuda"))
     add_backend_arguments(bench, backends_default=f"{cpu} on the CPU, {cuda} on CUDA")
     bench.add_argument("--json", default=None, help="write the rows as JSON")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar")
     bench.set_defaults(func=run)
 
 
@@ -99,6 +109,8 @@ def run(args: argparse.Namespace) -> None:
     from interhandgen_core.pipelines.prior_pipeline import resolve_device
 
     if args.json:
+        if Path(args.json).is_dir():
+            raise InterHandGenError(f"--json: {args.json} is a folder; give the name of the file to write")
         check_output_folder(Path(args.json).parent, "--json")
     what = args.target if args.target is not None else args.what
     if (what == "train") != (args.config is not None):
@@ -120,6 +132,7 @@ def run(args: argparse.Namespace) -> None:
             device=args.device,
             checkpoint=args.checkpoint,
             backend=BackendConfig.parse(spec, cache_dir=args.cache_dir),
+            progress=not args.quiet,
         )
         print(format_refinement_rows(rows))
     else:
@@ -135,6 +148,7 @@ def run(args: argparse.Namespace) -> None:
             repeats=args.repeats,
             ddim_steps=args.ddim_steps,
             backend_fields={"cache_dir": args.cache_dir},
+            progress=not args.quiet,
         )
         rows = result.rows
         print(format_rows(rows))
@@ -156,7 +170,7 @@ def _bench_train(args: argparse.Namespace) -> dict[str, Any]:
     if scenes is None and Path(config.train_data).is_file():
         scenes = count_scenes(Path(config.train_data))
     device = resolve_device(args.device)
-    row = run_train_benchmark(config, str(device), args.repeats, scenes, args.processes)
+    row = run_train_benchmark(config, str(device), args.repeats, scenes, args.processes, progress=not args.quiet)
     print(format_train_row(row))
     if scenes is None:
         print(f"no projection: {config.train_data} does not exist here; pass --scenes N")

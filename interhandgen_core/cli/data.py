@@ -46,9 +46,19 @@ _TWOHAND_ITERATIONS = dataclass_default(twohand_synth.TwoHandSynthConfig, "itera
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    data = commands.add_parser("data", help="make or convert data sets")
+    data = commands.add_parser(
+        "data",
+        help="make or convert data sets",
+        description="Make or convert data sets: synthetic two-hand interactions and bimanual grasps, "
+        "InterHand2.6M and ARCTIC conversions, and synthetic tracking sequences.",
+    )
     data_commands = data.add_subparsers(dest="data_command", required=True)
-    synth = data_commands.add_parser("synth", help="synthesise two-hand interactions or bimanual grasps")
+    synth = data_commands.add_parser(
+        "synth",
+        help="synthesise two-hand interactions or bimanual grasps",
+        description="Synthesise two interacting hands (--kind twohand) or bimanual grasps of procedural objects "
+        "(--kind object); writes a hands file or grasp set with a .json summary and a _preview.png beside it.",
+    )
     synth.add_argument(
         "--kind",
         default="twohand",
@@ -63,7 +73,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"--kind object: grasps per object (default: {dataclass_default(GraspSynthConfig, 'grasps_per_object')})",
     )
     synth.add_argument("--out", required=True, help="output .npz (a .json summary and a _preview.png go beside it)")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     synth.add_argument(
         "--iterations",
         type=non_negative_int,
@@ -71,13 +81,21 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"optimisation iterations per sample (default: {_TWOHAND_ITERATIONS}; "
         f"{dataclass_default(GraspSynthConfig, 'iterations')} for --kind object)",
     )
-    synth.add_argument("--hand-model", default="procedural", choices=("procedural", "mano"))
+    synth.add_argument(
+        "--hand-model",
+        default="procedural",
+        choices=("procedural", "mano"),
+        help="hand model of the data (default: %(default)s; mano needs --mano-dir)",
+    )
     synth.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=run_synth)
 
     inter = data_commands.add_parser(
-        "interhand", help="convert InterHand2.6M's MANO annotations to two-hand hands files (paper 4.1)"
+        "interhand",
+        help="convert InterHand2.6M's MANO annotations to two-hand hands files (paper 4.1)",
+        description="Convert InterHand2.6M's MANO annotations to two-hand hands files (paper section 4.1), "
+        "one per split, each with a .json summary and a _preview.png.",
     )
     inter.add_argument(
         "--annotations", required=True, help="InterHand2.6M annotation folder (holding train/, val/, test/)"
@@ -89,7 +107,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     inter.set_defaults(func=run_interhand)
 
     arc = data_commands.add_parser(
-        "arctic", help="convert ARCTIC's sequences (protocol 1) to object-conditioned grasp sets (paper 4.2)"
+        "arctic",
+        help="convert ARCTIC's sequences (protocol 1) to object-conditioned grasp sets (paper 4.2)",
+        description="Convert ARCTIC's sequences (protocol 1) to object-conditioned grasp sets (paper section 4.2), "
+        "one per split, each with a .json summary and a _preview.png.",
     )
     arc.add_argument("--root", required=True, help="ARCTIC's unpacked data folder (raw_seqs/, meta/, splits_json/)")
     add_converter_arguments(arc, "arctic", "sequence", ARCTIC_SPLITS)
@@ -115,9 +136,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     arc.set_defaults(func=run_arctic)
 
     motion = data_commands.add_parser(
-        "motion", help="synthetic two-hand motion with a noisy keypoint tracker's report (tracking benchmark data)"
+        "motion",
+        help="synthetic two-hand motion with a noisy keypoint tracker's report (tracking benchmark data)",
+        description="Make synthetic two-hand motion and a noisy keypoint tracker's report of it, the data of the "
+        "tracking benchmark: per sequence, a hands file of the truth and one of what the tracker saw.",
     )
-    motion.add_argument("--sequences", type=positive_int, required=True)
+    motion.add_argument("--sequences", type=positive_int, required=True, help="number of sequences")
     motion.add_argument(
         "--keyframes",
         type=positive_int,
@@ -127,9 +151,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_tracking_arguments(motion, min_frames=2)
     motion.add_argument("--out", required=True, help="output folder")
-    motion.add_argument("--seed", type=int, default=0)
-    motion.add_argument("--hand-model", default="procedural", choices=("procedural", "mano"))
-    motion.add_argument("--mano-dir", default=None)
+    motion.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    motion.add_argument(
+        "--hand-model",
+        default="procedural",
+        choices=("procedural", "mano"),
+        help="hand model of the data (default: %(default)s; mano needs --mano-dir)",
+    )
+    motion.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
     motion.set_defaults(func=run_motion)
 
 

@@ -29,9 +29,19 @@ if TYPE_CHECKING:
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    evaluate = commands.add_parser("evaluate", help="evaluation protocols")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="evaluation protocols",
+        description="Run an evaluation protocol: grasps of held-out objects, the two-hand synthesis protocol of "
+        "a YAML, hands files of samples, or object-conditioned synthesis per object family.",
+    )
     evaluate_commands = evaluate.add_subparsers(dest="evaluate_command", required=True)
-    heldout = evaluate_commands.add_parser("grasps", help="grasp proposals on held-out procedural objects")
+    heldout = evaluate_commands.add_parser(
+        "grasps",
+        help="grasp proposals on held-out procedural objects",
+        description="Propose grasps for held-out procedural objects and measure them (contact, penetration, "
+        "scores); writes statistics.json and preview PNGs.",
+    )
     heldout.add_argument(
         "--objects",
         type=positive_int,
@@ -58,17 +68,30 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     heldout.set_defaults(func=run_grasps)
 
     protocol = evaluate_commands.add_parser(
-        "protocol", help="two-hand synthesis protocol: sample every variant of a YAML, tabulate (paper Tables 1a, 3)"
+        "protocol",
+        help="two-hand synthesis protocol: sample every variant of a YAML, tabulate (paper Tables 1a, 3)",
+        description="Run the two-hand synthesis protocol of a YAML: sample every variant, measure it against "
+        "the reference and tabulate (paper Tables 1a and 3). Sizes are checked before any sampling; shipped "
+        "files named interhandgen_core/assets/NAME are found from any folder.",
     )
-    protocol.add_argument("--config", required=True, help="training/configs/protocol_twohand.yaml")
+    protocol.add_argument("--config", required=True, help="the protocol, e.g. training/configs/protocol_twohand.yaml")
     protocol.add_argument("--out", required=True, help="output directory (protocol.md, protocol.json, samples/)")
-    protocol.add_argument("--num", type=positive_int, default=None, help="samples per variant and repetition")
-    protocol.add_argument("--repeat", type=positive_int, default=None, help="evaluations per variant")
+    protocol.add_argument(
+        "--num", type=positive_int, default=None, help="samples per variant and repetition (default: the config's)"
+    )
+    protocol.add_argument(
+        "--repeat", type=positive_int, default=None, help="evaluations per variant (default: the config's)"
+    )
     protocol.add_argument("--only", default=None, help="comma-separated variant names to run (default: all)")
     protocol.add_argument("--quiet", action="store_true", help="no progress bar")
     protocol.set_defaults(func=run_protocol)
 
-    on_files = evaluate_commands.add_parser("samples", help="evaluate hands files of samples against a reference set")
+    on_files = evaluate_commands.add_parser(
+        "samples",
+        help="evaluate hands files of samples against a reference set",
+        description="Evaluate hands files of samples against a reference set with the two-hand protocol's metrics "
+        "(FHID, KHID, diversity, precision, recall, penetration); sizes are checked before any feature work.",
+    )
     on_files.add_argument("--reference", required=True, help="held-out hands file (.npz)")
     on_files.add_argument(
         "--samples", required=True, action="append", help="NAME=FILE.npz, a hands file of samples; repeat for more rows"
@@ -85,7 +108,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     on_files.set_defaults(func=run_samples)
 
     objects = evaluate_commands.add_parser(
-        "objects", help="object-conditioned synthesis per object family against a held-out grasp set (Table 1b)"
+        "objects",
+        help="object-conditioned synthesis per object family against a held-out grasp set (Table 1b)",
+        description="Evaluate object-conditioned synthesis per object family against a held-out grasp set "
+        "(paper Table 1b); sizes are checked before any sampling.",
     )
     objects.add_argument("--reference", required=True, help="held-out grasp set (.npz from data synth --kind object)")
     objects.add_argument(
@@ -152,7 +178,7 @@ def run_grasps(args: argparse.Namespace) -> None:
 def run_protocol(args: argparse.Namespace) -> None:
     from interhandgen_core.evaluation.protocol import ProtocolConfig
 
-    config = ProtocolConfig.from_yaml(args.config)
+    config = _with_shipped_files(ProtocolConfig.from_yaml(args.config))
     if args.only is not None:
         names = [n for n in args.only.split(",") if n]
         unknown = [n for n in names if n not in config.variants]
@@ -165,7 +191,30 @@ def run_protocol(args: argparse.Namespace) -> None:
         config = dataclasses.replace(config, num_samples=args.num)
     if args.repeat is not None:
         config = dataclasses.replace(config, repeat=args.repeat)
-    _run_protocol(config, Path(args.out), args.quiet)
+    num = "--num" if args.num is not None else f"num_samples of {args.config} (--num)"
+    _run_protocol(config, Path(args.out), args.quiet, {"num_samples": num, "reference": f"reference of {args.config}"})
+
+
+def _with_shipped_files(config: ProtocolConfig) -> ProtocolConfig:
+    """The config with its interhandgen_core/assets/NAME paths (the shipped backbone and priors) made the installed
+    package's files, so that the protocol runs from any folder; the other relative paths (the user's data and
+    runs) stay relative to the working directory."""
+    from interhandgen_core.pipelines.shipped_priors import shipped_file
+
+    def shipped(path: Path | None) -> Path | None:
+        return None if path is None else shipped_file(path)
+
+    variants = {
+        name: dataclasses.replace(
+            spec,
+            checkpoint=shipped(spec.checkpoint),
+            conditional_checkpoint=shipped(spec.conditional_checkpoint),
+            vae=shipped(spec.vae),
+            samples=shipped(spec.samples),
+        )
+        for name, spec in config.variants.items()
+    }
+    return dataclasses.replace(config, backbone=shipped_file(config.backbone), variants=variants)
 
 
 def run_samples(args: argparse.Namespace) -> None:
@@ -184,19 +233,22 @@ def run_samples(args: argparse.Namespace) -> None:
         variants=variants,
         repeat=args.repeat,
     )
-    _run_protocol(config, Path(args.out), args.quiet)
+    _run_protocol(config, Path(args.out), args.quiet, {"reference": "--reference"})
 
 
-def _run_protocol(config: ProtocolConfig, out: Path, quiet: bool) -> None:
+def _run_protocol(config: ProtocolConfig, out: Path, quiet: bool, names: dict[str, str]) -> None:
+    """Check the sizes (``names``: the command's names of its settings), then run the protocol and print its tables."""
     import time
 
     from interhandgen_core.evaluation.feature_backbone import load_backbone
     from interhandgen_core.evaluation.protocol import run_protocol, sample_variant
+    from interhandgen_core.evaluation.sample_sizes import check_protocol_sizes
     from interhandgen_core.hands.layer import HandLayer
     from interhandgen_core.hands.loading import load_hand_pair
 
     check_output_folder(out, "--out")
     backbone = load_backbone(config.backbone).backbone
+    check_protocol_sizes(config, backbone.config.feature_dim, names)  # before any sampling or feature work
     right, left = load_hand_pair("procedural", None)
     t0 = time.monotonic()
     report = run_protocol(
@@ -219,6 +271,7 @@ def run_objects(args: argparse.Namespace) -> None:
     from interhandgen_core.evaluation.configuration import MetricsConfig
     from interhandgen_core.evaluation.feature_backbone import default_object_backbone, load_backbone
     from interhandgen_core.evaluation.object_protocol import evaluate_object_categories, write_object_report
+    from interhandgen_core.evaluation.sample_sizes import check_object_sizes
     from interhandgen_core.pipelines.grasp import GraspPipeline
 
     out = Path(args.out)
@@ -226,8 +279,11 @@ def run_objects(args: argparse.Namespace) -> None:
     reference = GraspSet.load(args.reference)
     floor = None if args.floor is None else GraspSet.load(args.floor)
     backbone = load_backbone(args.backbone or default_object_backbone()).backbone
+    metrics = MetricsConfig()
+    names = {"grasps_per_object": "--num", "reference": "--reference", "floor": "--floor"}
+    check_object_sizes(reference, args.num, backbone.config.feature_dim, metrics, floor, names)  # before sampling
     model = GraspPipeline.from_pretrained(args.checkpoint)
-    report = evaluate_object_categories(model, reference, backbone, args.num, MetricsConfig(), floor, not args.quiet)
+    report = evaluate_object_categories(model, reference, backbone, args.num, metrics, floor, not args.quiet)
     write_object_report(report, out)
     print((out / "objects.md").read_text(encoding="utf-8"))
     print(f"wrote {out / 'objects.md'} and {out / 'objects.json'}")

@@ -11,12 +11,17 @@ from pathlib import Path
 from interhandgen_core.cli.arguments import positive_int
 from interhandgen_core.cli.output_paths import checked_output_file
 from interhandgen_core.config import default_of
-from interhandgen_core.errors import InterHandGenError
+from interhandgen_core.errors import ConfigError, InterHandGenError
 from interhandgen_core.runtime.configuration import ENGINE_PRECISION, BackendConfig, engine_build_config
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    export = commands.add_parser("export", help="export a prior to ONNX (and optionally build a TensorRT engine)")
+    export = commands.add_parser(
+        "export",
+        help="export a prior to ONNX (and optionally build a TensorRT engine)",
+        description="Export a prior's denoiser (and its object encoder) to ONNX, and optionally build a TensorRT "
+        "engine from it on this machine's GPU.",
+    )
     export.add_argument("--onnx", required=True, help="output .onnx file of the denoiser (dynamic batch)")
     export.add_argument("--checkpoint", default=None, help="prior .safetensors (default: the shipped small prior)")
     export.add_argument(
@@ -50,7 +55,13 @@ def run(args: argparse.Namespace) -> None:
     engine = None
     if args.engine:  # checked before any work: an engine needs CUDA (and TensorRT, checked when building)
         engine = engine_build_config(onnx, args.engine, args.precision, args.max_batch, args.force_rebuild)
-        device = resolve_device("cuda")
+        try:
+            device = resolve_device("cuda")
+        except ConfigError:  # the library's message offers a device choice this command does not have
+            raise InterHandGenError(
+                "--engine: a TensorRT engine is built on a CUDA device and this machine has none; "
+                "export the ONNX file here without --engine and build the engine on the GPU machine"
+            ) from None
     prior = load_prior(args.checkpoint or default_checkpoint())
     if args.encoder_onnx and prior.object_encoder is None:
         raise InterHandGenError("--encoder-onnx: this checkpoint has no object encoder")

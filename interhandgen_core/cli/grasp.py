@@ -21,7 +21,8 @@ from interhandgen_core.cli.arguments import (
     positive_int,
 )
 from interhandgen_core.cli.output_paths import check_output_folder
-from interhandgen_core.config import add_config_options, config_overrides
+from interhandgen_core.config import add_config_options, config_overrides, default_of
+from interhandgen_core.errors import ConfigError, InterHandGenError
 from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
 from interhandgen_core.prior.configuration import SamplerConfig
 
@@ -29,13 +30,19 @@ SAMPLER_FLAGS = {"ddim_steps": "--steps", "cfg_weight": "--cfg"}
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    grasp = commands.add_parser("grasp", help="propose bimanual grasps for an object (mesh or point cloud)")
+    grasp = commands.add_parser(
+        "grasp",
+        help="propose bimanual grasps for an object (mesh or point cloud)",
+        description="Propose bimanual grasps for an object (a mesh or a point cloud in metres, z up), best first; "
+        "writes DIR/grasps.npz, object.ply, one PLY mesh per grasp and preview.png. A cloud in millimetres is "
+        "converted to metres, with a warning.",
+    )
     grasp.add_argument(
         "--object", required=True, help="mesh (.obj, .ply, .stl) or cloud (.ply, .pcd, .npy), metres, z up"
     )
     grasp.add_argument("--num", type=positive_int, required=True, help="number of grasps")
     grasp.add_argument("--out", required=True, help="output directory")
-    grasp.add_argument("--seed", type=int, default=0)
+    grasp.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     add_grasp_guidance_arguments(grasp)
     add_backend_arguments(grasp)
     add_config_options(grasp, SamplerConfig, SAMPLER_FLAGS, flags=SAMPLER_FLAGS)
@@ -43,6 +50,30 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     grasp.add_argument("--crop-max", type=float_triple, default=None, help="x,y,z: keep points below this corner")
     add_config_options(grasp, CloudPreprocessConfig, ("voxel_size",), flags={"voxel_size": "--voxel"})
     grasp.set_defaults(func=run)
+
+
+def _preprocess_config(args: argparse.Namespace) -> CloudPreprocessConfig:
+    """--crop-min, --crop-max and --voxel as the cloud preprocessing's settings.
+
+    The rules between settings are the configuration's; its message names its fields, so a broken
+    one is told here in this command's options.
+    """
+    try:
+        return CloudPreprocessConfig(
+            crop_min=args.crop_min, crop_max=args.crop_max, **config_overrides(args, ("voxel_size",))
+        )
+    except ConfigError:
+        low, high = args.crop_min, args.crop_max
+        if low is not None and high is not None and any(lo >= hi for lo, hi in zip(low, high, strict=True)):
+            raise InterHandGenError(
+                f"--crop-min {','.join(f'{v:g}' for v in low)} must be below --crop-max "
+                f"{','.join(f'{v:g}' for v in high)} on every axis"
+            ) from None
+        radius = default_of(CloudPreprocessConfig, "normal_radius")
+        raise InterHandGenError(
+            f"--voxel {args.voxel_size:g} m must be below the radius of normal estimation ({radius:g} m); "
+            "a third of it or less is right"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> None:
@@ -54,10 +85,8 @@ def run(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     check_output_folder(out, "--out")
+    preprocess = _preprocess_config(args)
     obj = read_object(args.object)
-    preprocess = CloudPreprocessConfig(
-        crop_min=args.crop_min, crop_max=args.crop_max, **config_overrides(args, ("voxel_size",))
-    )
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device, backend=backend_config(args))
     grasps = model.sample(
         args.num,

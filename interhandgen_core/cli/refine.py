@@ -22,14 +22,19 @@ REFINER_OPTIONS = ("iterations", "prior_weight", "penetration_weight", "smoothne
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     refine = commands.add_parser(
-        "refine", help="refine noisy two-hand estimates (a hands file; its frames are one sequence) with the prior"
+        "refine",
+        help="refine noisy two-hand estimates (a hands file; its frames are one sequence) with the prior",
+        description="Refine noisy two-hand estimates (a hands file whose frames are one sequence, unless "
+        "--independent) with the prior; writes the refined hands file and a _preview.png beside it.",
     )
     refine.add_argument("--input", required=True, help="hands file: keypoints (NaN = missing) or parameters per side")
     refine.add_argument("--out", required=True, help="output hands file (.npz); a _preview.png goes beside it")
     refine.add_argument("--checkpoint", default=None, help="two-hand prior (default: the shipped small one)")
-    refine.add_argument("--device", default="cpu")
+    refine.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: %(default)s)")
     add_backend_arguments(refine)
-    refine.add_argument("--mano-dir", default=None)
+    refine.add_argument(
+        "--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl, for MANO checkpoints"
+    )
     refine.add_argument(
         "--independent", action="store_true", help="refine the frames as independent estimates (no temporal terms)"
     )

@@ -31,11 +31,16 @@ SAMPLER_FLAGS: dict[str, str | tuple[str, ...]] = {
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sample = commands.add_parser("sample", help="sample two-hand interactions from a prior")
+    sample = commands.add_parser(
+        "sample",
+        help="sample two-hand interactions from a prior",
+        description="Sample two-hand interactions from a prior; writes DIR/samples.npz (a hands file), one "
+        "PLY mesh per sample, preview.png and statistics.json.",
+    )
     sample.add_argument("--num", type=positive_int, required=True, help="number of samples")
     sample.add_argument("--out", required=True, help="output directory")
     sample.add_argument("--checkpoint", default=None, help="prior .safetensors (default: the shipped small prior)")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     add_config_options(sample, SamplerConfig, SAMPLER_FLAGS, flags=SAMPLER_FLAGS)
     sample.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: %(default)s)")
     add_backend_arguments(sample)

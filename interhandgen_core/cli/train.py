@@ -19,8 +19,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     train = commands.add_parser(
         "train",
         help="train from a YAML recipe: a prior, the VAE baseline ('vae:' key) or a feature backbone ('backbone:' key)",
+        description="Train from a YAML recipe (training/configs/): a prior, the VAE baseline (a recipe with a "
+        "'vae:' key) or an evaluation feature backbone (a 'backbone:' key); the run directory gets the model "
+        "and its JSON.",
     )
-    train.add_argument("--config", required=True, help="training/configs/NAME.yaml")
+    train.add_argument("--config", required=True, help="the recipe, e.g. training/configs/twohand_small.yaml")
     train.add_argument("--out", required=True, help="run directory")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.set_defaults(func=run)

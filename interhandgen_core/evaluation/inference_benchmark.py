@@ -9,7 +9,11 @@ during the timed calls (TensorRT's and ONNX Runtime's own allocations are not in
 CPU it is the process's peak resident memory so far (it includes everything loaded, and
 grows monotonically over the rows of a run).
 Timings are wall-clock around calls that end with a device synchronisation; the first
-call of each configuration is a warm-up and is not counted.
+call of each configuration is a warm-up and is not counted. Each row also records how busy
+other processes kept the machine meanwhile (``other_load_cores``, ``cpu_cores``,
+``load_average``: evaluation/machine_load.py), and a loaded row logs a warning naming the
+load. With ``progress``, a bar on stderr counts the calls (warm-ups included) and names the
+row being timed.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+from tqdm import tqdm
 
 from interhandgen_core.data.motion_sequences import MotionConfig
 from interhandgen_core.data.procedural_objects import generate_objects
 from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
 from interhandgen_core.data.tracking_sequences import make_tracking_sequences
 from interhandgen_core.errors import BackendError, ConfigError
+from interhandgen_core.evaluation.machine_load import MachineLoad, load_cell
 from interhandgen_core.evaluation.refinement_benchmark import percentile, run_refinement_benchmark
 from interhandgen_core.hands.hand_params import HAND_DIM
 from interhandgen_core.hands.layer import HandLayer
@@ -49,8 +55,13 @@ DEFAULT_BACKENDS = {"cpu": ("torch", "onnxruntime"), "cuda": ("torch", "cuda-gra
 PipelineT = TypeVar("PipelineT", bound=PriorPipeline)
 
 
-def timed_ms(fn: Callable[[], object], repeats: int, device: torch.device) -> list[float]:
-    """Wall times of ``repeats`` calls of ``fn`` after one warm-up call, milliseconds, synchronised on CUDA."""
+def timed_ms(
+    fn: Callable[[], object], repeats: int, device: torch.device, on_call: Callable[[], object] | None = None
+) -> list[float]:
+    """Wall times of ``repeats`` calls of ``fn`` after one warm-up call, milliseconds, synchronised on CUDA.
+
+    ``on_call`` runs after each call, the warm-up included, outside the timing (a progress bar's update).
+    """
 
     def sync() -> None:
         if device.type == "cuda":
@@ -58,12 +69,16 @@ def timed_ms(fn: Callable[[], object], repeats: int, device: torch.device) -> li
 
     fn()  # warm-up: allocator, kernels, caches
     sync()
+    if on_call is not None:
+        on_call()
     times = []
     for _ in range(repeats):  # timing repetitions
         start = time.perf_counter()
         fn()
         sync()
         times.append(1000.0 * (time.perf_counter() - start))
+        if on_call is not None:
+            on_call()
     return times
 
 
@@ -152,11 +167,13 @@ def run_benchmark(
     repeats: int = 5,
     ddim_steps: int | None = None,
     backend_fields: dict[str, Any] | None = None,
+    progress: bool = True,
 ) -> BenchmarkResult:
     """Time each ``what`` at each batch size with each backend ('NAME' or 'NAME:PRECISION').
 
     ``backend_fields`` are further BackendConfig fields (cache_dir, engine_path, ...). A backend
     that cannot be built here (a missing library, no GPU) is skipped with its reason.
+    ``progress``: a bar on stderr over every call to make (module docstring).
     """
     unknown = [what for what in whats if what not in WHATS or what == "refine"]
     if unknown or not whats:
@@ -177,20 +194,28 @@ def run_benchmark(
         model, weights = model_for_benchmark(InterHandGen.from_pretrained(checkpoint, device=device), preset)
     calls["denoiser"] = lambda batch: _denoiser_call(model, batch)
     dev = model.device
+    calls_per_backend = len(whats) * len(batches) * (repeats + 1)
+    bar = tqdm(total=len(configs) * calls_per_backend, unit="call", disable=not progress)
     rows: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
     for config in configs:  # one backend at a time: its files, sessions and graphs are freed before the next
+        bar.set_description(f"{config.spec}: preparing the backend")
         try:
             model.use_backend(config)
         except (BackendError, ConfigError) as error:
             skipped[config.spec] = str(error)
+            bar.update(calls_per_backend)
             continue
         for what in whats:
             for batch in batches:
+                label = f"{config.spec} {what}, batch {batch}"
+                bar.set_description(label)
                 if dev.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(dev)
                 call = calls[what](batch)
-                times = timed_ms(call, repeats, dev)
+                with MachineLoad() as load:
+                    times = timed_ms(call, repeats, dev, on_call=lambda: bar.update(1))
+                load.warn_if_loaded(label)
                 rows.append(
                     {
                         "backend": config.spec,
@@ -203,9 +228,11 @@ def run_benchmark(
                         "peak_mb": peak_memory_mb(dev),
                         "precision": config.precision,
                         "weights": weights,
+                        **load.fields(),
                     }
                 )
         model.close()
+    bar.close()
     reference = {(r["what"], r["batch"]): r["median_ms"] for r in rows if r["backend"] == "torch"}
     for row in rows:
         base = reference.get((row["what"], row["batch"]))
@@ -214,17 +241,18 @@ def run_benchmark(
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
-    """Rows -> a fixed-width text table; speedup is over torch eager fp32 at the same what and batch."""
+    """Rows -> a fixed-width text table; speedup is over torch eager fp32 at the same what and batch; "others":
+    the cores other processes kept busy during the row's timing, of the machine's (machine_load.load_cell)."""
     header = (
         f"{'backend':<16} {'device':<24} {'preset':<7} {'what':<9} {'batch':>5} "
-        f"{'median_ms':>10} {'p95_ms':>10} {'speedup':>8} {'peak_mb':>8}"
+        f"{'median_ms':>10} {'p95_ms':>10} {'speedup':>8} {'peak_mb':>8} {'others':>8}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
         speedup = "-" if r.get("speedup") is None else f"{r['speedup']:.2f}x"
         lines.append(
             f"{r['backend']:<16} {r['device'][:24]:<24} {r['preset']:<7} {r['what']:<9} {r['batch']:>5} "
-            f"{r['median_ms']:>10.2f} {r['p95_ms']:>10.2f} {speedup:>8} {r['peak_mb']:>8.0f}"
+            f"{r['median_ms']:>10.2f} {r['p95_ms']:>10.2f} {speedup:>8} {r['peak_mb']:>8.0f} {load_cell(r):>8}"
         )
     return "\n".join(lines)
 
@@ -238,12 +266,15 @@ def run_refine_benchmark(
     checkpoint: str | Path | None = None,
     config: RefinerConfig | None = None,
     backend: BackendConfig | None = None,
+    progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Refinement of synthetic noisy tracks (data/tracking_sequences.py) -> one row per variant.
 
     Each row has the bench-row fields of README "Conventions" (what = "refine", batch = 1 frame of both hands,
-    median_ms / p95_ms per frame) and the accuracy figures of evaluation/refinement_benchmark.py.
-    ``backend`` runs the refiner's denoiser calls (torch eager when None).
+    median_ms / p95_ms per frame), the accuracy figures of evaluation/refinement_benchmark.py and the
+    load of the machine during its timing (None for the untimed "observed" row).
+    ``backend`` runs the refiner's denoiser calls (torch eager when None). ``progress``: bars on stderr
+    while the tracks are made and while each variant runs.
     """
     model = TwoHandPipeline.from_pretrained(checkpoint, device=device, backend=backend)
     dev = model.device
@@ -258,9 +289,10 @@ def run_refine_benchmark(
         motion or MotionConfig(),
         noise or TrackerNoiseConfig(),
         seed,
+        progress=progress,
     )
     tracks = [track.to(dev) for track in tracks]
-    rows = run_refinement_benchmark(model, tracks, config)
+    rows = run_refinement_benchmark(model, tracks, config, progress=progress)
     meta = {
         "backend": model.backend.config.spec,
         "device": device_name(dev),

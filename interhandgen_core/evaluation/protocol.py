@@ -120,6 +120,16 @@ class ProtocolConfig(ConfigBase):
         if not isinstance(self.variants, dict) or not self.variants:
             raise ConfigError("ProtocolConfig.variants must name at least one variant")
 
+    def missing_inputs(self) -> list[str]:
+        """'PATH (what needs it)' for every input file of the reference and the variants that does not exist."""
+        wanted = [(self.reference, "reference")]
+        for name, spec in self.variants.items():
+            for field in ("checkpoint", "conditional_checkpoint", "vae", "samples"):
+                path = getattr(spec, field)
+                if path is not None:
+                    wanted.append((path, f"variant {name}"))
+        return [f"{path} ({what})" for path, what in wanted if not Path(path).is_file()]
+
     @classmethod
     def from_dict(cls, data: Any) -> ProtocolConfig:
         values = cls._check_keys(data)
@@ -286,9 +296,16 @@ def run_protocol(
 
     ``sample(spec, num, seed) -> (left, right)`` draws a generative variant's samples; they are
     cached as OUT/samples/NAME_SEED.npz (hands files), so a rerun evaluates without sampling again.
+    Raises DataError naming every missing input file (reference, checkpoints, hands files) before any work.
     """
     from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
 
+    missing = config.missing_inputs()
+    if missing:  # before minutes of sampling, every missing file at once
+        raise DataError(
+            f"{len(missing)} input file(s) of the protocol not found: {'; '.join(missing)}. Make them first "
+            "(README.md, 'Evaluating a prior', lists the commands that do) or leave those variants out"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "samples").mkdir(exist_ok=True)
     t0 = time.monotonic()

@@ -8,6 +8,9 @@ process's peak resident size on a CPU. The row also counts the step's floating-p
 (torch's FlopCounterMode: matrix products and convolutions of forward and backward; the
 point grouping's gathers and distance tables are not counted), which does not depend on the
 device: a step's time on another device is at least that work over the device's throughput.
+The row records the load other processes put on the machine during the timing
+(evaluation/machine_load.py), with a warning when they kept it busy; ``progress`` shows a bar
+on stderr over the steps.
 
 Projection: every scene gives two training pairs (the Gamma-swapped view of Algorithm 1 step
 4), so an epoch is ceil(2 N / (batch x processes)) steps and the run ``epochs`` of them (or
@@ -26,10 +29,12 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+from tqdm import tqdm
 
 from interhandgen_core.array_files import read_npz
 from interhandgen_core.errors import DataError
 from interhandgen_core.evaluation.inference_benchmark import device_name, peak_memory_mb, timed_ms
+from interhandgen_core.evaluation.machine_load import MachineLoad, load_cell
 from interhandgen_core.evaluation.refinement_benchmark import percentile
 from interhandgen_core.hands.hand_params import HAND_DIM
 from interhandgen_core.prior.configuration import TrainConfig
@@ -51,11 +56,18 @@ def count_scenes(path: Path) -> int:
 
 
 def run_train_benchmark(
-    config: TrainConfig, device: str, repeats: int = 10, scenes: int | None = None, processes: int = 1
+    config: TrainConfig,
+    device: str,
+    repeats: int = 10,
+    scenes: int | None = None,
+    processes: int = 1,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Time ``repeats`` training steps of ``config``'s network -> one row (the bench-row fields of README "Conventions" plus the projection).
+    """Time ``repeats`` training steps of ``config``'s network -> one row (the bench-row fields of README
+    "Conventions", the load of the machine during the timing, and the projection).
 
-    scenes: the training set's size for the projection (None: none is made).
+    scenes: the training set's size for the projection (None: none is made). progress: a bar on
+    stderr over the steps (the counted one, the warm-up and the timed ones).
     """
     dev = torch.device(device)
     torch.manual_seed(0)
@@ -84,9 +96,16 @@ def run_train_benchmark(
         optimizer.step()
 
     network.train()
+    bar = tqdm(
+        total=repeats + 2, desc=f"train step ({config.model.preset}, batch {batch})", unit="step", disable=not progress
+    )
     with FlopCounterMode(display=False) as counter:  # once, outside the timing
         step()
-    times = timed_ms(step, repeats, dev)
+    bar.update(1)
+    with MachineLoad() as load:
+        times = timed_ms(step, repeats, dev, on_call=lambda: bar.update(1))
+    bar.close()
+    load.warn_if_loaded(f"a training step (preset {config.model.preset}, batch {batch})")
     median = statistics.median(times)
     row: dict[str, Any] = {
         "backend": "torch",
@@ -100,6 +119,7 @@ def run_train_benchmark(
         "parameters": sum(p.numel() for p in network.parameters()),
         "gflop_per_step": counter.get_total_flops() / 1e9,
         "object_conditioned": config.object_encoder is not None,
+        **load.fields(),
     }
     if scenes is not None:
         steps_per_epoch = math.ceil(2 * scenes / (batch * processes))
@@ -121,7 +141,7 @@ def format_train_row(row: dict[str, Any]) -> str:
     text = (
         f"{row['device']}, preset {row['preset']}, {row['parameters'] / 1e6:.1f}M parameters, batch {row['batch']}: "
         f"{row['median_ms']:.1f} ms per step (p95 {row['p95_ms']:.1f}), peak {row['peak_mb']:.0f} MB, "
-        f"{row['gflop_per_step']:.1f} GFLOP per step"
+        f"{row['gflop_per_step']:.1f} GFLOP per step; other processes busy on {load_cell(row)} cores"
     )
     if "projected_hours" in row:
         text += (

@@ -55,9 +55,10 @@ class GraspPipeline(PriorPipeline):
 
     @classmethod
     def wrong_prior(cls, source: str) -> str:
+        # Phrased for every caller (library, command line, ROS): no function or option names.
         return (
-            f"{source} is a two-hand prior (no object encoder); GraspPipeline needs an object-conditioned one "
-            "(the shipped one: GraspPipeline.from_pretrained()); sample this one with TwoHandPipeline.from_pretrained(path)"
+            f"{source} is a two-hand prior (no object encoder; it samples two hands without an object); grasp "
+            "proposals need an object-conditioned prior, such as the shipped one (used when no checkpoint is given)"
         )
 
     @property

@@ -47,7 +47,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
     except RuntimeError:
         raise ConfigError(f"unknown device {str(device)!r}; use cpu, cuda, cuda:N or auto") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device '{device}' requested but this machine has no CUDA device; use --device cpu")
+        # Phrased for every caller: the command line's option, the ROS parameter and the argument are all "device".
+        raise ConfigError(f"device '{device}' requested but this machine has no CUDA device; use device cpu (or auto)")
     return resolved
 
 

@@ -1,8 +1,9 @@
 """A depth camera's object cloud -> the clean, centred, oriented cloud the object encoder takes.
 
-:func:`preprocess_cloud` runs, in this order: drop NaN/inf rows, crop to a box, voxel
-downsample, statistical outlier removal, move the origin to the centroid, then normals
-(the given ones where the input had them, otherwise estimated and oriented outward).
+:func:`preprocess_cloud` runs, in this order: drop NaN/inf rows, crop to a box, millimetres
+to metres (see below), voxel downsample, statistical outlier removal, move the origin to the
+centroid, then normals (the given ones where the input had them, otherwise estimated and
+oriented outward).
 :func:`resample_points` brings the result to the encoder's fixed size.
 :func:`corrupt_like_sensor` goes the other way for evaluation: a clean object cloud made to
 look like one depth view of it.
@@ -11,6 +12,15 @@ Every length is in metres. The input frame is the caller's (a camera or a world 
 object frame has its origin at the cleaned cloud's centroid and the input frame's axes, so
 going between the two is a translation (:meth:`PreparedCloud.to_input_frame`).
 
+Millimetres: a cloud (after the crop, when one is given) whose robust span (the largest axis
+extent between its 1st and 99th percentiles) exceeds MILLIMETRE_SPAN = 15 units cannot be a
+graspable object or a cropped table-top scene in metres (2 cm to 1.5 m objects; a depth view
+cropped to a few metres), while any object of 2 cm or more in millimetres spans 20 units and
+up. Such a cloud is divided by 1000 and a warning is logged (``PreparedCloud.notes``), as the
+refiner does with keypoints in millimetres (refinement/observation.py); everything returned
+is then in metres: the input frame's axes and origin, its lengths divided by 1000. An
+uncropped metre-scale scene wider than 15 m is taken for millimetres too: crop it.
+
 open3d does the geometry (voxel grid, outlier removal, normal estimation and orientation);
 it is imported on first use.
 """
@@ -18,6 +28,7 @@ it is imported on first use.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from typing import Any, overload
 
@@ -33,6 +44,13 @@ from interhandgen_core.io.object_files import import_open3d
 ORIENT_NEIGHBORS = 10
 # open3d's orientation triangulates the cloud (Delaunay) and cannot with fewer points.
 _ORIENT_MIN_POINTS = 4
+# A cloud whose robust span exceeds this many units is in millimetres (module docstring).
+MILLIMETRE_SPAN = 15.0
+MILLIMETRES_PER_METRE = 1000.0
+# The span ignores the outermost 1% of the points on each side of each axis (stray depths).
+_SPAN_PERCENTILES = (1.0, 99.0)
+
+log = logging.getLogger(__name__)
 
 Corner = tuple[float, float, float]
 
@@ -111,6 +129,8 @@ class PreparedCloud:
     centroid: (3,) float64, metres, input-frame position of the object frame's origin.
     num_input, num_finite, num_after_crop, num_after_voxel, num_after_outliers: point counts
         after each step, for the log.
+    notes: warnings about the input, one line each (a cloud taken for millimetres and
+        converted); empty for a clean one. Each is also logged.
     """
 
     points: NDArray[np.float32]
@@ -121,13 +141,15 @@ class PreparedCloud:
     num_after_crop: int
     num_after_voxel: int
     num_after_outliers: int
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def summary(self) -> str:
-        """One log line with the count after each step."""
+        """One log line with the count after each step (and "converted from millimetres" where it was)."""
+        converted = "; converted from millimetres" if self.notes else ""
         return (
             f"object cloud: {self.num_input} points, {self.num_finite} finite, {self.num_after_crop} in the crop box, "
             f"{self.num_after_voxel} after voxels, {self.num_after_outliers} after outlier removal; "
-            f"centroid {np.array2string(self.centroid, precision=4)} m"
+            f"centroid {np.array2string(self.centroid, precision=4)} m{converted}"
         )
 
     @overload
@@ -168,8 +190,13 @@ def preprocess_cloud(
     more than ``orient_max_points``, each estimated normal points away from the centroid
     instead.
 
+    A cloud in millimetres (its span after the crop exceeds MILLIMETRE_SPAN units) is divided
+    by 1000, with a logged warning kept in ``PreparedCloud.notes`` (module docstring).
+
     Raises DataError (one line) for a wrong shape, an empty or all-NaN cloud, more than
-    ``max_input_points``, or fewer than ``min_points`` after any step (naming the step).
+    ``max_input_points``, or fewer than ``min_points`` after any step (naming the step). The
+    messages reach command-line and ROS users too, so they name settings in words ("the voxel
+    size"), not by field, option or parameter name.
     """
     cfg = CloudPreprocessConfig() if config is None else config
     xyz = _as_numpy(points)
@@ -180,8 +207,8 @@ def preprocess_cloud(
         raise DataError("the point cloud is empty (0 points); check the sensor topic or the segmentation upstream")
     if num_input > cfg.max_input_points:
         raise DataError(
-            f"the point cloud has {num_input} points, more than max_input_points={cfg.max_input_points}; "
-            "crop or downsample it upstream, or raise max_input_points"
+            f"the point cloud has {num_input} points, more than the {cfg.max_input_points} allowed; "
+            "crop or downsample it before it is sent"
         )
     if not (np.issubdtype(xyz.dtype, np.floating) or np.issubdtype(xyz.dtype, np.integer)):
         raise DataError(f"points must be numbers (metres), got dtype {xyz.dtype}")
@@ -204,10 +231,19 @@ def preprocess_cloud(
         keep &= (xyz <= np.asarray(cfg.crop_max)).all(axis=1)
     num_after_crop = int(keep.sum())
     _require_points(
-        num_after_crop, cfg, "cropping", "widen crop_min/crop_max, or check they are metres in the cloud's frame"
+        num_after_crop, cfg, "cropping", "widen the crop box, or check that its corners are metres in the cloud's frame"
     )
     xyz = xyz[keep]
     normals_in = None if given is None else _unknown_to_zero(given[keep])
+    notes = []
+    span = robust_span(xyz)
+    if span > MILLIMETRE_SPAN:
+        xyz = xyz / MILLIMETRES_PER_METRE
+        notes.append(
+            f"object cloud spans {span:.0f} units: it looks like millimetres (an object or a cropped scene in metres "
+            f"spans at most a few); divided by 1000 - send metres, or crop a metre-scale scene to the object"
+        )
+        log.warning(notes[-1])
 
     o3d = import_open3d()
     with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
@@ -221,11 +257,13 @@ def preprocess_cloud(
                 # open3d indexes voxels with 32-bit integers and refuses a grid that overflows them.
                 extent = float(np.linalg.norm(cloud.get_max_bound() - cloud.get_min_bound()))
                 raise DataError(
-                    f"voxel_size={cfg.voxel_size} m is too small for a cloud spanning {extent:.3g} m; "
+                    f"a voxel size of {cfg.voxel_size} m is too small for a cloud spanning {extent:.3g} m; "
                     "crop the cloud, or check it is in metres"
                 ) from err
         num_after_voxel = len(cloud.points)
-        _require_points(num_after_voxel, cfg, "voxel downsampling", f"lower voxel_size (now {cfg.voxel_size} m)")
+        _require_points(
+            num_after_voxel, cfg, "voxel downsampling", f"use a smaller voxel size (now {cfg.voxel_size} m)"
+        )
         # With no more points than neighbours there are no statistics to judge by, and
         # open3d then drops every point of a one- or two-point cloud.
         if 0 < cfg.outlier_neighbors < len(cloud.points):
@@ -235,7 +273,8 @@ def preprocess_cloud(
             num_after_outliers,
             cfg,
             "outlier removal",
-            f"raise outlier_std_ratio (now {cfg.outlier_std_ratio}) or set outlier_neighbors=0",
+            f"relax the outlier removal (now {cfg.outlier_neighbors} neighbours, {cfg.outlier_std_ratio:g} "
+            "standard deviations) or turn it off",
         )
         cleaned = np.asarray(cloud.points, dtype=np.float64)
         centroid = cleaned.mean(axis=0)
@@ -260,7 +299,20 @@ def preprocess_cloud(
         num_after_crop=num_after_crop,
         num_after_voxel=num_after_voxel,
         num_after_outliers=num_after_outliers,
+        notes=notes,
     )
+
+
+def robust_span(points: NDArray[np.floating]) -> float:
+    """points (P, 3), finite, any unit -> the largest axis extent between the 1st and 99th percentiles (0 when empty).
+
+    The unit test of :func:`preprocess_cloud`: stray depths (the outermost 1% on each side of
+    each axis) do not count.
+    """
+    if len(points) == 0:
+        return 0.0
+    low, high = np.percentile(points, _SPAN_PERCENTILES, axis=0)
+    return float((high - low).max())
 
 
 def resample_points(
@@ -428,7 +480,7 @@ def _unknown_to_zero(normals: NDArray[np.float64]) -> NDArray[np.float64]:
 
 def _require_points(count: int, cfg: CloudPreprocessConfig, step: str, hint: str) -> None:
     if count < cfg.min_points:
-        raise DataError(f"only {count} points left after {step} (min_points={cfg.min_points}); {hint}")
+        raise DataError(f"only {count} points left after {step}, fewer than the {cfg.min_points} needed; {hint}")
 
 
 def _as_numpy(values: ArrayLike | torch.Tensor) -> NDArray[Any]:

@@ -38,9 +38,10 @@ class TwoHandPipeline(PriorPipeline):
 
     @classmethod
     def wrong_prior(cls, source: str) -> str:
+        # Phrased for every caller (library, command line, ROS): no function or option names.
         return (
-            f"{source} is an object-conditioned prior; TwoHandPipeline needs a two-hand one (the shipped one: "
-            "InterHandGen.from_pretrained()); propose grasps with this one through GraspPipeline.from_pretrained(path)"
+            f"{source} is an object-conditioned prior (it proposes grasps of an object); sampling two hands and "
+            "refining them need a two-hand prior, such as the shipped one (used when no checkpoint is given)"
         )
 
     @classmethod

@@ -89,7 +89,10 @@ class CascadedSampler:
         config: SamplerConfig,
     ) -> None:
         if config.ddim_steps > schedule.num_timesteps:
-            raise ConfigError(f"ddim_steps={config.ddim_steps} exceeds the model's T={schedule.num_timesteps}")
+            raise ConfigError(
+                f"{config.ddim_steps} DDIM steps exceed the model's {schedule.num_timesteps} diffusion steps (T): "
+                f"use at most {schedule.num_timesteps}"
+            )
         self.denoise = denoise
         self.schedule = schedule
         self.normalizer = normalizer

@@ -24,7 +24,8 @@ ENGINE_PRECISION = "fp16"
 
 
 def default_cache_dir() -> Path:
-    """Where exported ONNX files and TensorRT engines go: $INTERHANDGEN_CACHE, else ~/.cache/interhandgen."""
+    """Where exported ONNX files and TensorRT engines go: $INTERHANDGEN_CACHE, else $XDG_CACHE_HOME/interhandgen
+    (~/.cache/interhandgen). The only folder a command writes besides the paths it is given (README "Commands")."""
     configured = os.environ.get(CACHE_ENV)
     if configured:
         return Path(configured).expanduser()

@@ -48,7 +48,7 @@ class OnnxRuntimeBackend(DenoiserBackend):
         if device.type == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise BackendError(
-                    "onnxruntime has no CUDAExecutionProvider here (install onnxruntime-gpu), or use --device cpu"
+                    "onnxruntime has no CUDAExecutionProvider here: install onnxruntime-gpu, or run on the CPU"
                 )
             providers: list[Any] = [("CUDAExecutionProvider", {"device_id": device.index or 0})]
         else:

@@ -2,7 +2,8 @@
 
 Vertices are (V, 3) per hand in metres, in any one frame shared by both hands and the
 object; faces are (F, 3) integer indices. The left hand is drawn light blue, the right
-hand salmon, the object's points grey. Each panel is an orthographic view from
+hand salmon, the object's points grey; a legend strip of LEGEND_PX pixels along the bottom of
+every image says so ("left hand", "right hand", and "object" where one is drawn). Each panel is an orthographic view from
 (elev, azim) in degrees, matplotlib's convention: the camera looks at the pair from
 direction (cos elev cos azim, cos elev sin azim, sin elev), z up. Faces are flat-shaded
 (Lambert) with the light at the camera.
@@ -22,6 +23,7 @@ from typing import cast
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from mpl_toolkits.mplot3d import Axes3D
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 from numpy.typing import ArrayLike, NDArray
@@ -39,6 +41,8 @@ _DPI = 100
 # as 0.3 of the panel; 1.4 makes the scene's image-plane extent fill about 85% of it.
 _ZOOM = 1.4
 _TITLE_PX = 16
+# The legend strip under the panels: one line of colour swatches and their names.
+LEGEND_PX = 20
 
 
 def render_twohand_grid(
@@ -62,8 +66,8 @@ def render_twohand_grid(
     (1, P, 3) for one object shared by all samples, or (N, P, 3). ``titles`` adds one
     short text per sample after its index (e.g. a penetration depth in mm). The image is
     ``ncols * panel_size`` pixels wide (fewer columns when N < ncols) and
-    ``ceil(N / ncols) * panel_size`` high. A hand whose vertices are NaN (missing) is
-    left out of its panel. Writes exactly ``path``; its directory must exist.
+    ``ceil(N / ncols) * panel_size + LEGEND_PX`` high. A hand whose vertices are NaN (missing)
+    is left out of its panel. Writes exactly ``path``; its directory must exist.
     """
     lv = _as_batch("left_vertices", left_vertices)
     rv = _as_batch("right_vertices", right_vertices)
@@ -82,7 +86,7 @@ def render_twohand_grid(
 
     ncols = min(ncols, num)
     nrows = math.ceil(num / ncols)
-    fig = _new_figure(ncols * panel_size, nrows * panel_size)
+    fig = _new_figure(ncols * panel_size, nrows * panel_size, with_object=points is not None)
     for i in range(num):
         row, col = divmod(i, ncols)
         title = f"#{i}" if titles is None else f"#{i}  {titles[i]}"
@@ -107,8 +111,8 @@ def render_views(
 
     left_vertices (V_l, 3), left_faces (F_l, 3), right_vertices (V_r, 3), right_faces
     (F_r, 3), object_points (P, 3) or None, metres, one frame. The image is
-    ``len(views) * panel_size`` by ``panel_size`` pixels; each panel is titled with its
-    view and, on the first, ``title``.
+    ``len(views) * panel_size`` by ``panel_size + LEGEND_PX`` pixels; each panel is titled with
+    its view and, on the first, ``title``.
     """
     lv = _as_batch("left_vertices", np.asarray(left_vertices, dtype=np.float64)[None])
     rv = _as_batch("right_vertices", np.asarray(right_vertices, dtype=np.float64)[None])
@@ -118,7 +122,7 @@ def render_views(
     if len(views) == 0 or panel_size < 32:
         raise DataError(f"give at least one (elev, azim) view and panel_size >= 32 pixels, got {views}, {panel_size}")
 
-    fig = _new_figure(len(views) * panel_size, panel_size)
+    fig = _new_figure(len(views) * panel_size, panel_size, with_object=points is not None)
     for col, (elev, azim) in enumerate(views):
         label = f"elev {elev:g}, azim {azim:g}"
         if col == 0 and title:
@@ -146,7 +150,7 @@ def render_grasp_sheet(
 
     left_vertices (N, V_l, 3), right_vertices (N, V_r, 3), faces (F, 3), object_points (P, 3),
     metres, one frame. ``titles`` adds one short text per grasp to its row's first panel. The
-    image is ``len(views) * panel_size`` wide and ``N * panel_size`` high. At most
+    image is ``len(views) * panel_size`` wide and ``N * panel_size + LEGEND_PX`` high. At most
     ``max_points`` object points are drawn (an even stride through the cloud), so that a
     dense cloud does not hide the hands.
     """
@@ -163,7 +167,7 @@ def render_grasp_sheet(
         raise DataError(f"titles has {len(titles)} entries for {len(lv)} grasps")
     if len(views) == 0 or panel_size < 32:
         raise DataError(f"give at least one (elev, azim) view and panel_size >= 32 pixels, got {views}, {panel_size}")
-    fig = _new_figure(len(views) * panel_size, len(lv) * panel_size)
+    fig = _new_figure(len(views) * panel_size, len(lv) * panel_size, with_object=points is not None)
     for row in range(len(lv)):
         for col, (elev, azim) in enumerate(views):
             label = f"elev {elev:g}, azim {azim:g}"
@@ -195,13 +199,14 @@ def _draw_panel(
 ) -> None:
     row, col, nrows, ncols = cell
     height_px = fig.get_size_inches()[1] * fig.dpi
-    title_frac = min(_TITLE_PX / (height_px / nrows), 0.3)
+    legend = LEGEND_PX / height_px  # the strip below the panels
+    cell_height = (1.0 - legend) / nrows  # figure fractions
+    title_frac = min(_TITLE_PX / (cell_height * height_px), 0.3)
     left = col / ncols
-    bottom = 1.0 - (row + 1) / nrows
-    ax = cast(Axes3D, fig.add_axes((left, bottom, 1.0 / ncols, (1.0 - title_frac) / nrows), projection="3d"))
-    fig.text(
-        left + 0.5 / ncols, 1.0 - row / nrows - 0.5 * title_frac / nrows, title, ha="center", va="center", fontsize=8
-    )
+    top = 1.0 - row * cell_height
+    bottom = top - cell_height
+    ax = cast(Axes3D, fig.add_axes((left, bottom, 1.0 / ncols, (1.0 - title_frac) * cell_height), projection="3d"))
+    fig.text(left + 0.5 / ncols, top - 0.5 * title_frac * cell_height, title, ha="center", va="center", fontsize=8)
 
     to_camera = view_direction(elev, azim)
     triangles, colors = [], []
@@ -301,9 +306,27 @@ def _as_object_points(points: ArrayLike | None, num: int) -> NDArray[np.float64]
     return p
 
 
-def _new_figure(width_px: int, height_px: int) -> Figure:
-    fig = Figure(figsize=(width_px / _DPI, height_px / _DPI), dpi=_DPI, facecolor=BACKGROUND)
+def _new_figure(width_px: int, height_px: int, with_object: bool) -> Figure:
+    """A figure of ``height_px`` for the panels and the legend strip below them (LEGEND_PX more)."""
+    total_px = height_px + LEGEND_PX
+    fig = Figure(figsize=(width_px / _DPI, total_px / _DPI), dpi=_DPI, facecolor=BACKGROUND)
     FigureCanvasAgg(fig)
+    entries = [Patch(facecolor=LEFT_COLOR, label="left hand"), Patch(facecolor=RIGHT_COLOR, label="right hand")]
+    if with_object:
+        entries.append(Patch(facecolor=OBJECT_COLOR, label="object"))
+    fig.legend(
+        handles=entries,
+        loc="center",
+        bbox_to_anchor=(0.5, 0.5 * LEGEND_PX / total_px),
+        ncol=len(entries),
+        frameon=False,
+        fontsize=8,
+        handlelength=1.4,
+        handleheight=0.9,
+        columnspacing=1.5,
+        borderaxespad=0.0,
+        borderpad=0.0,
+    )
     return fig
 
 

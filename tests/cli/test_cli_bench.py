@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,4 +51,48 @@ def test_bench_refine_reports_every_variant(
         assert row["what"] == "refine" and row["batch"] == 1 and row["backend"] == "torch"
         assert row["mpjpe_mm"] > 0
     assert all(r["median_ms"] > 0 and r["mean_penetration_mm"] is not None for r in rows[1:])
-    assert "prior on" in capsys.readouterr().out
+    assert all(r["cpu_cores"] >= 1 and r["other_load_cores"] >= 0.0 for r in rows[1:])  # measured while timed
+    assert rows[0]["other_load_cores"] is None  # the tracker's own keypoints: nothing timed
+    captured = capsys.readouterr()
+    assert "prior on" in captured.out and "refine (prior on)" in captured.err  # the table; the progress bar
+
+
+SPIN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"
+
+
+@needs_procedural
+def test_bench_shows_progress_on_stderr_and_warns_of_a_loaded_machine(
+    tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from interhandgen_core.evaluation.machine_load import LOADED_FRACTION, LOADED_MIN_CORES, cpu_cores
+
+    threshold = max(LOADED_MIN_CORES, LOADED_FRACTION * cpu_cores())
+    report = tmp_path / "rows.json"
+    argv = ["bench", "cascade", "--backends", "torch", "--batches", "2", "--steps", "2", "--repeats", "20"]
+    argv += ["--checkpoint", str(tiny_checkpoint), "--json", str(report)]
+    # Other work on the machine while the row is timed: more busy processes than the warning's threshold.
+    busy = [subprocess.Popen([sys.executable, "-c", SPIN.format(seconds=60)]) for _ in range(int(threshold) + 1)]
+    try:
+        assert main(argv) == 0
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    captured = capsys.readouterr()
+    row = json.loads(report.read_text())[0]
+    assert row["other_load_cores"] > threshold and row["cpu_cores"] == cpu_cores()
+    warnings = [line for line in captured.err.splitlines() if "interhandgen: warning: " in line]
+    assert len(warnings) == 1, captured.err
+    assert "CPU cores busy while timing torch cascade, batch 2" in warnings[0]
+    assert f"of {cpu_cores()} CPU cores" in warnings[0]
+    assert "torch cascade, batch 2" in captured.err and "21/21" in captured.err  # the bar: warm-up and 20 calls
+    # stdout holds the results only: the table, the file written.
+    assert captured.out.splitlines()[0].split()[0] == "backend" and "call" not in captured.out
+    assert captured.out.splitlines()[-1] == f"wrote {report}"
+
+
+@needs_procedural
+def test_bench_quiet_prints_no_progress(tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", "denoiser", "--backends", "torch", "--batches", "1", "--repeats", "2", "--quiet"]
+    assert main([*argv, "--checkpoint", str(tiny_checkpoint)]) == 0
+    assert "call" not in capsys.readouterr().err

@@ -95,3 +95,85 @@ def test_evaluate_grasps_writes_statistics(
     assert len(report["per_object"]) == 2
     assert files_under(out) == {Path("statistics.json"), Path("preview_object_00.png")}
     assert "both hands in contact" in capsys.readouterr().out
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interhandgen: error: "), lines
+    return lines[0]
+
+
+def test_evaluate_protocol_refuses_too_few_samples_before_sampling(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The variant's checkpoint does not even exist: a refusal that came after loading it would name it.
+    config = {
+        "reference": str(files / "ref.npz"),
+        "backbone": str(files / "bb.safetensors"),
+        "variants": {"tiny": {"label": "Tiny prior", "checkpoint": str(files / "not_made_yet.safetensors")}},
+    }
+    path = files / "protocol.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = files / "p"
+    assert main(["evaluate", "protocol", "--config", str(path), "--out", str(out), "--num", "4"]) == 1
+    line = _error_line(capsys)
+    # TINY's features are 8-D: FHID needs 9 samples per set.
+    assert "--num is 4 samples per variant" in line and "at least 9" in line and "fake" not in line
+    assert not out.exists()  # nothing sampled, nothing written
+
+
+def test_evaluate_samples_refuses_too_few_scenes_before_any_feature_work(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small = write_hands(files / "small.npz", 5, 2)
+    base = ["evaluate", "samples", "--backbone", str(files / "bb.safetensors"), "--out", str(files / "o")]
+    assert main([*base, "--reference", str(files / "ref.npz"), "--samples", f"mine={small}"]) == 1
+    line = _error_line(capsys)
+    assert f"mine: {small} holds 5 scenes" in line and "at least 9" in line and "fake" not in line
+    assert main([*base, "--reference", str(small), "--samples", f"mine={files / 'a.npz'}"]) == 1
+    assert f"--reference {small} holds 5 scenes" in _error_line(capsys)
+    assert not (files / "o").exists()
+
+
+def test_evaluate_objects_refuses_too_few_proposals_before_loading_the_prior(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from toy_hands import write_grasps
+
+    right, left = load_hand_pair("procedural", None)
+    torch.manual_seed(0)
+    tiny_object = FeatureBackboneConfig(
+        with_object=True, points_per_hand=16, object_points=16, centroids=(8, 4), neighbors=(4, 4),
+        mlps=((8,), (8,)), global_mlp=(8,), head=(4,),
+    )  # fmt: skip
+    save_backbone(tmp_path / "bb", new_backbone(tiny_object, HandLayer(right), HandLayer(left)))
+    reference = write_grasps(tmp_path / "ref.npz", 21, num_objects=3, seed=0)  # 7 grasps of each of 3 objects
+    args = ["evaluate", "objects", "--reference", str(reference), "--backbone", str(tmp_path / "bb.safetensors")]
+    args += ["--checkpoint", str(tmp_path / "not_made_yet.safetensors"), "--out", str(tmp_path / "o")]
+    assert main([*args, "--num", "2"]) == 1
+    line = _error_line(capsys)
+    # 4-D features: 6 per set (precision / recall's k = 5 needs 6); one object per family gets 2 proposals.
+    assert "--num is 2 proposals per object" in line and "use at least 6" in line and "fake" not in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_evaluate_protocol_finds_shipped_files_from_another_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As training/configs/protocol_twohand.yaml names them: shipped files by their place in the repository,
+    # the user's data relative to the working directory, which is not the repository root here.
+    config = {
+        "reference": "runs/ref.npz",
+        "backbone": "interhandgen_core/assets/feature_backbone_twohand.safetensors",
+        "variants": {"ours": {"label": "Ours", "checkpoint": "interhandgen_core/assets/twohand_small.safetensors"}},
+    }
+    (tmp_path / "configs").mkdir()
+    path = tmp_path / "configs" / "protocol.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    write_hands(tmp_path / "runs" / "ref.npz", 300, 0)
+    # --num 2: refused by the size check, which comes after the backbone is loaded and before any sampling.
+    assert main(["evaluate", "protocol", "--config", str(path), "--out", "out", "--num", "2"]) == 1
+    line = _error_line(capsys)
+    assert "--num is 2 samples per variant" in line and "256-D" in line, line  # the shipped backbone's features

@@ -74,3 +74,28 @@ def test_grasp_with_a_two_hand_prior_is_one_line(
     )
     assert code == 1
     assert_one_line_error(capsys.readouterr().err, "object encoder")
+
+
+@needs_procedural
+def test_grasp_converts_a_cloud_in_millimetres_with_a_warning(
+    tiny_object_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import trimesh
+
+    points = trimesh.creation.box(extents=(0.2, 0.1, 0.12)).sample(3000, seed=0)  # type: ignore[call-arg]
+    cloud = tmp_path / "box_mm.npy"
+    np.save(cloud, (points + np.array([0.5, 0.0, 0.3])) * 1000.0)  # a box 20 cm long, in millimetres
+    out = tmp_path / "grasps"
+    args = ["grasp", "--object", str(cloud), "--num", "2", "--out", str(out), "--steps", "2"]
+    assert main([*args, "--checkpoint", str(tiny_object_checkpoint)]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("interhandgen: warning: ")]
+    assert len(warnings) == 1 and "spans 200 units: it looks like millimetres" in warnings[0], captured.err
+    assert "converted from millimetres" in captured.out
+    hands = read_hands_file(out / "grasps.npz")
+    assert hands.object_points is not None
+    # The results are in metres, where the box is: not 1000 times too far.
+    span = np.ptp(hands.object_points.reshape(-1, 3), axis=0)
+    assert 0.15 < span.max() < 0.25, span
+    for keypoints in (hands.left_keypoints, hands.right_keypoints):
+        assert keypoints is not None and np.abs(keypoints - [0.5, 0.0, 0.3]).max() < 1.0

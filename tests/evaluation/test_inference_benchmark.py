@@ -21,7 +21,8 @@ PROCEDURAL_NPZ = Path(interhandgen_core.__file__).resolve().parent / "assets" / 
 pytestmark = pytest.mark.skipif(not PROCEDURAL_NPZ.is_file(), reason="procedural asset not generated")
 
 ROW_KEYS = {
-    "backend", "device", "preset", "what", "batch", "median_ms", "p95_ms", "peak_mb", "precision", "weights", "speedup"
+    "backend", "device", "preset", "what", "batch", "median_ms", "p95_ms", "peak_mb", "precision", "weights", "speedup",
+    "other_load_cores", "cpu_cores", "load_average",
 }  # fmt: skip
 
 
@@ -43,6 +44,7 @@ def check_rows(rows: list[dict], what: str, batches: list[int], backend: str = "
         assert row["p95_ms"] >= row["median_ms"]
         assert row["peak_mb"] > 0
         assert row["weights"] == "checkpoint"
+        assert row["cpu_cores"] >= 1 and 0.0 <= row["other_load_cores"] <= row["cpu_cores"]
         if backend == "torch":
             assert row["speedup"] == 1.0
 
@@ -96,7 +98,7 @@ def test_median_and_p95_come_from_the_timed_repeats(checkpoint: Path, monkeypatc
     series = iter([[4.0, 1.0, 3.0, 40.0, 2.0], [float(t) for t in range(20, 0, -1)]])
     calls: list[int] = []
 
-    def fake_timed(fn: object, repeats: int, device: object) -> list[float]:
+    def fake_timed(fn: object, repeats: int, device: object, on_call: object = None) -> list[float]:
         calls.append(repeats)
         return next(series)
 
@@ -119,12 +121,14 @@ def test_format_rows_has_a_header_and_one_line_per_row() -> None:
             "p95_ms": 3.0 * batch,
             "peak_mb": 300.0,
             "speedup": 2.0 if batch > 1 else None,
+            "other_load_cores": None if batch == 1 else 0.25,
+            "cpu_cores": 16,
         }
         for batch in (1, 16, 64)
     ]
     lines = format_rows(rows).split("\n")
     assert lines[0].split() == [
-        "backend", "device", "preset", "what", "batch", "median_ms", "p95_ms", "speedup", "peak_mb"
+        "backend", "device", "preset", "what", "batch", "median_ms", "p95_ms", "speedup", "peak_mb", "others"
     ]  # fmt: skip
     assert set(lines[1]) == {"-"}
     assert len(lines) == 2 + len(rows)
@@ -134,6 +138,7 @@ def test_format_rows_has_a_header_and_one_line_per_row() -> None:
         assert float(fields[5]) == pytest.approx(row["median_ms"], abs=0.05)
         assert float(fields[6]) == pytest.approx(row["p95_ms"], abs=0.05)
         assert fields[7] == ("-" if row["speedup"] is None else "2.00x")
+        assert fields[9] == ("-" if row["other_load_cores"] is None else "0.2/16")
     assert format_rows([]).count("\n") == 1  # header and rule only
 
 

@@ -64,11 +64,13 @@ def test_a_close_set_beats_a_far_one_and_tables_are_written(setup: tuple[Path, H
     root, rl, ll = setup
     from interhandgen_core.evaluation.feature_backbone import load_backbone
 
+    far_checkpoint = root / "far.safetensors"
+    far_checkpoint.touch()  # the stand-in sampler never reads it; the protocol checks that it exists
     config = _config(
         root,
         {
             "similar": VariantSpec(label="Similar", samples=root / "similar.npz"),
-            "far": VariantSpec(label="Far", checkpoint=Path("x")),
+            "far": VariantSpec(label="Far", checkpoint=far_checkpoint),
         },
         repeat=2,
     )
@@ -124,6 +126,33 @@ def test_sample_files_with_nan_or_too_few_samples_are_refused(setup: tuple[Path,
         )
     left, right = load_twohand_params(root / "similar.npz")
     assert left.batch_size == 40 and right.batch_size == 40
+
+
+def test_missing_input_files_are_all_named_before_any_work(setup: tuple[Path, HandLayer, HandLayer]) -> None:
+    root, rl, ll = setup
+    from interhandgen_core.evaluation.feature_backbone import load_backbone
+
+    config = _config(
+        root,
+        {
+            "floor": VariantSpec(label="Floor", samples=root / "similar.npz"),
+            "separate": VariantSpec(
+                label="Sep", checkpoint=root / "runs/uncond.safetensors", conditional_checkpoint=root / "cond.st"
+            ),
+            "vae": VariantSpec(label="VAE", vae=root / "runs/vae/model.safetensors"),
+        },
+    )
+
+    def refuse(spec: VariantSpec, num: int, seed: int) -> tuple[HandParams, HandParams]:
+        raise AssertionError("nothing may be sampled while inputs are missing")
+
+    out = root / "missing"
+    with pytest.raises(DataError, match=r"3 input file\(s\) of the protocol not found") as caught:
+        run_protocol(config, out, load_backbone(config.backbone).backbone, rl, ll, refuse, progress=False)
+    message = str(caught.value)
+    assert "uncond.safetensors (variant separate)" in message and "cond.st (variant separate)" in message
+    assert "runs/vae/model.safetensors (variant vae)" in message and "similar.npz" not in message
+    assert not out.exists()
 
 
 def test_variant_specs_need_exactly_one_source() -> None:

@@ -156,7 +156,9 @@ def test_a_two_hand_prior_is_refused_naming_the_two_hand_pipeline(tmp_path: Path
     path = write_tiny_prior(tmp_path)
     with pytest.raises(ConfigError, match="no object encoder") as info:
         GraspPipeline.from_pretrained(path)
-    assert str(path) in str(info.value) and "TwoHandPipeline.from_pretrained" in str(info.value)
+    # One message for every caller (library, command line, ROS): what the prior is and what is needed, no API names.
+    assert str(path) in str(info.value) and "grasp proposals need an object-conditioned prior" in str(info.value)
+    assert "from_pretrained" not in str(info.value) and "Pipeline" not in str(info.value)
     loaded = TwoHandPipeline.from_pretrained(path)
     with pytest.raises(ConfigError, match="no object encoder"):
         GraspPipeline(loaded.prior, loaded.right_layer, loaded.left_layer, loaded.device)

@@ -94,7 +94,8 @@ def test_cuda_without_cuda_is_a_clear_config_error(tmp_path: Path) -> None:
         TwoHandPipeline.from_pretrained(path, device="cuda")
     message = str(info.value)
     assert "\n" not in message
-    assert "--device cpu" in message
+    # Read by library, command-line and ROS users alike: "device" names the argument, the option and the parameter.
+    assert "use device cpu" in message and "--device" not in message
 
 
 @needs_procedural

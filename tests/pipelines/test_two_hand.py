@@ -116,4 +116,6 @@ def test_an_object_conditioned_prior_is_refused_naming_the_grasp_pipeline(tmp_pa
     path = write_tiny_object_prior(tmp_path)
     with pytest.raises(ConfigError, match="object-conditioned") as info:
         TwoHandPipeline.from_pretrained(path)
-    assert str(path) in str(info.value) and "GraspPipeline.from_pretrained" in str(info.value)
+    # One message for every caller (library, command line, ROS): what the prior is and what is needed, no API names.
+    assert str(path) in str(info.value) and "need a two-hand prior" in str(info.value)
+    assert "from_pretrained" not in str(info.value) and "Pipeline" not in str(info.value)

@@ -1,4 +1,4 @@
-"""PNG previews: size, both hand colours present, optional object, no pyplot side effects."""
+"""PNG previews: size, both hand colours present, optional object, the legend, no pyplot side effects."""
 
 from __future__ import annotations
 
@@ -14,7 +14,12 @@ import pytest
 import trimesh
 
 from interhandgen_core.errors import DataError
-from interhandgen_core.visualization.preview import render_grasp_sheet, render_twohand_grid, render_views
+from interhandgen_core.visualization.preview import (
+    LEGEND_PX,
+    render_grasp_sheet,
+    render_twohand_grid,
+    render_views,
+)
 
 
 def _pair(num: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -27,9 +32,9 @@ def _pair(num: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return left[None] + 0 * shifts, faces, right[None] - shifts, faces[:, ::-1].copy()
 
 
-def _pixel_counts(path: Path) -> tuple[tuple[int, int], int, int, int]:
-    """-> ((height, width), bluish pixels, reddish pixels, grey non-white pixels)."""
-    image = (matplotlib.image.imread(path)[..., :3] * 255).astype(int)
+def _pixel_counts(path: Path, rows: slice = slice(None)) -> tuple[tuple[int, int], int, int, int]:
+    """-> ((height, width), bluish pixels, reddish pixels, grey non-white pixels), counted over ``rows``."""
+    image = (matplotlib.image.imread(path)[rows, :, :3] * 255).astype(int)
     r, g, b = image[..., 0], image[..., 1], image[..., 2]
     bluish = int(((b - r) > 40).sum())
     reddish = int(((r - b) > 40).sum())
@@ -43,7 +48,7 @@ def test_grid_size_and_both_colours(tmp_path: Path) -> None:
     render_twohand_grid(path, lv, lf, rv, rf, ncols=4, panel_size=100, titles=[f"{i} mm" for i in range(6)])
     assert path.stat().st_size > 0
     shape, bluish, reddish, _ = _pixel_counts(path)
-    assert shape == (200, 400)
+    assert shape == (200 + LEGEND_PX, 400)
     assert bluish > 500 and reddish > 500
 
 
@@ -54,7 +59,7 @@ def test_grid_with_object_points_and_missing_hand(tmp_path: Path) -> None:
     path = tmp_path / "grid.png"
     render_twohand_grid(path, lv, lf, rv, rf, object_points=points, panel_size=120, elev=60, azim=10)
     shape, bluish, reddish, grey = _pixel_counts(path)
-    assert shape == (120, 240)
+    assert shape == (120 + LEGEND_PX, 240)
     assert bluish > 300 and reddish > 300 and grey > 20
 
 
@@ -64,7 +69,7 @@ def test_views_size_and_colours(tmp_path: Path) -> None:
     views = ((20.0, -60.0), (90.0, 0.0), (0.0, 0.0))
     render_views(path, lv[0], lf, rv[0], rf, views=views, panel_size=90, title="grasp 0")
     shape, bluish, reddish, _ = _pixel_counts(path)
-    assert shape == (90, 270)
+    assert shape == (90 + LEGEND_PX, 270)
     assert bluish > 300 and reddish > 300
 
 
@@ -105,8 +110,25 @@ def test_grasp_sheet_rows_of_views_with_the_object(tmp_path: Path) -> None:
         path, lv, lf, rv, rf, cloud, views=((20, 0), (20, 90), (60, 45)), titles=["a", "b"], panel_size=100
     )
     shape, bluish, reddish, grey = _pixel_counts(path)
-    assert shape == (200, 300)
+    assert shape == (200 + LEGEND_PX, 300)
     assert bluish > 0 and reddish > 0 and grey > 0
     with pytest.raises(DataError, match="titles"):
         render_grasp_sheet(tmp_path / "x.png", lv, lf, rv, rf, cloud, titles=["only one"])
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("with_object", [False, True])
+def test_a_legend_under_the_panels_names_each_colour(tmp_path: Path, with_object: bool) -> None:
+    """The strip below the panels holds a swatch of each colour (left hand, right hand, and the object when drawn)."""
+    lv, lf, rv, rf = _pair(2)
+    points = np.random.default_rng(0).normal(scale=0.01, size=(200, 3)) if with_object else None
+    path = tmp_path / "grid.png"
+    render_twohand_grid(path, lv, lf, rv, rf, object_points=points, panel_size=160)
+    _, bluish, reddish, _ = _pixel_counts(path, slice(-LEGEND_PX, None))
+    assert bluish > 40 and reddish > 40  # the two hand swatches
+    strip = (matplotlib.image.imread(path)[-LEGEND_PX:, :, :3] * 255).astype(int)
+    swatch_grey = int((np.abs(strip - 128) <= 2).all(axis=2).sum())  # OBJECT_COLOR, flat (the text is anti-aliased)
+    assert (swatch_grey > 60) == with_object, swatch_grey  # the object's swatch only where there is an object
+    # The legend's labels: dark text on white in the strip.
+    image = matplotlib.image.imread(path)[-LEGEND_PX:, :, :3]
+    assert (image.mean(axis=2) < 0.3).sum() > 20

@@ -12,7 +12,7 @@ import trimesh
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
-from interhandgen_core.visualization.preview import render_twohand_grid
+from interhandgen_core.visualization.preview import LEGEND_PX, render_twohand_grid
 from interhandgen_core.visualization.scene_previews import (
     GRASP_ROWS,
     pick_scenes,
@@ -77,19 +77,19 @@ def test_hand_scenes_draw_the_picked_meshes(tmp_path: Path) -> None:
 def test_penetration_grid_shows_at_most_sixteen(tmp_path: Path) -> None:
     lv, lf, rv, rf = _pair(20)
     render_penetration_grid(tmp_path / "p.png", lv, lf, rv, rf, torch.zeros(20))
-    assert _size(tmp_path / "p.png") == (4 * 320, 4 * 320)
+    assert _size(tmp_path / "p.png") == (4 * 320 + LEGEND_PX, 4 * 320)
 
 
 def test_grasp_rows_show_the_first_grasps(tmp_path: Path) -> None:
     lv, lf, rv, rf = _pair(6)
     cloud = torch.randn(50, 3, generator=torch.Generator().manual_seed(0)) * 0.05
     render_grasp_rows(tmp_path / "g.png", lv, lf, rv, rf, cloud, torch.linspace(1, 0, 6), torch.zeros(6))
-    assert _size(tmp_path / "g.png") == (GRASP_ROWS * 280, 4 * 280)
+    assert _size(tmp_path / "g.png") == (GRASP_ROWS * 280 + LEGEND_PX, 4 * 280)
 
 
 def test_sequence_frames_spread_over_the_sequence(tmp_path: Path) -> None:
     lv, lf, rv, rf = _pair(30)
     render_sequence_frames(tmp_path / "s.png", lv, lf, rv, rf, torch.ones(30), torch.ones(30))
-    assert _size(tmp_path / "s.png") == (2 * 320, 4 * 320)
+    assert _size(tmp_path / "s.png") == (2 * 320 + LEGEND_PX, 4 * 320)
     render_sequence_frames(tmp_path / "t.png", lv[:3], lf, rv[:3], rf, torch.ones(3), torch.ones(3))
-    assert _size(tmp_path / "t.png") == (320, 3 * 320)
+    assert _size(tmp_path / "t.png") == (320 + LEGEND_PX, 3 * 320)

@@ -9,7 +9,10 @@
 
 Run it in the workspace's environment: ros2_ws/env.sh interhandgen_ros_bench grasp. It starts
 the node executables itself (from PATH) with the given --device and --backend, and writes the
-figures as JSON with --json FILE.
+figures as JSON with --json FILE (and on stdout). Progress goes to stderr: a line while the node
+starts, then a bar over the clouds or frames (--quiet: none). The figures record how busy other
+processes kept the machine meanwhile (other_load_cores of cpu_cores, load_average; the node's
+own CPU time is not "other"), and a loaded run prints a warning naming the load (stderr).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,11 +37,13 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
+from tqdm import tqdm
 
 from interhandgen_core.data.motion_sequences import MotionConfig
 from interhandgen_core.data.procedural_objects import generate_objects
 from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
 from interhandgen_core.data.tracking_sequences import make_tracking_sequences
+from interhandgen_core.evaluation.machine_load import MachineLoad
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_ros.conversions import points_to_cloud
@@ -54,7 +60,25 @@ def _spin_until(node: Node, done: Callable[[], bool], timeout: float) -> bool:
     return False
 
 
+def _note(text: str) -> None:
+    """One progress line on stderr, between updates of a bar (stdout keeps only the figures)."""
+    tqdm.write(f"interhandgen_ros_bench: {text}", file=sys.stderr)
+
+
+def _bar(total: int, desc: str, unit: str, args: argparse.Namespace) -> tqdm:
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=args.quiet)
+
+
+def _load_figures(load: MachineLoad, what: str) -> dict[str, Any]:
+    """The machine's load during a run, for its figures; a warning on stderr when it was loaded."""
+    message = load.warning(what)
+    if message is not None:
+        tqdm.write(f"interhandgen_ros_bench: warning: {message}", file=sys.stderr)
+    return load.fields()
+
+
 def _start(executable: str, params: dict[str, Any]) -> subprocess.Popen[bytes]:
+    _note(f"starting {executable} (up to {STARTUP_TIMEOUT_S:.0f} s until it subscribes)")
     args = [executable, "--ros-args"]
     for name, value in params.items():
         args += ["-p", f"{name}:={value}"]
@@ -110,13 +134,17 @@ def grasp_latency(node: Node, args: argparse.Namespace) -> dict[str, Any]:
         _wait_for_subscriber(node, publisher, process)
         cloud = _cloud(args.points)
         latencies = []
-        for _ in range(args.repeats + 1):  # the first is a warm-up of the DDS path
-            count = len(received)
-            sent = time.perf_counter()
-            publisher.publish(cloud)
-            if not _spin_until(node, _grown(received, count), 120.0):
-                raise RuntimeError("no proposals within 120 s")
-            latencies.append(1000.0 * (received[-1] - sent))
+        bar = _bar(args.repeats + 1, "grasp proposals", "cloud", args)
+        with MachineLoad(pids=(process.pid,)) as load:
+            for _ in range(args.repeats + 1):  # the first is a warm-up of the DDS path
+                count = len(received)
+                sent = time.perf_counter()
+                publisher.publish(cloud)
+                if not _spin_until(node, _grown(received, count), 120.0):
+                    raise RuntimeError("no proposals within 120 s")
+                latencies.append(1000.0 * (received[-1] - sent))
+                bar.update(1)
+        bar.close()
         latencies = latencies[1:]
         return {
             "what": "grasp end-to-end",
@@ -127,6 +155,7 @@ def grasp_latency(node: Node, args: argparse.Namespace) -> dict[str, Any]:
             "p95_ms": float(np.percentile(latencies, 95)),
             "device": args.device,
             "backend": args.backend,
+            **_load_figures(load, "grasp proposals end to end"),
         }
     finally:
         _stop(process)
@@ -147,20 +176,24 @@ def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
         seq = make_tracking_sequences(HandLayer(right), HandLayer(left), 1, motion, TrackerNoiseConfig(), seed=0)[0]
         obs = seq.observed
         period = 1.0 / args.rate
-        start = time.perf_counter()
-        for i in range(frames):
-            msg = TwoHandState(header=Header(frame_id="tracker"))
-            msg.header.stamp.sec, msg.header.stamp.nanosec = int(i * period), int((i * period % 1) * 1e9)
-            for hand, side, keypoints, confidence in (
-                (msg.left, HandState.LEFT, obs.left_keypoints[i], obs.left_confidence[i]),
-                (msg.right, HandState.RIGHT, obs.right_keypoints[i], obs.right_confidence[i]),
-            ):
-                hand.side, hand.confidence = side, float(confidence)
-                for point, xyz in zip(hand.keypoints, keypoints.tolist(), strict=True):
-                    point.x, point.y, point.z = xyz
-            publisher.publish(msg)
-            _spin_until(node, lambda: False, max(0.0, start + (i + 1) * period - time.perf_counter()))
-        _spin_until(node, lambda: False, 2.0)
+        bar = _bar(frames, "two-hand states", "frame", args)
+        with MachineLoad(pids=(process.pid,)) as load:
+            start = time.perf_counter()
+            for i in range(frames):
+                msg = TwoHandState(header=Header(frame_id="tracker"))
+                msg.header.stamp.sec, msg.header.stamp.nanosec = int(i * period), int((i * period % 1) * 1e9)
+                for hand, side, keypoints, confidence in (
+                    (msg.left, HandState.LEFT, obs.left_keypoints[i], obs.left_confidence[i]),
+                    (msg.right, HandState.RIGHT, obs.right_keypoints[i], obs.right_confidence[i]),
+                ):
+                    hand.side, hand.confidence = side, float(confidence)
+                    for point, xyz in zip(hand.keypoints, keypoints.tolist(), strict=True):
+                        point.x, point.y, point.z = xyz
+                publisher.publish(msg)
+                _spin_until(node, lambda: False, max(0.0, start + (i + 1) * period - time.perf_counter()))
+                bar.update(1)
+            _spin_until(node, lambda: False, 2.0)
+        bar.close()
         duration = frames * period
         # The node's own time per processed frame (conversion, refinement, publishing).
         values = {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}
@@ -175,6 +208,7 @@ def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
             "node_latency_p95_ms": float(values.get("latency_p95_ms", "nan")),
             "device": args.device,
             "backend": args.backend,
+            **_load_figures(load, "the hand prior's rate"),
         }
     finally:
         _stop(process)
@@ -190,14 +224,17 @@ def memory(node: Node, args: argparse.Namespace) -> dict[str, Any]:
         _wait_for_subscriber(node, publisher, process)
         cloud = _cloud(args.points)
         samples: dict[int, float] = {}
+        bar = _bar(args.clouds, "grasp node memory", "cloud", args)
         for i in range(1, args.clouds + 1):
             count = len(received)
             publisher.publish(cloud)
             if not _spin_until(node, _grown(received, count), 120.0):
                 raise RuntimeError(f"no proposals for cloud {i}")
+            bar.update(1)
             if i in (args.warmup, args.clouds) or i % max(1, args.clouds // 10) == 0:
                 samples[i] = _rss_mb(process.pid)
-                print(f"cloud {i}: VmRSS {samples[i]:.0f} MB", flush=True)
+                bar.set_postfix(vmrss_mb=f"{samples[i]:.0f}")
+        bar.close()
         return {
             "what": "grasp node memory",
             "clouds": args.clouds,
@@ -214,19 +251,27 @@ def memory(node: Node, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="interhandgen_ros_bench", description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("grasp", "hand", "memory"))
-    parser.add_argument("--points", type=int, default=20000)
-    parser.add_argument("--num", type=int, default=32)
+    parser = argparse.ArgumentParser(
+        prog="interhandgen_ros_bench",
+        description="End-to-end figures of the nodes over real DDS, each node in its own process: grasp proposal "
+        "latency, the hand prior's rate, or the grasp node's memory over many clouds. The figures go to "
+        "stdout as JSON; progress and load warnings go to stderr.",
+    )
+    parser.add_argument("what", choices=("grasp", "hand", "memory"), help="which figure to measure")
+    parser.add_argument("--points", type=int, default=20000, help="points per published cloud (default: %(default)s)")
+    parser.add_argument("--num", type=int, default=32, help="grasps per cloud (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=8, help="memory: DDIM steps (fewer: a faster run)")
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--rate", type=float, default=30.0)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--clouds", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--backend", default="torch")
-    parser.add_argument("--json", default=None)
+    parser.add_argument("--repeats", type=int, default=20, help="grasp: timed clouds (default: %(default)s)")
+    parser.add_argument("--rate", type=float, default=30.0, help="hand: states sent per second (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="hand: length of the stream (default: %(default)s)")
+    parser.add_argument("--clouds", type=int, default=1000, help="memory: clouds sent (default: %(default)s)")
+    parser.add_argument(
+        "--warmup", type=int, default=100, help="memory: clouds before the growth is measured (default: %(default)s)"
+    )
+    parser.add_argument("--device", default="cpu", help="the node's device parameter (default: %(default)s)")
+    parser.add_argument("--backend", default="torch", help="the node's backend parameter (default: %(default)s)")
+    parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     rclpy.init()
