@@ -18,13 +18,16 @@ from interhandgen_ros.conversions import (
     hand_states_to_params,
     points_to_cloud,
     pose_array_to_observation,
+    require_metres,
 )
 from interhandgen_ros.parameters import (
     GRASP_PROPOSAL_PARAMETERS,
     HAND_PRIOR_PARAMETERS,
     current_value,
+    device_problem,
     markdown_table,
     spec_table,
+    text_table,
 )
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
@@ -91,6 +94,17 @@ def test_malformed_clouds_are_one_line_errors(edit, message: str) -> None:  # ty
     edit(msg)
     with pytest.raises(InputError, match=re.escape(message)) as error:
         cloud_to_points(msg)
+    assert "\n" not in str(error.value)
+
+
+def test_a_cloud_in_millimetres_is_refused_in_one_line() -> None:
+    rng = np.random.default_rng(2)
+    object_m = rng.uniform(-0.04, 0.04, (500, 3))  # an 8 cm object
+    assert require_metres(object_m) is object_m
+    scene_m = rng.uniform(-1.5, 1.5, (500, 3))  # a table-top scene in metres
+    assert require_metres(scene_m) is scene_m
+    with pytest.raises(InputError, match=r"^cloud in millimetres: it spans 7\d units") as error:
+        require_metres(object_m * 1000.0)
     assert "\n" not in str(error.value)
 
 
@@ -182,3 +196,35 @@ def test_the_former_name_of_the_guidance_weight_is_still_read() -> None:
     values["penetration_weight"] = 0.0  # an older parameter file
     assert current_value(grasp, "penetration_guidance_weight", values.__getitem__) == 0.0
     assert current_value(grasp, "cfg_weight", {"cfg_weight": 0.1}.__getitem__) == 0.1
+
+
+def test_a_value_of_the_wrong_type_is_refused_with_what_to_write() -> None:
+    grasp = spec_table(GRASP_PROPOSAL_PARAMETERS)
+    assert grasp["num_grasps"].check("many") == "num_grasps must be an integer in [1, 512], got the string 'many'"
+    assert (
+        grasp["backend"].check("warp") == "backend must be one of torch, cuda-graph, onnxruntime, tensorrt, got 'warp'"
+    )
+    assert grasp["autostart"].check("yes") is not None and "true or false" in grasp["autostart"].check("yes")
+    # ROS keeps an integer an integer: a float parameter given 0 must be written 0.0.
+    assert grasp["voxel_size"].check(0) is None
+    assert grasp["voxel_size"].type_refusal(0).endswith("got the integer 0; write 0.0")
+
+
+def test_device_and_backend_are_checked_against_the_machine() -> None:
+    assert device_problem("cpu", "torch", 0) is None and device_problem("auto", "tensorrt", 1) is None
+    assert device_problem("cuda:1", "torch", 2) is None
+    assert "set device:=cpu" in str(device_problem("cuda", "torch", 0))
+    assert "CUDA device 0 only" in str(device_problem("cuda:1", "torch", 1))
+    for backend in ("tensorrt", "cuda-graph"):
+        for device in ("cpu", "auto"):
+            problem = device_problem(device, backend, 0)
+            assert problem is not None and problem.startswith(f"backend '{backend}'") and "backend:=torch" in problem
+
+
+def test_help_table_lists_every_parameter_in_aligned_columns() -> None:
+    lines = text_table(HAND_PRIOR_PARAMETERS).splitlines()
+    assert len(lines) == 1 + len(HAND_PRIOR_PARAMETERS)
+    start = lines[0].index("description")
+    for line, spec in zip(lines[1:], HAND_PRIOR_PARAMETERS, strict=True):
+        assert line.split()[0] == spec.name and line[start:] == spec.description
+        assert ("fixed" in line[:start]) == spec.read_only

@@ -107,6 +107,31 @@ def test_bad_clouds_are_dropped_and_counted(ros, start_node) -> None:  # type: i
     assert node.stop() == 0
 
 
+def test_a_cloud_in_millimetres_is_dropped_and_counted(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    node = start_node("grasp_proposal_node", {**FAST, "input_qos": "DEFAULT"})
+    proposals = collect(ros, BimanualGraspArray, "grasp_proposals")
+    diagnostics = collect(ros, DiagnosticArray, "diagnostics")
+    publisher = ros.create_publisher(PointCloud2, "object_points", 10)
+    wait_for_subscriber(ros, publisher)
+    metres = generate_objects(1, seed=3).sample_surface(2000, seed=0)[0][0].numpy()
+    millimetres = points_to_cloud(1000.0 * metres, Header(frame_id="camera"))
+    millimetres.header.stamp.sec = 1
+    publisher.publish(millimetres)
+    spin_until(ros, lambda: False, 1.0)
+    publisher.publish(object_cloud("camera", stamp_sec=2))  # the same object in metres: answered
+    assert spin_until(ros, lambda: bool(proposals), 60), node.output()
+
+    def counts() -> dict[str, str]:
+        return {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}
+
+    assert spin_until(ros, lambda: counts().get("processed") == "1", 10), counts()
+    assert counts().get("dropped: cloud in millimetres") == "1" and counts()["dropped"] == "1", counts()
+    assert [p.header.stamp.sec for p in proposals] == [2]  # nothing for the millimetre cloud
+    warnings = [line for line in node.output().splitlines() if "millimetres" in line]
+    assert len(warnings) == 1 and "WARN" in warnings[0] and "dropped an input" in warnings[0], node.output()
+    assert node.stop() == 0
+
+
 def test_a_million_points_and_a_100_hz_flood(ros, start_node) -> None:  # type: ignore[no-untyped-def]
     node = start_node("grasp_proposal_node", {**FAST, "input_qos": "DEFAULT"})
     proposals = collect(ros, BimanualGraspArray, "grasp_proposals")

@@ -1,15 +1,18 @@
 """The lifecycle both nodes share (node_base.py), driven over DDS by lifecycle_msgs services as a
 lifecycle manager would: nothing is subscribed before activate, cleanup frees, a failed
-configure leaves the node alive and unconfigured."""
+configure (without autostart) leaves the node alive and unconfigured."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 from interhandgen_msgs.msg import TwoHandState
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+
+from interhandgen_core.pipelines.shipped_priors import default_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import spin_until
@@ -21,9 +24,14 @@ def lifecycle(ros, node_name: str):  # type: ignore[no-untyped-def]
     get = ros.create_client(GetState, f"{node_name}/get_state")
 
     def current() -> int:
-        future = get.call_async(GetState.Request())
-        assert spin_until(ros, future.done, 30)
-        return int(future.result().current_state.id)
+        # Asked again while unanswered: a request sent before discovery has matched the node's
+        # service (a client may still see the previous test's node, gone now) is lost.
+        for _ in range(10):
+            future = get.call_async(GetState.Request())
+            if spin_until(ros, future.done, 3):
+                return int(future.result().current_state.id)
+            get.remove_pending_request(future)
+        raise AssertionError("get_state unanswered for 30 s")
 
     def transition(transition_id: int) -> bool:
         future = change.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
@@ -31,6 +39,7 @@ def lifecycle(ros, node_name: str):  # type: ignore[no-untyped-def]
         return bool(future.result().success)
 
     assert change.wait_for_service(timeout_sec=60) and get.wait_for_service(timeout_sec=10)
+    current()  # answered: the node's services are matched
     return current, transition
 
 
@@ -64,12 +73,20 @@ def test_transitions_load_subscribe_and_free(ros, start_node) -> None:  # type: 
 
 
 def test_failed_configure_leaves_the_node_alive_and_unconfigured(ros, start_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Without autostart a lifecycle manager drives the node: a failed configure returns FAILURE
+    # and the node stays up. (With autostart the process exits 1: test_node_startup.py.)
     missing = tmp_path / "missing.safetensors"
-    node = start_node("hand_prior_node", {**FAST, "model_file_path": str(missing)})
+    node = start_node("hand_prior_node", {**FAST, "autostart": False, "model_file_path": str(missing)})
     current, transition = lifecycle(ros, "hand_prior_node")
-    assert spin_until(ros, lambda: "configure failed" in node.output(), 60), node.output()
-    assert str(missing) in node.output()
+    assert current() == State.PRIMARY_STATE_UNCONFIGURED and "waiting for a lifecycle manager" in node.output()
+    assert not transition(Transition.TRANSITION_CONFIGURE)
+    assert "configure failed: model_file_path" in node.output() and str(missing) in node.output()
     assert current() == State.PRIMARY_STATE_UNCONFIGURED and node.process.poll() is None
     assert not transition(Transition.TRANSITION_CONFIGURE)  # still missing: refused again, still alive
     assert node.process.poll() is None
+    # The operator puts the model in place: configure now succeeds, in the same process.
+    shipped = default_checkpoint()
+    shutil.copy(shipped, missing)
+    shutil.copy(shipped.with_suffix(".json"), missing.with_suffix(".json"))
+    assert transition(Transition.TRANSITION_CONFIGURE) and current() == State.PRIMARY_STATE_INACTIVE
     assert node.stop() == 0

@@ -96,6 +96,22 @@ def test_bad_bags_are_refused_or_skipped_with_the_reason(ros, tmp_path: Path) ->
     assert message_type_name(TwoHandState) == "interhandgen_msgs/msg/TwoHandState"
 
 
+def test_replay_remap_option_renames_topics_without_a_ros_warning(tmp_path: Path) -> None:
+    bag = tmp_path / "one_cloud"
+    write_bag(bag, [("/object_points", object_cloud(), 0)])
+    args = ["--remap", "/object_points:=/elsewhere", "--wait-for-subscribers", "0", "--ros-args", "-r", "__node:=rp"]
+    replay = subprocess.run(
+        [str(ENV_SH), "interhandgen_ros_replay", str(bag), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert "/elsewhere: 1 messages" in replay.stdout and "/object_points" not in replay.stdout
+    # rcl reads a bare FROM:=TO outside --ros-args as a remapping in its deprecated syntax.
+    assert "deprecated" not in replay.stderr and "WARN" not in replay.stderr, replay.stderr
+
+
 def test_replayed_session_drives_both_nodes(ros, start_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bag = tmp_path / "session"
     cloud_stamps, hand_stamps = session(bag)

@@ -28,8 +28,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            f"grasp_proposal_node = {PACKAGE}.grasp_proposal_node:main",
-            f"hand_prior_node = {PACKAGE}.hand_prior_node:main",
+            f"grasp_proposal_node = {PACKAGE}.executables:grasp_proposal_node",
+            f"hand_prior_node = {PACKAGE}.executables:hand_prior_node",
             f"interhandgen_ros_bench = {PACKAGE}.benchmark:main",
             f"interhandgen_ros_replay = {PACKAGE}.recording:main",
             f"interhandgen_ros_demo = {PACKAGE}.demo:main",

@@ -1,6 +1,7 @@
 """Pure conversions between ROS messages and interhandgen_core's arrays (no rclpy: tested alone).
 
     PointCloud2                  -> cloud_to_points   -> (N, 3) float64 metres, message frame
+    (N, 3) points                -> require_metres    -> the same, or InputError for millimetres
     GraspSamples (ranked)        -> grasps_to_message -> BimanualGraspArray, the cloud's header
     TwoHandState                 -> two_hand_state_to_observation -> TwoHandObservation (1 frame)
     PoseArray of 2 x 21 poses    -> pose_array_to_observation     -> TwoHandObservation (1 frame)
@@ -26,6 +27,7 @@ from std_msgs.msg import Header
 from interhandgen_core.geometry.rotations import matrix_to_quaternion, quaternion_to_matrix
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.pipelines.samples import GraspSamples
+from interhandgen_core.pipelines.sensor_cloud import MILLIMETRE_SPAN, robust_span
 from interhandgen_core.refinement.observation import HandObservation, TwoHandObservation
 from interhandgen_core.refinement.refiner import RefinedHands
 
@@ -79,6 +81,22 @@ def cloud_to_points(msg: PointCloud2) -> tuple[np.ndarray, int]:
     points = np.stack([rows["x"], rows["y"], rows["z"]], axis=-1).astype(np.float64)
     finite = np.isfinite(points).all(axis=1)
     return points[finite], int(count - finite.sum())
+
+
+def require_metres(points: np.ndarray) -> np.ndarray:
+    """(N, 3) finite points -> the same, or InputError when they look like millimetres.
+
+    The library's test (pipelines/sensor_cloud.py: a robust span over MILLIMETRE_SPAN units) decides;
+    where the library divides such a cloud by 1000 and goes on, a node refuses it: ROS clouds are
+    metres (REP 103), and proposals in a frame whose unit is wrong would mislead the planner.
+    """
+    span = robust_span(points)
+    if span > MILLIMETRE_SPAN:
+        raise InputError(
+            f"cloud in millimetres: it spans {span:.0f} units, more than the {MILLIMETRE_SPAN:g} of any object "
+            "in metres; ROS clouds are metres (REP 103): scale it at its source, or crop a scene to the object"
+        )
+    return points
 
 
 def points_to_cloud(points: np.ndarray, header: Header) -> PointCloud2:

@@ -1,4 +1,4 @@
-"""grasp_proposal_node: bimanual grasp hypotheses for the object a depth camera sees.
+"""grasp_proposal_node: bimanual grasp hypotheses for the object a depth camera sees (a lifecycle node).
 
     object_points     sensor_msgs/PointCloud2 in (input_qos, SENSOR_DATA by default): float x, y, z
                       fields, metres, any frame with z up
@@ -10,12 +10,13 @@
     generate_grasps   interhandgen_msgs/action/GenerateBimanualGrasps: ask once and wait, with
                       progress feedback and cancel
 
-Parameters: parameters.GRASP_PROPOSAL_PARAMETERS. Only the newest cloud is processed.
+Only the newest cloud is processed; a cloud it cannot use (empty, NaN, malformed, another frame
+than expected_frame_id, in millimetres) is dropped with a one-line warning and counted in the
+diagnostics. Parameters: parameters.GRASP_PROPOSAL_PARAMETERS, listed by --help.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 from typing import Any
 
@@ -33,29 +34,21 @@ from interhandgen_core.data.procedural_objects import generate_objects
 from interhandgen_core.pipelines.grasp import GraspPipeline
 from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
-from interhandgen_core.runtime.configuration import BackendConfig
-from interhandgen_ros.conversions import InputError, cloud_to_points, grasps_to_message
+from interhandgen_ros.conversions import InputError, cloud_to_points, grasps_to_message, require_metres
+from interhandgen_ros.executables import exit_now, start
 from interhandgen_ros.markers import rank_alphas, two_hand_markers
-from interhandgen_ros.node_base import InterHandGenNode, run
+from interhandgen_ros.node_base import InterHandGenNode
 from interhandgen_ros.parameters import GRASP_PROPOSAL_PARAMETERS, current_value
 
 WARMUP_GRASPS = 2
 
 
-def backend_config(node: InterHandGenNode) -> BackendConfig:
-    """The node's backend parameters -> BackendConfig (runtime/configuration.py)."""
-    max_batch = node.param("max_batch_size")
-    return BackendConfig(
-        name=node.param("backend"),
-        precision=node.param("precision"),
-        engine_path=node.param("engine_file_path") or None,
-        force_rebuild=node.param("force_engine_update"),
-        max_batch=max_batch,
-        opt_batch=min(BackendConfig().opt_batch, max_batch),
-    )
-
-
 class GraspProposalNode(InterHandGenNode):
+    PARAMETERS = GRASP_PROPOSAL_PARAMETERS
+    # Several threads: the action's execute runs for seconds while topics and diagnostics go on.
+    # (With two, clouds went unanswered in a full test run; three is what was tested throughout.)
+    EXECUTOR_THREADS = 3
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("grasp_proposal_node", GRASP_PROPOSAL_PARAMETERS, **kwargs)
         self.model: GraspPipeline | None = None
@@ -65,8 +58,7 @@ class GraspProposalNode(InterHandGenNode):
         self._action: ActionServer | None = None
 
     def load(self) -> None:
-        path = self.param("model_file_path") or None  # None: the shipped object-conditioned prior
-        model = GraspPipeline.from_pretrained(path, device=self.param("device"), backend=backend_config(self))
+        model = self.load_pipeline(GraspPipeline)
         # Warm-up: one full proposal on a procedural object (allocations, kernels, graphs, engines).
         points, normals = generate_objects(1, seed=0).sample_surface(2048, seed=0)
         model.sample(
@@ -111,7 +103,7 @@ class GraspProposalNode(InterHandGenNode):
 
     def propose(self, cloud: PointCloud2, num: int, seed: int) -> GraspSamples:
         """One cloud -> ranked grasps in its frame (InputError / DataError for clouds it cannot use)."""
-        points, _ = cloud_to_points(cloud)
+        points = require_metres(cloud_to_points(cloud)[0])
         limit = self.param("max_points")
         if len(points) > limit:
             keep = np.random.default_rng(seed).choice(len(points), size=limit, replace=False)
@@ -170,7 +162,8 @@ class GraspProposalNode(InterHandGenNode):
         seed = int(request.seed) if request.seed >= 0 else self.param("seed")
         try:
             feedback(0.1, "sampling")
-            grasps = self.propose(request.cloud, num, seed)
+            with self.computing():
+                grasps = self.propose(request.cloud, num, seed)
         except Exception as error:  # the goal fails with the reason; the node carries on
             self.stats.drop("action: " + type(error).__name__)
             goal_handle.abort()
@@ -187,10 +180,12 @@ class GraspProposalNode(InterHandGenNode):
         return result
 
 
-def main(args: list[str] | None = None) -> None:
-    # Several threads: the action's execute runs for seconds while topics and diagnostics go on.
-    # (With two, clouds went unanswered in a full test run; three is what was tested throughout.)
-    sys.exit(run(GraspProposalNode, args, executor_threads=3))
+NODE = GraspProposalNode
+
+
+def main() -> None:
+    """The executable (executables.grasp_proposal_node, which also takes over SIGINT before importing this)."""
+    exit_now(start(__name__))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""hand_prior_node: a tracker's noisy two-hand estimates in, plausible, penetration-free, steady hands out.
+"""hand_prior_node: a tracker's noisy two-hand estimates in, plausible, penetration-free, steady hands
+out (a lifecycle node).
 
     hands/noisy       interhandgen_msgs/TwoHandState in (input_type two_hand_state), or
                       geometry_msgs/PoseArray of 2 x 21 keypoints, left then right (pose_array)
@@ -8,13 +9,14 @@
     diagnostics       diagnostic_msgs/DiagnosticArray out
 
 Streaming refinement (HandPriorRefiner.step, paper Eq. 9) warm-started from the previous frame;
-swapped left/right labels are detected and corrected there. Parameters:
-parameters.HAND_PRIOR_PARAMETERS; iterations and weights may change while it runs.
+swapped left/right labels are detected and corrected there. Only the newest input is processed;
+a malformed one is dropped with a one-line warning and counted in the diagnostics. Parameters:
+parameters.HAND_PRIOR_PARAMETERS, listed by --help; iterations and weights may change
+while it runs.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 from dataclasses import replace
 from typing import Any
@@ -34,9 +36,9 @@ from interhandgen_ros.conversions import (
     refined_to_message,
     two_hand_state_to_observation,
 )
-from interhandgen_ros.grasp_proposal_node import backend_config
+from interhandgen_ros.executables import exit_now, start
 from interhandgen_ros.markers import two_hand_markers
-from interhandgen_ros.node_base import InterHandGenNode, run
+from interhandgen_ros.node_base import InterHandGenNode
 from interhandgen_ros.parameters import HAND_PRIOR_PARAMETERS
 
 # Refiner fields that follow node parameters of the same name, read at every frame.
@@ -44,6 +46,8 @@ TUNABLE = ("iterations", "prior_weight", "penetration_weight", "smoothness_weigh
 
 
 class HandPriorNode(InterHandGenNode):
+    PARAMETERS = HAND_PRIOR_PARAMETERS
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("hand_prior_node", HAND_PRIOR_PARAMETERS, **kwargs)
         self.refiner: HandPriorRefiner | None = None
@@ -55,8 +59,7 @@ class HandPriorNode(InterHandGenNode):
         return replace(RefinerConfig(), **{name: self.param(name) for name in TUNABLE})
 
     def load(self) -> None:
-        path = self.param("model_file_path") or None
-        model = TwoHandPipeline.from_pretrained(path, device=self.param("device"), backend=backend_config(self))
+        model = self.load_pipeline(TwoHandPipeline)
         refiner = HandPriorRefiner(model, self._config())
         # Warm-up: a few streaming frames of a still pair of hands, then forget them.
         layer_left, layer_right = model.left_layer, model.right_layer
@@ -131,8 +134,12 @@ class HandPriorNode(InterHandGenNode):
             )
 
 
-def main(args: list[str] | None = None) -> None:
-    sys.exit(run(HandPriorNode, args))
+NODE = HandPriorNode
+
+
+def main() -> None:
+    """The executable (executables.hand_prior_node, which also takes over SIGINT before importing this)."""
+    exit_now(start(__name__))
 
 
 if __name__ == "__main__":

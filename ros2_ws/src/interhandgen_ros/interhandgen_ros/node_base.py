@@ -9,6 +9,14 @@ Lifecycle (ros2/demos lifecycle_py's pattern):
     on_cleanup     model, publishers and timer freed
 With ``autostart`` (default true) the node configures and activates itself on start.
 
+Start-up refusals are one line each, naming the parameter (no traceback): a parameter of the wrong
+type or out of range (``-p num_grasps:=many``, a launch argument, a parameter file) ends the
+process with exit code 1 before anything loads; a configure that fails (a missing model file,
+a device this machine lacks) returns FAILURE and, with autostart, ends the process with exit
+code 1 too (without autostart the node stays up, unconfigured, for a lifecycle manager to
+configure again). SIGINT and SIGTERM end the process with exit code 0 at any moment
+(process_signals.py; run).
+
 Inputs never queue: the subscription callback only puts the message in a one-message slot
 (a message still waiting there when a newer one arrives is dropped and counted, "superseded");
 the worker thread takes the newest and processes it. A bad message is logged (throttled),
@@ -21,24 +29,49 @@ import logging
 import threading
 import time
 from abc import abstractmethod
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
 import rclpy
+import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data, qos_profile_system_default
+from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Header
 
-from interhandgen_core.errors import InterHandGenError
+from interhandgen_core.errors import BackendError, CheckpointError, InterHandGenError
+from interhandgen_core.pipelines.prior_pipeline import PriorPipeline
+from interhandgen_core.runtime.configuration import BackendConfig
 from interhandgen_ros.conversions import InputError
 from interhandgen_ros.diagnostics import NodeStatistics
-from interhandgen_ros.parameters import ParameterSpec, spec_table
+from interhandgen_ros.parameters import ParameterSpec, device_problem, spec_table
+from interhandgen_ros.process_signals import StopRequested, StopSignals
 
 WARNING_PERIOD_S = 2.0
+# How often the spinning main thread looks for a stop signal (process_signals: deferred).
+SIGNAL_POLL_S = 0.1
+# On a stop, how long the worker and the executor's callbacks may take to finish what they are
+# doing before the process exits without them (ros2 launch sends SIGTERM 5 s after its SIGINT).
+STOP_WAIT_S = 2.0
+
+
+class StartRefused(Exception):
+    """The node refused its start-up parameters; the reason is logged already (one line)."""
+
+
+class ConfigureError(InterHandGenError):
+    """on_configure cannot load what the parameters ask for; the message names the parameter."""
+
+
+# What the nodes load: GraspPipeline or TwoHandPipeline (interhandgen_core.pipelines).
+PipelineT = TypeVar("PipelineT", bound=PriorPipeline)
 
 
 def input_qos(name: str, depth: int) -> QoSProfile:
@@ -48,6 +81,19 @@ def input_qos(name: str, depth: int) -> QoSProfile:
         return QoSProfile(depth=depth)
     profile = QoSProfile(depth=depth, reliability=base.reliability, durability=base.durability, history=base.history)
     return profile
+
+
+def backend_config(node: InterHandGenNode) -> BackendConfig:
+    """The node's backend parameters -> BackendConfig (runtime/configuration.py)."""
+    max_batch = node.param("max_batch_size")
+    return BackendConfig(
+        name=node.param("backend"),
+        precision=node.param("precision"),
+        engine_path=node.param("engine_file_path") or None,
+        force_rebuild=node.param("force_engine_update"),
+        max_batch=max_batch,
+        opt_batch=min(BackendConfig().opt_batch, max_batch),
+    )
 
 
 def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
@@ -69,25 +115,37 @@ def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
 
 
 class InterHandGenNode(LifecycleNode):
-    """Base of the two nodes; subclasses say what to load, what to subscribe and how to process."""
+    """Base of the two nodes; subclasses say what to load, what to subscribe and how to process.
+
+    PARAMETERS: the node's parameter table (parameters.py); EXECUTOR_THREADS: 1 unless a callback
+    runs long (an action's execute): rclpy's multi-threaded executor costs the worker a third of
+    its speed on a 2-core machine (hand_prior_node at a 30 Hz input: 96 ms per frame
+    single-threaded, 130-144 ms with 3 threads).
+    """
+
+    PARAMETERS: ClassVar[tuple[ParameterSpec, ...]] = ()
+    EXECUTOR_THREADS: ClassVar[int] = 1
 
     def __init__(self, name: str, specs: tuple[ParameterSpec, ...], **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
         self.specs = spec_table(specs)
-        for spec in specs:
-            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
-        # Values given at start-up (launch files, --ros-args -p) are checked like run-time changes.
-        for spec in specs:
-            reason = spec.check(self.get_parameter(spec.name).value)
-            if reason is not None:
-                raise InterHandGenError(f"parameter {reason}")
+        # Values given at start-up (launch files, parameter files, --ros-args -p) are checked like
+        # run-time changes; a refusal ends the start with one line naming the parameter.
+        reason = self._declare(specs)
+        if reason is not None:
+            self.get_logger().error(f"parameter {reason}; not starting")
+            self.destroy_node()
+            raise StartRefused(reason)
         self.add_on_set_parameters_callback(self._check_parameters)
         self.stats = NodeStatistics()
+        self.stop_signals: StopSignals | None = None  # the process's, when run by node_base.run
         self.loaded = False
         self.backend_name = "-"
         self.device_name = "-"
         self._slot: Any = None
         self._slot_lock = threading.Condition()
+        self._computing = 0  # callbacks using the model now (the worker, an action's execute)
+        self._computing_lock = threading.Condition()
         self._worker: threading.Thread | None = None
         self._running = False
         self._subscription: Any = None
@@ -95,6 +153,24 @@ class InterHandGenNode(LifecycleNode):
         self._diagnostics_timer: Any = None
 
     # -------------------------------------------------------------- parameters
+
+    def _declare(self, specs: tuple[ParameterSpec, ...]) -> str | None:
+        """Declare every parameter; the first refusal of a value given at start-up (None: none)."""
+        for spec in specs:
+            try:
+                self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+            except (InvalidParameterTypeException, InvalidParameterValueException) as error:
+                # rclpy refuses a value of another type than the default's, or out of the
+                # descriptor's range; the value given is in its overrides (rclpy has no public getter).
+                given = getattr(self, "_parameter_overrides", {}).get(spec.name)
+                if given is None:
+                    return f"{spec.name}: {error}"
+                return spec.check(given.value) or spec.type_refusal(given.value)
+        for spec in specs:
+            reason = spec.check(self.get_parameter(spec.name).value)
+            if reason is not None:
+                return reason
+        return None
 
     def param(self, name: str) -> Any:
         return self.get_parameter(name).value
@@ -114,7 +190,7 @@ class InterHandGenNode(LifecycleNode):
 
     @abstractmethod
     def load(self) -> None:
-        """Load and warm up the model, create publishers (lifecycle publishers)."""
+        """Load and warm up the model (load_pipeline), create publishers (lifecycle publishers)."""
 
     @abstractmethod
     def free(self) -> None:
@@ -132,11 +208,33 @@ class InterHandGenNode(LifecycleNode):
     def frame_of(self, msg: Any) -> str:
         """The frame id of an input message."""
 
+    def load_pipeline(self, pipeline: type[PipelineT]) -> PipelineT:
+        """The prior the parameters name (model_file_path, device, backend...) as ``pipeline``;
+        ConfigureError naming the parameter to change when it cannot be loaded."""
+        device, backend = self.param("device"), self.param("backend")
+        problem = device_problem(device, backend, torch.cuda.device_count())
+        if problem is not None:
+            raise ConfigureError(problem)
+        path = self.param("model_file_path") or None  # None: the shipped prior of the node's kind
+        try:
+            return pipeline.from_pretrained(path, device=device, backend=backend_config(self))
+        except CheckpointError as error:
+            raise ConfigureError(
+                f"model_file_path: {_first_line(error)} (a prior checkpoint, .safetensors; empty: the shipped prior)"
+            ) from None
+        except BackendError as error:
+            raise ConfigureError(f"backend {backend!r}: {_first_line(error)}") from None
+        except InterHandGenError as error:  # e.g. a checkpoint of the other kind; its message names the file
+            named = path is not None and Path(path).stem in str(error)
+            raise ConfigureError(f"{'model_file_path: ' if named else ''}{_first_line(error)}") from None
+
     # -------------------------------------------------------------- lifecycle
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        # A StopRequested (SIGINT/SIGTERM while loading) is a BaseException: it passes through.
         try:
             start = time.perf_counter()
+            self.get_logger().info(f"configuring: loading the model on {self.param('device')} ...")
             self.load()
             self.loaded = True
             self._diagnostics = self.create_lifecycle_publisher(DiagnosticArray, "diagnostics", 10)
@@ -146,8 +244,12 @@ class InterHandGenNode(LifecycleNode):
                 f"{time.perf_counter() - start:.1f} s"
             )
         except Exception as error:  # a missing checkpoint, a backend that cannot be built: report, stay unconfigured
-            self.get_logger().error(f"configure failed: {error}")
             self._release()
+            if self.stop_signals is not None and self.stop_signals.received is not None:
+                # The stop signal interrupted an extension module's import (open3d's, torch's),
+                # which turns any exception into an ImportError: the stop is the cause, not a fault.
+                raise StopRequested(self.stop_signals.received) from None
+            self.get_logger().error(f"configure failed: {_first_line(error)}")
             return TransitionCallbackReturn.FAILURE
         return TransitionCallbackReturn.SUCCESS
 
@@ -172,7 +274,8 @@ class InterHandGenNode(LifecycleNode):
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
-    def _stop_input(self) -> None:
+    def _stop_input(self, timeout: float = 30.0) -> bool:
+        """Unsubscribe and stop the worker; False if it is still busy with an input after ``timeout`` s."""
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
@@ -181,8 +284,11 @@ class InterHandGenNode(LifecycleNode):
             self._slot = None
             self._slot_lock.notify_all()
         if self._worker is not None:
-            self._worker.join(timeout=30.0)
+            self._worker.join(timeout=timeout)
+            if self._worker.is_alive():
+                return False
             self._worker = None
+        return True
 
     def _release(self) -> None:
         if self._diagnostics_timer is not None:
@@ -194,6 +300,25 @@ class InterHandGenNode(LifecycleNode):
         if self.loaded:
             self.free()
         self.loaded = False
+
+    # -------------------------------------------------------------- work in progress
+
+    @contextmanager
+    def computing(self) -> Iterator[None]:
+        """Marks a callback's use of the model: a stop does not free the model under it (wait_idle)."""
+        with self._computing_lock:
+            self._computing += 1
+        try:
+            yield
+        finally:
+            with self._computing_lock:
+                self._computing -= 1
+                self._computing_lock.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for every ``computing`` callback to end; False if one still runs."""
+        with self._computing_lock:
+            return self._computing_lock.wait_for(lambda: self._computing == 0, timeout=timeout)
 
     # -------------------------------------------------------------- input slot and worker
 
@@ -223,7 +348,8 @@ class InterHandGenNode(LifecycleNode):
             frame = self.frame_of(msg)
             if expected and frame != expected:
                 raise InputError(f"frame {frame!r}, expected {expected!r} (expected_frame_id)")
-            self.process(msg)
+            with self.computing():
+                self.process(msg)
         except (InputError, InterHandGenError, ValueError) as error:
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             self.stats.drop(_reason_kind(reason))
@@ -245,6 +371,11 @@ class InterHandGenNode(LifecycleNode):
         self._diagnostics.publish(
             self.stats.to_message(header, self.get_name(), self.backend_name, self.device_name, self.loaded)
         )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error)
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _reason_kind(reason: str) -> str:
@@ -270,44 +401,84 @@ class RosLogHandler(logging.Handler):
             self.ros_logger.info(message)
 
 
-def run(node_class: Callable[[], InterHandGenNode], args: list[str] | None = None, executor_threads: int = 1) -> int:
-    """Process entry point: start the node, autostart it, spin until SIGINT/SIGTERM, clean up, exit 0.
+def run(node_class: type[InterHandGenNode], args: list[str], signals: StopSignals) -> int:
+    """Process entry point (executables.start, which then ends the process with exit_now): start the
+    node, autostart it, spin until SIGINT or SIGTERM, clean up; the exit code.
 
-    executor_threads: 1 unless a callback runs long (an action's execute): rclpy's
-    multi-threaded executor costs the worker a third of its speed on a 2-core machine
-    (hand_prior_node at a 30 Hz input: 96 ms per frame single-threaded, 130-144 ms with 3 threads).
+    args: the program name and the ROS arguments (rclpy.init's). signals: installed already
+    (raising until the node spins). 0 after a stop signal, whenever it came; 1 when the node refused
+    its parameters or, with autostart, could not configure (the reason is logged, one line).
     """
-    rclpy.init(args=args)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node: InterHandGenNode | None = None
-    executor: Executor = (
-        SingleThreadedExecutor() if executor_threads == 1 else MultiThreadedExecutor(num_threads=executor_threads)
-    )
-    library_logger = logging.getLogger("interhandgen_core")
+    executor: Executor | None = None
+    code = 0
     try:
-        node = node_class()
-        # The library throttles its own warnings; here they only change their way out.
-        handler = RosLogHandler(node.get_logger())
-        library_logger.addHandler(handler)
-        library_logger.setLevel(logging.INFO)
-        library_logger.propagate = False
+        node = node_class()  # type: ignore[call-arg]
+        executor = (
+            SingleThreadedExecutor()
+            if node_class.EXECUTOR_THREADS == 1
+            else MultiThreadedExecutor(num_threads=node_class.EXECUTOR_THREADS)
+        )
+        node.stop_signals = signals
+        _route_library_logs(node)
         executor.add_node(node)
         if node.param("autostart"):
             node.trigger_configure()
-            if node.loaded:
-                node.trigger_activate()
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+            if not node.loaded:
+                code = 1  # on_configure logged why
+                return code
+            node.trigger_activate()
+        else:
+            node.get_logger().info("unconfigured, waiting for a lifecycle manager to configure it (autostart is false)")
+        with signals.deferred():
+            while signals.received is None:
+                executor.spin_once(timeout_sec=SIGNAL_POLL_S)
+    except StopRequested:
         pass
-    except InterHandGenError as error:
-        print(f"error: {error}", flush=True)
-        return 1
+    except ExternalShutdownException:  # the context was shut down by someone else
+        pass
+    except StartRefused:
+        code = 1
     finally:
-        if node is not None:
-            node._stop_input()
+        signals.stop_raising()  # a signal now (a second Ctrl-C) changes nothing: the stop goes on
+        if not _close(node, executor) and node is not None:
+            # The worker or an action is still computing (seconds): the process exits without it
+            # (executables.exit_now), nothing freed under it.
+            node.get_logger().info("stopped while an input was being processed; not waiting for it")
+    return code
+
+
+def _route_library_logs(node: InterHandGenNode) -> None:
+    # The library throttles its own warnings; here they only change their way out.
+    library_logger = logging.getLogger("interhandgen_core")
+    library_logger.addHandler(RosLogHandler(node.get_logger()))
+    library_logger.setLevel(logging.INFO)
+    library_logger.propagate = False
+
+
+def _close(node: InterHandGenNode | None, executor: Executor | None) -> bool:
+    """Stop input, free the model, destroy the node and shut ROS down; False if a callback or the
+    worker is still running after STOP_WAIT_S (then nothing is freed under it)."""
+    idle = True
+    if node is not None:
+        deadline = time.monotonic() + STOP_WAIT_S
+        idle = node._stop_input(timeout=STOP_WAIT_S)
+        idle = node.wait_idle(max(0.0, deadline - time.monotonic())) and idle
+    if executor is not None:
+        # (rclpy's shutdown does not wait for running callbacks, whatever its timeout: wait_idle does.)
+        if isinstance(executor, MultiThreadedExecutor):
+            executor.shutdown(timeout_sec=0.0, wait_for_threads=False)
+        else:
+            executor.shutdown(timeout_sec=0.0)
+    if not idle:
+        return False
+    if node is not None:
+        try:
             node._release()
-            executor.remove_node(node)
             node.destroy_node()
-        executor.shutdown()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+        except Exception as error:  # a transition cut short by the signal; the process ends anyway
+            node.get_logger().debug(f"cleanup after the stop: {_first_line(error)}")
+    if rclpy.ok():
+        rclpy.shutdown()
+    return True

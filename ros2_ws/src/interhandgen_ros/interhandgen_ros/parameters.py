@@ -32,6 +32,15 @@ from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.runtime.configuration import BackendConfig
 
 QOS_CHOICES = ("SENSOR_DATA", "DEFAULT", "SYSTEM_DEFAULT")
+# How a refusal names a parameter's type (a ROS parameter's value is one of these).
+_TYPE_WORDS: dict[type, str] = {
+    bool: "a boolean (true or false)",
+    int: "an integer",
+    float: "a floating-point number",
+    str: "a string",
+}
+# Backends that run on a CUDA device only (BackendConfig.name's choices; runtime/factory.py).
+CUDA_ONLY_BACKENDS = ("cuda-graph", "tensorrt")
 # The device names TrainConfig.device takes (cpu, cuda, cuda:N, auto).
 _DEVICE = re.compile(str(setting_of(TrainConfig, "device").pattern))
 
@@ -65,7 +74,7 @@ class ParameterSpec:
         if kind is float and type(value) is int:
             value = float(value)
         if type(value) is not kind:
-            return f"{self.name} must be a {kind.__name__}, got {type(value).__name__} {value!r}"
+            return self.type_refusal(value)
         if kind is float and not math.isfinite(value):
             return f"{self.name} must be finite, got {value}"
         if self.minimum is not None and (value <= self.minimum if self.low_open else value < self.minimum):
@@ -78,11 +87,38 @@ class ParameterSpec:
             return f"{self.name} {value!r} is not of the form {self.pattern.pattern}"
         return None
 
+    def type_refusal(self, value: Any) -> str:
+        """Why ``value`` of another type than the default's is refused, and what to write instead."""
+        kind = type(self.default)
+        accepted = self.accepted_text
+        wanted = f"{_TYPE_WORDS[kind]}{f' in {accepted}' if accepted and self.choices is None else ''}"
+        hint = f"; write {float(value)!r}" if kind is float and type(value) is int else ""
+        given = _TYPE_WORDS.get(type(value), f"a {type(value).__name__}").split(" ", 1)[-1]
+        return f"{self.name} must be {wanted}, got the {given} {value!r}{hint}"
+
+    @property
+    def accepted_text(self) -> str:
+        """The accepted values in short: "[1, 512]", "torch | onnxruntime", "> 0"; "" for any."""
+        if self.choices is not None:
+            return " | ".join(self.choices)
+        return range_text(self.minimum, self.maximum, self.low_open, self.high_open)
+
     @property
     def range_text(self) -> str:
-        if self.choices is not None:
-            return " \\| ".join(self.choices)
-        return range_text(self.minimum, self.maximum, self.low_open, self.high_open)
+        """accepted_text as a markdown table cell."""
+        return self.accepted_text.replace("|", "\\|")
+
+    @property
+    def default_text(self) -> str:
+        if self.renamed_to is not None:
+            return "unset"
+        if isinstance(self.default, str):
+            return f'"{self.default}"'
+        if isinstance(self.default, bool):
+            return str(self.default).lower()
+        if isinstance(self.default, float):
+            return f"{self.default:g}"
+        return str(self.default)
 
 
 def mirrored(name: str, config: type[ConfigBase], field: str, read_only: bool = False) -> ParameterSpec:
@@ -187,19 +223,45 @@ def markdown_table(specs: tuple[ParameterSpec, ...]) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for spec in specs:
-        default = (
-            "unset"
-            if spec.renamed_to is not None
-            else f'"{spec.default}"'
-            if isinstance(spec.default, str)
-            else str(spec.default).lower()
-            if isinstance(spec.default, bool)
-            else f"{spec.default:g}"
-            if isinstance(spec.default, float)
-            else str(spec.default)
-        )
         lines.append(
-            f"| `{spec.name}` | {type(spec.default).__name__} | {default} | {spec.range_text} | "
+            f"| `{spec.name}` | {type(spec.default).__name__} | {spec.default_text} | {spec.range_text} | "
             f"{'yes' if spec.read_only else 'no'} | {spec.description} |"
         )
     return "\n".join(lines)
+
+
+def text_table(specs: tuple[ParameterSpec, ...]) -> str:
+    """The same table as plain text in aligned columns, for a node's --help."""
+    rows = [("parameter", "type", "default", "range", "", "description")]
+    rows += [
+        (
+            spec.name,
+            type(spec.default).__name__,
+            spec.default_text,
+            spec.accepted_text,
+            "fixed" if spec.read_only else "",
+            spec.description,
+        )
+        for spec in specs
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
+        for row in rows
+    )
+
+
+def device_problem(device: str, backend: str, cuda_devices: int) -> str | None:
+    """Why the device and backend parameters cannot be met on a machine with ``cuda_devices`` CUDA
+    devices (None: they can), naming the parameter to change; checked before the model is loaded."""
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        if cuda_devices == 0:
+            return f"device {device!r}: this machine has no CUDA device; set device:=cpu (or auto)"
+        if index >= cuda_devices:
+            have = "device 0" if cuda_devices == 1 else f"devices 0 to {cuda_devices - 1}"
+            return f"device {device!r}: this machine has CUDA {have} only; set device:=cuda:0"
+    on_cuda = device.startswith("cuda") or (device == "auto" and cuda_devices > 0)
+    if backend in CUDA_ONLY_BACKENDS and not on_cuda:
+        return f"backend {backend!r} needs a CUDA device, and device is {device!r}; set backend:=torch or onnxruntime"
+    return None

@@ -4,8 +4,9 @@ so that a session can be replayed where the ros2 bag tool is not installed.
     write_bag(path, records)      (topic, message, receive time ns) -> a rosbag2 folder, MCAP storage
     replay_bag(node, path, ...)   every message of a bag published on its topic, at the bag's pace
 
-    interhandgen_ros_replay BAG [--rate R] [--topics T ...] [--remap FROM:=TO ...]
-        replays BAG (a recording of ros2 bag record, or of write_bag) onto the live topics
+    interhandgen_ros_replay BAG [--rate R] [--topics T ...] [--remap FROM:=TO ...] [--ros-args ...]
+        replays BAG (a recording of ros2 bag record, or of write_bag) onto the live topics; --remap
+        renames a bag topic; ROS arguments (after --ros-args) go to the replay's own node
 
 Messages are stored and published as their CDR bytes, as rosbag2 does: the replay needs the
 message packages importable (source the workspace, ros2_ws/env.sh) but never re-encodes a message.
@@ -32,6 +33,8 @@ from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
+
+from interhandgen_ros.executables import split_ros_arguments
 
 # The packages whose .msg files are added to the typestore (the standard ones are built in).
 OWN_MESSAGE_PACKAGES = ("interhandgen_msgs",)
@@ -202,14 +205,17 @@ def _remap_pair(text: str) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Only the --ros-args blocks reach rclpy: rcl would take the bare FROM:=TO of --remap for a
+    # remapping in its deprecated syntax, and warn.
+    own, ros = split_ros_arguments(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="interhandgen_ros_replay", description=__doc__.split("\n")[0])
     parser.add_argument("bag", help="a rosbag2 folder (MCAP or SQLite 3 storage)")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed (2: twice as fast)")
     parser.add_argument("--topics", nargs="+", default=None, help="only these topics of the bag")
     parser.add_argument("--remap", type=_remap_pair, action="append", default=[], help="FROM:=TO (repeatable)")
     parser.add_argument("--wait-for-subscribers", type=float, default=30.0, metavar="S")
-    args = parser.parse_args(argv)
-    rclpy.init()
+    args = parser.parse_args(own)
+    rclpy.init(args=["interhandgen_ros_replay", *ros])
     node = rclpy.create_node("interhandgen_replay")
     try:
         summary = replay_bag(
