@@ -495,6 +495,20 @@ def add_config_options(
         )
 
 
+def markdown_table(config: type[ConfigBase], fields: Iterable[str] | None = None) -> str:
+    """The fields of ``config`` (all, or ``fields``) as a README table: option, default, range, units,
+    description; generated from the declarations, so a test can check that the README shows them."""
+    names = [f.name for f in dataclasses.fields(config)] if fields is None else list(fields)
+    rows = ["| option | default | range | units | description |", "| --- | --- | --- | --- | --- |"]
+    for name in names:
+        meta = setting_of(config, name)
+        option = "--" + name.replace("_", "-")
+        default = _value_text(default_of(config, name))
+        accepted = meta.range_text.replace("|", "\\|")  # a choice list's bars inside a table cell
+        rows.append(f"| `{option}` | {default} | {accepted} | {meta.units} | {meta.help} |")
+    return "\n".join(rows)
+
+
 def config_overrides(args: argparse.Namespace, fields: Iterable[str]) -> dict[str, Any]:
     """The options of ``fields`` given on the command line -> {field: value} (those not given are left out)."""
     return {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}

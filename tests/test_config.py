@@ -17,6 +17,7 @@ from interhandgen_core.config import (
     check_field,
     config_overrides,
     default_of,
+    markdown_table,
     range_text,
     setting,
     setting_like,
@@ -191,3 +192,11 @@ def test_cli_options_show_the_real_default_and_range_and_check_values(capsys: py
         assert message in err and "Example." not in err, err
     with pytest.raises(ConfigError, match="no command-line form"):
         add_config_options(argparse.ArgumentParser(), Example, ["sizes"])
+
+
+def test_markdown_table_rows_come_from_the_declarations() -> None:
+    table = markdown_table(Example, ["weight", "mode"]).splitlines()
+    assert table[0] == "| option | default | range | units | description |"
+    assert table[2] == "| `--weight` | 0.5 | >= 0 |  | a weight |"
+    # A choice list's bars are escaped, so the row keeps its five cells.
+    assert table[3] == "| `--mode` | fast | fast \\| exact |  | a mode |"

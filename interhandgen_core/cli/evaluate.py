@@ -1,6 +1,6 @@
 """`interhandgen evaluate grasps|protocol|samples|objects`: the evaluation protocols.
 
-interhandgen evaluate grasps --out DIR [--objects N] [--num N] [--sensor]
+interhandgen evaluate grasps --out DIR [--objects N] [--num N] [--sensor] [--physics [--friction F ...]]
 interhandgen evaluate protocol --config training/configs/protocol_twohand.yaml --out DIR [--num N] [--repeat K]
 interhandgen evaluate samples --reference FILE.npz --samples NAME=FILE.npz [...] --out DIR
 interhandgen evaluate objects --reference GRASPS.npz [--floor GRASPS.npz] --out DIR
@@ -21,8 +21,12 @@ from interhandgen_core.cli.arguments import (
     positive_int,
 )
 from interhandgen_core.cli.output_paths import check_output_folder
-from interhandgen_core.errors import InterHandGenError
+from interhandgen_core.config import add_config_options, config_overrides
+from interhandgen_core.errors import ConfigError, InterHandGenError
 from interhandgen_core.evaluation.heldout_grasps import evaluate_heldout_grasps
+from interhandgen_core.physics.configuration import GraspPhysicsConfig
+
+PHYSICS_FIELDS = tuple(f.name for f in dataclasses.fields(GraspPhysicsConfig))
 
 if TYPE_CHECKING:
     from interhandgen_core.evaluation.protocol import ProtocolConfig
@@ -65,6 +69,17 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     heldout.add_argument("--previews", type=non_negative_int, default=4, help="objects to draw (default: %(default)s)")
     heldout.add_argument("--out", required=True, help="output directory")
     heldout.add_argument("--quiet", action="store_true", help="no progress bar")
+    heldout.add_argument(
+        "--physics",
+        action="store_true",
+        help="also try every proposal in MuJoCo: hands pressed onto the object, then the object's weight along "
+        "+-x, +-y, +-z; reports success over all proposals and the best 4 of each object",
+    )
+    add_config_options(
+        heldout.add_argument_group("physics validation (with --physics; README 'Physics validation')"),
+        GraspPhysicsConfig,
+        PHYSICS_FIELDS,
+    )
     heldout.set_defaults(func=run_grasps)
 
     protocol = evaluate_commands.add_parser(
@@ -135,6 +150,11 @@ def run_grasps(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     check_output_folder(out, "--out")
+    physics_options = config_overrides(args, PHYSICS_FIELDS)
+    if physics_options and not args.physics:
+        given = ", ".join("--" + name.replace("_", "-") for name in physics_options)
+        raise ConfigError(f"{given}: physics options apply only with --physics")
+    physics = GraspPhysicsConfig(**physics_options) if args.physics else None
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device)
     result = evaluate_heldout_grasps(
         model,
@@ -146,6 +166,7 @@ def run_grasps(args: argparse.Namespace) -> None:
         contact_weight=args.object_contact_weight,
         settle_iterations=args.settle_iterations,
         progress=not args.quiet,
+        physics=physics,
     )
     out.mkdir(parents=True, exist_ok=True)
     report = {
@@ -159,6 +180,8 @@ def run_grasps(args: argparse.Namespace) -> None:
         "statistics": result.statistics.as_dict(),
         "per_object": result.per_object,
     }
+    if result.physics is not None and physics is not None:
+        report["physics"] = {"config": physics.to_dict(), **result.physics.as_dict()}
     (out / "statistics.json").write_text(json.dumps(report, indent=2))
     for i, grasps in enumerate(result.proposals[: args.previews]):  # a few objects, for people to look at
         best = grasps.ranked()
@@ -172,6 +195,8 @@ def run_grasps(args: argparse.Namespace) -> None:
             best.scores,
         )
     print(result.statistics.summary())
+    if result.physics is not None:
+        print(result.physics.summary())
     print(f"wrote {out / 'statistics.json'} and {min(args.previews, args.objects)} preview PNGs")
 
 

@@ -13,17 +13,73 @@ hands (contact/interaction.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from interhandgen_core.contact.grasp_measures import GraspFigures, GraspStatistics, grasp_statistics, measure_grasps
 from interhandgen_core.data.procedural_objects import ProceduralObjects, generate_objects
 from interhandgen_core.errors import ConfigError
+from interhandgen_core.physics.configuration import GraspPhysicsConfig
+from interhandgen_core.physics.grasp_validation import DIRECTIONS, GraspPhysicsResult, PosedHands, validate_grasps
+from interhandgen_core.physics.hand_bodies import HandParts
+from interhandgen_core.physics.object_body import object_body_from_mesh
 from interhandgen_core.pipelines.grasp import GraspPipeline
 from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.pipelines.sensor_cloud import corrupt_like_sensor
+
+
+@dataclass
+class PhysicsStatistics:
+    """Physics outcome of every proposal, and of the top_k ranked ones of each object.
+
+    success_all   fraction of all proposals that hold the object in all six directions
+    success_top_k fraction of each object's top_k proposals by score (GraspFigures.score) that do
+    held_per_direction  fraction of all proposals holding each push, DIRECTIONS order
+    """
+
+    grasps: int
+    top_k: int
+    success_all: float
+    success_top_k: float
+    held_per_direction: dict[str, float]
+    grasps_per_second: float
+    object_build_seconds: float
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+    def summary(self) -> str:
+        per_direction = ", ".join(f"{k} {100 * v:.0f}%" for k, v in self.held_per_direction.items())
+        return (
+            f"physics: {100 * self.success_all:.1f}% of {self.grasps} proposals hold in all six directions, "
+            f"top {self.top_k} per object {100 * self.success_top_k:.1f}% (held per direction: {per_direction}); "
+            f"{self.grasps_per_second:.1f} grasps/s, objects built in {self.object_build_seconds:.1f} s"
+        )
+
+
+def physics_statistics(results: list[GraspPhysicsResult], scores: list[torch.Tensor], top_k: int) -> PhysicsStatistics:
+    """Per-object physics results and proposal scores (N_i,) -> PhysicsStatistics."""
+    success = np.concatenate([r.success for r in results])
+    held = np.concatenate([r.held for r in results])
+    top = np.concatenate(
+        [
+            r.success[torch.argsort(s, descending=True, stable=True)[:top_k].numpy()]
+            for r, s in zip(results, scores, strict=True)
+        ]
+    )
+    seconds = sum(r.seconds for r in results)
+    return PhysicsStatistics(
+        grasps=int(success.size),
+        top_k=top_k,
+        success_all=float(success.mean()),
+        success_top_k=float(top.mean()),
+        held_per_direction={d: float(rate) for d, rate in zip(DIRECTIONS, held.mean(axis=0), strict=True)},
+        grasps_per_second=float(success.size / max(seconds, 1e-9)),
+        object_build_seconds=0.0,
+    )
 
 
 @dataclass
@@ -35,6 +91,8 @@ class HeldoutResult:
     figures: GraspFigures
     objects: ProceduralObjects
     proposals: list[GraspSamples]
+    physics: PhysicsStatistics | None = None
+    physics_per_object: list[GraspPhysicsResult] = field(default_factory=list)
 
 
 def evaluate_heldout_grasps(
@@ -48,8 +106,10 @@ def evaluate_heldout_grasps(
     settle_iterations: int | None = None,
     cloud_points: int = 4096,
     progress: bool = True,
+    physics: GraspPhysicsConfig | None = None,
+    top_k: int = 4,
 ) -> HeldoutResult:
-    """Run the protocol of the module docstring -> HeldoutResult."""
+    """Run the protocol of the module docstring -> HeldoutResult (physics figures with ``physics``)."""
     if model.prior.object_encoder is None:
         raise ConfigError("held-out grasp evaluation needs an object-conditioned prior")
     if num_objects < 1 or grasps_per_object < 1:
@@ -59,6 +119,11 @@ def evaluate_heldout_grasps(
     parts: list[GraspFigures] = []
     per_object: list[dict[str, object]] = []
     proposals: list[GraspSamples] = []
+    physics_results: list[GraspPhysicsResult] = []
+    build_seconds = 0.0
+    if physics is not None:
+        left_parts = HandParts.from_layer(model.left_layer)
+        right_parts = HandParts.from_layer(model.right_layer)
     for i in tqdm(range(num_objects), desc="held-out objects", disable=not progress):  # one cloud per call
         if sensor:
             cloud = torch.as_tensor(corrupt_like_sensor(points[i].numpy(), normals[i].numpy(), seed=seed + i))
@@ -84,8 +149,28 @@ def evaluate_heldout_grasps(
         )
         parts.append(figures)
         proposals.append(grasps)
-        per_object.append(
-            {"object": i, "family": objects.family_names[int(objects.family[i])], **grasp_statistics(figures).as_dict()}
-        )
+        row: dict[str, object] = {"object": i, "family": objects.family_names[int(objects.family[i])]}
+        row.update(grasp_statistics(figures).as_dict())
+        if physics is not None:
+            body = object_body_from_mesh(*objects.mesh(i), physics)  # the exact solid's mesh, not the cloud
+            build_seconds += body.build_seconds
+            held = validate_grasps(
+                body,
+                [
+                    PosedHands(grasps.left_vertices.cpu(), left_parts),
+                    PosedHands(grasps.right_vertices.cpu(), right_parts),
+                ],
+                physics,
+            )
+            physics_results.append(held)
+            row["physics_success"] = float(held.success.mean())
+        per_object.append(row)
     figures = GraspFigures(*(torch.cat([getattr(p, f) for p in parts]) for f in GraspFigures.__dataclass_fields__))
-    return HeldoutResult(grasp_statistics(figures), per_object, figures, objects, proposals)
+    physics_summary = None
+    if physics is not None:
+        scores = [p.scores.cpu() for p in proposals]
+        physics_summary = physics_statistics(physics_results, scores, top_k)
+        physics_summary.object_build_seconds = build_seconds
+    return HeldoutResult(
+        grasp_statistics(figures), per_object, figures, objects, proposals, physics_summary, physics_results
+    )

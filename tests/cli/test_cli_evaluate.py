@@ -97,6 +97,34 @@ def test_evaluate_grasps_writes_statistics(
     assert "both hands in contact" in capsys.readouterr().out
 
 
+@needs_procedural
+def test_evaluate_grasps_with_physics_reports_success_all_and_top_k(
+    tiny_object_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "eval"
+    args = ["evaluate", "grasps", "--objects", "1", "--num", "3", "--previews", "0", "--quiet", "--out", str(out)]
+    assert main([*args, "--checkpoint", str(tiny_object_checkpoint), "--physics", "--push-time", "0.2"]) == 0
+    physics = json.loads((out / "statistics.json").read_text())["physics"]
+    assert physics["grasps"] == 3 and physics["top_k"] == 4
+    assert physics["config"]["push_time"] == 0.2 and physics["config"]["press_depth"] == 0.005
+    assert 0.0 <= physics["success_all"] <= 1.0 and set(physics["held_per_direction"]) == {
+        "+x",
+        "-x",
+        "+y",
+        "-y",
+        "+z",
+        "-z",
+    }
+    assert physics["grasps_per_second"] > 0
+    assert "hold in all six directions" in capsys.readouterr().out
+
+
+def test_physics_options_without_physics_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["evaluate", "grasps", "--objects", "1", "--num", "1", "--friction", "0.3", "--out", str(tmp_path / "e")]
+    assert main(args) == 1
+    assert "--friction: physics options apply only with --physics" in _error_line(capsys)
+
+
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("interhandgen: error: "), lines

@@ -29,3 +29,13 @@ def test_every_field_has_a_command_line_option() -> None:
     args = parser.parse_args(["--press-depth", "0.003", "--max-rotation-deg", "15"])
     config = GraspPhysicsConfig(**config_overrides(args, fields))
     assert (config.press_depth, config.max_rotation_deg, config.friction) == (0.003, 15.0, 0.6)
+
+
+def test_readme_documents_every_physics_parameter() -> None:
+    """The README's parameter table is the one generated from the configuration's declarations."""
+    from pathlib import Path
+
+    from interhandgen_core.config import markdown_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert markdown_table(GraspPhysicsConfig) in readme
