@@ -498,7 +498,8 @@ def add_config_options(
 def markdown_table(config: type[ConfigBase], fields: Iterable[str] | None = None) -> str:
     """The fields of ``config`` (all, or ``fields``) as a README table: option, default, range, units,
     description; generated from the declarations, so a test can check that the README shows them."""
-    names = [f.name for f in dataclasses.fields(config)]  # type: ignore[arg-type] if fields is None else list(fields)
+    declared = [f.name for f in dataclasses.fields(config)]  # type: ignore[arg-type]
+    names = declared if fields is None else list(fields)
     rows = ["| option | default | range | units | description |", "| --- | --- | --- | --- | --- |"]
     for name in names:
         meta = setting_of(config, name)
