@@ -15,6 +15,7 @@ has; with the pip-wheel ROS 2 of ``make ros`` they come from ``../shared/vendor/
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from typing import Any
 
 import pytest
 
+_LOGGER_CLASS = logging.getLoggerClass()
 launch = pytest.importorskip(
     "launch",
     reason="the ROS 2 launch system is not installed: after make ros, run "
@@ -47,6 +49,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import ENV_SH, REPO, spin_until  # noqa: E402
 from test_grasp_proposal_node import object_cloud  # noqa: E402
 from test_hand_prior_node import sequence, state  # noqa: E402
+
+# Importing launch makes every logger created afterwards a non-propagating LaunchLogger
+# (launch.logging.reset), which would hide later tests' records from caplog: only the launch
+# runs below get launch's logger class.
+logging.setLoggerClass(_LOGGER_CLASS)
 
 SOURCE = REPO / "launch"
 INSTALLED = REPO / "ros2_ws" / "install" / "interhandgen_ros" / "share" / "interhandgen_ros" / "launch"
@@ -183,8 +190,12 @@ def run_launch_service(name: str, arguments: dict[str, str], check: Callable[[Ca
 
     thread = threading.Thread(target=checker, daemon=True)
     thread.start()
-    code = service.run()
-    finished.set()
+    logging.setLoggerClass(launch.logging.LaunchLogger)
+    try:
+        code = service.run()
+    finally:
+        logging.setLoggerClass(_LOGGER_CLASS)
+        finished.set()
     thread.join(timeout=60.0)
     if failure:
         raise failure[0]
