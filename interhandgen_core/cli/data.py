@@ -31,9 +31,10 @@ from interhandgen_core.cli.arguments import (
 from interhandgen_core.cli.output_paths import check_output_folder, checked_output_file
 from interhandgen_core.data import twohand_synth
 from interhandgen_core.data.arctic import ARCTIC_SPLITS, ArcticConfig
-from interhandgen_core.data.grasp_synth import GraspSynthConfig
+from interhandgen_core.data.grasp_synth import OBJECTIVES, GraspSynthConfig
 from interhandgen_core.data.interhand import INTERHAND_SPLITS
 from interhandgen_core.data.tracking_sequences import make_tracking_sequences
+from interhandgen_core.errors import ConfigError
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.visualization.scene_previews import (
@@ -80,6 +81,19 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help=f"optimisation iterations per sample (default: {_TWOHAND_ITERATIONS}; "
         f"{dataclass_default(GraspSynthConfig, 'iterations')} for --kind object)",
+    )
+    synth.add_argument(
+        "--objective",
+        default="contact",
+        choices=OBJECTIVES,
+        help="--kind object: contact (touch, no penetration; today's training set) or force-closure (DexGraspNet/"
+        "BimanGrasp energy over both hands' contacts, more object families, kept only when the physics validation "
+        "holds in all six directions; training/README.md) (default: %(default)s)",
+    )
+    synth.add_argument(
+        "--no-physics-filter",
+        action="store_true",
+        help="--objective force-closure: keep candidates that pass the geometric test without the physics validation",
     )
     synth.add_argument(
         "--hand-model",
@@ -198,15 +212,29 @@ def run_synth(args: argparse.Namespace) -> None:
 
 def _run_synth_object(args: argparse.Namespace) -> None:
     from interhandgen_core.contact.grasp_measures import grasp_statistics
-    from interhandgen_core.data.grasp_synth import GRASP_KINDS, GraspSynthesizer
-    from interhandgen_core.data.procedural_objects import generate_objects
+    from interhandgen_core.data.grasp_synth import GRASP_KINDS, GraspSynthesizer, holding_config
+    from interhandgen_core.data.procedural_objects import (
+        ALL_FAMILIES,
+        HELD_OUT_SEED,
+        OBJECT_FAMILIES,
+        generate_objects,
+    )
 
+    holding = args.objective == "force-closure"
+    if holding and args.seed == HELD_OUT_SEED:
+        raise ConfigError(
+            f"--seed {HELD_OUT_SEED} makes the held-out evaluation objects; a force-closure training set "
+            "must use another seed"
+        )
     out, right_layer, left_layer = _synth_setup(args)
     overrides: dict[str, Any] = {} if args.iterations is None else {"iterations": args.iterations}
     if args.grasps_per_object is not None:
         overrides["grasps_per_object"] = args.grasps_per_object
-    config = GraspSynthConfig(seed=args.seed, **overrides)
-    objects = generate_objects(args.num, seed=args.seed)
+    if holding:
+        config = holding_config(args.seed, physics_filter=not args.no_physics_filter, **overrides)
+    else:
+        config = GraspSynthConfig(seed=args.seed, **overrides)
+    objects = generate_objects(args.num, seed=args.seed, families=ALL_FAMILIES if holding else OBJECT_FAMILIES)
     result = GraspSynthesizer(right_layer, left_layer).generate(objects, config, progress=not args.quiet)
     stats = grasp_statistics(result.measure(left_layer, right_layer))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -222,6 +250,13 @@ def _run_synth_object(args: argparse.Namespace) -> None:
     render_hand_scenes(preview, (left_layer, right_layer), (result.left, result.right), pick, titles, clouds)
     print(stats.summary())
     print(f"{len(result)} grasps of {args.num} objects from {result.attempts} candidates; kinds: {summary['kinds']}")
+    if "held_in_physics" in result.synthesis:
+        s = result.synthesis
+        print(
+            f"physics: {int(s['held_in_physics'])} of {int(s['candidates'])} candidates held in all six directions "
+            f"({100 * s['physics_success_of_candidates']:.1f}%; {100 * s['physics_success_of_geometric']:.1f}% of the "
+            f"{int(s['passed_geometric_test'])} that passed the geometric test), {s['physics_seconds']:.0f} s of physics"
+        )
     print(f"wrote {out}, {summary_path}, {preview}")
 
 

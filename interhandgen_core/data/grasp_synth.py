@@ -13,10 +13,20 @@ Placement kinds (object frame, z up; which hand takes which role is random):
     support_below    one palm under the object, the other hand on its top or side
     pinch_and_power  one hand pinches with thumb and index, the other wraps it
 
+Objectives (``objective``):
+    contact        the designated contact points onto the surface, hand-object and hand-hand
+                   penetration out (the shipped training set's)
+    force-closure  DexGraspNet's and BimanGrasp's energy over 16 candidate contacts per hand
+                   (fingertips, finger pads, palm): both hands' contacts in one force-closure
+                   term, contact distance, penetration, joint limits
+                   (data/force_closure_objective.py, contact/force_closure.py)
+
 Acceptance (exact, per candidate): hand-object penetration depth of both hands at most
 ``max_penetration_m``; hand-hand penetration depth at most ``max_penetration_m``; each hand
 touches: its closest vertex within ``contact_m`` of the surface and at least
-``min_contacts`` of its designated contact points within ``contact_m``.
+``min_contacts`` of its designated contact points within ``contact_m``. With
+``physics_filter``, a candidate must also hold its object in all six push directions of the
+physics validation (data/grasp_physics_filter.py, default GraspPhysicsConfig).
 
 Everything is batched over candidates (of many objects at once); the only loops are over
 optimisation iterations and fixed-size chunks.
@@ -25,7 +35,7 @@ optimisation iterations and fixed-size chunks.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,7 +47,9 @@ from interhandgen_core.array_files import read_npz
 from interhandgen_core.contact.grasp_measures import GraspFigures, GraspStatistics, measure_grasps
 from interhandgen_core.contact.interaction import measure_interaction
 from interhandgen_core.contact.penetration import hand_pair_depths, margin_penetration
+from interhandgen_core.data import force_closure_objective as fco
 from interhandgen_core.data.articulated_objects import ArticulatedObjects
+from interhandgen_core.data.grasp_physics_filter import PhysicsFilter
 from interhandgen_core.data.hand_pair_synthesis import (
     Candidates,
     HandOffsets,
@@ -55,6 +67,7 @@ from interhandgen_core.hands.layer import HandLayer, HandOutput
 from interhandgen_core.hands.placement import hand_frame, palm_centre_offset, palm_vertex_index
 
 GRASP_KINDS: tuple[str, ...] = ("opposite_sides", "same_side", "support_below", "pinch_and_power")
+OBJECTIVES: tuple[str, ...] = ("contact", "force-closure")
 _TIPS = [KEYPOINT_NAMES.index(f"{f}_tip") for f in ("thumb", "index", "middle", "ring", "pinky")]
 _PALM_GAP_M = 0.012  # palm centre (a joint average) to the palm's skin
 _NUM_TARGETS = 6  # five fingertips, then the palm
@@ -76,6 +89,11 @@ class GraspSynthConfig:
     beta_std, pose_noise_std: spread of hand shapes and of articulation.
     max_penetration_m, contact_m, min_contacts: acceptance test (module docstring).
     max_rounds: give up on an object after this many rounds of candidates.
+    objective: "contact" or "force-closure" (module docstring). fc_weight, distance_weight,
+    joints_weight: the force-closure objective's w_fc, w_dis (per cm), w_joints (per radian).
+    pad_probability: chance that a used fingertip's two pads are contacts too.
+    physics_filter: keep only candidates that hold in the physics validation.
+    draw_factor: each round draws this many candidates per grasp an object still misses.
     """
 
     grasps_per_object: int = 12
@@ -90,8 +108,21 @@ class GraspSynthConfig:
     contact_m: float = 0.005
     min_contacts: int = 2
     max_rounds: int = 6
+    objective: str = "contact"
+    fc_weight: float = 2.0
+    distance_weight: float = 1.0
+    joints_weight: float = 10.0
+    pad_probability: float = 0.5
+    physics_filter: bool = False
+    draw_factor: int = 2
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"unknown objective {self.objective!r}; choose from {list(OBJECTIVES)}")
+        if min(self.fc_weight, self.distance_weight, self.joints_weight) < 0 or not 0 <= self.pad_probability <= 1:
+            raise ConfigError("fc_weight, distance_weight, joints_weight must be >= 0 and pad_probability in [0, 1]")
+        if self.draw_factor < 1:
+            raise ConfigError(f"draw_factor must be >= 1, got {self.draw_factor}")
         unknown = sorted(set(self.kinds) - set(GRASP_KINDS))
         if unknown or not self.kinds:
             raise ConfigError(f"unknown grasp kinds {unknown}; choose from {list(GRASP_KINDS)}")
@@ -99,6 +130,25 @@ class GraspSynthConfig:
             raise ConfigError("grasps_per_object, chunk_size, nn_refresh_every must be >= 1 and iterations >= 0")
         if self.min_contacts < 1 or self.max_rounds < 1:
             raise ConfigError("min_contacts and max_rounds must be >= 1")
+
+
+# The force-closure recipe (training/README.md): more iterations than the contact objective (its
+# terms pull 32 contacts rather than 12 points), the physics filter, and four candidates drawn per
+# grasp an object misses (about half the candidates hold).
+HOLDING_ITERATIONS = 100
+HOLDING_DRAW_FACTOR = 4
+
+
+def holding_config(seed: int, physics_filter: bool = True, **overrides: Any) -> GraspSynthConfig:
+    """The force-closure recipe's GraspSynthConfig (objective, iterations, filter, draws); ``overrides`` win."""
+    settings: dict[str, Any] = {
+        "objective": "force-closure",
+        "iterations": HOLDING_ITERATIONS,
+        "draw_factor": HOLDING_DRAW_FACTOR,
+        "physics_filter": physics_filter,
+    }
+    settings.update(overrides)
+    return GraspSynthConfig(seed=seed, **settings)
 
 
 class ConvertedScenes(Protocol):
@@ -148,6 +198,9 @@ class GraspSet:
     hand_hand_depth: Tensor  # (N,)
     attempts: int
     kind_names: tuple[str, ...] = GRASP_KINDS
+    # How the synthesis went beyond ``attempts`` (candidates, passed the geometric test, held in
+    # physics, seconds); empty for loaded or converted sets.
+    synthesis: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.object_index.shape[0])
@@ -209,8 +262,10 @@ class GraspSet:
         config: the settings that made this set (seed). statistics: ``grasp_statistics(measure(...))``
         (millimetres, ratios). hand_model: the hand model's name. Keys, in order: objects (M),
         grasps (N), seed, attempts, acceptance_ratio (N / attempts), kinds (grasps per kind),
-        families (objects per family), statistics, hand_model.
+        families (objects per family), statistics, hand_model, and ``synthesis`` (objective,
+        physics success of the candidates) where the synthesizer recorded it.
         """
+        extra: dict[str, Any] = {"synthesis": self.synthesis} if self.synthesis else {}
         return {
             "objects": len(self.objects),
             "grasps": len(self),
@@ -221,6 +276,7 @@ class GraspSet:
             "families": self.family_counts(),
             "statistics": statistics.as_dict(),
             "hand_model": hand_model,
+            **extra,
         }
 
     def save(self, path: str | Path) -> None:
@@ -428,6 +484,9 @@ class GraspSynthesizer(HandPairSynthesizer):
     def __init__(self, right_layer: HandLayer, left_layer: HandLayer) -> None:
         super().__init__(right_layer, left_layer)
         self.palm_vertex = {"right": palm_vertex_index(right_layer), "left": palm_vertex_index(left_layer)}
+        # The force-closure objective's candidate contacts and joint limits (data/force_closure_objective.py).
+        self.contact_vertex = {"right": fco.contact_vertices(right_layer), "left": fco.contact_vertices(left_layer)}
+        self.joint_limits = {"right": fco.joint_limits("right"), "left": fco.joint_limits("left")}
 
     def _contact_points(self, side: str, out: HandOutput) -> Tensor:
         """(B, 6, 3): five fingertips and the palm's skin."""
@@ -444,7 +503,9 @@ class GraspSynthesizer(HandPairSynthesizer):
         generator: torch.Generator,
         config: GraspSynthConfig,
     ) -> tuple[HandParams, HandParams, Tensor, Tensor]:
-        """Optimise one chunk of candidates -> (left, right, left contact targets (B, 6), right targets (B, 6))."""
+        """Optimise one chunk of candidates -> (left, right, left contact weights, right contact weights):
+        (B, 6) over the tip keypoints and the palm (contact objective) or (B, 16) over the candidate
+        contact vertices (force-closure objective)."""
         b = kind.shape[0]
         place_a, place_b = _placements(kind, points[object_index], normals[object_index], generator)
         a_is_right = torch.rand(b, generator=generator) < 0.5
@@ -464,6 +525,12 @@ class GraspSynthesizer(HandPairSynthesizer):
             start[side] = HandParams(pose, betas, rotation, translation)
 
         right, left = HandOffsets.around(start["right"]), HandOffsets.around(start["left"])
+        if config.objective == "force-closure":
+            weights = {
+                side: fco.contact_weights(place.targets, config.pad_probability, generator)
+                for side, place in (("right", right_place), ("left", left_place))
+            }
+        force_closure = config.objective == "force-closure"
 
         def loss(lo: HandOutput, ro: HandOutput, right_to_left: Tensor, left_to_right: Tensor) -> Tensor:
             total = torch.zeros(b)
@@ -471,9 +538,23 @@ class GraspSynthesizer(HandPairSynthesizer):
                 sdf = objects.signed_distance(out.vertices, object_index)
                 # Penetration in cm, with a 2 mm margin so that touching skin does not sink in.
                 total = total + (torch.relu(0.002 - sdf) * 100).pow(2).sum(-1)
-                contact_sdf = objects.signed_distance(self._contact_points(side, out), object_index)
-                total = total + (place.targets * (contact_sdf * 100).pow(2)).sum(-1)
+                if not force_closure:
+                    contact_sdf = objects.signed_distance(self._contact_points(side, out), object_index)
+                    total = total + (place.targets * (contact_sdf * 100).pow(2)).sum(-1)
+                else:
+                    pose = offsets.start.pose + offsets.pose
+                    total = total + config.joints_weight * fco.joint_energy(pose, self.joint_limits[side])
                 total = total + 0.5 * offsets.pose.pow(2).sum(-1) + 2.0 * offsets.rotation.pow(2).sum(-1)
+            if force_closure:
+                # DexGraspNet's E_fc with BimanGrasp's contacts of both hands together, and E_dis.
+                e_fc, e_dis = fco.force_closure_terms(
+                    lambda p: objects.signed_distance(p, object_index),
+                    lo.vertices[:, self.contact_vertex["left"]],
+                    ro.vertices[:, self.contact_vertex["right"]],
+                    weights["left"],
+                    weights["right"],
+                )
+                total = total + config.fc_weight * e_fc + config.distance_weight * e_dis
             depths = hand_pair_depths(
                 lo.vertices, self.left_layer.faces, ro.vertices, self.right_layer.faces, right_to_left, left_to_right
             )
@@ -486,6 +567,8 @@ class GraspSynthesizer(HandPairSynthesizer):
             return total
 
         left_out, right_out = self.optimise(left, right, loss, config.iterations, config.nn_refresh_every)
+        if force_closure:  # judged on the contacts it pulled onto the surface
+            return left_out, right_out, weights["left"], weights["right"]
         return left_out, right_out, left_place.targets, right_place.targets
 
     def _accept(
@@ -508,9 +591,12 @@ class GraspSynthesizer(HandPairSynthesizer):
                 sdf = objects.signed_distance(out.vertices, object_index)
                 depth = torch.maximum(depth, torch.relu(-sdf).max(-1).values)
                 ok &= sdf.min(-1).values.abs() <= config.contact_m
-                touching = (
-                    objects.signed_distance(self._contact_points(side, out), object_index).abs() <= config.contact_m
+                contacts = (
+                    self._contact_points(side, out)
+                    if targets.shape[1] == _NUM_TARGETS
+                    else out.vertices[:, self.contact_vertex[side]]
                 )
+                touching = objects.signed_distance(contacts, object_index).abs() <= config.contact_m
                 needed = torch.clamp(targets.sum(-1), max=float(config.min_contacts))
                 ok &= (touching.float() * (targets > 0)).sum(-1) >= needed
             hand_depth, _ = measure_interaction(lo.vertices, self.left_layer.faces, ro.vertices, self.right_layer.faces)
@@ -529,19 +615,33 @@ class GraspSynthesizer(HandPairSynthesizer):
         generator = torch.Generator().manual_seed(config.seed)
         points, normals = objects.sample_surface(cloud_points, seed=config.seed)
         kinds = torch.tensor([GRASP_KINDS.index(k) for k in config.kinds])
+        physics = PhysicsFilter(objects, self.left_layer, self.right_layer) if config.physics_filter else None
+        counts = {"candidates": 0, "geometric": 0, "held": 0}
 
         def attempt(object_index: Tensor) -> tuple[Candidates, Tensor]:
             kind = kinds[torch.randint(len(kinds), (object_index.numel(),), generator=generator)]
             left, right, lt, rt = self._chunk(objects, object_index, points, normals, kind, generator, config)
             ok, depth, hand_depth = self._accept(objects, object_index, left, right, lt, rt, config)
+            counts["candidates"] += int(ok.numel())
+            counts["geometric"] += int(ok.sum())
+            if physics is not None and bool(ok.any()):
+                rows = ok.nonzero()[:, 0]
+                with torch.no_grad():
+                    held = physics.held(
+                        object_index[rows],
+                        self.left_layer(left.select(rows)).vertices,
+                        self.right_layer(right.select(rows)).vertices,
+                    )
+                ok[rows] = held
+                counts["held"] += int(held.sum())
             figures = {"object_index": object_index, "kind": kind, "depth": depth, "hand_depth": hand_depth}
             return Candidates(left, right, figures), ok
 
-        # A group per object; about half pass, so each round draws twice what an object misses (at least 2).
+        # A group per object; each round draws ``draw_factor`` times what an object misses (at least 2).
         parts, attempts = collect_plausible(
             torch.full((len(objects),), config.grasps_per_object),
             attempt,
-            Rounds(config.chunk_size, 2, max_rounds=config.max_rounds),
+            Rounds(config.chunk_size, 2, max_rounds=config.max_rounds, draw_factor=config.draw_factor),
             "synth grasps",
             "grasp",
             progress,
@@ -562,4 +662,20 @@ class GraspSynthesizer(HandPairSynthesizer):
             accepted.figures["depth"],
             accepted.figures["hand_depth"],
             attempts,
+            synthesis={
+                "objective": config.objective,
+                "physics_filter": float(config.physics_filter),
+                "candidates": float(counts["candidates"]),
+                "passed_geometric_test": float(counts["geometric"]),
+                **(
+                    {
+                        "held_in_physics": float(counts["held"]),
+                        "physics_success_of_candidates": counts["held"] / max(counts["candidates"], 1),
+                        "physics_success_of_geometric": counts["held"] / max(counts["geometric"], 1),
+                        "physics_seconds": physics.seconds,
+                    }
+                    if physics is not None
+                    else {}
+                ),
+            },
         )

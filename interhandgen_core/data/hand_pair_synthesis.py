@@ -164,14 +164,15 @@ Attempt = Callable[[Tensor], tuple[Candidates, Tensor]]
 
 @dataclass(frozen=True)
 class Rounds:
-    """How collect_plausible draws: at most ``chunk_size`` candidates a round; an open group draws twice
-    what it misses, at least ``min_draw``; a group closes after ``max_rounds`` rounds (None: never) and
-    the whole search after ``max_attempts`` candidates (None: never)."""
+    """How collect_plausible draws: at most ``chunk_size`` candidates a round; an open group draws
+    ``draw_factor`` times what it misses, at least ``min_draw``; a group closes after ``max_rounds``
+    rounds (None: never) and the whole search after ``max_attempts`` candidates (None: never)."""
 
     chunk_size: int
     min_draw: int
     max_rounds: int | None = None
     max_attempts: int | None = None
+    draw_factor: int = 2
 
 
 def _keep_within_quota(accepted: Tensor, group: Tensor, missing: Tensor) -> Tensor:
@@ -206,7 +207,7 @@ def collect_plausible(
         open_index = open_groups.nonzero()[:, 0]
         if open_index.numel() == 0:
             break
-        want = (2 * missing[open_index]).clamp(min=rounds.min_draw)
+        want = (rounds.draw_factor * missing[open_index]).clamp(min=rounds.min_draw)
         group = torch.repeat_interleave(open_index, want)[: rounds.chunk_size]
         tried[group.unique()] += 1
         candidates, accepted = attempt(group)

@@ -9,6 +9,18 @@ Families (largest extent 8 to 40 cm):
     bottle            body, rounded shoulder and neck
     dumbbell          a bar with a disc at each end
 
+Extra families (EXTRA_FAMILIES; drawn only when asked for, so that ``generate_objects``'s
+default, and with it the held-out evaluation objects of seed 1000, stay what they were):
+    pot_with_handles  a pot: a standing cylinder with a lug handle (a short bar) on each side
+    plate             a thin plate: a board, a tray, a book (0.6 to 2.5 cm thick, 15 to 40 cm wide)
+    disc              a thin round plate (a lid, a frisbee): a flat cylinder
+    rod               an elongated bar (a plank, a pole, a tube): 30 to 50 cm long, 2 to 8 cm thick
+    tumbled           one box, cylinder or capsule of random proportions in an arbitrary orientation
+                      (convex, irregular in its frame; the primitives cannot make a general polytope)
+    l_shape           two boxes joined at a corner (non-convex)
+    cross             two bars crossing (a T or a plus; non-convex)
+    lumpy             three or four overlapping spheres and boxes around a centre (non-convex)
+
 Frame (README "Conventions"): the object frame has its origin at the centroid of the object's
 surface samples and keeps the axes of the scene, gravity along -z. Each object is turned
 about z by a uniform random yaw and tilted by up to ``max_tilt_deg``, so that placements
@@ -52,7 +64,12 @@ OBJECT_FAMILIES: tuple[str, ...] = (
     "bottle",
     "dumbbell",
 )
+EXTRA_FAMILIES: tuple[str, ...] = ("pot_with_handles", "plate", "disc", "rod", "tumbled", "l_shape", "cross", "lumpy")
+# Every family an object may carry (``family`` indexes this); OBJECT_FAMILIES come first, as before.
+ALL_FAMILIES: tuple[str, ...] = OBJECT_FAMILIES + EXTRA_FAMILIES
 MAX_PRIMITIVES = 4
+# The seed of the held-out evaluation objects (evaluation/heldout_grasps.py); no training set uses it.
+HELD_OUT_SEED = 1000
 MIN_EXTENT_M, MAX_EXTENT_M = 0.08, 0.40
 _ARRAY_KEYS = ("family", "kind", "size", "rotation", "centre")
 
@@ -61,7 +78,7 @@ _ARRAY_KEYS = ("family", "kind", "size", "rotation", "centre")
 class ProceduralObjects:
     """M objects as padded primitive unions (geometry/primitives.py), object frame, metres.
 
-    family (M,) long into OBJECT_FAMILIES; kind (M, K) long; size (M, K, 3);
+    family (M,) long into ALL_FAMILIES; kind (M, K) long; size (M, K, 3);
     rotation (M, K, 3, 3); centre (M, K, 3), K = MAX_PRIMITIVES.
     """
 
@@ -83,8 +100,8 @@ class ProceduralObjects:
         for name, shape in expected.items():
             if tuple(getattr(self, name).shape) != shape:
                 raise DataError(f"object field '{name}' has shape {tuple(getattr(self, name).shape)}, expected {shape}")
-        if m and (int(self.family.min()) < 0 or int(self.family.max()) >= len(OBJECT_FAMILIES)):
-            raise DataError(f"object field 'family' must index OBJECT_FAMILIES (0..{len(OBJECT_FAMILIES) - 1})")
+        if m and (int(self.family.min()) < 0 or int(self.family.max()) >= len(ALL_FAMILIES)):
+            raise DataError(f"object field 'family' must index ALL_FAMILIES (0..{len(ALL_FAMILIES) - 1})")
         if m and (int(self.kind.min()) < NONE or int(self.kind.max()) > CAPSULE):
             raise DataError(f"object field 'kind' must hold primitive kinds {NONE}..{CAPSULE} (geometry/primitives.py)")
 
@@ -93,8 +110,8 @@ class ProceduralObjects:
 
     @property
     def family_names(self) -> tuple[str, ...]:
-        """What ``family`` indexes: OBJECT_FAMILIES (shared interface with ArticulatedObjects)."""
-        return OBJECT_FAMILIES
+        """What ``family`` indexes: ALL_FAMILIES (shared interface with ArticulatedObjects)."""
+        return ALL_FAMILIES
 
     def select(self, index: Tensor | slice | list[int]) -> ProceduralObjects:
         return ProceduralObjects(
@@ -271,9 +288,91 @@ def _family(name: str, n: int, rng: np.random.Generator) -> _Builder:
         for j, side in ((1, -1.0), (2, 1.0)):
             centre = np.stack([side * (half + disc_h), 0 * half, 0 * half], 1)
             b.add(j, CYLINDER, np.stack([disc_r, disc_h, np.zeros(n)], 1), centre, axis="x")
+    elif name in EXTRA_FAMILIES:
+        _extra_family(name, b, n, rng)
     else:
-        raise ConfigError(f"unknown object family {name!r}; choose from {', '.join(OBJECT_FAMILIES)}")
+        raise ConfigError(f"unknown object family {name!r}; choose from {', '.join(ALL_FAMILIES)}")
     return b
+
+
+def _random_rotations(n: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    """(n, 3, 3) uniformly random rotations (QR of Gaussian matrices, signs fixed)."""
+    q, r = np.linalg.qr(rng.normal(size=(n, 3, 3)))
+    q = q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]
+    q[np.linalg.det(q) < 0, :, 0] *= -1.0
+    return q
+
+
+def _extra_family(name: str, b: _Builder, n: int, rng: np.random.Generator) -> None:
+    """Fill ``b`` with n objects of one of EXTRA_FAMILIES (module docstring), metres."""
+
+    def u(low: float, high: float, *shape: int) -> NDArray[np.float64]:
+        return rng.uniform(low, high, size=(n, *shape))
+
+    zeros = np.zeros((n, 3))
+    zero = np.zeros(n)
+    if name == "pot_with_handles":
+        radius, height = u(0.06, 0.14), u(0.08, 0.22)
+        b.add(0, CYLINDER, np.stack([radius, height / 2, zero], 1), zeros)
+        lug_r, lug_len = u(0.008, 0.015), u(0.03, 0.05)
+        for j, side in ((1, -1.0), (2, 1.0)):
+            centre = np.stack([side * (radius + lug_len / 2), zero, height * u(0.1, 0.35)], 1)
+            b.add(j, CAPSULE, np.stack([lug_r, lug_len / 2, zero], 1), centre, axis="x")
+    elif name == "plate":
+        sides = np.sort(u(0.15, 0.40, 2), axis=1)
+        thick = u(0.006, 0.025)
+        b.add(0, BOX, np.stack([sides[:, 1], sides[:, 0], thick], 1) / 2, zeros)
+    elif name == "disc":
+        b.add(0, CYLINDER, np.stack([u(0.08, 0.18), u(0.005, 0.0125), zero], 1), zeros)
+    elif name == "rod":
+        length, thick = u(0.30, 0.50), u(0.02, 0.08)
+        shape = rng.integers(0, 3, n)
+        b.add(0, BOX, np.stack([length / 2, thick / 2, thick * u(0.3, 1.0) / 2], 1), zeros)
+        b.kind[shape == 1, 0] = CYLINDER
+        b.kind[shape == 2, 0] = CAPSULE
+        # Cylinders and capsules: radius, half length along their local z, laid along x.
+        round_size = np.stack([thick / 2, length / 2, zero], 1)
+        round_size[:, 1] -= np.where(shape == 2, thick / 2, 0.0)
+        b.size[shape > 0, 0] = round_size[shape > 0]
+        b.rotation[shape > 0, 0] = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+    elif name == "tumbled":
+        shape = rng.integers(0, 3, n)
+        extents = np.concatenate([u(0.10, 0.35, 1), u(0.04, 0.15, 2)], 1)
+        b.add(0, BOX, extents / 2, zeros)
+        b.kind[shape == 1, 0] = CYLINDER
+        b.kind[shape == 2, 0] = CAPSULE
+        radius = extents[:, 1] / 2
+        round_size = np.stack(
+            [radius, np.maximum(extents[:, 0] / 2 - np.where(shape == 2, radius, 0.0), 0.01), zero], 1
+        )
+        b.size[shape > 0, 0] = round_size[shape > 0]
+        b.rotation[:, 0] = _random_rotations(n, rng)
+    elif name == "l_shape":
+        long_a, long_b, thick = u(0.15, 0.32), u(0.10, 0.25), u(0.03, 0.08)
+        depth = u(0.04, 0.12)
+        b.add(0, BOX, np.stack([long_a, depth, thick], 1) / 2, np.stack([long_a / 2, zero, thick / 2], 1))
+        # The upright is a little shallower than the base, so that no edges of the two boxes coincide
+        # (coinciding edges make the concatenated mesh non-manifold for the physics body).
+        upright = np.stack([thick, depth * u(0.7, 0.95), long_b], 1) / 2
+        b.add(1, BOX, upright, np.stack([thick / 2, zero, long_b / 2], 1))
+    elif name == "cross":
+        len_a, len_b, r = u(0.18, 0.38), u(0.10, 0.30), u(0.012, 0.035)
+        b.add(0, CAPSULE, np.stack([r, len_a / 2, zero], 1), zeros, axis="x")
+        offset = np.where(rng.random(n) < 0.5, 0.0, len_a / 2 - r)  # a plus, or a T
+        b.add(1, CAPSULE, np.stack([r * u(0.8, 1.2), len_b / 2, zero], 1), np.stack([offset, zero, zero], 1))
+        b.rotation[:, 1] = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # local z along y
+    elif name == "lumpy":
+        count = rng.integers(3, 5, n)
+        for j in range(MAX_PRIMITIVES):  # primitive slots, few
+            radius = u(0.03, 0.07)
+            centre = rng.normal(size=(n, 3)) * 0.04
+            is_box = rng.random(n) < 0.5
+            size = np.where(is_box[:, None], u(0.025, 0.06, 3), np.stack([radius, zero, zero], 1))
+            b.add(j, SPHERE, size, centre)
+            b.kind[is_box, j] = BOX
+            b.rotation[:, j] = _random_rotations(n, rng)
+            b.kind[j >= count, j] = NONE
+            b.size[j >= count, j] = 0.0
 
 
 def generate_objects(
@@ -283,21 +382,25 @@ def generate_objects(
     max_tilt_deg: float = 10.0,
     centring_samples: int = 2048,
 ) -> ProceduralObjects:
-    """``num`` random objects, families drawn uniformly, each centred on its surface centroid (object frame)."""
+    """``num`` random objects, families drawn uniformly, each centred on its surface centroid (object frame).
+
+    families: names from ALL_FAMILIES; the default, OBJECT_FAMILIES, draws exactly what it drew
+    before the extra families existed (the held-out evaluation objects of seed 1000).
+    """
     if num < 1:
         raise ConfigError(f"num must be >= 1, got {num}")
-    unknown = sorted(set(families) - set(OBJECT_FAMILIES))
+    unknown = sorted(set(families) - set(ALL_FAMILIES))
     if unknown or not families:
-        raise ConfigError(f"unknown object families {unknown}; choose from {', '.join(OBJECT_FAMILIES)}")
+        raise ConfigError(f"unknown object families {unknown}; choose from {', '.join(ALL_FAMILIES)}")
     rng = np.random.default_rng(seed)
-    family = rng.choice([OBJECT_FAMILIES.index(f) for f in families], size=num)
+    family = rng.choice([ALL_FAMILIES.index(f) for f in families], size=num)
     kind = np.zeros((num, MAX_PRIMITIVES), dtype=np.int64)
     size = np.zeros((num, MAX_PRIMITIVES, 3))
     rotation = np.tile(np.eye(3), (num, MAX_PRIMITIVES, 1, 1))
     centre = np.zeros((num, MAX_PRIMITIVES, 3))
     for f in np.unique(family):  # one vectorised draw per family
         rows = family == f
-        built = _family(OBJECT_FAMILIES[f], int(rows.sum()), rng)
+        built = _family(ALL_FAMILIES[f], int(rows.sum()), rng)
         kind[rows], size[rows], rotation[rows], centre[rows] = built.kind, built.size, built.rotation, built.centre
 
     # Yaw about z, then a small tilt about a horizontal axis.

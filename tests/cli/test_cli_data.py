@@ -25,7 +25,7 @@ from interhandgen_core.data import twohand_synth
 from interhandgen_core.data.dataset import load_twohand_params
 from interhandgen_core.data.grasp_pairs import GraspPairs
 from interhandgen_core.data.grasp_synth import GRASP_KINDS, GraspSet
-from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES
+from interhandgen_core.data.procedural_objects import ALL_FAMILIES, OBJECT_FAMILIES
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.hands.mano_pickle import MANO_FILE_NAMES
@@ -91,15 +91,36 @@ def test_data_synth_object_writes_grasps_summary_and_preview(
         "families",
         "statistics",
         "hand_model",
+        "synthesis",
     ]
     assert summary["objects"] == 2 and summary["grasps"] >= 1 and summary["seed"] == 0
     assert summary["acceptance_ratio"] == summary["grasps"] / summary["attempts"]
     assert list(summary["kinds"]) == list(GRASP_KINDS) and sum(summary["kinds"].values()) == summary["grasps"]
-    assert list(summary["families"]) == list(OBJECT_FAMILIES) and sum(summary["families"].values()) == 2
+    assert list(summary["families"]) == list(ALL_FAMILIES) and sum(summary["families"].values()) == 2
+    # The contact objective (the default) draws only the original families.
+    assert all(summary["families"][f] == 0 for f in ALL_FAMILIES if f not in OBJECT_FAMILIES)
     assert summary["statistics"]["count"] == summary["grasps"] and summary["hand_model"] == "procedural"
     assert summary["statistics"]["contact_ratio"] == 1.0  # accepted grasps touch by construction
     assert len(GraspSet.load(out)) == summary["grasps"]
     assert "hand-object penetration" in capsys.readouterr().out
+
+
+@needs_procedural
+def test_data_synth_force_closure_writes_its_synthesis_and_keeps_off_the_held_out_seed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "h.npz"
+    args = ["data", "synth", "--kind", "object", "--objective", "force-closure", "--num", "1"]
+    assert main([*args, "--seed", "1000", "--out", str(out), "--quiet"]) == 1
+    assert_one_line_error(capsys.readouterr().err, "--seed 1000")
+    assert files_under(tmp_path) == set()
+    # Without the physics filter (tests/data/test_grasp_synth.py covers it), a few iterations.
+    fast = ["--grasps-per-object", "1", "--iterations", "30", "--no-physics-filter", "--seed", "3"]
+    assert main([*args, *fast, "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "h.json").read_text())
+    assert summary["synthesis"]["objective"] == "force-closure" and summary["synthesis"]["physics_filter"] == 0.0
+    assert summary["synthesis"]["candidates"] == summary["attempts"]
+    assert len(GraspSet.load(out)) == summary["grasps"] >= 1
 
 
 def test_data_synth_out_must_be_npz(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,13 +15,15 @@ import trimesh
 from interhandgen_core.contact.grasp_measures import grasp_statistics
 from interhandgen_core.contact.interaction import penetration_depth
 from interhandgen_core.data.articulated_objects import ArticulatedObjects
+from interhandgen_core.data.grasp_physics_filter import PhysicsFilter
 from interhandgen_core.data.grasp_synth import (
     GRASP_KINDS,
     GraspSet,
     GraspSynthConfig,
     GraspSynthesizer,
+    holding_config,
 )
-from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES, ProceduralObjects, generate_objects
+from interhandgen_core.data.procedural_objects import ALL_FAMILIES, ProceduralObjects, generate_objects
 from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import KEYPOINT_NAMES
@@ -119,13 +121,16 @@ def test_summary_counts_kinds_and_families_and_states_the_acceptance(
         "families",
         "statistics",
         "hand_model",
+        "synthesis",
     ]
     assert (summary["objects"], summary["grasps"], summary["seed"]) == (2, len(grasps), CONFIG.seed)
     assert summary["attempts"] == grasps.attempts and summary["acceptance_ratio"] == len(grasps) / grasps.attempts
     assert list(summary["kinds"]) == list(GRASP_KINDS) and sum(summary["kinds"].values()) == len(grasps)
     assert summary["kinds"] == {k: int((grasps.kind == i).sum()) for i, k in enumerate(GRASP_KINDS)}
     # Families count objects, not grasps.
-    assert summary["families"] == {f: int((objects.family == i).sum()) for i, f in enumerate(OBJECT_FAMILIES)}
+    assert summary["families"] == {f: int((objects.family == i).sum()) for i, f in enumerate(ALL_FAMILIES)}
+    assert summary["synthesis"]["objective"] == "contact" and summary["synthesis"]["candidates"] == grasps.attempts
+    assert "held_in_physics" not in summary["synthesis"]  # no physics filter: nothing measured
     assert summary["statistics"] == statistics.as_dict() and summary["statistics"]["contact_ratio"] == 1.0
     assert summary["hand_model"] == "procedural"
 
@@ -323,6 +328,10 @@ def test_config_is_validated(layers: tuple[HandLayer, HandLayer]) -> None:
         {"iterations": -1},
         {"min_contacts": 0},
         {"max_rounds": 0},
+        {"objective": "squeeze"},
+        {"fc_weight": -1.0},
+        {"pad_probability": 1.5},
+        {"draw_factor": 0},
     ):
         with pytest.raises(ConfigError):
             GraspSynthConfig(**bad)  # type: ignore[arg-type]
@@ -335,3 +344,66 @@ def test_save_needs_the_npz_suffix(grasps: GraspSet, tmp_path: Path) -> None:
     # numpy would add ".npz" silently, and load(path) would then not find the file.
     with pytest.raises(DataError, match=r"\.npz"):
         grasps.save(tmp_path / "noext")
+
+
+# The force-closure objective with the physics filter: 2 objects, 1 grasp each, 12 candidates a round.
+HOLDING = holding_config(seed=4, grasps_per_object=1, chunk_size=12, iterations=80, max_rounds=2)
+
+
+@pytest.fixture(scope="module")
+def holding(layers: tuple[HandLayer, HandLayer], objects: ProceduralObjects) -> GraspSet:
+    return GraspSynthesizer(*layers).generate(objects, HOLDING, cloud_points=CLOUD_POINTS, progress=False)
+
+
+def test_force_closure_grasps_hold_when_validated_again_independently(
+    holding: GraspSet, layers: tuple[HandLayer, HandLayer], objects: ProceduralObjects
+) -> None:
+    from interhandgen_core.physics.configuration import GraspPhysicsConfig
+    from interhandgen_core.physics.grasp_validation import PosedHands, validate_grasps
+    from interhandgen_core.physics.hand_bodies import HandParts
+    from interhandgen_core.physics.object_body import object_body_from_mesh
+
+    right_layer, left_layer = layers
+    assert len(holding) >= 1
+    with torch.no_grad():
+        left_vertices, right_vertices = left_layer(holding.left).vertices, right_layer(holding.right).vertices
+    config = GraspPhysicsConfig()
+    for i in holding.object_index.unique().tolist():  # objects
+        rows = (holding.object_index == i).nonzero()[:, 0]
+        result = validate_grasps(
+            object_body_from_mesh(*objects.mesh(i), config),
+            [
+                PosedHands(left_vertices[rows], HandParts.from_layer(left_layer)),
+                PosedHands(right_vertices[rows], HandParts.from_layer(right_layer)),
+            ],
+            config,
+        )
+        assert bool(result.success.all()), (i, result.summary())
+    s = holding.synthesis
+    assert s["objective"] == "force-closure" and s["candidates"] == holding.attempts
+    assert len(holding) <= s["held_in_physics"] <= s["passed_geometric_test"] <= s["candidates"]
+    assert s["physics_success_of_candidates"] == s["held_in_physics"] / s["candidates"]
+
+
+def test_physics_filter_groups_a_mixed_batch_like_one_call_per_object(
+    holding: GraspSet, layers: tuple[HandLayer, HandLayer], objects: ProceduralObjects
+) -> None:
+    # Held grasps and the same grasps moved 10 cm away (which cannot hold), of both objects, shuffled.
+    right_layer, left_layer = layers
+    with torch.no_grad():
+        lv, rv = left_layer(holding.left).vertices, right_layer(holding.right).vertices
+    away = torch.tensor([0.0, 0.0, 0.10])
+    left_all, right_all = torch.cat([lv, lv + away]), torch.cat([rv, rv + away])
+    index = torch.cat([holding.object_index, holding.object_index])
+    order = torch.randperm(index.numel(), generator=torch.Generator().manual_seed(0))
+    held = PhysicsFilter(objects, left_layer, right_layer).held(index[order], left_all[order], right_all[order])
+    expected = torch.cat([torch.ones(len(holding), dtype=torch.bool), torch.zeros(len(holding), dtype=torch.bool)])
+    assert held.tolist() == expected[order].tolist()
+
+
+def test_summary_reports_the_synthesis_of_a_filtered_set(
+    holding: GraspSet, layers: tuple[HandLayer, HandLayer]
+) -> None:
+    right_layer, left_layer = layers
+    summary = holding.summary(HOLDING, grasp_statistics(holding.measure(left_layer, right_layer)), "procedural")
+    assert list(summary)[-1] == "synthesis" and summary["synthesis"]["physics_filter"] == 1.0

@@ -9,6 +9,9 @@ import torch
 import trimesh
 
 from interhandgen_core.data.procedural_objects import (
+    ALL_FAMILIES,
+    EXTRA_FAMILIES,
+    HELD_OUT_SEED,
     MAX_EXTENT_M,
     MIN_EXTENT_M,
     OBJECT_FAMILIES,
@@ -171,3 +174,46 @@ def test_unknown_family_or_primitive_codes_are_refused(objects: ProceduralObject
     bad_kind = {**arrays, "object_kind": np.full_like(arrays["object_kind"], 9)}
     with pytest.raises(DataError, match="kind"):
         ProceduralObjects.from_arrays(bad_kind)
+
+
+@pytest.fixture(scope="module")
+def extra_objects() -> ProceduralObjects:
+    return generate_objects(4 * len(EXTRA_FAMILIES), seed=3, families=EXTRA_FAMILIES, centring_samples=256)
+
+
+def test_extra_families_all_appear_on_the_surface_and_sized_for_two_hands(extra_objects: ProceduralObjects) -> None:
+    assert {ALL_FAMILIES[int(f)] for f in extra_objects.family} == set(EXTRA_FAMILIES)
+    points, normals = extra_objects.sample_surface(256, seed=1)
+    assert extra_objects.signed_distance(points).abs().max() < 1e-4
+    torch.testing.assert_close(normals.norm(dim=-1), torch.ones(points.shape[:2]))
+    for i in range(len(extra_objects)):
+        vertices, _ = extra_objects.mesh(i)
+        extent = float(np.ptp(vertices, axis=0).max())
+        family = ALL_FAMILIES[int(extra_objects.family[i])]
+        assert 0.08 <= extent <= 0.60, (family, extent)
+        if family in ("plate", "disc"):  # thin: the smallest extent of the primitive itself
+            kind_size = extra_objects.size[i, 0]
+            thickness = 2 * float(kind_size[2] if family == "plate" else kind_size[1])
+            assert thickness <= 0.026, (family, thickness)
+
+
+def test_non_convex_families_are_not_their_convex_hull(extra_objects: ProceduralObjects) -> None:
+    for i in range(len(extra_objects)):
+        family = ALL_FAMILIES[int(extra_objects.family[i])]
+        if family not in ("l_shape", "cross"):
+            continue
+        mesh = trimesh.Trimesh(*extra_objects.mesh(i))
+        hull = mesh.convex_hull
+        surface = torch.as_tensor(hull.sample(2000, seed=0), dtype=torch.float32)[None]
+        outside = extra_objects.signed_distance(surface, torch.tensor([i])) > 0.01
+        assert bool(outside.any()), family  # parts of the hull lie well off the object
+
+
+def test_default_families_still_draw_the_held_out_objects() -> None:
+    # Fingerprint of generate_objects(12, seed=1000) made by the code before the extra families
+    # existed: the held-out evaluation objects must not change.
+    objects = generate_objects(12, seed=HELD_OUT_SEED)
+    assert objects.family.tolist() == [1, 3, 5, 4, 5, 3, 1, 1, 3, 3, 2, 1]
+    assert float(objects.size.sum()) == pytest.approx(2.125802516937256, rel=1e-6)
+    assert float(objects.centre.abs().sum()) == pytest.approx(1.1786071062088013, rel=1e-5)
+    assert objects.family_names == ALL_FAMILIES and ALL_FAMILIES[: len(OBJECT_FAMILIES)] == OBJECT_FAMILIES
