@@ -44,6 +44,7 @@ one-directional; the authors' released code is two-directional.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +52,16 @@ from torch import Tensor
 
 from interhandgen_core.geometry.nearest import offset_to_nearest, points_to_cloud_signed_distance
 from interhandgen_core.geometry.normals import vertex_normals
+from interhandgen_core.geometry.tree_nearest import nearest_indices, nearest_indices_both_ways, use_trees
+
+# points (B, N, 3) metres, object frame -> (B, N) signed distance to the object, metres, negative inside:
+# a structure built once per cloud (geometry/tree_nearest.CloudTree) in place of the per-call search.
+SignedDistance = Callable[[Tensor], Tensor]
+
+# On the CPU, points further than this outside the bounding box of the other point set are not searched
+# (geometry/tree_nearest.nearest_indices): in front of a closed surface, Eq. 8 reads 0 there. Two
+# hand vertex spacings (about 5 mm each); tests/contact/test_penetration.py compares with the full search.
+_SEARCH_MARGIN_M = 0.01
 
 _CENTIMETRES_PER_METRE = 100.0
 
@@ -82,15 +93,46 @@ def one_way_penetration(
     return torch.where(depth > 0, distance, torch.zeros_like(distance))  # Eq. 8
 
 
-def penetration_loss(
-    vertices: Tensor, faces: Tensor, other_vertices: Tensor, other_faces: Tensor, symmetric: bool = True
+def _searched_penetration(
+    vertices: Tensor, other_vertices: Tensor, other_normals: Tensor, index: Tensor | None
 ) -> Tensor:
-    """Eq. 7 per sample, per vertex: vertices (B, V, 3), faces (F, 3), other_vertices (B, W, 3), other_faces (F', 3) -> (B,) centimetres."""
-    other_normals = vertex_normals(other_vertices, other_faces)
-    loss = one_way_penetration(vertices, other_vertices, other_normals).mean(-1)
+    """one_way_penetration with an index that may read -1 (not searched: 0 there) -> (B, V) metres."""
+    if index is None:
+        return one_way_penetration(vertices, other_vertices, other_normals)
+    searched = index >= 0
+    penetration = one_way_penetration(vertices, other_vertices, other_normals, index.clamp_min(0))
+    return torch.where(searched, penetration, torch.zeros_like(penetration))
+
+
+def penetration_loss(
+    vertices: Tensor,
+    faces: Tensor,
+    other_vertices: Tensor,
+    other_faces: Tensor,
+    symmetric: bool = True,
+    *,
+    normals: Tensor | None = None,
+    other_normals: Tensor | None = None,
+) -> Tensor:
+    """Eq. 7 per sample, per vertex: vertices (B, V, 3), faces (F, 3), other_vertices (B, W, 3), other_faces (F', 3) -> (B,) centimetres.
+
+    ``normals`` (B, V, 3) and ``other_normals`` (B, W, 3), where given, are the meshes' vertex normals,
+    computed once by a caller whose meshes only translate (contact/settling.py): a translation leaves
+    them, and their gradient (zero), unchanged.
+    """
+    if other_normals is None:
+        other_normals = vertex_normals(other_vertices, other_faces)
+    to_other = from_other = None
+    if use_trees(vertices):  # the same nearest vertices, by k-d trees (geometry/tree_nearest.py)
+        if symmetric:
+            to_other, from_other = nearest_indices_both_ways(vertices, other_vertices, _SEARCH_MARGIN_M)
+        else:
+            to_other = nearest_indices(vertices, other_vertices, _SEARCH_MARGIN_M)
+    loss = _searched_penetration(vertices, other_vertices, other_normals, to_other).mean(-1)
     if symmetric:
-        normals = vertex_normals(vertices, faces)
-        loss = loss + one_way_penetration(other_vertices, vertices, normals).mean(-1)
+        if normals is None:
+            normals = vertex_normals(vertices, faces)
+        loss = loss + _searched_penetration(other_vertices, vertices, normals, from_other).mean(-1)
     return loss * _CENTIMETRES_PER_METRE
 
 
@@ -140,10 +182,18 @@ def _within_band(depth: Tensor, band: float) -> Tensor:
 
 
 def object_gap_and_depth(
-    vertices: Tensor, object_points: Tensor, object_normals: Tensor, band: float
+    vertices: Tensor,
+    object_points: Tensor,
+    object_normals: Tensor,
+    band: float,
+    signed_distance: SignedDistance | None = None,
 ) -> tuple[Tensor, Tensor]:
     """A hand against an object cloud: vertices (B, V, 3), object_points, object_normals (B, P, 3) unit outward ->
     (gap (B,) metres, depth (B, V) metres).
+
+    ``signed_distance``, where given, replaces the search of the cloud at each call
+    (points_to_cloud_signed_distance, the reference) by a structure built once per cloud
+    (geometry/tree_nearest.CloudTree via tree_signed_distance); the cloud arguments are then unused here.
 
     gap: the signed distance of the hand's closest vertex to the cloud, clamped at 0: zero once
     the hand touches or enters the object, so that it only ever pulls a hand that floats (not
@@ -151,20 +201,31 @@ def object_gap_and_depth(
     object). depth: each vertex's distance behind the cloud's surface, 0 in front of it and
     beyond ``band`` (object_penetration_loss says why).
     """
-    signed = points_to_cloud_signed_distance(vertices, object_points, object_normals)
+    if signed_distance is None:
+        signed = points_to_cloud_signed_distance(vertices, object_points, object_normals)
+    else:
+        signed = signed_distance(vertices)
     return torch.relu(signed.min(dim=-1).values), _within_band(torch.relu(-signed), band)
 
 
 def object_guidance_terms(
-    vertices: Tensor, faces: Tensor, object_points: Tensor, object_normals: Tensor, band: float
+    vertices: Tensor,
+    faces: Tensor,
+    object_points: Tensor,
+    object_normals: Tensor,
+    band: float,
+    signed_distance: SignedDistance | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Both object terms from one nearest-neighbour pass -> (object_penetration_loss, gap), (B,) cm each.
 
     vertices (B, V, 3), faces (F, 3), object_points, object_normals (B, P, 3) unit outward;
-    the gap is object_gap_and_depth's, in centimetres.
+    the gap is object_gap_and_depth's, in centimetres. ``signed_distance``: object_gap_and_depth's.
     """
-    gap, into_object = object_gap_and_depth(vertices, object_points, object_normals, band)
-    into_hand = _within_band(one_way_penetration(object_points, vertices, vertex_normals(vertices, faces)), band)
+    gap, into_object = object_gap_and_depth(vertices, object_points, object_normals, band, signed_distance)
+    index = nearest_indices(object_points, vertices, _SEARCH_MARGIN_M) if use_trees(vertices) else None
+    into_hand = _within_band(
+        _searched_penetration(object_points, vertices, vertex_normals(vertices, faces), index), band
+    )
     penetration = (into_object.mean(-1) + into_hand.mean(-1)) * _CENTIMETRES_PER_METRE
     return penetration, gap * _CENTIMETRES_PER_METRE
 

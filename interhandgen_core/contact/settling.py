@@ -26,7 +26,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from interhandgen_core.contact.penetration import object_gap_and_depth, penetration_loss
+from interhandgen_core.contact.penetration import SignedDistance, object_gap_and_depth, penetration_loss
+from interhandgen_core.geometry.normals import vertex_normals
 
 _CM = 100.0
 
@@ -41,21 +42,29 @@ def settle_translations(
     band: float,
     iterations: int,
     step_m: float,
+    signed_distance: SignedDistance | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """-> (left offset (N, 3), right offset (N, 3)) metres to add to each hand's vertices and translation."""
+    """-> (left offset (N, 3), right offset (N, 3)) metres to add to each hand's vertices and translation.
+
+    ``signed_distance``: the object's, from a structure built once per cloud (penetration.object_gap_and_depth).
+    """
     n = left_vertices.shape[0]
     left_offset = torch.zeros(n, 3, device=left_vertices.device)
     right_offset = torch.zeros(n, 3, device=left_vertices.device)
     points, normals = cloud.expand(n, *cloud.shape), cloud_normals.expand(n, *cloud_normals.shape)
     lv, rv = left_vertices.detach(), right_vertices.detach()
+    # The hands only translate here: their vertex normals are computed once.
+    left_normals, right_normals = vertex_normals(lv, left_faces), vertex_normals(rv, right_faces)
     for k in range(iterations):  # optimisation steps, each batched over the grasps
         with torch.enable_grad():
             lo = left_offset.requires_grad_(True)
             ro = right_offset.requires_grad_(True)
             moved_left, moved_right = lv + lo[:, None], rv + ro[:, None]
-            loss = penetration_loss(moved_right, right_faces, moved_left, left_faces)
+            loss = penetration_loss(
+                moved_right, right_faces, moved_left, left_faces, normals=right_normals, other_normals=left_normals
+            )
             for moved in (moved_left, moved_right):
-                gap, depth = object_gap_and_depth(moved, points, normals, band)
+                gap, depth = object_gap_and_depth(moved, points, normals, band, signed_distance)
                 loss = loss + _CM * (depth.sum(-1) + gap)
             grad_left, grad_right = torch.autograd.grad(loss.sum(), [lo, ro])
         # Per hand a fixed-length step along its own descent direction: the loss's scale varies by

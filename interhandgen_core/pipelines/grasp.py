@@ -16,6 +16,8 @@ moved back to the cloud's frame.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,7 @@ import torch
 from numpy.typing import ArrayLike
 from torch import Tensor
 
-from interhandgen_core.contact.grasp_measures import cloud_signed_distance, measure_grasps
+from interhandgen_core.contact.grasp_measures import ObjectDistance, cloud_signed_distance, measure_grasps
 from interhandgen_core.contact.settling import settle_translations
 from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.geometry.mirroring import mirror_points
@@ -42,6 +44,27 @@ from interhandgen_core.pipelines.shipped_priors import default_object_checkpoint
 from interhandgen_core.prior.configuration import SamplerConfig
 from interhandgen_core.prior.object_encoder import ObjectEncoder
 from interhandgen_core.prior.sampler import ObjectCondition
+
+# torch's intra-op threads while proposing grasps on the CPU. The work is thousands of small tensor
+# operations (a hand's 800 vertices, a 1,024-point cloud), which gain little from a second thread
+# and lose much when other processes share the cores: 32 proposals took 28-34 s with 2 threads and
+# 3.2 s with 1 on this 2-core machine at a load average of 4.5 (one revision of the code, side by side;
+# the wait of the second thread at every operation's barrier dominates under load).
+_CPU_THREADS = 1
+
+
+@contextmanager
+def _cpu_threads(device: torch.device) -> Iterator[None]:
+    """On the CPU, torch.set_num_threads(_CPU_THREADS) for the block, the former count restored after."""
+    if device.type != "cpu":
+        yield
+        return
+    former = torch.get_num_threads()
+    torch.set_num_threads(min(former, _CPU_THREADS))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(former)
 
 
 class GraspPipeline(PriorPipeline):
@@ -103,10 +126,11 @@ class GraspPipeline(PriorPipeline):
             settle_iterations=settle_iterations,
         )
         sampler = self.sampler(config)
-        cloud = preprocess_cloud(object_points, preprocess, object_normals)
-        obj = self.object_condition(cloud, seed, config)
-        left, right = self._sample_hands(sampler, num, seed, batch_size, obj)
-        return self._grasps(left, right, obj, cloud, config)
+        with _cpu_threads(self.device):
+            cloud = preprocess_cloud(object_points, preprocess, object_normals)
+            obj = self.object_condition(cloud, seed, config)
+            left, right = self._sample_hands(sampler, num, seed, batch_size, obj)
+            return self._grasps(left, right, obj, cloud, config)
 
     def object_condition(self, cloud: PreparedCloud, seed: int, config: SamplerConfig) -> ObjectCondition:
         """Encode the cleaned cloud and its mirror image; keep a resampled copy for guidance (object frame)."""
@@ -150,6 +174,7 @@ class GraspPipeline(PriorPipeline):
             obj.penetration_band,
             config.settle_iterations,
             config.settle_step_m,
+            obj.distance,
         )
         # Settling and the return to the input frame are translations: the meshes move with the wrists.
         left_vertices, right_vertices = lo.vertices + left_offset[:, None], ro.vertices + right_offset[:, None]
@@ -158,7 +183,7 @@ class GraspPipeline(PriorPipeline):
             self.left_layer.faces,
             right_vertices,
             self.right_layer.faces,
-            lambda p, rows: cloud_signed_distance(p, obj.points, obj.normals),
+            self._object_distance(obj),
         )
         centroid = torch.as_tensor(cloud.centroid, dtype=left.translation.dtype, device=left.translation.device)
         eye = torch.eye(3, dtype=centroid.dtype, device=centroid.device)[None]
@@ -177,6 +202,15 @@ class GraspPipeline(PriorPipeline):
             figures,
             cloud,
         )
+
+    @staticmethod
+    def _object_distance(obj: ObjectCondition) -> ObjectDistance:
+        """The reported figures' signed distance: the reference estimate (grasp_measures.cloud_signed_distance),
+        its nearest cloud points found by the cloud's k-d tree on the CPU (the same points, found faster)."""
+        distance = obj.distance
+        if distance is None:
+            return lambda p, rows: cloud_signed_distance(p, obj.points, obj.normals)
+        return lambda p, rows: distance(p)
 
     def to_hands_file(self, grasps: GraspSamples) -> HandsFile:
         """GraspSamples -> the hands-file schema (README "Conventions"), with object_points and scores."""

@@ -28,6 +28,7 @@ pass (samples are independent, so the gradient of the summed loss is each sample
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -38,6 +39,7 @@ from torch import Tensor
 from interhandgen_core.contact.penetration import object_guidance_terms, penetration_loss
 from interhandgen_core.errors import ConfigError
 from interhandgen_core.geometry.mirroring import mirror_points
+from interhandgen_core.geometry.tree_nearest import TreeSignedDistance
 from interhandgen_core.hands.hand_params import HAND_DIM, HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import SamplerConfig
@@ -57,6 +59,10 @@ class ObjectCondition:
     penetration_band: the deepest penetration into the cloud (metres) that guidance acts on:
         inf for a cloud that covers its object all round, SamplerConfig.object_penetration_band
         for one camera's view (penetration.object_penetration_loss).
+    distance: the cloud's signed distance through a k-d tree built once per cloud on the CPU
+        (geometry/tree_nearest.TreeSignedDistance, cloud_distance), read by the hand-object terms
+        of guidance and settling in place of an all-pairs search at every step; None on other
+        devices, where that search stays (fast there; a CUDA graph may not read to the host).
     """
 
     embedding: Tensor
@@ -64,6 +70,11 @@ class ObjectCondition:
     points: Tensor
     normals: Tensor
     penetration_band: float
+    distance: TreeSignedDistance | None = None
+
+    def __post_init__(self) -> None:
+        if self.distance is None:
+            self.distance = cloud_distance(self.points, self.normals)
 
     def mirrored(self) -> ObjectCondition:
         """Gamma(O): the cloud mirrored, the two embeddings swapped."""
@@ -73,7 +84,27 @@ class ObjectCondition:
             mirror_points(self.points),
             mirror_points(self.normals),
             self.penetration_band,
+            None if self.distance is None else self.distance.mirrored(),
         )
+
+
+# Trees already built, by the cloud tensor they were built from (the cascade's backend rebuilds its
+# ObjectCondition from the tensors alone, pipelines/prior_pipeline.py): one build per cloud.
+_TREES: dict[int, tuple[weakref.ref[Tensor], int, TreeSignedDistance]] = {}
+
+
+def cloud_distance(points: Tensor, normals: Tensor) -> TreeSignedDistance | None:
+    """points, normals (P, 3) object frame -> the cloud's TreeSignedDistance (built once per cloud tensor), or
+    None off the CPU."""
+    if points.device.type != "cpu" or points.ndim != 2:
+        return None
+    key = id(points)
+    cached = _TREES.get(key)
+    if cached is not None and cached[0]() is points and cached[1] == points._version:
+        return cached[2]
+    distance = TreeSignedDistance(points, normals)
+    _TREES[key] = (weakref.ref(points, lambda _: _TREES.pop(key, None)), points._version, distance)
+    return distance
 
 
 class CascadedSampler:
@@ -224,7 +255,7 @@ class CascadedSampler:
                 num = vertices.shape[0]
                 points, normals = (c.expand(num, *c.shape) for c in (obj.points, obj.normals))
                 penetration, gap = object_guidance_terms(
-                    vertices, self.right_layer.faces, points, normals, obj.penetration_band
+                    vertices, self.right_layer.faces, points, normals, obj.penetration_band, obj.distance
                 )
                 loss = loss + penetration.sum() + self.config.object_contact_weight * gap.sum()
             (grad,) = torch.autograd.grad(loss, x_var)

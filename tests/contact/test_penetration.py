@@ -73,3 +73,57 @@ def test_hand_pair_depths_and_the_margin_penalty(ball: tuple[torch.Tensor, torch
     assert torch.allclose(penalty, ((depths.left_depth + 0.001).clamp(min=0) * 100).pow(2).sum(-1))
     apart = margin_penetration(torch.full((1, 4), -0.0005), 0.001)
     assert float(apart) == pytest.approx(4 * 0.05**2)
+
+
+def _reference_penetration_loss(v: torch.Tensor, f: torch.Tensor, o: torch.Tensor, of: torch.Tensor) -> torch.Tensor:
+    """Eq. 7 both ways with the all-pairs search (index None: geometry/nearest.py), per sample, cm."""
+    forward = one_way_penetration(v, o, vertex_normals(o, of), nearest_neighbors(v, o)[1]).mean(-1)
+    backward = one_way_penetration(o, v, vertex_normals(v, f), nearest_neighbors(o, v)[1]).mean(-1)
+    return 100 * (forward + backward)
+
+
+def test_the_cpu_tree_search_matches_the_all_pairs_reference(ball: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """On the CPU penetration_loss searches by k-d trees and skips points 1 cm outside the other's box."""
+    v, f = ball
+    g = torch.Generator().manual_seed(0)
+
+    # Deformed balls at overlaps from deep to apart (centres 4-14 cm apart, 5 cm radii), jittered by
+    # 0.1 mm: a symmetric mesh has exactly equidistant nearest vertices, where either search may pick
+    # either one (the same loss, another gradient).
+    def deformed() -> torch.Tensor:
+        return v * (1 + 0.2 * torch.rand(6, 1, 3, generator=g)) + 1e-4 * torch.randn(6, *v.shape, generator=g)
+
+    left = deformed().requires_grad_(True)
+    shift = torch.stack([torch.linspace(0.04, 0.14, 6), torch.zeros(6), torch.zeros(6)], -1)[:, None]
+    right = (deformed() + shift).requires_grad_(True)
+    fast = penetration_loss(right, f, left, f)
+    reference = _reference_penetration_loss(right, f, left, f)
+    assert torch.allclose(fast, reference, atol=1e-5)
+    assert float(fast[0].detach()) > 0.1 and float(fast[-1].detach()) == 0.0
+    grads = torch.autograd.grad(fast.sum(), [left, right])
+    reference_grads = torch.autograd.grad(reference.sum(), [left, right])
+    for a, b in zip(grads, reference_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+    # Normals given by a caller whose meshes only translate: the same loss.
+    given = penetration_loss(right, f, left, f, normals=vertex_normals(right, f), other_normals=vertex_normals(left, f))
+    assert torch.allclose(given, fast)
+
+
+def test_object_terms_by_tree_search_equal_the_reference(ball: tuple[torch.Tensor, torch.Tensor]) -> None:
+    from interhandgen_core.contact.penetration import object_guidance_terms
+    from interhandgen_core.geometry.tree_nearest import CloudTree, tree_signed_distance
+
+    v, f = ball
+    cloud = v * 1.6  # an 8 cm ball as the object
+    normals = torch.nn.functional.normalize(cloud, dim=-1)
+    # Two "hands" (5 cm balls): 2 cm into the object, and 1 cm off it.
+    hands = v[None] + torch.tensor([[[0.11, 0.0, 0.0]], [[0.0, 0.0, 0.14]]])
+    points, point_normals = cloud.expand(2, -1, -1), normals.expand(2, -1, -1)
+    reference = object_guidance_terms(hands, f, points, point_normals, float("inf"))
+    tree = CloudTree(cloud)
+    searched = object_guidance_terms(
+        hands, f, points, point_normals, float("inf"), lambda p: tree_signed_distance(tree, p, cloud, normals)
+    )
+    for a, b in zip(searched, reference, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert float(reference[0][0]) > 0.1 and float(reference[1][1]) > 0.5

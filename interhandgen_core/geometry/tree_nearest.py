@@ -1,0 +1,127 @@
+"""Nearest neighbours by k-d tree (scipy.spatial.cKDTree): the CPU fast path of geometry/nearest.py.
+
+Shapes: queries (B, N, 3), points (B, M, 3) or one cloud (M, 3), metres, any common frame.
+The results are the indices the all-pairs searches of geometry/nearest.py return (the slow
+reference; tests/geometry/test_tree_nearest.py compares them), found in O(N log M) per sample
+instead of O(N M). Indices carry no gradient; callers gather the points and take distances in
+torch, so gradients are exactly those of the reference.
+
+On a CUDA device the all-pairs searches stay (they are fast there, and a CUDA graph may not
+read back to the host); ``use_trees`` says which path a tensor takes.
+
+scipy's trees are unbatched: a batch of point sets gets one tree per sample (the loop below
+is over trees in C, about 0.3 ms each for a hand; one tree over all samples, offset apart,
+measured three times slower on this machine's CPU).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+from torch import Tensor
+
+from interhandgen_core.geometry.mirroring import mirror_points
+
+
+def use_trees(tensor: Tensor) -> bool:
+    """True where the k-d tree path is taken: tensors on the CPU."""
+    return tensor.device.type == "cpu"
+
+
+def _numpy(points: Tensor) -> NDArray[np.float64]:
+    # numpy's conversion: torch's .to(float64) of a small tensor measured 10x slower on this CPU.
+    return np.asarray(points.detach().contiguous().numpy(), dtype=np.float64)
+
+
+# Trees built for one query pass: the median split and compaction cost more than they save here.
+_ONE_PASS = {"balanced_tree": False, "compact_nodes": False}
+
+
+class CloudTree:
+    """A k-d tree over one cloud (M, 3), built once; queried by any batch of points."""
+
+    def __init__(self, points: Tensor) -> None:
+        if points.ndim != 2 or points.shape[-1] != 3 or points.shape[0] == 0:
+            raise ValueError(f"a cloud tree needs points (M, 3) with M >= 1, got shape {tuple(points.shape)}")
+        self.num_points = int(points.shape[0])
+        self._tree = cKDTree(_numpy(points))
+
+    def k_nearest(self, queries: Tensor, k: int) -> Tensor:
+        """queries (..., 3) -> (..., k) long indices into the cloud, nearest first (k capped at M)."""
+        k = min(k, self.num_points)
+        _, index = self._tree.query(_numpy(queries).reshape(-1, 3), k=k)
+        index = np.asarray(index, dtype=np.int64).reshape(*queries.shape[:-1], k)
+        return torch.from_numpy(index).to(queries.device)
+
+
+def tree_signed_distance(tree: CloudTree, points: Tensor, cloud: Tensor, normals: Tensor, k: int = 8) -> Tensor:
+    """points (B, N, 3), cloud (P, 3), normals (P, 3) unit outward -> (B, N) metres, negative inside.
+
+    geometry/nearest.points_to_cloud_signed_distance with the k nearest found by ``tree`` (built on
+    ``cloud``): the same magnitude and sign rule; differentiable in ``points``. Inside needs all k
+    nearest behind, so the k nearest are searched only for points behind their nearest one (most
+    hand vertices are in front of the object: a k = 1 search for all is about 3 times cheaper).
+    """
+    nearest = tree.k_nearest(points, 1)[..., 0]  # (B, N)
+    offset = points - cloud[nearest]
+    distance = offset.norm(dim=-1)
+    with torch.no_grad():
+        inside = (offset * normals[nearest]).sum(-1) < 0  # behind the nearest; all k decided below
+        candidates = points[inside]  # (C, 3)
+        if candidates.shape[0] > 0:
+            index = tree.k_nearest(candidates, k)  # (C, k)
+            behind = ((candidates[:, None] - cloud[index]) * normals[index]).sum(-1) < 0
+            inside[inside.clone()] = behind.all(dim=-1)
+    return torch.where(inside, -distance, distance)
+
+
+class TreeSignedDistance:
+    """The reference signed distance of one oriented cloud, its k-d tree built once: callable on (B, N, 3)
+    queries -> (B, N) metres, negative inside (tree_signed_distance); differentiable in the queries."""
+
+    def __init__(self, points: Tensor, normals: Tensor, mirrored: bool = False, tree: CloudTree | None = None) -> None:
+        """points, normals (P, 3) unit outward; ``mirrored``: answer for Gamma of the cloud (x -> -x)."""
+        self.points = points.detach()
+        self.normals = normals.detach()
+        self.is_mirrored = mirrored
+        self.tree = CloudTree(self.points) if tree is None else tree
+
+    def mirrored(self) -> TreeSignedDistance:
+        """The mirrored cloud's (geometry/mirroring.py): queries are mirrored into this one's tree."""
+        return TreeSignedDistance(self.points, self.normals, not self.is_mirrored, self.tree)
+
+    def __call__(self, points: Tensor) -> Tensor:
+        if self.is_mirrored:
+            points = mirror_points(points)
+        return tree_signed_distance(self.tree, points, self.points.to(points.dtype), self.normals.to(points.dtype))
+
+
+def nearest_indices(queries: Tensor, points: Tensor, margin: float | None = None) -> Tensor:
+    """queries (B, N, 3), points (B, M, 3) -> (B, N) long: each query's nearest point of its own sample.
+
+    With ``margin`` (metres), queries more than ``margin`` outside the bounding box of their sample's
+    points are not searched and read -1: for a set that samples a closed surface they lie in front of
+    it, where the penetration tests of contact/penetration.py read 0 (a hand's vertex spacing is about
+    5 mm; the margin should exceed it). Most pairs of hands are apart, so most searches are skipped.
+    """
+    if margin is None:
+        wanted = torch.ones(queries.shape[:2], dtype=torch.bool, device=queries.device)
+    else:
+        lower = points.detach().amin(dim=1, keepdim=True) - margin
+        upper = points.detach().amax(dim=1, keepdim=True) + margin
+        q = queries.detach()
+        wanted = ((q >= lower) & (q <= upper)).all(dim=-1)
+    q_np, p_np, wanted_np = _numpy(queries), _numpy(points), wanted.cpu().numpy()
+    out = np.full(q_np.shape[:2], -1, dtype=np.int64)
+    for b in np.flatnonzero(wanted_np.any(axis=1)):  # one tree per sample (module docstring), where any query is near
+        rows = np.flatnonzero(wanted_np[b])
+        out[b, rows] = cKDTree(p_np[b], **_ONE_PASS).query(q_np[b, rows], k=1)[1]
+    return torch.from_numpy(out).to(queries.device)
+
+
+def nearest_indices_both_ways(a: Tensor, b: Tensor, margin: float | None = None) -> tuple[Tensor, Tensor]:
+    """a (B, N, 3), b (B, M, 3) -> (index into b of each point of a (B, N), index into a of each point of b (B, M));
+    -1 for points skipped by ``margin`` (nearest_indices)."""
+    return nearest_indices(a, b, margin), nearest_indices(b, a, margin)
