@@ -16,6 +16,10 @@ measured three times slower on this machine's CPU).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from numpy.typing import NDArray
@@ -24,10 +28,24 @@ from torch import Tensor
 
 from interhandgen_core.geometry.mirroring import mirror_points
 
+_ALL_PAIRS_ON_CPU = threading.local()
+
 
 def use_trees(tensor: Tensor) -> bool:
-    """True where the k-d tree path is taken: tensors on the CPU."""
-    return tensor.device.type == "cpu"
+    """True where the k-d tree path is taken: tensors on the CPU (outside ``all_pairs_search``)."""
+    return tensor.device.type == "cpu" and not getattr(_ALL_PAIRS_ON_CPU, "on", False)
+
+
+@contextmanager
+def all_pairs_search() -> Iterator[None]:
+    """In this thread, take the device path (all-pairs search, no host round trip) on the CPU too:
+    for checking on a CPU what a CUDA graph capture of the cascade would meet."""
+    former = getattr(_ALL_PAIRS_ON_CPU, "on", False)
+    _ALL_PAIRS_ON_CPU.on = True
+    try:
+        yield
+    finally:
+        _ALL_PAIRS_ON_CPU.on = former
 
 
 def _numpy(points: Tensor) -> NDArray[np.float64]:

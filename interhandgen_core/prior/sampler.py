@@ -39,7 +39,7 @@ from torch import Tensor
 from interhandgen_core.contact.penetration import object_guidance_terms, penetration_loss
 from interhandgen_core.errors import ConfigError
 from interhandgen_core.geometry.mirroring import mirror_points
-from interhandgen_core.geometry.tree_nearest import TreeSignedDistance
+from interhandgen_core.geometry.tree_nearest import TreeSignedDistance, use_trees
 from interhandgen_core.hands.hand_params import HAND_DIM, HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import SamplerConfig
@@ -96,7 +96,7 @@ _TREES: dict[int, tuple[weakref.ref[Tensor], int, TreeSignedDistance]] = {}
 def cloud_distance(points: Tensor, normals: Tensor) -> TreeSignedDistance | None:
     """points, normals (P, 3) object frame -> the cloud's TreeSignedDistance (built once per cloud tensor), or
     None off the CPU."""
-    if points.device.type != "cpu" or points.ndim != 2:
+    if not use_trees(points) or points.ndim != 2:
         return None
     key = id(points)
     cached = _TREES.get(key)

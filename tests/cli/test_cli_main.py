@@ -3,6 +3,8 @@ and every command's --help prints."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from interhandgen_core.cli import build_parser, main
@@ -70,8 +72,10 @@ def _cut(text: str) -> str | None:
         return f"ends in {text.rstrip()[-1]!r}"
     if words[-1].lower().rstrip(".") in DANGLING:
         return f"ends on {words[-1]!r}"
+    # Intervals read "(0, 0.05]" or "[0, 1)": their brackets do not pair by design.
+    paired = re.sub(r"[(\[][^()\[\]]*[)\]]", "", text)
     for left, right in ("()", "[]", "{}"):
-        if text.count(left) != text.count(right):
+        if paired.count(left) != paired.count(right):
             return f"unbalanced {left}{right}"
     if text.count('"') % 2 or text.count("`") % 2:  # single quotes are apostrophes too
         return "an unclosed quote"
