@@ -185,12 +185,14 @@ class PriorPipeline(ABC):
         inner.timestep_pairs(self.device)  # made before a capture: it copies to the device
         inputs = [anchor_noise, other_noise]
         band = None
+        distance = None
         if obj is not None:
             inputs += [obj.embedding, obj.mirrored_embedding, obj.points, obj.normals]
             band = obj.penetration_band
+            distance = obj.distance  # the cloud's k-d tree, built once with the condition (CPU only)
 
         def cascade(*args: Tensor) -> list[Tensor]:
-            condition = None if band is None else ObjectCondition(args[2], args[3], args[4], args[5], band)
+            condition = None if band is None else ObjectCondition(args[2], args[3], args[4], args[5], band, distance)
             left, right = inner.sample_from_noise(args[0], args[1], condition)
             return [
                 tensor for hand in (left, right) for tensor in (hand.pose, hand.betas, hand.rotation, hand.translation)

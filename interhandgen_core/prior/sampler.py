@@ -28,7 +28,6 @@ pass (samples are independent, so the gradient of the summed loss is each sample
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -88,23 +87,12 @@ class ObjectCondition:
         )
 
 
-# Trees already built, by the cloud tensor they were built from (the cascade's backend rebuilds its
-# ObjectCondition from the tensors alone, pipelines/prior_pipeline.py): one build per cloud.
-_TREES: dict[int, tuple[weakref.ref[Tensor], int, TreeSignedDistance]] = {}
-
-
 def cloud_distance(points: Tensor, normals: Tensor) -> TreeSignedDistance | None:
-    """points, normals (P, 3) object frame -> the cloud's TreeSignedDistance (built once per cloud tensor), or
-    None off the CPU."""
+    """points, normals (P, 3) object frame -> the cloud's TreeSignedDistance (a k-d tree built now), or None
+    where the all-pairs search is taken (off the CPU, geometry/tree_nearest.use_trees)."""
     if not use_trees(points) or points.ndim != 2:
         return None
-    key = id(points)
-    cached = _TREES.get(key)
-    if cached is not None and cached[0]() is points and cached[1] == points._version:
-        return cached[2]
-    distance = TreeSignedDistance(points, normals)
-    _TREES[key] = (weakref.ref(points, lambda _: _TREES.pop(key, None)), points._version, distance)
-    return distance
+    return TreeSignedDistance(points, normals)
 
 
 class CascadedSampler:

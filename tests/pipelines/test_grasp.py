@@ -182,3 +182,21 @@ def test_returned_meshes_are_the_returned_parameters(
             out = layer(hand)
         assert torch.allclose(out.vertices, vertices, atol=1e-5)
         assert torch.allclose(out.keypoints, keypoints, atol=1e-5)
+
+
+def test_a_proposal_call_builds_one_cloud_tree(
+    model: GraspPipeline, cloud: tuple[torch.Tensor, torch.Tensor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guidance, the cascade's rebuilt condition, settling and the figures share the condition's k-d tree."""
+    from interhandgen_core.geometry import tree_nearest
+
+    builds: list[int] = []
+
+    class CountingTree(tree_nearest.CloudTree):
+        def __init__(self, points: torch.Tensor) -> None:
+            builds.append(len(points))
+            super().__init__(points)
+
+    monkeypatch.setattr(tree_nearest, "CloudTree", CountingTree)
+    model.sample(2, seed=0, object_points=cloud[0], object_normals=cloud[1])
+    assert len(builds) == 1
