@@ -60,7 +60,9 @@ class PhysicsStatistics:
         )
 
 
-def physics_statistics(results: list[GraspPhysicsResult], scores: list[torch.Tensor], top_k: int) -> PhysicsStatistics:
+def physics_statistics(
+    results: list[GraspPhysicsResult], scores: list[torch.Tensor], top_k: int, object_build_seconds: float
+) -> PhysicsStatistics:
     """Per-object physics results and proposal scores (N_i,) -> PhysicsStatistics."""
     success = np.concatenate([r.success for r in results])
     held = np.concatenate([r.held for r in results])
@@ -78,7 +80,7 @@ def physics_statistics(results: list[GraspPhysicsResult], scores: list[torch.Ten
         success_top_k=float(top.mean()),
         held_per_direction={d: float(rate) for d, rate in zip(DIRECTIONS, held.mean(axis=0), strict=True)},
         grasps_per_second=float(success.size / max(seconds, 1e-9)),
-        object_build_seconds=0.0,
+        object_build_seconds=object_build_seconds,
     )
 
 
@@ -169,8 +171,7 @@ def evaluate_heldout_grasps(
     physics_summary = None
     if physics is not None:
         scores = [p.scores.cpu() for p in proposals]
-        physics_summary = physics_statistics(physics_results, scores, top_k)
-        physics_summary.object_build_seconds = build_seconds
+        physics_summary = physics_statistics(physics_results, scores, top_k, build_seconds)
     return HeldoutResult(
         grasp_statistics(figures), per_object, figures, objects, proposals, physics_summary, physics_results
     )
