@@ -1,6 +1,7 @@
-"""`interhandgen data synth|interhand|arctic|motion`: make or convert data sets.
+"""`interhandgen data synth|merge|interhand|arctic|motion`: make or convert data sets.
 
     interhandgen data synth --kind twohand --num N --out FILE.npz [--seed S]
+    interhandgen data merge SET.npz [SET.npz ...] --out FILE.npz
     interhandgen data interhand --annotations DIR --mano-dir DIR --out DIR [--splits train,val]
     interhandgen data arctic --root DIR --mano-dir DIR --out DIR [--splits train,val]
     interhandgen data motion --sequences N --out DIR [--frames F] [--noise-mm 10] [--seed S]
@@ -149,6 +150,16 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     arc.set_defaults(func=run_arctic)
 
+    merge = data_commands.add_parser(
+        "merge",
+        help="merge grasp sets of procedural objects into one (shards of a long synthesis)",
+        description="Merge grasp sets made by `data synth --kind object` (shards run with different seeds) into "
+        "one training set; writes it with a .json summary (the shards' synthesis costs added up) and a _preview.png.",
+    )
+    merge.add_argument("inputs", nargs="+", help="grasp sets (.npz), each with its .json summary beside it if any")
+    merge.add_argument("--out", required=True, help="output .npz (a .json summary and a _preview.png go beside it)")
+    merge.set_defaults(func=run_merge)
+
     motion = data_commands.add_parser(
         "motion",
         help="synthetic two-hand motion with a noisy keypoint tracker's report (tracking benchmark data)",
@@ -257,6 +268,44 @@ def _run_synth_object(args: argparse.Namespace) -> None:
             f"({100 * s['physics_success_of_candidates']:.1f}%; {100 * s['physics_success_of_geometric']:.1f}% of the "
             f"{int(s['passed_geometric_test'])} that passed the geometric test), {s['physics_seconds']:.0f} s of physics"
         )
+    print(f"wrote {out}, {summary_path}, {preview}")
+
+
+def run_merge(args: argparse.Namespace) -> None:
+    from interhandgen_core.contact.grasp_measures import grasp_statistics
+    from interhandgen_core.data.grasp_synth import GraspSet, GraspSynthConfig
+
+    out = checked_output_file(args.out, ".npz", "--out")
+    sets, models, seeds = [], set(), []
+    for name in args.inputs:  # every input is read before any work
+        grasps = GraspSet.load(name)
+        summary_path = Path(name).with_suffix(".json")
+        if summary_path.is_file():
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+            grasps.synthesis = dict(summary.get("synthesis", {}))
+            models.add(summary.get("hand_model", "procedural"))
+            seeds.append(summary.get("seed"))
+        sets.append(grasps)
+    if len(models) > 1:
+        raise ConfigError(f"the grasp sets were made with different hand models {sorted(models)}; merge one model's")
+    hand_model = models.pop() if models else "procedural"
+    right, left = load_hand_pair(hand_model, None)
+    right_layer, left_layer = HandLayer(right), HandLayer(left)
+    merged = GraspSet.cat(sets)
+    stats = grasp_statistics(merged.measure(left_layer, right_layer))
+    merged.save(out)
+    summary = merged.summary(GraspSynthConfig(seed=0), stats, hand_model)
+    summary["seed"] = seeds or None
+    summary["merged_from"] = [str(Path(n)) for n in args.inputs]
+    summary_path = out.with_suffix(".json")
+    summary_path.write_text(json.dumps(summary, indent=2))
+    preview = out.with_name(out.stem + "_preview.png")
+    pick = pick_scenes(len(merged), 0)
+    titles = [f"{merged.kind_names[int(merged.kind[i])]} (grasp {int(i)})" for i in pick]
+    clouds = merged.object_points[merged.object_index[pick]]
+    render_hand_scenes(preview, (left_layer, right_layer), (merged.left, merged.right), pick, titles, clouds)
+    print(stats.summary())
+    print(f"{len(merged)} grasps of {len(merged.objects)} objects from {len(sets)} sets")
     print(f"wrote {out}, {summary_path}, {preview}")
 
 

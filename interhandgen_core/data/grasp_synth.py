@@ -133,10 +133,10 @@ class GraspSynthConfig:
 
 
 # The force-closure recipe (training/README.md): more iterations than the contact objective (its
-# terms pull 32 contacts rather than 12 points), the physics filter, and four candidates drawn per
-# grasp an object misses (about half the candidates hold).
+# terms pull 32 contacts rather than 12 points), the physics filter, and two candidates drawn per
+# grasp an object misses: about half the candidates hold, and four per grasp threw half the holds away.
 HOLDING_ITERATIONS = 100
-HOLDING_DRAW_FACTOR = 4
+HOLDING_DRAW_FACTOR = 2
 
 
 def holding_config(seed: int, physics_filter: bool = True, **overrides: Any) -> GraspSynthConfig:
@@ -227,6 +227,42 @@ class GraspSet:
             not_measured,
             n,
             kind_names=kind_names,
+        )
+
+    @staticmethod
+    def cat(sets: list[GraspSet]) -> GraspSet:
+        """Several grasp sets of procedural objects -> one: objects, clouds and grasps in the order given.
+
+        Each set's object_index is offset by the objects before it; attempts add up; ``synthesis``
+        records are summed where every set has them (candidates, held, seconds) and the success
+        ratios recomputed. The sets must share the cloud size and kind names.
+        """
+        if not sets:
+            raise DataError("nothing to merge: give at least one grasp set")
+        if not all(isinstance(s.objects, ProceduralObjects) for s in sets):
+            raise DataError("only grasp sets of procedural objects can be merged (ARCTIC sets carry mesh templates)")
+        clouds = {tuple(s.object_points.shape[1:]) for s in sets}
+        names = {s.kind_names for s in sets}
+        if len(clouds) > 1 or len(names) > 1:
+            raise DataError(
+                f"grasp sets to merge must share the object cloud size and grasp kind names; got clouds "
+                f"{sorted(clouds)} and kind names {sorted(names)}"
+            )
+        offsets = np.cumsum([0] + [len(s.objects) for s in sets[:-1]]).tolist()
+        objects = ProceduralObjects.cat([s.objects for s in sets])  # type: ignore[misc]
+        return GraspSet(
+            objects,
+            torch.cat([s.object_points for s in sets]),
+            torch.cat([s.object_normals for s in sets]),
+            torch.cat([s.object_index + o for s, o in zip(sets, offsets, strict=True)]),
+            HandParams.cat([s.left for s in sets]),
+            HandParams.cat([s.right for s in sets]),
+            torch.cat([s.kind for s in sets]),
+            torch.cat([s.hand_object_depth for s in sets]),
+            torch.cat([s.hand_hand_depth for s in sets]),
+            sum(s.attempts for s in sets),
+            sets[0].kind_names,
+            _merged_synthesis([s.synthesis for s in sets]),
         )
 
     def kind_counts(self) -> dict[str, int]:
@@ -347,6 +383,22 @@ class GraspSet:
             0,
             kind_names,
         )
+
+
+def _merged_synthesis(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Synthesis records of merged sets: counts and seconds summed, success ratios recomputed; {} unless all have them."""
+    if not records or not all(records) or len({r.get("objective") for r in records}) > 1:
+        return {}
+    counted = ("physics_filter", "candidates", "passed_geometric_test", "held_in_physics", "physics_seconds")
+    merged: dict[str, Any] = {"objective": records[0]["objective"]}
+    for key in counted:
+        if all(key in r for r in records):
+            merged[key] = float(sum(r[key] for r in records))
+    merged["physics_filter"] = float(all(r.get("physics_filter") for r in records))
+    if "held_in_physics" in merged:
+        merged["physics_success_of_candidates"] = merged["held_in_physics"] / max(merged["candidates"], 1.0)
+        merged["physics_success_of_geometric"] = merged["held_in_physics"] / max(merged["passed_geometric_test"], 1.0)
+    return merged
 
 
 def _kind_names(path: Path, arrays: dict[str, np.ndarray]) -> tuple[str, ...]:

@@ -118,6 +118,11 @@ class ProceduralObjects:
             self.family[index], self.kind[index], self.size[index], self.rotation[index], self.centre[index]
         )
 
+    @staticmethod
+    def cat(items: list[ProceduralObjects]) -> ProceduralObjects:
+        """M_1 + ... + M_k objects, in the order given (every field has MAX_PRIMITIVES slots, so they stack)."""
+        return ProceduralObjects(*(torch.cat([getattr(o, f) for o in items]) for f in _ARRAY_KEYS))
+
     def signed_distance(self, points: Tensor, index: Tensor | None = None) -> Tensor:
         """points (B, N, 3) metres, object frame; index (B,) long object per row (None: B == M) -> (B, N) metres."""
         objects = self if index is None else self.select(index)

@@ -167,7 +167,7 @@ def evaluate_heldout_grasps(
             physics_results.append(held)
             row["physics_success"] = float(held.success.mean())
         per_object.append(row)
-    figures = GraspFigures(*(torch.cat([getattr(p, f) for p in parts]) for f in GraspFigures.__dataclass_fields__))
+    figures = GraspFigures.cat(parts)
     physics_summary = None
     if physics is not None:
         scores = [p.scores.cpu() for p in proposals]

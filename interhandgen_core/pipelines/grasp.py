@@ -15,6 +15,7 @@ moved back to the cloud's frame.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,10 +26,16 @@ import torch
 from numpy.typing import ArrayLike
 from torch import Tensor
 
-from interhandgen_core.contact.grasp_measures import ObjectDistance, cloud_signed_distance, measure_grasps
+from interhandgen_core.contact.grasp_measures import (
+    ObjectDistance,
+    ObjectNormal,
+    cloud_signed_distance,
+    measure_grasps,
+)
 from interhandgen_core.contact.settling import settle_translations
 from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.geometry.mirroring import mirror_points
+from interhandgen_core.geometry.nearest import k_nearest_indices
 from interhandgen_core.geometry.normals import normal_imbalance
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.io.hands_file import HandsFile, hands_file_from_params
@@ -39,6 +46,7 @@ from interhandgen_core.pipelines.sensor_cloud import (
     PreparedCloud,
     preprocess_cloud,
     resample_points,
+    robust_span,
 )
 from interhandgen_core.pipelines.shipped_priors import default_object_checkpoint
 from interhandgen_core.prior.configuration import SamplerConfig
@@ -51,6 +59,8 @@ from interhandgen_core.prior.sampler import ObjectCondition
 # 3.2 s with 1 on this 2-core machine at a load average of 4.5 (one revision of the code, side by side;
 # the wait of the second thread at every operation's barrier dominates under load).
 _CPU_THREADS = 1
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -65,6 +75,27 @@ def _cpu_threads(device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(former)
+
+
+# The objects the shipped object prior learned from span 8 to 48 cm (robust span of the training
+# families, training/README.md); two hands crowd anything smaller and cannot reach around much larger.
+BIMANUAL_MIN_SPAN_M = 0.08
+BIMANUAL_MAX_SPAN_M = 0.5
+
+
+def note_object_size(cloud: PreparedCloud) -> None:
+    """Log a warning, kept in ``cloud.notes``, when the cleaned cloud's robust span (metres) is outside
+    [BIMANUAL_MIN_SPAN_M, BIMANUAL_MAX_SPAN_M]; proposals are still made."""
+    span = robust_span(cloud.points)
+    if BIMANUAL_MIN_SPAN_M <= span <= BIMANUAL_MAX_SPAN_M:
+        return
+    which = "small" if span < BIMANUAL_MIN_SPAN_M else "large"
+    cloud.notes.append(
+        f"the object spans {100 * span:.1f} cm, too {which} for two hands (the prior learned objects of "
+        f"{100 * BIMANUAL_MIN_SPAN_M:.0f}-{100 * BIMANUAL_MAX_SPAN_M:.0f} cm); proposals are made anyway, expect few "
+        "that hold"
+    )
+    log.warning(cloud.notes[-1])
 
 
 class GraspPipeline(PriorPipeline):
@@ -128,6 +159,7 @@ class GraspPipeline(PriorPipeline):
         sampler = self.sampler(config)
         with _cpu_threads(self.device):
             cloud = preprocess_cloud(object_points, preprocess, object_normals)
+            note_object_size(cloud)
             obj = self.object_condition(cloud, seed, config)
             left, right = self._sample_hands(sampler, num, seed, batch_size, obj)
             return self._grasps(left, right, obj, cloud, config)
@@ -184,6 +216,7 @@ class GraspPipeline(PriorPipeline):
             right_vertices,
             self.right_layer.faces,
             self._object_distance(obj),
+            object_normal=self._object_normal(obj),
         )
         centroid = torch.as_tensor(cloud.centroid, dtype=left.translation.dtype, device=left.translation.device)
         eye = torch.eye(3, dtype=centroid.dtype, device=centroid.device)[None]
@@ -211,6 +244,14 @@ class GraspPipeline(PriorPipeline):
         if distance is None:
             return lambda p, rows: cloud_signed_distance(p, obj.points, obj.normals)
         return lambda p, rows: distance(p)
+
+    @staticmethod
+    def _object_normal(obj: ObjectCondition) -> ObjectNormal:
+        """The normal of the cloud point nearest each query (found by the cloud's k-d tree on the CPU)."""
+        distance = obj.distance
+        if distance is None:
+            return lambda p, rows: obj.normals[k_nearest_indices(p, obj.points.expand(p.shape[0], -1, -1), 1)[..., 0]]
+        return lambda p, rows: obj.normals[distance.tree.k_nearest(p, 1)[..., 0]]
 
     def to_hands_file(self, grasps: GraspSamples) -> HandsFile:
         """GraspSamples -> the hands-file schema (README "Conventions"), with object_points and scores."""

@@ -130,7 +130,9 @@ class PreparedCloud:
     num_input, num_finite, num_after_crop, num_after_voxel, num_after_outliers: point counts
         after each step, for the log.
     notes: warnings about the input, one line each (a cloud taken for millimetres and
-        converted); empty for a clean one. Each is also logged.
+        converted; an object too small or large for two hands, pipelines/grasp.py); empty for a
+        clean one. Each is also logged.
+    from_millimetres: the input was taken for millimetres and divided by 1000.
     """
 
     points: NDArray[np.float32]
@@ -142,10 +144,11 @@ class PreparedCloud:
     num_after_voxel: int
     num_after_outliers: int
     notes: list[str] = dataclasses.field(default_factory=list)
+    from_millimetres: bool = False
 
     def summary(self) -> str:
         """One log line with the count after each step (and "converted from millimetres" where it was)."""
-        converted = "; converted from millimetres" if self.notes else ""
+        converted = "; converted from millimetres" if self.from_millimetres else ""
         return (
             f"object cloud: {self.num_input} points, {self.num_finite} finite, {self.num_after_crop} in the crop box, "
             f"{self.num_after_voxel} after voxels, {self.num_after_outliers} after outlier removal; "
@@ -300,6 +303,7 @@ def preprocess_cloud(
         num_after_voxel=num_after_voxel,
         num_after_outliers=num_after_outliers,
         notes=notes,
+        from_millimetres=span > MILLIMETRE_SPAN,
     )
 
 

@@ -122,6 +122,21 @@ def test_data_synth_force_closure_writes_its_synthesis_and_keeps_off_the_held_ou
     assert summary["synthesis"]["candidates"] == summary["attempts"]
     assert len(GraspSet.load(out)) == summary["grasps"] >= 1
 
+    # Shards of a long synthesis merge into one training set, their synthesis costs added up.
+    other = tmp_path / "h2.npz"
+    assert main([*args, *fast[:-1], "4", "--out", str(other), "--quiet"]) == 0
+    merged = tmp_path / "merged.npz"
+    assert main(["data", "merge", str(out), str(other), "--out", str(merged)]) == 0
+    both = [json.loads((tmp_path / f"{n}.json").read_text()) for n in ("h", "h2")]
+    total = json.loads((tmp_path / "merged.json").read_text())
+    assert total["grasps"] == sum(b["grasps"] for b in both) and total["objects"] == 2
+    assert total["synthesis"]["candidates"] == sum(b["synthesis"]["candidates"] for b in both)
+    assert total["seed"] == [3, 4] and (tmp_path / "merged_preview.png").is_file()
+    assert len(GraspSet.load(merged)) == total["grasps"]
+    capsys.readouterr()
+    assert main(["data", "merge", str(out), str(tmp_path / "missing.npz"), "--out", str(tmp_path / "m2.npz")]) == 1
+    assert_one_line_error(capsys.readouterr().err, "missing.npz")
+
 
 def test_data_synth_out_must_be_npz(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "d.txt"

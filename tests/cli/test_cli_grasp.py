@@ -99,3 +99,27 @@ def test_grasp_converts_a_cloud_in_millimetres_with_a_warning(
     assert 0.15 < span.max() < 0.25, span
     for keypoints in (hands.left_keypoints, hands.right_keypoints):
         assert keypoints is not None and np.abs(keypoints - [0.5, 0.0, 0.3]).max() < 1.0
+
+
+@needs_procedural
+@pytest.mark.parametrize(
+    ("extents", "size", "which"), [((0.04, 0.03, 0.02), "4.0 cm", "small"), ((1.2, 0.3, 0.4), "1", "large")]
+)
+def test_grasp_warns_of_an_object_too_small_or_large_for_two_hands(
+    extents: tuple[float, float, float],
+    size: str,
+    which: str,
+    tiny_object_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import trimesh
+
+    cloud = tmp_path / "object.npy"
+    np.save(cloud, trimesh.creation.box(extents=extents).sample(3000, seed=0))  # type: ignore[call-arg]
+    out = tmp_path / "grasps"
+    args = ["grasp", "--object", str(cloud), "--num", "2", "--out", str(out), "--steps", "2"]
+    assert main([*args, "--checkpoint", str(tiny_object_checkpoint)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("interhandgen: warning: ")]
+    assert len(warnings) == 1 and f"too {which} for two hands" in warnings[0] and f"spans {size}" in warnings[0]
+    assert read_hands_file(out / "grasps.npz").num_samples == 2  # proposals are still returned

@@ -10,6 +10,7 @@ import torch
 
 from interhandgen_core.contact.grasp_measures import (
     CONTACT_THRESHOLD_M,
+    PLAUSIBILITY_POWER,
     GraspFigures,
     cloud_signed_distance,
     grasp_statistics,
@@ -82,11 +83,14 @@ def test_figures_on_a_table_have_the_known_values(hands: tuple[torch.Tensor, ...
     assert torch.equal(figures.hand_hand_depth, torch.zeros(5))  # 60 cm apart
     assert figures.both_in_contact.tolist() == [False, True, True, False, True]
 
-    score = figures.score
-    assert ((score >= 0) & (score <= 1)).all()
-    assert float(score[2]) == pytest.approx(1.0, abs=1e-5)  # touching, not penetrating
-    assert float(score[0]) < 0.1  # both hands 2 cm away: exp(-4)
-    assert float(score[1]) == pytest.approx(math.exp(-0.003 / 0.005), rel=1e-4)
+    plausibility = figures.plausibility
+    assert ((plausibility >= 0) & (plausibility <= 1)).all()
+    assert float(plausibility[2]) == pytest.approx(1.0, abs=1e-5)  # touching, not penetrating
+    assert float(plausibility[0]) < 0.1  # both hands 2 cm away: exp(-4)
+    assert float(plausibility[1]) == pytest.approx(math.exp(-0.003 / 0.005), rel=1e-4)
+    # No normals given: the press imbalance is unknown and the score is the plausibility's power alone.
+    assert figures.press_imbalance.isnan().all()
+    assert torch.allclose(figures.score, plausibility.pow(PLAUSIBILITY_POWER))
 
 
 def test_score_falls_with_penetration_and_with_gap(hands: tuple[torch.Tensor, ...]) -> None:
@@ -97,6 +101,7 @@ def test_score_falls_with_penetration_and_with_gap(hands: tuple[torch.Tensor, ..
     figures = measure_grasps(left, lf, right, rf, lambda p, rows: p[..., 2])
     assert torch.allclose(figures.hand_object_depth, torch.tensor(depths), atol=1e-6)
     assert (figures.score[1:] < figures.score[:-1]).all()
+    assert (figures.plausibility[1:] < figures.plausibility[:-1]).all()
 
     gaps = [0.0, 0.002, 0.004, 0.008]
     left = torch.stack([place_above(lv, -0.3, g) for g in gaps])
@@ -104,6 +109,28 @@ def test_score_falls_with_penetration_and_with_gap(hands: tuple[torch.Tensor, ..
     figures = measure_grasps(left, lf, right, rf, lambda p, rows: p[..., 2])
     assert (figures.score[1:] < figures.score[:-1]).all()
     assert figures.both_in_contact.tolist() == [g <= CONTACT_THRESHOLD_M for g in gaps]
+
+
+def test_opposing_presses_score_above_presses_the_same_way(hands: tuple[torch.Tensor, ...]) -> None:
+    """A ball clamped from above and below (presses cancel) against both hands resting on top (they add up)."""
+    lv, lf, rv, rf = hands
+    radius = 0.06
+
+    def ball(p: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return p.norm(dim=-1) - radius
+
+    def outward(p: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.normalize(p, dim=-1)
+
+    top_left = place_extreme(lv, (-0.02, 0.0, radius), -1.0)
+    top_right = place_extreme(rv, (0.02, 0.0, radius), -1.0)
+    below_left = place_extreme(lv, (0.0, 0.0, -radius), 1.0)
+    left, right = torch.stack([below_left, top_left]), torch.stack([top_right, top_right])
+    figures = measure_grasps(left, lf, right, rf, ball, object_normal=outward)
+    clamp, same_way = figures.press_imbalance.tolist()
+    assert clamp < 0.5  # nearly opposite presses, close to the line through the centre
+    assert same_way > 1.5  # two downward presses: a net force of almost 2 unit normals
+    assert float(figures.score[0]) > float(figures.score[1])
 
 
 def test_hand_hand_depth_is_the_interaction_measure(hands: tuple[torch.Tensor, ...]) -> None:
@@ -165,6 +192,7 @@ def test_statistics_of_hand_made_figures() -> None:
         hand_hand_depth=torch.tensor([0.0, 0.0, 0.0, 0.0, 0.005]),
         left_gap=torch.tensor([0.0, 0.004, 0.006, 0.0, 0.0]),
         right_gap=torch.tensor([0.0, 0.0, 0.0, 0.01, 0.005]),
+        press_imbalance=torch.tensor([0.0, 1.0, float("nan"), 2.0, 0.5]),
     )
     stats = grasp_statistics(figures)
     assert stats.count == 5
@@ -174,8 +202,10 @@ def test_statistics_of_hand_made_figures() -> None:
     assert stats.p95_hand_hand_mm == pytest.approx(4.0)
     assert stats.contact_ratio == pytest.approx(0.6)  # rows 0, 1 and 4 (5 mm is still contact)
 
-    def score(ho: float, hh: float, gl: float, gr: float) -> float:
-        return math.exp(-(ho + hh) / 0.005) * 0.5 * (math.exp(-gl / 0.005) + math.exp(-gr / 0.005))
+    def score(ho: float, hh: float, gl: float, gr: float, imbalance: float) -> float:
+        plausibility = math.exp(-(ho + hh) / 0.005) * 0.5 * (math.exp(-gl / 0.005) + math.exp(-gr / 0.005))
+        balance = 1.0 if math.isnan(imbalance) else math.exp(-imbalance)
+        return plausibility**PLAUSIBILITY_POWER * balance
 
     rows = zip(*(getattr(figures, f).tolist() for f in figures.__dataclass_fields__), strict=True)
     assert stats.mean_score == pytest.approx(sum(score(*r) for r in rows) / 5, rel=1e-5)
@@ -187,7 +217,7 @@ def test_statistics_of_hand_made_figures() -> None:
 
 def test_empty_input_is_refused(hands: tuple[torch.Tensor, ...]) -> None:
     with pytest.raises(ValueError, match="at least one"):
-        grasp_statistics(GraspFigures(torch.zeros(0), torch.zeros(0), torch.zeros(0), torch.zeros(0)))
+        grasp_statistics(GraspFigures(*[torch.zeros(0)] * 5))
     lv, lf, rv, rf = hands
     with pytest.raises(ValueError, match="same, non-zero"):
         measure_grasps(lv[:0][None][:0], lf, rv[None][:0], rf, lambda p, rows: p[..., 2])

@@ -4,7 +4,7 @@ round trip."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +180,25 @@ def test_save_and_load_round_trip(grasps: GraspSet, tmp_path: Path) -> None:
     # No pickles in the file: it loads with allow_pickle=False.
     with np.load(path, allow_pickle=False) as data:
         assert "left_pose" in data.files
+
+
+def test_sets_merge_with_their_object_indices_offset(grasps: GraspSet) -> None:
+    merged = GraspSet.cat([grasps, grasps])
+    n, m = len(grasps), len(grasps.objects)
+    assert len(merged) == 2 * n and len(merged.objects) == 2 * m
+    assert torch.equal(merged.object_index, torch.cat([grasps.object_index, grasps.object_index + m]))
+    assert torch.equal(merged.object_points[m:], grasps.object_points)
+    assert torch.equal(merged.left.pose[n:], grasps.left.pose)
+    # Each grasp still touches its own object's exact surface after the merge.
+    assert torch.equal(merged.objects.family[merged.object_index[n:]], grasps.objects.family[grasps.object_index])
+    assert merged.attempts == 2 * grasps.attempts
+    with pytest.raises(DataError, match="at least one"):
+        GraspSet.cat([])
+    fewer_points = replace(
+        grasps, object_points=grasps.object_points[:, :10], object_normals=grasps.object_normals[:, :10]
+    )
+    with pytest.raises(DataError, match="cloud size"):
+        GraspSet.cat([grasps, fewer_points])
 
 
 def _articulated_objects() -> ArticulatedObjects:
