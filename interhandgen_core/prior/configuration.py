@@ -289,6 +289,9 @@ class TrainConfig(ConfigBase):
         network holds the object-conditional and the unconditional prior).
     sensor_augmentation: probability that a training cloud is made to look like one depth
         camera's view (one side only, noise, outliers), so that proposals hold up on real clouds.
+    init_from: a checkpoint (save_prior's) to fine-tune: its weights and normaliser replace the
+        random initialisation and the data's statistics. A relative path is relative to the
+        current working directory, as for the data.
     """
 
     train_data: Path = setting(help="training hands file (.npz), or grasp set with an object_encoder")
@@ -318,6 +321,11 @@ class TrainConfig(ConfigBase):
     p_uncond_object: float = setting(0.1, low=0.0, high=1.0, help="probability of dropping the object condition")
     sensor_augmentation: float = setting(
         0.5, low=0.0, high=1.0, help="probability that a training cloud is made to look like one depth view"
+    )
+    init_from: Path | None = setting(
+        None,
+        help="start from this prior's weights and normaliser (fine-tuning); its model, diffusion and object "
+        "encoder must be this recipe's; none: random weights",
     )
 
     def check_consistency(self) -> None:

@@ -58,7 +58,9 @@ from interhandgen_core.data.grasp_pairs import GraspPairs
 from interhandgen_core.data.grasp_synth import GraspSet
 from interhandgen_core.errors import CheckpointError, ConfigError, InterHandGenError
 from interhandgen_core.prior.checkpoint import (
+    LoadedPrior,
     library_version,
+    load_prior,
     load_training_state,
     save_prior,
     save_training_state,
@@ -203,6 +205,26 @@ def _check_run_dir(out_dir: Path, resume: bool) -> None:
         )
 
 
+def _initial_prior(config: TrainConfig) -> LoadedPrior:
+    """The checkpoint of ``config.init_from``, refused (ConfigError) unless its configuration is the recipe's."""
+    if config.init_from is None:
+        raise ConfigError("TrainConfig.init_from is not set")
+    prior = load_prior(config.init_from)
+    encoder = None if prior.object_encoder is None else prior.object_encoder.config.to_dict()
+    wanted = None if config.object_encoder is None else config.object_encoder.to_dict()
+    for name, theirs, ours in (
+        ("model", prior.model_config.to_dict(), config.model.to_dict()),
+        ("diffusion", prior.diffusion_config.to_dict(), config.diffusion.to_dict()),
+        ("object_encoder", encoder, wanted),
+    ):
+        if theirs != ours:
+            raise ConfigError(
+                f"init_from {config.init_from}: its {name} configuration differs from the recipe's; fine-tuning needs "
+                f"the same network (set the recipe's {name} to the checkpoint's, in its .json)"
+            )
+    return prior
+
+
 def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
     """Train a prior per Algorithm 1 and return the path of the final ``model.safetensors`` in out_dir.
 
@@ -227,10 +249,14 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
     device = ctx.device
     state: dict[str, Any] | None = None
     normalizer: Normalizer | None = None
+    initial: LoadedPrior | None = None
     if resume:
         state = load_training_state(out_dir / STATE_FILE, map_location="cpu")
         _check_resumable(state, config, out_dir)
         normalizer = Normalizer(state["normalizer_mean"], state["normalizer_std"])
+    elif config.init_from is not None:
+        initial = _initial_prior(config)
+        normalizer = initial.normalizer
 
     train_set: TwoHandPairs | GraspPairs
     val_set: TwoHandPairs | GraspPairs | None = None
@@ -261,6 +287,10 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_decay_every, gamma=config.lr_decay)
     epoch, next_batch, step = 0, 0, 0
+    if initial is not None:
+        denoiser.load_state_dict(initial.denoiser.state_dict())
+        if encoder is not None and initial.object_encoder is not None:
+            encoder.load_state_dict(initial.object_encoder.state_dict())
     if state is not None:
         denoiser.load_state_dict(state["model"])
         if encoder is not None:

@@ -137,6 +137,24 @@ def test_refuses_to_overwrite_and_to_resume_nothing(data: tuple[Path, Path], tmp
         train(bigger, tmp_path / "run", resume=True, progress=False)
 
 
+def test_fine_tuning_starts_from_the_given_prior(data: tuple[Path, Path], tmp_path: Path) -> None:
+    base = train(tiny_config(data, max_steps=6), tmp_path / "base", progress=False)
+    # Other data with other statistics: the checkpoint's normaliser is kept, not the data's.
+    other = write_hands(tmp_path / "other.npz", 60, 7)
+    tuned = train(
+        tiny_config((other, data[1]), init_from=str(base), max_steps=1, lr=1e-9), tmp_path / "tuned", progress=False
+    )
+    a, b = load_prior(base), load_prior(tuned)
+    assert torch.equal(a.normalizer.mean, b.normalizer.mean) and torch.equal(a.normalizer.std, b.normalizer.std)
+    for key, value in a.denoiser.state_dict().items():
+        assert torch.allclose(value, b.denoiser.state_dict()[key], atol=1e-6), key
+    scratch = train(tiny_config((other, data[1]), max_steps=1, lr=1e-9), tmp_path / "scratch", progress=False)
+    assert not torch.equal(load_prior(scratch).normalizer.mean, a.normalizer.mean)
+    bigger = tiny_config(data, init_from=str(base), model={**TINY_MODEL, "hidden_dim": 48})
+    with pytest.raises(ConfigError, match="model configuration differs"):
+        train(bigger, tmp_path / "bigger", progress=False)
+
+
 def test_training_does_not_touch_the_global_rng(data: tuple[Path, Path], tmp_path: Path) -> None:
     torch.manual_seed(123)
     expected = torch.rand(3)
