@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy.stats import mannwhitneyu
 from tqdm import tqdm
 
 from interhandgen_core.contact.grasp_measures import GraspFigures, GraspStatistics, grasp_statistics, measure_grasps
@@ -37,6 +38,9 @@ class PhysicsStatistics:
 
     success_all   fraction of all proposals that hold the object in all six directions
     success_top_k fraction of each object's top_k proposals by score (GraspFigures.score) that do
+    score_auc     how well the score predicts success over all proposals: the area under the ROC
+                  curve (the probability that a grasp that holds outscores one that does not; 0.5 is
+                  chance), from the Mann-Whitney U statistic (scipy); NaN when all or none hold
     held_per_direction  fraction of all proposals holding each push, DIRECTIONS order
     """
 
@@ -44,6 +48,7 @@ class PhysicsStatistics:
     top_k: int
     success_all: float
     success_top_k: float
+    score_auc: float
     held_per_direction: dict[str, float]
     grasps_per_second: float
     object_build_seconds: float
@@ -55,7 +60,8 @@ class PhysicsStatistics:
         per_direction = ", ".join(f"{k} {100 * v:.0f}%" for k, v in self.held_per_direction.items())
         return (
             f"physics: {100 * self.success_all:.1f}% of {self.grasps} proposals hold in all six directions, "
-            f"top {self.top_k} per object {100 * self.success_top_k:.1f}% (held per direction: {per_direction}); "
+            f"top {self.top_k} per object {100 * self.success_top_k:.1f}%, score ROC AUC {self.score_auc:.3f} "
+            f"(held per direction: {per_direction}); "
             f"{self.grasps_per_second:.1f} grasps/s, objects built in {self.object_build_seconds:.1f} s"
         )
 
@@ -78,10 +84,20 @@ def physics_statistics(
         top_k=top_k,
         success_all=float(success.mean()),
         success_top_k=float(top.mean()),
+        score_auc=roc_auc(torch.cat(scores).double().numpy(), success),
         held_per_direction={d: float(rate) for d, rate in zip(DIRECTIONS, held.mean(axis=0), strict=True)},
         grasps_per_second=float(success.size / max(seconds, 1e-9)),
         object_build_seconds=object_build_seconds,
     )
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """scores (N,), positive (N,) bool -> the area under the ROC curve of ranking by score (ties count half),
+    U / (n_positive n_negative) of scipy's Mann-Whitney test; NaN when either class is empty."""
+    wins, losses = scores[positive], scores[~positive]
+    if wins.size == 0 or losses.size == 0:
+        return float("nan")
+    return float(mannwhitneyu(wins, losses).statistic / (wins.size * losses.size))
 
 
 @dataclass
