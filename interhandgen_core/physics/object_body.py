@@ -15,12 +15,13 @@ objects are unions of overlapping closed primitives):
              non-manifold edges where the sampling is thin. A one-sided (sensor) cloud gets a closed
              surface bulging behind what was seen: the physics there is a guess.
 Bad input, one line each: fewer than 4 vertices or faces, NaN/Inf, a flat mesh (thinner than
-0.1 mm), a cloud whose surface cannot be closed: DataError. Fallbacks, with a warning (logging): a
-mesh of more than ``max_object_faces`` faces is simplified by vertex clustering (open3d; quadric
+0.1 mm), a cloud whose surface cannot be closed: DataError. Fallbacks, in one warning line (logging)
+per mesh: a mesh of more than ``max_object_faces`` faces is simplified by vertex clustering (open3d; quadric
 decimation takes tens of seconds on a million faces); a mesh that is not watertight gets its holes
 capped (a fan per boundary loop), or else is remeshed by Poisson reconstruction from samples of its
 surface, or else replaced by the convex hull of its vertices (CoACD's own manifold preprocessing of
-an open mesh took minutes).
+an open mesh took minutes); a simplified mesh that clustering left open (edges of more than two
+faces) is closed the same way, told in the simplification's line.
 
 Mass: ``object_mass`` or density x the parts' volume (overlapping parts count twice: the procedural
 unions overlap by a few per cent). Inertia: MuJoCo's, from the parts at that density.
@@ -60,6 +61,24 @@ _COACD_MCTS_ITERATIONS = 50
 _COACD_PREPROCESS_RESOLUTION = 30
 # Points per block of the signed distance (bounds memory to about 8192 x planes of a part).
 _POINT_CHUNK = 8192
+# Most vertices of one convex part. A smooth surface's hull has a vertex per mesh vertex (14,000 for a
+# sphere remeshed from a million faces): its ~28,000 face planes made the signed distance 10 s for 32
+# grasps and MuJoCo's compile of each grasp's model 0.1 s. A larger hull is replaced by the hull of its
+# support points along SUPPORT_COUNT directions spread evenly on the sphere: an inner approximation,
+# about 0.4% of the radius deep on a sphere (0.3 mm at 8 cm), that keeps both faces of a thin plate.
+# The procedural objects' parts (at most about 1,030 vertices) stay as they are.
+MAX_PART_VERTICES = 2048
+SUPPORT_COUNT = 1024
+_GOLDEN_ANGLE = np.pi * (3.0 - np.sqrt(5.0))
+_HEIGHTS = 1.0 - (2.0 * np.arange(SUPPORT_COUNT) + 1.0) / SUPPORT_COUNT
+SUPPORT_DIRECTIONS = np.stack(
+    [
+        np.sqrt(1.0 - _HEIGHTS**2) * np.cos(_GOLDEN_ANGLE * np.arange(SUPPORT_COUNT)),
+        np.sqrt(1.0 - _HEIGHTS**2) * np.sin(_GOLDEN_ANGLE * np.arange(SUPPORT_COUNT)),
+        _HEIGHTS,
+    ],
+    axis=1,
+)  # (SUPPORT_COUNT, 3) unit vectors, a Fibonacci sphere
 
 
 @dataclass(frozen=True)
@@ -131,27 +150,34 @@ def object_body_from_mesh(vertices: object, faces: object, config: GraspPhysicsC
         )
     _check_thickness(v, "object mesh")
     notes: list[str] = []
+    simplified = ""
     if f.shape[0] > config.max_object_faces:
-        v, f = _simplified(v, f, config.max_object_faces, notes)
+        v, f, simplified = _simplified(v, f, config.max_object_faces)
     mesh = trimesh.Trimesh(v, f, process=True, validate=False)
     if not mesh.is_watertight:
-        closed, text = _closed(mesh)
-        log.warning(text)
-        notes.append(text)
+        # Clustering can pinch a closed surface (edges of more than two faces): then that is the news,
+        # in the same line, not a defect of the user's mesh.
+        closed, text = _closed(mesh, "the simplified mesh" if simplified else "object mesh")
+        notes.append(f"{simplified}; {text}" if simplified else text)
+        log.warning(notes[-1])
         if closed is None:  # the last resort: the hull of its vertices
             return _body([_hull(v, "object mesh")], config, "; ".join(notes), start)
         mesh = closed
+    elif simplified:
+        notes.append(simplified)
+        log.warning(simplified)
     return _body(_convex_parts(mesh, config, notes), config, "; ".join(notes), start)
 
 
-def _closed(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh | None, str]:
-    """A mesh that is not watertight -> (a watertight version or None, one line saying what was done).
+def _closed(mesh: trimesh.Trimesh, what: str) -> tuple[trimesh.Trimesh | None, str]:
+    """A mesh that is not watertight, called ``what`` in the line -> (a watertight version or None, one line
+    saying what was done).
 
     In order: each boundary loop capped by a fan to its centroid (holes in a manifold surface);
     else screened Poisson reconstruction from samples of its surface (a triangle soup); else None
     (the caller takes the convex hull of its vertices).
     """
-    what = f"object mesh is not watertight ({_edge_defects(mesh)})"
+    what = f"{what} is not watertight ({_edge_defects(mesh)})"
     capped = _capped(mesh)
     if capped is not None and capped.is_watertight:
         return capped, f"{what}: its holes were capped"
@@ -308,9 +334,10 @@ def _coacd_hulls(mesh: trimesh.Trimesh, config: GraspPhysicsConfig) -> list[Conv
 
 
 def _simplified(
-    v: NDArray[np.float64], f: NDArray[np.int64], budget: int, notes: list[str]
-) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """A mesh of about ``budget`` faces by vertex clustering on a grid sized from the surface area."""
+    v: NDArray[np.float64], f: NDArray[np.int64], budget: int
+) -> tuple[NDArray[np.float64], NDArray[np.int64], str]:
+    """A mesh of about ``budget`` faces by vertex clustering on a grid sized from the surface area, and one line
+    saying so (the caller logs it, with what else the simplified mesh needed)."""
     import open3d as o3d
 
     area = 0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1).sum()
@@ -320,15 +347,13 @@ def _simplified(
     )
     simple = mesh.simplify_vertex_clustering(voxel)
     sv, sf = np.asarray(simple.vertices), np.asarray(simple.triangles).astype(np.int64)
+    if sv.shape[0] < 4 or sf.shape[0] < 4:
+        raise DataError(f"object mesh of {f.shape[0]:,} faces has nothing left after simplification; check its units")
     text = (
         f"object mesh has {f.shape[0]:,} faces (more than {budget:,}): simplified by vertex clustering "
         f"({1000 * voxel:.1f} mm cells) to {sf.shape[0]:,} faces"
     )
-    log.warning(text)
-    notes.append(text)
-    if sv.shape[0] < 4 or sf.shape[0] < 4:
-        raise DataError(f"object mesh of {f.shape[0]:,} faces has nothing left after simplification; check its units")
-    return sv, sf
+    return sv, sf, text
 
 
 def _edge_defects(mesh: trimesh.Trimesh) -> str:
@@ -342,7 +367,20 @@ def _edge_defects(mesh: trimesh.Trimesh) -> str:
     return ", ".join(p for p in parts if p) or "inconsistent face winding"
 
 
+def _bounded(hull: ConvexHull) -> ConvexHull:
+    """A hull of more than MAX_PART_VERTICES vertices -> the hull of its support points along SUPPORT_DIRECTIONS."""
+    if len(hull.vertices) <= MAX_PART_VERTICES:
+        return hull
+    vertices = hull.points[hull.vertices]  # (K, 3)
+    support = np.unique(np.argmax(vertices @ SUPPORT_DIRECTIONS.T, axis=0))  # the farthest vertex per direction
+    return _hull(vertices[support], "object part")
+
+
 def _body(hulls: list[ConvexHull], config: GraspPhysicsConfig, method: str, start: float) -> ObjectBody:
+    large = sum(len(h.vertices) > MAX_PART_VERTICES for h in hulls)
+    if large:
+        hulls = [_bounded(h) for h in hulls]  # parts of one object: a handful
+        method += f"; {large} part(s) of more than {MAX_PART_VERTICES:,} vertices cut to their support points"
     parts = tuple(np.ascontiguousarray(h.points[h.vertices]) for h in hulls)
     planes = np.concatenate([h.equations for h in hulls])
     plane_part = np.concatenate([np.full(len(h.equations), i, dtype=np.int64) for i, h in enumerate(hulls)])

@@ -13,7 +13,7 @@ from physics_scenes import box_mesh
 from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES, generate_objects
 from interhandgen_core.errors import DataError
 from interhandgen_core.physics.configuration import GraspPhysicsConfig
-from interhandgen_core.physics.object_body import object_body_from_mesh, object_body_from_points
+from interhandgen_core.physics.object_body import SUPPORT_COUNT, object_body_from_mesh, object_body_from_points
 
 CONFIG = GraspPhysicsConfig()
 
@@ -107,8 +107,22 @@ def test_a_million_face_mesh_is_simplified_quickly_with_a_warning(caplog: pytest
     with caplog.at_level(logging.WARNING, logger="interhandgen_core.physics.object_body"):
         body = object_body_from_mesh(huge.vertices, huge.faces, CONFIG)
     assert time.perf_counter() - start < 20.0
-    assert caplog.messages[0].startswith("object mesh has 1,310,720 faces (more than 20,000): simplified by vertex")
+    (line,) = caplog.messages  # one line: what was done, and what the simplified mesh needed
+    assert line.startswith("object mesh has 1,310,720 faces (more than 20,000): simplified by vertex clustering")
+    assert "object mesh is not watertight" not in line, "the sphere is closed: only its simplification may not be"
     assert body.num_parts == 1 and body.volume == pytest.approx(4 / 3 * np.pi * 0.1**3, rel=0.05)
+
+
+def test_a_smooth_part_is_cut_to_its_support_points() -> None:
+    sphere = trimesh.creation.icosphere(subdivisions=5, radius=0.08)  # a hull of 10,242 vertices
+    body = object_body_from_mesh(sphere.vertices, sphere.faces, GraspPhysicsConfig(max_object_faces=40_000))
+    assert body.num_parts == 1 and len(body.parts[0]) <= SUPPORT_COUNT and "support points" in body.method
+    assert body.volume == pytest.approx(sphere.volume, rel=0.01)
+    assert body.signed_distance(sphere.vertices)[0].max() < 4e-4  # an inner approximation, about 0.3 mm deep
+    disc = trimesh.creation.cylinder(radius=0.1, height=0.003, sections=2000)  # 3 mm thick, 4,000 hull vertices
+    thin = object_body_from_mesh(disc.vertices, disc.faces, CONFIG)
+    assert len(thin.parts[0]) <= SUPPORT_COUNT and np.ptp(thin.parts[0][:, 2]) == pytest.approx(0.003)
+    assert thin.volume == pytest.approx(disc.volume, rel=0.01)
 
 
 def test_too_small_a_cloud_is_refused() -> None:
