@@ -103,7 +103,10 @@ def read_object(path: str | Path, num_points: int = DEFAULT_MESH_SAMPLES, seed: 
         raise DataError(f"num_points must be a positive integer, got {num_points!r}")
     if suffix in MESH_SUFFIXES or (suffix == ".ply" and _ply_face_count(path) > 0):
         vertices, faces = read_mesh(path)
-        points, normals = sample_mesh_surface(vertices, faces, num_points, seed)
+        try:
+            points, normals = sample_mesh_surface(vertices, faces, num_points, seed)
+        except DataError as err:
+            raise DataError(f"{path}: {err}") from None
         source = f"{path} (mesh: {len(vertices)} vertices, {len(faces)} faces; {num_points} surface samples)"
         return ObjectInput(points, normals, vertices, faces, source)
     cloud_points, cloud_normals = _read_npy(path) if suffix == ".npy" else _read_cloud(path)
@@ -132,14 +135,31 @@ def sample_mesh_surface(
         raise DataError(f"mesh faces index vertices {f.min()}..{f.max()} but there are only {len(v)}")
     if isinstance(num, bool) or not isinstance(num, int) or num < 1:
         raise DataError(f"the number of surface samples must be a positive integer, got {num!r}")
-    mesh = trimesh.Trimesh(vertices=v, faces=f.astype(np.int64), process=False)
-    if not mesh.area > 0.0:
+    # The face geometry once, in numpy: trimesh's cached properties (area, is_watertight, volume) hash
+    # the arrays and build edge graphs, about 4 s of a 1.3 M-face mesh's reading; this is 0.4 s.
+    triangles = v[f]
+    crosses = trimesh.triangles.cross(triangles)
+    areas = trimesh.triangles.area(crosses=crosses)
+    if not areas.sum() > 0.0:
         raise DataError("the mesh has zero surface area (every triangle is degenerate); it cannot be sampled")
-    points, face_index = trimesh.sample.sample_surface(mesh, num, seed=seed)
-    normals = np.asarray(mesh.face_normals, dtype=np.float64)[face_index]
-    if mesh.is_watertight and mesh.is_winding_consistent and mesh.volume < 0.0:
-        normals = -normals
+    mesh = trimesh.Trimesh(vertices=v, faces=f.astype(np.int64), process=False)
+    points, face_index = trimesh.sample.sample_surface(mesh, num, face_weight=areas, seed=seed)
+    unit, valid = trimesh.triangles.normals(crosses=crosses[face_index])
+    normals = np.zeros((len(face_index), 3))
+    normals[valid] = unit  # a degenerate face's samples (weight 0: none are drawn) would get a zero normal
+    if _closed_and_consistent(f, len(v)) and np.einsum("ij,ij->", triangles[:, 0], crosses) < 0.0:
+        normals = -normals  # six times the signed volume is negative: wound inside out
     return np.asarray(points, dtype=np.float64), normals
+
+
+def _closed_and_consistent(faces: NDArray[np.integer], num_vertices: int) -> bool:
+    """faces (F, 3) -> every edge is shared by exactly two faces that run it in opposite directions
+    (watertight and consistently wound: trimesh's is_watertight and is_winding_consistent, by two sorts)."""
+    start = faces.astype(np.int64).reshape(-1)
+    end = np.roll(faces.astype(np.int64), -1, axis=1).reshape(-1)
+    forward = np.sort(start * num_vertices + end)  # each directed edge as one number
+    backward = np.sort(end * num_vertices + start)
+    return bool(np.all(forward[1:] != forward[:-1]) and np.array_equal(forward, backward))
 
 
 def _ply_face_count(path: Path) -> int:
