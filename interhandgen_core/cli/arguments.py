@@ -18,10 +18,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from interhandgen_core.config import add_config_options, default_of
+from interhandgen_core.config import add_config_options, config_overrides, default_of
 from interhandgen_core.data.motion_sequences import MotionConfig
 from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
-from interhandgen_core.errors import InterHandGenError
+from interhandgen_core.errors import ConfigError, InterHandGenError
+from interhandgen_core.physics.configuration import GraspPhysicsConfig
 from interhandgen_core.prior.configuration import SamplerConfig
 from interhandgen_core.runtime.configuration import BACKEND_NAMES, BackendConfig, default_cache_dir
 
@@ -35,6 +36,9 @@ GRASP_GUIDANCE_FLAGS: dict[str, str | tuple[str, ...]] = {
     "object_contact_weight": "--contact-weight",
     "settle_iterations": "--settle-iterations",
 }
+
+# Every field of GraspPhysicsConfig is an option of grasp --physics and evaluate grasps --physics.
+PHYSICS_FIELDS = tuple(f.name for f in dataclasses.fields(GraspPhysicsConfig))
 
 
 def dataclass_default(config: type, name: str) -> Any:
@@ -173,6 +177,31 @@ def add_grasp_guidance_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="object-conditioned prior (default: the shipped one)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: %(default)s)")
     add_config_options(parser, SamplerConfig, GRASP_GUIDANCE_FLAGS, flags=GRASP_GUIDANCE_FLAGS)
+
+
+def add_physics_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """--physics (its help: ``help_text``) and one option per GraspPhysicsConfig field, in their own group.
+
+    Left out, the fields keep GraspPhysicsConfig's defaults (the one source of them); physics_config reads them.
+    """
+    parser.add_argument("--physics", action="store_true", help=help_text)
+    add_config_options(
+        parser.add_argument_group("physics validation (with --physics; README 'Physics validation')"),
+        GraspPhysicsConfig,
+        PHYSICS_FIELDS,
+    )
+
+
+def physics_config(args: argparse.Namespace) -> GraspPhysicsConfig | None:
+    """The GraspPhysicsConfig that add_physics_arguments' options ask for; None without --physics.
+
+    ConfigError (one line, naming them) for physics options given without --physics.
+    """
+    options = config_overrides(args, PHYSICS_FIELDS)
+    if options and not args.physics:
+        given = ", ".join("--" + name.replace("_", "-") for name in options)
+        raise ConfigError(f"{given}: physics options apply only with --physics")
+    return GraspPhysicsConfig(**options) if args.physics else None
 
 
 def add_tracking_arguments(parser: argparse.ArgumentParser, min_frames: int, prefix: str = "") -> None:

@@ -16,17 +16,15 @@ from typing import TYPE_CHECKING
 
 from interhandgen_core.cli.arguments import (
     add_grasp_guidance_arguments,
+    add_physics_arguments,
     non_negative_int,
     parameter_default,
+    physics_config,
     positive_int,
 )
 from interhandgen_core.cli.output_paths import check_output_folder
-from interhandgen_core.config import add_config_options, config_overrides
-from interhandgen_core.errors import ConfigError, InterHandGenError
+from interhandgen_core.errors import InterHandGenError
 from interhandgen_core.evaluation.heldout_grasps import evaluate_heldout_grasps
-from interhandgen_core.physics.configuration import GraspPhysicsConfig
-
-PHYSICS_FIELDS = tuple(f.name for f in dataclasses.fields(GraspPhysicsConfig))
 
 if TYPE_CHECKING:
     from interhandgen_core.evaluation.protocol import ProtocolConfig
@@ -69,16 +67,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     heldout.add_argument("--previews", type=non_negative_int, default=4, help="objects to draw (default: %(default)s)")
     heldout.add_argument("--out", required=True, help="output directory")
     heldout.add_argument("--quiet", action="store_true", help="no progress bar")
-    heldout.add_argument(
-        "--physics",
-        action="store_true",
-        help="also try every proposal in MuJoCo: hands pressed onto the object, then the object's weight along "
+    add_physics_arguments(
+        heldout,
+        "also try every proposal in MuJoCo: hands pressed onto the object, then the object's weight along "
         "+-x, +-y, +-z; reports success over all proposals and the best 4 of each object",
-    )
-    add_config_options(
-        heldout.add_argument_group("physics validation (with --physics; README 'Physics validation')"),
-        GraspPhysicsConfig,
-        PHYSICS_FIELDS,
     )
     heldout.set_defaults(func=run_grasps)
 
@@ -150,11 +142,7 @@ def run_grasps(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     check_output_folder(out, "--out")
-    physics_options = config_overrides(args, PHYSICS_FIELDS)
-    if physics_options and not args.physics:
-        given = ", ".join("--" + name.replace("_", "-") for name in physics_options)
-        raise ConfigError(f"{given}: physics options apply only with --physics")
-    physics = GraspPhysicsConfig(**physics_options) if args.physics else None
+    physics = physics_config(args)
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device)
     result = evaluate_heldout_grasps(
         model,

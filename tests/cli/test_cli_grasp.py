@@ -123,3 +123,194 @@ def test_grasp_warns_of_an_object_too_small_or_large_for_two_hands(
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("interhandgen: warning: ")]
     assert len(warnings) == 1 and f"too {which} for two hands" in warnings[0] and f"spans {size}" in warnings[0]
     assert read_hands_file(out / "grasps.npz").num_samples == 2  # proposals are still returned
+
+
+# --physics: each proposal tried in MuJoCo (README "Physics validation"). Short pushes keep the tests quick.
+PHYSICS = ["--physics", "--push-time", "0.2"]
+DIRECTIONS = ["+x", "-x", "+y", "-y", "+z", "-z"]
+
+
+def _grasp_argv(path: Path, out: Path, checkpoint: Path, num: int = 3) -> list[str]:
+    return [
+        "grasp",
+        "--object",
+        str(path),
+        "--num",
+        str(num),
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--checkpoint",
+        str(checkpoint),
+    ]
+
+
+def _warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("interhandgen: warning: ")]
+
+
+@needs_procedural
+def test_grasp_physics_prints_what_each_grasp_held_and_writes_physics_json(
+    tiny_object_checkpoint: Path, box_stl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    out = tmp_path / "grasps"
+    assert main([*_grasp_argv(box_stl, out, tiny_object_checkpoint), *PHYSICS]) == 0
+    expected = {Path("grasps.npz"), Path("physics.json"), Path("object.ply"), Path("preview.png")}
+    assert files_under(out) == expected | {Path(f"grasp_{i:04d}.ply") for i in range(3)}
+    report = json.loads((out / "physics.json").read_text())
+    assert report["config"]["push_time"] == 0.2 and report["config"]["press_depth"] == 0.005
+    assert report["directions"] == DIRECTIONS and report["grasps"] == 3
+    assert report["object_body"]["method"] == "convex: 1 convex part(s)"
+    assert report["object_body"]["volume_m3"] == pytest.approx(0.2 * 0.1 * 0.12)
+    per_grasp = report["per_grasp"]
+    assert np.asarray(per_grasp["held"]).shape == (3, 6) and np.asarray(per_grasp["displacement_m"]).shape == (3, 6)
+    assert per_grasp["success"] == [all(row) for row in per_grasp["held"]]
+    assert len(per_grasp["settle_displacement_m"]) == 3 and len(per_grasp["rotation_deg"]) == 3
+    hands = read_hands_file(out / "grasps.npz")  # the schema of grasps.npz is unchanged, its scores in rank order
+    np.testing.assert_allclose(per_grasp["score"], hands.scores, rtol=1e-6)
+    printed = capsys.readouterr().out.splitlines()
+    header = next(line for line in printed if line.lstrip().startswith("rank"))
+    assert header.endswith("held  directions held")
+    rows = printed[printed.index(header) + 1 : printed.index(header) + 4]
+    for row, held in zip(rows, per_grasp["held"], strict=True):  # yes/no, then the directions held or "none"
+        names = [d for d, ok in zip(DIRECTIONS, held, strict=True) if ok]
+        assert row.endswith(f"{'yes' if all(held) else 'no':>4}  {' '.join(names) or 'none'}"), row
+    assert any(line.startswith("physics object: convex: 1 convex part(s); 1.200 kg") for line in printed)
+    assert any(line.startswith("physics: 3 grasps: ") and "hold in all six directions" in line for line in printed)
+
+
+def test_grasp_physics_options_without_physics_are_refused(
+    box_stl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "grasps"
+    code = main(["grasp", "--object", str(box_stl), "--num", "1", "--out", str(out), "--friction", "0.3"])
+    assert code == 1
+    assert_one_line_error(capsys.readouterr().err, "--friction: physics options apply only with --physics")
+    assert not out.exists()
+
+
+@needs_procedural
+@pytest.mark.parametrize(("kind", "method", "tolerance"), [("cloud", "Poisson", 0.15), ("mesh", "convex", 1e-6)])
+def test_grasp_physics_of_an_object_in_millimetres_builds_the_body_in_metres(
+    kind: str,
+    method: str,
+    tolerance: float,
+    tiny_object_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    import trimesh
+
+    box = trimesh.creation.box(extents=(0.2, 0.1, 0.12))
+    box.apply_translation([0.5, 0.0, 0.3])
+    if kind == "cloud":  # xyz in millimetres and the outward normals, as a sensor's segmentation gives them
+        points, faces = trimesh.sample.sample_surface(box, 3000, seed=0)
+        path = tmp_path / "box_mm.npy"
+        np.save(path, np.hstack([points * 1000.0, box.face_normals[faces]]))
+    else:  # a CAD export in millimetres
+        path = tmp_path / "box_mm.stl"
+        box.apply_scale(1000.0)
+        box.export(path)
+    out = tmp_path / "grasps"
+    assert main([*_grasp_argv(path, out, tiny_object_checkpoint, num=2), *PHYSICS]) == 0
+    body = json.loads((out / "physics.json").read_text())["object_body"]
+    assert method in body["method"]  # a cloud is closed by Poisson reconstruction first
+    assert body["volume_m3"] == pytest.approx(0.2 * 0.1 * 0.12, rel=tolerance)  # metres, as the hands
+    assert len(_warnings(capsys.readouterr().err)) == 1  # the millimetres only
+
+
+@needs_procedural
+def test_grasp_physics_of_an_open_mesh_names_the_fallback_in_one_warning(
+    tiny_object_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import trimesh
+
+    box = trimesh.creation.box(extents=(0.2, 0.1, 0.12))
+    path = tmp_path / "open_box.stl"
+    trimesh.Trimesh(box.vertices, box.faces[:-2], process=False).export(path)  # two faces (one side) removed
+    out = tmp_path / "grasps"
+    assert main([*_grasp_argv(path, out, tiny_object_checkpoint), *PHYSICS]) == 0
+    captured = capsys.readouterr()
+    assert _warnings(captured.err) == [
+        "interhandgen: warning: object mesh is not watertight (4 open edges): its holes were capped"
+    ], captured.err
+    assert read_hands_file(out / "grasps.npz").num_samples == 3  # proposals and physics both ran
+    report = json.loads((out / "physics.json").read_text())
+    assert report["object_body"]["method"].startswith("object mesh is not watertight (4 open edges)")
+    assert report["object_body"]["volume_m3"] == pytest.approx(0.2 * 0.1 * 0.12)  # the cap closed it flat
+
+
+def _flat_grid() -> tuple[np.ndarray, np.ndarray]:
+    """A 20 x 10 cm grid of triangles at z = 0: (V, 3) metres, (F, 3)."""
+    import trimesh
+
+    grid = trimesh.creation.box(extents=(0.2, 0.1, 0.12)).subdivide().subdivide()
+    vertices = np.array(grid.vertices)
+    vertices[:, 2] = 0.0
+    return vertices, np.asarray(grid.faces)
+
+
+@needs_procedural
+@pytest.mark.parametrize(
+    ("name", "step"),
+    [
+        ("plane", "the physics validation cannot make a solid of it: object mesh is flat: 0.000 mm thick"),
+        ("line", "the mesh has zero surface area"),
+        ("three_faces", "the physics validation cannot make a solid of it: object mesh has 4 vertices and 3 faces"),
+    ],
+)
+def test_grasp_physics_of_a_degenerate_mesh_is_one_line_and_writes_nothing(
+    name: str, step: str, tiny_object_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import trimesh
+
+    vertices, faces = _flat_grid()
+    if name == "line":
+        vertices[:, 1] = 0.0  # every vertex on the x axis
+    if name == "three_faces":  # a tetrahedron without its fourth face
+        vertices, faces = np.eye(4, 3, k=-1) * 0.1, np.array([[0, 2, 1], [0, 1, 3], [1, 2, 3]])
+    path = tmp_path / f"{name}.ply"
+    trimesh.Trimesh(vertices, faces, process=False).export(path)
+    out = tmp_path / "grasps"
+    assert main([*_grasp_argv(path, out, tiny_object_checkpoint, num=2), *PHYSICS]) == 1
+    line = assert_one_line_error(capsys.readouterr().err, str(path), step)
+    assert name == "line" or line.endswith("; nothing was written")
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def million_face_ply(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sphere of 8 cm radius, 1,310,720 faces (binary PLY, 25 MB), built once."""
+    import trimesh
+
+    path = tmp_path_factory.mktemp("huge") / "sphere.ply"
+    trimesh.creation.icosphere(subdivisions=8, radius=0.08).export(path)
+    return path
+
+
+@needs_procedural
+def test_grasp_physics_of_a_million_face_mesh_finishes_with_one_warning(
+    million_face_ply: Path, tiny_object_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import time
+
+    out = tmp_path / "grasps"
+    start = time.perf_counter()
+    assert main([*_grasp_argv(million_face_ply, out, tiny_object_checkpoint), *PHYSICS]) == 0
+    seconds = time.perf_counter() - start
+    print(f"grasp --physics of 1,310,720 faces: {seconds:.1f} s")
+    assert seconds < 120.0, "no hang: 10-20 s on 2 loaded cores (reading 0.6 s, the body 2 s)"
+    (warning,) = _warnings(capsys.readouterr().err)
+    assert warning.startswith(
+        "interhandgen: warning: object mesh has 1,310,720 faces (more than 20,000): simplified by vertex clustering"
+    )
+    body = json.loads((out / "physics.json").read_text())["object_body"]
+    assert body["convex_parts"] == 1 and body["volume_m3"] == pytest.approx(4 / 3 * np.pi * 0.08**3, rel=0.05)
