@@ -113,17 +113,22 @@ def penetration_loss(
     *,
     normals: Tensor | None = None,
     other_normals: Tensor | None = None,
+    indices: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Eq. 7 per sample, per vertex: vertices (B, V, 3), faces (F, 3), other_vertices (B, W, 3), other_faces (F', 3) -> (B,) centimetres.
 
     ``normals`` (B, V, 3) and ``other_normals`` (B, W, 3), where given, are the meshes' vertex normals,
     computed once by a caller whose meshes only translate (contact/settling.py): a translation leaves
     them, and their gradient (zero), unchanged.
+    ``indices``, where given, are hand_pair_indices' (to_other (B, V), from_other (B, W)), found once
+    for several calls (contact/settling.py); else each call searches.
     """
     if other_normals is None:
         other_normals = vertex_normals(other_vertices, other_faces)
     to_other = from_other = None
-    if use_trees(vertices):  # the same nearest vertices, by k-d trees (geometry/tree_nearest.py)
+    if indices is not None:
+        to_other, from_other = indices
+    elif use_trees(vertices):  # the same nearest vertices, by k-d trees (geometry/tree_nearest.py)
         if symmetric:
             to_other, from_other = nearest_indices_both_ways(vertices, other_vertices, _SEARCH_MARGIN_M)
         else:
@@ -134,6 +139,20 @@ def penetration_loss(
             normals = vertex_normals(vertices, faces)
         loss = loss + _searched_penetration(other_vertices, vertices, normals, from_other).mean(-1)
     return loss * _CENTIMETRES_PER_METRE
+
+
+def hand_pair_indices(vertices: Tensor, other_vertices: Tensor, travel: float) -> tuple[Tensor, Tensor] | None:
+    """vertices (B, V, 3), other_vertices (B, W, 3) metres -> (to_other (B, V), from_other (B, W)) long: each
+    vertex's nearest vertex of the other set, -1 where not searched, for penetration_loss(indices=...) while
+    the two sets move apart or together by at most ``travel`` metres; None off the CPU (searched at each call).
+
+    The margin of the search grows by ``travel`` so that vertices coming within reach are searched now.
+    Between searches a vertex keeps its nearest vertex of the search (an approximation of a few
+    millimetres of travel, tests/contact/test_settling.py).
+    """
+    if not use_trees(vertices):
+        return None
+    return nearest_indices_both_ways(vertices.detach(), other_vertices.detach(), _SEARCH_MARGIN_M + travel)
 
 
 @dataclass

@@ -11,7 +11,8 @@ minimise
                          + gap of the hand's closest vertex to the cloud (cm) ]  (contact)
         + L_pen(left, right)                                                     (Eq. 7, hands)
 
-by normalised gradient steps on the two translations only (each hand moves ``step_m``
+by normalised gradient steps on the two translations only (the hands' nearest vertices searched every
+few iterations, the object read from a grid where the caller passes one, prior/sampler.ObjectCondition) (each hand moves ``step_m``
 along its own descent direction, the step shrinking linearly to 0 over the iterations); articulation, shape and orientation stay what the
 prior sampled. The object term is a sum, not Eq. 7's mean, so that any penetration
 outweighs the pull of the contact term and a hand settles touching, not sunk in. Depths
@@ -26,10 +27,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from interhandgen_core.contact.penetration import SignedDistance, object_gap_and_depth, penetration_loss
+from interhandgen_core.contact.penetration import (
+    SignedDistance,
+    hand_pair_indices,
+    object_gap_and_depth,
+    penetration_loss,
+)
 from interhandgen_core.geometry.normals import vertex_normals
 
 _CM = 100.0
+
+# Iterations between searches of the two hands' nearest vertices (the hand-hand term): in between each
+# hand moves at most this many steps of step_m, a few millimetres, and the found vertices are kept
+# (tests/contact/test_settling.py compares with a search at every iteration).
+_SEARCH_EVERY = 5
 
 
 def settle_translations(
@@ -60,8 +71,16 @@ def settle_translations(
             lo = left_offset.requires_grad_(True)
             ro = right_offset.requires_grad_(True)
             moved_left, moved_right = lv + lo[:, None], rv + ro[:, None]
+            if k % _SEARCH_EVERY == 0:  # the hands' nearest vertices, kept for the next few small steps
+                searched = hand_pair_indices(moved_right, moved_left, _SEARCH_EVERY * step_m)
             loss = penetration_loss(
-                moved_right, right_faces, moved_left, left_faces, normals=right_normals, other_normals=left_normals
+                moved_right,
+                right_faces,
+                moved_left,
+                left_faces,
+                normals=right_normals,
+                other_normals=left_normals,
+                indices=searched,
             )
             for moved in (moved_left, moved_right):
                 gap, depth = object_gap_and_depth(moved, points, normals, band, signed_distance)

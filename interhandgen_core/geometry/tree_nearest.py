@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 from torch import Tensor
 
+from interhandgen_core.geometry.distance_grid import GridSignedDistance
 from interhandgen_core.geometry.mirroring import mirror_points
 
 _ALL_PAIRS_ON_CPU = threading.local()
@@ -65,6 +66,7 @@ class CloudTree:
             raise ValueError(f"a cloud tree needs points (M, 3) with M >= 1, got shape {tuple(points.shape)}")
         self.num_points = int(points.shape[0])
         self._tree = cKDTree(_numpy(points))
+        self.grid: GridSignedDistance | None = None  # TreeSignedDistance.grid's, built once per tree
 
     def k_nearest(self, queries: Tensor, k: int) -> Tensor:
         """queries (..., 3) -> (..., k) long indices into the cloud, nearest first (k capped at M)."""
@@ -109,6 +111,14 @@ class TreeSignedDistance:
     def mirrored(self) -> TreeSignedDistance:
         """The mirrored cloud's (geometry/mirroring.py): queries are mirrored into this one's tree."""
         return TreeSignedDistance(self.points, self.normals, not self.is_mirrored, self.tree)
+
+    def grid(self) -> GridSignedDistance:
+        """This distance sampled on a grid around the cloud (geometry/distance_grid.py), built on the first call
+        and kept with the tree: every condition rebuilt around the same tree, and its mirror image, shares it."""
+        if self.tree.grid is None:
+            unmirrored = TreeSignedDistance(self.points, self.normals, False, self.tree)
+            self.tree.grid = GridSignedDistance.around(unmirrored, self.points)
+        return self.tree.grid.mirrored() if self.is_mirrored else self.tree.grid
 
     def __call__(self, points: Tensor) -> Tensor:
         if self.is_mirrored:

@@ -206,7 +206,7 @@ class GraspPipeline(PriorPipeline):
             obj.penetration_band,
             config.settle_iterations,
             config.settle_step_m,
-            obj.distance,
+            obj.settling_distance(),
         )
         # Settling and the return to the input frame are translations: the meshes move with the wrists.
         left_vertices, right_vertices = lo.vertices + left_offset[:, None], ro.vertices + right_offset[:, None]

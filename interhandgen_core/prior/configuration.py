@@ -205,6 +205,12 @@ class SamplerConfig(ConfigBase):
     penetration_guidance_weight: w_pen at t = 0, >= 0 (0 = no anti-penetration guidance); the
         former name penetration_weight is read by from_dict.
     penetration_decay: factor applied to w_pen per step away from t = 0, in (0, 1].
+    penetration_min_weight: guidance steps whose w_pen is below this are skipped (not in the paper):
+        the noisiest steps' pushes are small and the denoiser's later steps redo them, while each
+        guidance step costs a hand-layer pass, nearest-neighbour searches and a backward pass.
+        0 = guide every step (the paper's Algorithm 2), the default: skipping the steps below 1.0
+        halved guidance's time but raised hand-hand penetration (0.20 -> 0.69 mm) and lowered
+        one-sided contact (0.54 -> 0.46) on the development objects.
     penetration_max_step: largest change of one sample's normalised 64-vector that one
         anti-penetration step may make (a trust region; not in the paper), > 0; ``inf``
         applies the paper's plain gradient step. The gradient of Eq. 7 grows with the
@@ -235,6 +241,9 @@ class SamplerConfig(ConfigBase):
     )
     penetration_decay: float = setting(
         0.9, low=0.0, high=1.0, low_open=True, help="factor on w_pen per step away from t = 0"
+    )
+    penetration_min_weight: float = setting(
+        0.0, low=0.0, help="guidance steps with w_pen below this are skipped (faster); 0: every step"
     )
     penetration_max_step: float = setting(
         0.5,

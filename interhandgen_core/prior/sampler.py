@@ -35,8 +35,9 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
-from interhandgen_core.contact.penetration import object_guidance_terms, penetration_loss
+from interhandgen_core.contact.penetration import SignedDistance, object_guidance_terms, penetration_loss
 from interhandgen_core.errors import ConfigError
+from interhandgen_core.geometry.distance_grid import GridSignedDistance, ScreenedSignedDistance
 from interhandgen_core.geometry.mirroring import mirror_points
 from interhandgen_core.geometry.tree_nearest import TreeSignedDistance, use_trees
 from interhandgen_core.hands.hand_params import HAND_DIM, HandParams
@@ -47,6 +48,10 @@ from interhandgen_core.prior.schedule import DiffusionSchedule
 
 DenoiseFn = Callable[[Tensor, Tensor, Tensor, Tensor, "Tensor | None"], Tensor]
 SamplerT = TypeVar("SamplerT", bound="CascadedSampler")
+
+# Guidance reads the cloud's k-d tree for hand vertices whose grid distance is below this (metres), the grid
+# beyond: four grid cells of a 20 cm object, more than the grid's error in front of the surface.
+GUIDANCE_REACH_M = 0.02
 
 
 @dataclass
@@ -62,6 +67,10 @@ class ObjectCondition:
         (geometry/tree_nearest.TreeSignedDistance, cloud_distance), read by the hand-object terms
         of guidance and settling in place of an all-pairs search at every step; None on other
         devices, where that search stays (fast there; a CUDA graph may not read to the host).
+        The reference, read by the per-grasp figures.
+    field: that distance sampled once on a grid around the cloud (geometry/distance_grid.py), read by
+        guidance and settling in place of the tree (one interpolation per step instead of a search);
+        None where ``distance`` is None. ``guidance_distance`` picks what the hand-object terms read.
     """
 
     embedding: Tensor
@@ -70,10 +79,25 @@ class ObjectCondition:
     normals: Tensor
     penetration_band: float
     distance: TreeSignedDistance | None = None
+    field: GridSignedDistance | None = None
 
     def __post_init__(self) -> None:
         if self.distance is None:
             self.distance = cloud_distance(self.points, self.normals)
+        if self.field is None and self.distance is not None:
+            self.field = self.distance.grid()
+
+    def guidance_distance(self) -> SignedDistance | None:
+        """The signed distance that guidance reads: the tree's near the object, the grid's elsewhere
+        (geometry/distance_grid.ScreenedSignedDistance); None off the CPU (all pairs)."""
+        if self.field is None or self.distance is None:
+            return self.distance
+        return ScreenedSignedDistance(self.field, self.distance, GUIDANCE_REACH_M)
+
+    def settling_distance(self) -> SignedDistance | None:
+        """The signed distance that settling reads: the grid (the hands only translate there by millimetres,
+        and settle as well on it as on the tree), else None off the CPU (all pairs)."""
+        return self.field
 
     def mirrored(self) -> ObjectCondition:
         """Gamma(O): the cloud mirrored, the two embeddings swapped."""
@@ -84,6 +108,7 @@ class ObjectCondition:
             mirror_points(self.normals),
             self.penetration_band,
             None if self.distance is None else self.distance.mirrored(),
+            None if self.field is None else self.field.mirrored(),
         )
 
 
@@ -142,12 +167,14 @@ class CascadedSampler:
         return pairs
 
     def penetration_weights(self) -> list[float]:
-        """w_pen per DDIM step, first (noisiest) to last (t = 0)."""
+        """w_pen per DDIM step, first (noisiest) to last (t = 0); 0 (no guidance step) where below
+        ``config.penetration_min_weight``."""
         steps = self.config.ddim_steps
-        return [
+        weights = [
             self.config.penetration_guidance_weight * self.config.penetration_decay ** (steps - 1 - k)
             for k in range(steps)
         ]
+        return [w if w >= self.config.penetration_min_weight else 0.0 for w in weights]
 
     def sample_anchor(self, noise: Tensor, obj: ObjectCondition | None = None) -> Tensor:
         """Algorithm 2 lines 5-10: x_T (num, 64) -> (num, 64) normalised right-hand-space anchors.
@@ -243,7 +270,7 @@ class CascadedSampler:
                 num = vertices.shape[0]
                 points, normals = (c.expand(num, *c.shape) for c in (obj.points, obj.normals))
                 penetration, gap = object_guidance_terms(
-                    vertices, self.right_layer.faces, points, normals, obj.penetration_band, obj.distance
+                    vertices, self.right_layer.faces, points, normals, obj.penetration_band, obj.guidance_distance()
                 )
                 loss = loss + penetration.sum() + self.config.object_contact_weight * gap.sum()
             (grad,) = torch.autograd.grad(loss, x_var)

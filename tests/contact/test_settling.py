@@ -35,3 +35,18 @@ def test_zero_iterations_leave_hands_where_they_are() -> None:
     hand, faces = ball(0.02, (0.06, 0.0, 0.0), 1)
     left, right = settle_translations(hand[None], faces, hand[None], faces, cloud, cloud / 0.06, math.inf, 0, 0.002)
     assert torch.equal(left, torch.zeros(1, 3)) and torch.equal(right, torch.zeros(1, 3))
+
+
+def test_searching_the_hands_every_few_iterations_settles_as_a_search_at_every_one(monkeypatch) -> None:
+    import interhandgen_core.contact.settling as settling
+
+    cloud, _ = ball(0.06, (0.0, 0.0, 0.0), 4)
+    normals = torch.nn.functional.normalize(cloud, dim=-1)
+    # Two "hands" overlapping each other and the object: the hand-hand term acts throughout.
+    left, faces = ball(0.02, (0.065, 0.0, 0.0), 2)
+    right, _ = ball(0.02, (0.07, 0.025, 0.0), 2)
+    few = settle_translations(left[None], faces, right[None], faces, cloud, normals, math.inf, 30, 0.002)
+    monkeypatch.setattr(settling, "_SEARCH_EVERY", 1)
+    every = settle_translations(left[None], faces, right[None], faces, cloud, normals, math.inf, 30, 0.002)
+    for a, b in zip(few, every, strict=True):
+        assert float((a - b).norm()) < 0.003  # within a step and a half of the reference

@@ -183,3 +183,28 @@ def test_an_object_condition_builds_its_cloud_tree_once() -> None:
     queries = (torch.randn(1, 50, 3, generator=g) * 0.05).clamp(-0.1, 0.1)
     assert mirrored.distance is not None
     assert torch.allclose(mirrored.distance(mirror_points(queries)), first.distance(queries))
+
+
+def test_guidance_steps_below_the_minimum_weight_are_skipped(parts: tuple) -> None:
+    every = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_guidance_weight=2.0, penetration_min_weight=0))
+    late = make_sampler(parts, SamplerConfig(ddim_steps=4, penetration_guidance_weight=2.0, penetration_min_weight=1.7))
+    assert every.penetration_weights() == pytest.approx([2.0 * 0.9**3, 2.0 * 0.9**2, 1.8, 2.0])
+    assert late.penetration_weights() == pytest.approx([0.0, 0.0, 1.8, 2.0])
+
+
+def test_an_object_condition_shares_its_distance_grid_with_its_mirror_image() -> None:
+    from interhandgen_core.geometry.mirroring import mirror_points
+    from interhandgen_core.prior.sampler import ObjectCondition
+
+    g = torch.Generator().manual_seed(1)
+    points = torch.nn.functional.normalize(torch.randn(512, 3, generator=g), dim=-1) * 0.06
+    embedding = torch.zeros(1, 8)
+    first = ObjectCondition(embedding, embedding, points, points / 0.06, float("inf"))
+    again = ObjectCondition(embedding, embedding, points, points / 0.06, float("inf"), first.distance)
+    assert first.field is not None and again.field is first.field  # built once per tree
+    mirrored = first.mirrored()
+    queries = torch.randn(1, 40, 3, generator=g) * 0.05
+    assert mirrored.field is not None and mirrored.field.values is first.field.values
+    assert torch.allclose(mirrored.field(mirror_points(queries)), first.field(queries))
+    guided = first.guidance_distance()
+    assert guided is not None and first.settling_distance() is first.field
