@@ -52,7 +52,13 @@ from torch import Tensor
 
 from interhandgen_core.geometry.nearest import offset_to_nearest, points_to_cloud_signed_distance
 from interhandgen_core.geometry.normals import vertex_normals
-from interhandgen_core.geometry.tree_nearest import nearest_indices, nearest_indices_both_ways, use_trees
+from interhandgen_core.geometry.tree_nearest import (
+    SampleTrees,
+    nearest_indices,
+    nearest_indices_both_ways,
+    nearest_indices_within,
+    use_trees,
+)
 
 # points (B, N, 3) metres, object frame -> (B, N) signed distance to the object, metres, negative inside:
 # a structure built once per cloud (geometry/tree_nearest.CloudTree) in place of the per-call search.
@@ -141,18 +147,24 @@ def penetration_loss(
     return loss * _CENTIMETRES_PER_METRE
 
 
-def hand_pair_indices(vertices: Tensor, other_vertices: Tensor, travel: float) -> tuple[Tensor, Tensor] | None:
+def hand_pair_indices(
+    vertices: Tensor, other_vertices: Tensor, travel: float = 0.0, other_trees: SampleTrees | None = None
+) -> tuple[Tensor, Tensor] | None:
     """vertices (B, V, 3), other_vertices (B, W, 3) metres -> (to_other (B, V), from_other (B, W)) long: each
     vertex's nearest vertex of the other set, -1 where not searched, for penetration_loss(indices=...) while
     the two sets move apart or together by at most ``travel`` metres; None off the CPU (searched at each call).
 
     The margin of the search grows by ``travel`` so that vertices coming within reach are searched now.
     Between searches a vertex keeps its nearest vertex of the search (an approximation of a few
-    millimetres of travel, tests/contact/test_settling.py).
+    millimetres of travel, tests/contact/test_settling.py). ``other_trees``, where given, are the other
+    set's k-d trees, built once while it stays put (prior/sampler.py's anchor): the same indices.
     """
     if not use_trees(vertices):
         return None
-    return nearest_indices_both_ways(vertices.detach(), other_vertices.detach(), _SEARCH_MARGIN_M + travel)
+    vertices, other_vertices, margin = vertices.detach(), other_vertices.detach(), _SEARCH_MARGIN_M + travel
+    if other_trees is None:
+        return nearest_indices_both_ways(vertices, other_vertices, margin)
+    return other_trees.nearest(vertices, margin), nearest_indices(other_vertices, vertices, margin)
 
 
 @dataclass
@@ -200,6 +212,19 @@ def _within_band(depth: Tensor, band: float) -> Tensor:
     return torch.where(depth <= band, depth, torch.zeros_like(depth))
 
 
+def _object_signed_distance(
+    vertices: Tensor, object_points: Tensor, object_normals: Tensor, signed_distance: SignedDistance | None
+) -> Tensor:
+    """(B, V) metres, negative inside: object_gap_and_depth's signed distance of each vertex to the cloud."""
+    if signed_distance is None:
+        return points_to_cloud_signed_distance(vertices, object_points, object_normals)
+    return signed_distance(vertices)
+
+
+def _gap_and_depth(signed: Tensor, band: float) -> tuple[Tensor, Tensor]:
+    return torch.relu(signed.min(dim=-1).values), _within_band(torch.relu(-signed), band)
+
+
 def object_gap_and_depth(
     vertices: Tensor,
     object_points: Tensor,
@@ -220,11 +245,12 @@ def object_gap_and_depth(
     object). depth: each vertex's distance behind the cloud's surface, 0 in front of it and
     beyond ``band`` (object_penetration_loss says why).
     """
-    if signed_distance is None:
-        signed = points_to_cloud_signed_distance(vertices, object_points, object_normals)
-    else:
-        signed = signed_distance(vertices)
-    return torch.relu(signed.min(dim=-1).values), _within_band(torch.relu(-signed), band)
+    return _gap_and_depth(_object_signed_distance(vertices, object_points, object_normals, signed_distance), band)
+
+
+def _one_cloud(points: Tensor) -> bool:
+    """points (B, P, 3): one cloud for the whole batch (a single sample, or one cloud expanded, as guidance passes)."""
+    return points.shape[0] == 1 or points.stride(0) == 0
 
 
 def object_guidance_terms(
@@ -234,17 +260,34 @@ def object_guidance_terms(
     object_normals: Tensor,
     band: float,
     signed_distance: SignedDistance | None = None,
+    *,
+    normals: Tensor | None = None,
+    reach: float | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Both object terms from one nearest-neighbour pass -> (object_penetration_loss, gap), (B,) cm each.
 
     vertices (B, V, 3), faces (F, 3), object_points, object_normals (B, P, 3) unit outward;
     the gap is object_gap_and_depth's, in centimetres. ``signed_distance``: object_gap_and_depth's.
+    ``normals`` (B, V, 3), where given, are the hand's vertex normals (computed once by a caller that also
+    reads them for the hand-hand term, prior/sampler.py). ``reach`` metres, where given (on the CPU, one cloud
+    expanded over the batch): only
+    cloud points within ``reach`` of a hand vertex count as behind the hand's skin, and only the hand
+    vertices within twice that of the cloud are searched for them (geometry/tree_nearest.nearest_indices_within;
+    the others cannot be any cloud point's nearest within reach). A point inside a hand lies within about
+    1.5 cm of a vertex; the points it drops are those further off that the nearest-vertex test misreads
+    as behind the skin (between spread fingers). tests/contact/test_penetration.py compares with the full search.
     """
-    gap, into_object = object_gap_and_depth(vertices, object_points, object_normals, band, signed_distance)
-    index = nearest_indices(object_points, vertices, _SEARCH_MARGIN_M) if use_trees(vertices) else None
-    into_hand = _within_band(
-        _searched_penetration(object_points, vertices, vertex_normals(vertices, faces), index), band
-    )
+    signed = _object_signed_distance(vertices, object_points, object_normals, signed_distance)
+    gap, into_object = _gap_and_depth(signed, band)
+    if not use_trees(vertices):
+        index = None
+    elif reach is None or not _one_cloud(object_points):
+        index = nearest_indices(object_points, vertices, _SEARCH_MARGIN_M)
+    else:
+        index = nearest_indices_within(object_points[0], vertices, signed.detach() < 2.0 * reach, reach)
+    if normals is None:
+        normals = vertex_normals(vertices, faces)
+    into_hand = _within_band(_searched_penetration(object_points, vertices, normals, index), band)
     penetration = (into_object.mean(-1) + into_hand.mean(-1)) * _CENTIMETRES_PER_METRE
     return penetration, gap * _CENTIMETRES_PER_METRE
 

@@ -126,6 +126,16 @@ class TreeSignedDistance:
         return tree_signed_distance(self.tree, points, self.points.to(points.dtype), self.normals.to(points.dtype))
 
 
+def _wanted(queries: Tensor, points: Tensor, margin: float | None) -> Tensor:
+    """(B, N) bool: the queries within ``margin`` of the box of their sample's points (all where None)."""
+    if margin is None:
+        return torch.ones(queries.shape[:2], dtype=torch.bool, device=queries.device)
+    lower = points.detach().amin(dim=1, keepdim=True) - margin
+    upper = points.detach().amax(dim=1, keepdim=True) + margin
+    q = queries.detach()
+    return ((q >= lower) & (q <= upper)).all(dim=-1)
+
+
 def nearest_indices(queries: Tensor, points: Tensor, margin: float | None = None) -> Tensor:
     """queries (B, N, 3), points (B, M, 3) -> (B, N) long: each query's nearest point of its own sample.
 
@@ -134,19 +144,60 @@ def nearest_indices(queries: Tensor, points: Tensor, margin: float | None = None
     it, where the penetration tests of contact/penetration.py read 0 (a hand's vertex spacing is about
     5 mm; the margin should exceed it). Most pairs of hands are apart, so most searches are skipped.
     """
-    if margin is None:
-        wanted = torch.ones(queries.shape[:2], dtype=torch.bool, device=queries.device)
-    else:
-        lower = points.detach().amin(dim=1, keepdim=True) - margin
-        upper = points.detach().amax(dim=1, keepdim=True) + margin
-        q = queries.detach()
-        wanted = ((q >= lower) & (q <= upper)).all(dim=-1)
+    wanted = _wanted(queries, points, margin)
     q_np, p_np, wanted_np = _numpy(queries), _numpy(points), wanted.cpu().numpy()
     out = np.full(q_np.shape[:2], -1, dtype=np.int64)
     for b in np.flatnonzero(wanted_np.any(axis=1)):  # one tree per sample (module docstring), where any query is near
         rows = np.flatnonzero(wanted_np[b])
         out[b, rows] = cKDTree(p_np[b], **_ONE_PASS).query(q_np[b, rows], k=1)[1]
     return torch.from_numpy(out).to(queries.device)
+
+
+class SampleTrees:
+    """One k-d tree per sample of a batch of point sets (B, M, 3), built once: for a set that stays put while
+    others move (the anchor hand of prior/sampler.sample_other), searched at every step without a rebuild."""
+
+    def __init__(self, points: Tensor) -> None:
+        self.points = points.detach()
+        self._trees = [cKDTree(p) for p in _numpy(self.points)]  # one per sample (module docstring)
+
+    def nearest(self, queries: Tensor, margin: float | None = None) -> Tensor:
+        """queries (B, N, 3) -> (B, N) long: nearest_indices(queries, points, margin), the same indices."""
+        wanted = _wanted(queries, self.points, margin)
+        q_np, wanted_np = _numpy(queries), wanted.cpu().numpy()
+        out = np.full(q_np.shape[:2], -1, dtype=np.int64)
+        for b in np.flatnonzero(wanted_np.any(axis=1)):  # one tree per sample, where any query is near
+            rows = np.flatnonzero(wanted_np[b])
+            out[b, rows] = self._trees[b].query(q_np[b, rows], k=1)[1]
+        return torch.from_numpy(out).to(queries.device)
+
+
+def nearest_indices_within(cloud: Tensor, points: Tensor, candidates: Tensor, radius: float) -> Tensor:
+    """cloud (P, 3) shared by the batch, points (B, M, 3) metres, candidates (B, M) bool -> (B, P) long: each cloud
+    point's nearest candidate point of each sample where that lies within ``radius`` metres, else -1.
+
+    Equal to nearest_indices(cloud.expand(B, -1, -1), points) for every cloud point whose nearest point (of
+    all M) lies within ``radius`` and is a candidate: a caller that knows which points can be within reach
+    of the cloud (the hand vertices near an object, contact/penetration.object_guidance_terms) passes only
+    those. One search for the whole batch: the pairs within ``radius`` of a tree over the cloud and one
+    over the candidates of every sample, the nearest of each (sample, cloud point) kept.
+    """
+    rows, columns = candidates.nonzero(as_tuple=True)  # (K,) sample and index of each candidate point
+    batch, size = points.shape[0], cloud.shape[0]
+    out = torch.full((batch * size,), -1, dtype=torch.long)
+    if rows.numel() > 0:
+        chosen = _numpy(points[rows, columns])
+        pairs = cKDTree(_numpy(cloud), **_ONE_PASS).sparse_distance_matrix(
+            cKDTree(chosen, **_ONE_PASS), radius, output_type="ndarray"
+        )
+        near, found = torch.from_numpy(pairs["i"].astype(np.int64)), torch.from_numpy(pairs["j"].astype(np.int64))
+        distance = torch.from_numpy(pairs["v"])
+        key = rows.cpu()[found] * size + near  # (sample, cloud point) of each pair
+        nearest = torch.full((batch * size,), torch.inf, dtype=distance.dtype)
+        nearest = nearest.scatter_reduce(0, key, distance, reduce="amin")
+        best = distance <= nearest[key]  # the nearest pair of each key (any one of exact ties)
+        out[key[best]] = columns.cpu()[found[best]]
+    return out.reshape(batch, size).to(points.device)
 
 
 def nearest_indices_both_ways(a: Tensor, b: Tensor, margin: float | None = None) -> tuple[Tensor, Tensor]:

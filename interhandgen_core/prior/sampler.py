@@ -35,11 +35,17 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
-from interhandgen_core.contact.penetration import SignedDistance, object_guidance_terms, penetration_loss
+from interhandgen_core.contact.penetration import (
+    SignedDistance,
+    hand_pair_indices,
+    object_guidance_terms,
+    penetration_loss,
+)
 from interhandgen_core.errors import ConfigError
 from interhandgen_core.geometry.distance_grid import GridSignedDistance, ScreenedSignedDistance
 from interhandgen_core.geometry.mirroring import mirror_points
-from interhandgen_core.geometry.tree_nearest import TreeSignedDistance, use_trees
+from interhandgen_core.geometry.normals import vertex_normals
+from interhandgen_core.geometry.tree_nearest import SampleTrees, TreeSignedDistance, use_trees
 from interhandgen_core.hands.hand_params import HAND_DIM, HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import SamplerConfig
@@ -52,6 +58,10 @@ SamplerT = TypeVar("SamplerT", bound="CascadedSampler")
 # Guidance reads the cloud's k-d tree for hand vertices whose grid distance is below this (metres), the grid
 # beyond: four grid cells of a 20 cm object, more than the grid's error in front of the surface.
 GUIDANCE_REACH_M = 0.02
+
+# Cloud points count as behind the hand's skin only within this of a hand vertex (metres,
+# penetration.object_guidance_terms' reach): a point inside a finger lies within about 1 cm of a vertex.
+SKIN_REACH_M = 0.02
 
 
 @dataclass
@@ -118,6 +128,24 @@ def cloud_distance(points: Tensor, normals: Tensor) -> TreeSignedDistance | None
     if not use_trees(points) or points.ndim != 2:
         return None
     return TreeSignedDistance(points, normals)
+
+
+@dataclass
+class AnchorHand:
+    """The anchor hand that guidance keeps the other hand out of, as it stands for a whole chain, object or
+    hand frame, metres: vertices (N, V, 3), their vertex normals (N, V, 3) and, on the CPU, one k-d tree
+    per sample (geometry/tree_nearest.SampleTrees), each computed once instead of at every guidance step."""
+
+    vertices: Tensor
+    normals: Tensor
+    trees: SampleTrees | None
+
+    @classmethod
+    def of(cls, vertices: Tensor, faces: Tensor, with_trees: bool = True) -> AnchorHand:
+        """vertices (N, V, 3), faces (F, 3) -> AnchorHand; trees only where ``with_trees`` and on the CPU."""
+        vertices = vertices.detach()
+        trees = SampleTrees(vertices) if with_trees and use_trees(vertices) else None
+        return cls(vertices, vertex_normals(vertices, faces), trees)
 
 
 class CascadedSampler:
@@ -215,7 +243,7 @@ class CascadedSampler:
         num, device = cond.shape[0], cond.device
         w_cfg = self.config.cfg_weight
         with torch.no_grad():
-            anchor_vertices = self.left_layer(left).vertices
+            anchor = AnchorHand.of(self.left_layer(left).vertices, self.left_layer.faces)
         embedding = None if obj is None else obj.embedding.expand(num, -1)
         embedding2 = None if embedding is None else torch.cat([embedding, embedding])
         x = noise
@@ -237,7 +265,7 @@ class CascadedSampler:
                     eps = self.schedule.eps_from_x0(x, tt, self.denoise(x, tt, cond, mask2[:num], embedding))
                 x = self.schedule.ddim_step(x, tt, t_prev, eps)  # line 20
             if w_pen > 0:
-                x = self._guide(x, t_prev, eps, anchor_vertices, obj, w_pen)
+                x = self._guide(x, t_prev, eps, anchor, obj, w_pen)
         return x
 
     def _guide(
@@ -245,32 +273,54 @@ class CascadedSampler:
         x_prev: Tensor,
         t_prev: Tensor,
         eps: Tensor,
-        anchor_vertices: Tensor | None,
+        anchor: AnchorHand | Tensor | None,
         obj: ObjectCondition | None,
         weight: float,
     ) -> Tensor:
         """Anti-penetration guidance: x_{t-1} <- x_{t-1} - w_pen grad L_pen(x_{t-1}, x_l [, O]).
 
         The vertices come from the clean estimate (x_{t-1} - sqrt(1 - alpha_{t-1}) eps) / sqrt(alpha_{t-1})
-        (paper 3.4), so the loss sees hands, not noise. ``anchor_vertices`` (N, V, 3) adds the
-        hand-hand term, ``obj`` the hand-object terms (its cloud, in the frame of the hand being made).
+        (paper 3.4), so the loss sees hands, not noise. ``anchor`` (its vertices (N, V, 3), or an AnchorHand
+        made once per chain) adds the hand-hand term, ``obj`` the hand-object terms (its cloud, in the frame
+        of the hand being made).
         """
+        if isinstance(anchor, Tensor):
+            anchor = AnchorHand.of(anchor, self.left_layer.faces, with_trees=False)
         with torch.enable_grad():
             x_var = x_prev.detach().requires_grad_(True)
             x0 = self.schedule.x0_from_eps(x_var, t_prev, eps)
             hand = HandParams.from_vector(self.normalizer.denormalize(x0))
             vertices = self.right_layer(hand).vertices
+            normals = vertex_normals(vertices, self.right_layer.faces)  # read by both terms
             loss = torch.zeros((), device=x_prev.device)
-            if anchor_vertices is not None:
+            if anchor is not None:
+                indices = (
+                    None if anchor.trees is None else hand_pair_indices(vertices, anchor.vertices, 0.0, anchor.trees)
+                )
                 loss = (
                     loss
-                    + penetration_loss(vertices, self.right_layer.faces, anchor_vertices, self.left_layer.faces).sum()
+                    + penetration_loss(
+                        vertices,
+                        self.right_layer.faces,
+                        anchor.vertices,
+                        self.left_layer.faces,
+                        normals=normals,
+                        other_normals=anchor.normals,
+                        indices=indices,
+                    ).sum()
                 )
             if obj is not None:
                 num = vertices.shape[0]
-                points, normals = (c.expand(num, *c.shape) for c in (obj.points, obj.normals))
+                points, point_normals = (c.expand(num, *c.shape) for c in (obj.points, obj.normals))
                 penetration, gap = object_guidance_terms(
-                    vertices, self.right_layer.faces, points, normals, obj.penetration_band, obj.guidance_distance()
+                    vertices,
+                    self.right_layer.faces,
+                    points,
+                    point_normals,
+                    obj.penetration_band,
+                    obj.guidance_distance(),
+                    normals=normals,
+                    reach=SKIN_REACH_M,
                 )
                 loss = loss + penetration.sum() + self.config.object_contact_weight * gap.sum()
             (grad,) = torch.autograd.grad(loss, x_var)

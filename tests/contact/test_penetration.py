@@ -127,3 +127,57 @@ def test_object_terms_by_tree_search_equal_the_reference(ball: tuple[torch.Tenso
     for a, b in zip(searched, reference, strict=True):
         assert torch.allclose(a, b, atol=1e-6)
     assert float(reference[0][0]) > 0.1 and float(reference[1][1]) > 0.5
+
+
+def test_object_terms_within_reach_equal_the_full_search(ball: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """Guidance's reach (cloud points within it of a hand vertex, searched among the vertices near the cloud)
+    leaves the terms of hands into, touching and off an object as the full search gives them."""
+    from interhandgen_core.contact.penetration import object_guidance_terms
+    from interhandgen_core.geometry.tree_nearest import CloudTree, tree_signed_distance
+
+    v, f = ball
+    cloud = v * 1.6
+    normals = torch.nn.functional.normalize(cloud, dim=-1)
+    # 5 cm balls 1 cm into the object, 1 cm off it, touching it: every cloud point inside lies within 1 cm of a vertex.
+    hands = (v[None] + torch.tensor([[[0.12, 0.0, 0.0]], [[0.0, 0.0, 0.14]], [[0.0, 0.13, 0.0]]])).requires_grad_(True)
+    points, point_normals = cloud.expand(3, -1, -1), normals.expand(3, -1, -1)
+    tree = CloudTree(cloud)
+
+    def distance(p: torch.Tensor) -> torch.Tensor:
+        return tree_signed_distance(tree, p, cloud, normals)
+
+    full = object_guidance_terms(hands, f, points, point_normals, float("inf"), distance)
+    near = object_guidance_terms(
+        hands, f, points, point_normals, float("inf"), distance, normals=vertex_normals(hands, f), reach=0.02
+    )
+    for a, b in zip(near, full, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert float(full[0][0].detach()) > 0.02
+    (grad_near,) = torch.autograd.grad(near[0].sum(), hands)
+    (grad_full,) = torch.autograd.grad(full[0].sum(), hands)
+    assert torch.allclose(grad_near, grad_full, atol=1e-6)
+    # 4 cm in (a hand is not that thick): the cloud points beyond reach of every vertex drop out, nothing more.
+    deep = v[None] + torch.tensor([[[0.09, 0.0, 0.0]]])
+    full_deep = object_guidance_terms(deep, f, points[:1], point_normals[:1], float("inf"), distance)[0]
+    near_deep = object_guidance_terms(deep, f, points[:1], point_normals[:1], float("inf"), distance, reach=0.02)[0]
+    assert 0.5 * float(full_deep.detach()) < float(near_deep.detach()) < float(full_deep.detach())
+
+
+def test_hand_pair_indices_from_trees_built_once(ball: tuple[torch.Tensor, torch.Tensor]) -> None:
+    from interhandgen_core.contact.penetration import hand_pair_indices
+    from interhandgen_core.geometry.tree_nearest import SampleTrees
+
+    v, _ = ball
+    g = torch.Generator().manual_seed(1)
+    # Jittered by 0.1 mm: a symmetric mesh has exactly equidistant nearest vertices, either one may be found.
+    left = v * (1 + 0.2 * torch.rand(4, 1, 3, generator=g)) + 1e-4 * torch.randn(4, *v.shape, generator=g)
+    right = (
+        left
+        + 1e-4 * torch.randn(4, *v.shape, generator=g)
+        + torch.stack([torch.linspace(0.03, 0.2, 4), torch.zeros(4), torch.zeros(4)], -1)[:, None]
+    )
+    searched = hand_pair_indices(right, left)
+    built = hand_pair_indices(right, left, 0.0, SampleTrees(left))
+    assert searched is not None and built is not None
+    for a, b in zip(built, searched, strict=True):
+        assert torch.equal(a, b)

@@ -30,7 +30,8 @@ def test_the_grid_reads_the_reference_within_a_cell_and_pulls_from_outside() -> 
     far = torch.tensor([[[1.0, 0.0, 0.0]]], requires_grad=True)
     value = grid(far)
     (gradient,) = torch.autograd.grad(value.sum(), far)
-    assert 0.8 < float(value.detach()) < 1.0 and float(gradient[0, 0, 0]) > 0.99  # the box's distance added; pulled back
+    # The box's distance added; pulled back.
+    assert 0.8 < float(value.detach()) < 1.0 and float(gradient[0, 0, 0]) > 0.99
     inside = torch.zeros(1, 1, 3, requires_grad=True)
     (gradient,) = torch.autograd.grad(grid(inside).sum(), inside)
     assert bool(torch.isfinite(gradient).all())

@@ -55,3 +55,42 @@ def test_a_cloud_tree_finds_the_reference_k_nearest() -> None:
     assert CloudTree(cloud[:3]).k_nearest(queries, 8).shape == (3, 50, 3)  # k capped at the cloud's size
     with pytest.raises(ValueError, match="M >= 1"):
         CloudTree(cloud[:0])
+
+
+def test_sample_trees_built_once_find_the_same_indices() -> None:
+    from interhandgen_core.geometry.tree_nearest import SampleTrees
+
+    g = torch.Generator().manual_seed(6)
+    points = torch.rand(3, 150, 3, generator=g) * 0.1
+    queries = torch.rand(3, 200, 3, generator=g) * 0.3 - 0.1
+    trees = SampleTrees(points)
+    for margin in (None, 0.01):
+        assert torch.equal(trees.nearest(queries, margin), nearest_indices(queries, points, margin))
+        assert torch.equal(trees.nearest(queries + 0.01, margin), nearest_indices(queries + 0.01, points, margin))
+
+
+def test_nearest_within_reach_equals_the_reference_where_the_nearest_is_a_near_candidate() -> None:
+    from interhandgen_core.geometry.tree_nearest import nearest_indices_within
+
+    g = torch.Generator().manual_seed(7)
+    cloud = torch.rand(400, 3, generator=g) * 0.1
+    points = torch.rand(4, 300, 3, generator=g) * 0.16 - 0.03
+    candidates = torch.rand(4, 300, generator=g) < 0.7
+    candidates[3] = False  # a sample with no candidate reads -1 throughout
+    radius = 0.01
+    index = nearest_indices_within(cloud, points, candidates, radius)
+    assert index.shape == (4, 400) and bool((index[3] == -1).all())
+    reference_distance, reference = nearest_neighbors_torch(cloud.expand(4, -1, -1), points)
+    # Expected: the reference where its nearest point is a candidate within the radius ...
+    exact = (reference_distance <= radius) & torch.gather(candidates, 1, reference)
+    found = index >= 0
+    assert bool(found[exact].all()) and 0 < int(exact.sum()) < exact.numel()
+    distance = (cloud[None] - torch.gather(points, 1, index.clamp_min(0)[..., None].expand(-1, -1, 3))).norm(dim=-1)
+    assert torch.allclose(distance[exact], reference_distance[exact], atol=1e-6)
+    # ... and elsewhere either nothing or a candidate within the radius, the nearest one of them.
+    assert bool(torch.gather(candidates, 1, index.clamp_min(0))[found].all()) and bool(
+        (distance[found] <= radius).all()
+    )
+    masked = torch.where(candidates[:, None], torch.cdist(cloud.expand(4, -1, -1), points), torch.inf)
+    assert torch.allclose(distance[found], masked.min(-1).values[found], atol=1e-6)
+    assert bool((masked.min(-1).values[~found] > radius).all())

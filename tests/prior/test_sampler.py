@@ -13,7 +13,7 @@ from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import DenoiserConfig, DiffusionConfig, SamplerConfig
 from interhandgen_core.prior.denoiser import Denoiser
 from interhandgen_core.prior.representation import Normalizer
-from interhandgen_core.prior.sampler import CascadedSampler
+from interhandgen_core.prior.sampler import AnchorHand, CascadedSampler
 from interhandgen_core.prior.schedule import DiffusionSchedule
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -106,6 +106,10 @@ def test_batched_guidance_step_matches_per_sample_steps(parts: tuple) -> None:
         [sampler._guide(x[i : i + 1], t_prev, eps[i : i + 1], left_vertices[i : i + 1], None, 4.0) for i in range(6)]
     )
     assert torch.allclose(batched, single, atol=1e-5)
+    # The anchor with its normals and k-d trees made once per chain (sample_other): the same step.
+    anchor = AnchorHand.of(left_vertices, sampler.left_layer.faces)
+    assert anchor.trees is not None
+    assert torch.allclose(sampler._guide(x, t_prev, eps, anchor, None, 4.0), batched, atol=1e-6)
 
 
 def test_unguided_chain_is_batch_independent(parts: tuple) -> None:
