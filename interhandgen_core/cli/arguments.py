@@ -185,6 +185,14 @@ def add_physics_arguments(parser: argparse.ArgumentParser, help_text: str) -> No
     Left out, the fields keep GraspPhysicsConfig's defaults (the one source of them); physics_config reads them.
     """
     parser.add_argument("--physics", action="store_true", help=help_text)
+    parser.add_argument(
+        "--rank",
+        choices=("score", "physics"),
+        default="score",
+        help="score: by the press balance and plausibility; physics: also try every proposal in MuJoCo on the "
+        "solid reconstructed from the cleaned cloud and rank by the pushes held (seconds more; a cloud seen "
+        "from one side cannot be closed and falls back to the score) (default: %(default)s)",
+    )
     add_config_options(
         parser.add_argument_group("physics validation (with --physics; README 'Physics validation')"),
         GraspPhysicsConfig,
@@ -193,15 +201,16 @@ def add_physics_arguments(parser: argparse.ArgumentParser, help_text: str) -> No
 
 
 def physics_config(args: argparse.Namespace) -> GraspPhysicsConfig | None:
-    """The GraspPhysicsConfig that add_physics_arguments' options ask for; None without --physics.
+    """The GraspPhysicsConfig that add_physics_arguments' options ask for; None without --physics or --rank physics.
 
-    ConfigError (one line, naming them) for physics options given without --physics.
+    ConfigError (one line, naming them) for physics options given without either.
     """
     options = config_overrides(args, PHYSICS_FIELDS)
-    if options and not args.physics:
+    wanted = args.physics or args.rank == "physics"
+    if options and not wanted:
         given = ", ".join("--" + name.replace("_", "-") for name in options)
-        raise ConfigError(f"{given}: physics options apply only with --physics")
-    return GraspPhysicsConfig(**options) if args.physics else None
+        raise ConfigError(f"{given}: physics options apply only with --physics or --rank physics")
+    return GraspPhysicsConfig(**options) if wanted else None
 
 
 def add_tracking_arguments(parser: argparse.ArgumentParser, min_frames: int, prefix: str = "") -> None:

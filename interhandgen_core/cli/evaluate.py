@@ -142,7 +142,8 @@ def run_grasps(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     check_output_folder(out, "--out")
-    physics = physics_config(args)
+    physics_options = physics_config(args)
+    physics = physics_options if args.physics else None
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device)
     result = evaluate_heldout_grasps(
         model,
@@ -155,6 +156,7 @@ def run_grasps(args: argparse.Namespace) -> None:
         settle_iterations=args.settle_iterations,
         progress=not args.quiet,
         physics=physics,
+        physics_rank=physics_options if args.rank == "physics" else None,
     )
     out.mkdir(parents=True, exist_ok=True)
     report = {
@@ -165,6 +167,7 @@ def run_grasps(args: argparse.Namespace) -> None:
         "penetration_guidance_weight": args.penetration_guidance_weight,
         "contact_weight": args.object_contact_weight,
         "settle_iterations": args.settle_iterations,
+        "rank": args.rank,
         "statistics": result.statistics.as_dict(),
         "per_object": result.per_object,
     }

@@ -118,7 +118,8 @@ def run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     check_output_folder(out, "--out")
     preprocess = _preprocess_config(args)
-    physics = physics_config(args)
+    physics_options = physics_config(args)
+    physics = physics_options if args.physics else None
     obj = read_object(args.object)
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device, backend=backend_config(args))
     grasps = model.sample(
@@ -132,6 +133,7 @@ def run(args: argparse.Namespace) -> None:
         preprocess=preprocess,
         contact_weight=args.object_contact_weight,
         settle_iterations=args.settle_iterations,
+        physics_rank=physics_options if args.rank == "physics" else None,
     )
     grasps = grasps.ranked()
     # Before anything is written: an object that cannot be simulated leaves --out as it was.

@@ -126,8 +126,13 @@ def evaluate_heldout_grasps(
     progress: bool = True,
     physics: GraspPhysicsConfig | None = None,
     top_k: int = 4,
+    physics_rank: GraspPhysicsConfig | None = None,
 ) -> HeldoutResult:
-    """Run the protocol of the module docstring -> HeldoutResult (physics figures with ``physics``)."""
+    """Run the protocol of the module docstring -> HeldoutResult (physics figures with ``physics``).
+
+    ``physics_rank``: the proposals are ranked by physics on each cloud's reconstruction
+    (GraspPipeline.sample's physics_rank), never on the exact solid that ``physics`` measures with.
+    """
     if model.prior.object_encoder is None:
         raise ConfigError("held-out grasp evaluation needs an object-conditioned prior")
     if num_objects < 1 or grasps_per_object < 1:
@@ -156,6 +161,7 @@ def evaluate_heldout_grasps(
             settle_iterations=settle_iterations,
             object_points=cloud,
             object_normals=cloud_normals,
+            physics_rank=physics_rank,
         )
         rows = torch.full((grasps_per_object,), i)
         figures = measure_grasps(

@@ -92,6 +92,11 @@ class GraspPhysicsResult:
         """(N,) bool: all six directions held."""
         return np.asarray(self.held.all(axis=1))
 
+    def select(self, index: NDArray[np.int64]) -> GraspPhysicsResult:
+        """The rows ``index`` (K,), in that order (the same seconds)."""
+        rows = {f: getattr(self, f)[index] for f in self.__dataclass_fields__ if f not in ("seconds", "DIRECTIONS")}
+        return GraspPhysicsResult(**rows, seconds=self.seconds)
+
     @property
     def num_grasps(self) -> int:
         return int(self.held.shape[0])

@@ -52,6 +52,8 @@ MIN_THICKNESS_M = 1e-4
 # Fewest cloud points a surface is reconstructed from.
 MIN_CLOUD_POINTS = 32
 _POISSON_DEPTH = 7
+# A reconstructed closed piece must span at least this fraction of the cloud's largest extent.
+_MIN_CLOSED_SPAN = 0.5
 _REMESH_SAMPLES = 8192
 # CoACD search settings: a quarter of its default sampling and a third of its tree search, which
 # keeps a non-convex object of 10,000 faces at a few seconds (defaults: 2000, 20, 150, 50).
@@ -269,12 +271,17 @@ def _poisson_mesh(points: NDArray[np.float64], normals: NDArray[np.float64]) -> 
     surface, _ = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(cloud, depth=_POISSON_DEPTH)
     mesh = trimesh.Trimesh(np.asarray(surface.vertices), np.asarray(surface.triangles), process=True)
     pieces = [piece for piece in mesh.split(only_watertight=True) if len(piece.faces) >= 4]
-    if not pieces:
+    largest = max(pieces, key=lambda piece: len(piece.faces)) if pieces else None
+    # A one-sided cloud's Poisson surface often closes only as a bubble of a few faces somewhere in it:
+    # that is no reconstruction of the object.
+    span = float(np.ptp(points, axis=0).max())
+    if largest is None or float(np.ptp(largest.vertices, axis=0).max()) < _MIN_CLOSED_SPAN * span:
+        found = "no closed surface" if largest is None else f"only a closed piece of {len(largest.faces)} faces"
         raise DataError(
             f"object surface could not be closed: Poisson reconstruction from {points.shape[0]:,} points "
-            "gave no closed surface; give a watertight mesh"
+            f"gave {found}; give a watertight mesh (a cloud seen from one side has no back to close)"
         )
-    return max(pieces, key=lambda piece: len(piece.faces))
+    return largest
 
 
 def _estimated_normals(points: NDArray[np.float64]) -> NDArray[np.float64]:

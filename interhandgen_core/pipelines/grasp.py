@@ -19,6 +19,7 @@ import logging
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,10 @@ from interhandgen_core.geometry.nearest import k_nearest_indices
 from interhandgen_core.geometry.normals import normal_imbalance
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.io.hands_file import HandsFile, hands_file_from_params
+from interhandgen_core.physics.configuration import GraspPhysicsConfig
+from interhandgen_core.physics.grasp_validation import GraspPhysicsResult, PosedHands, validate_grasps
+from interhandgen_core.physics.hand_bodies import HandParts
+from interhandgen_core.physics.object_body import object_body_from_points
 from interhandgen_core.pipelines.prior_pipeline import PriorPipeline
 from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.pipelines.sensor_cloud import (
@@ -137,6 +142,7 @@ class GraspPipeline(PriorPipeline):
         preprocess: CloudPreprocessConfig | None = None,
         contact_weight: float | None = None,
         settle_iterations: int | None = None,
+        physics_rank: GraspPhysicsConfig | None = None,
     ) -> GraspSamples:
         """``num`` grasps of the object ``object_points`` (P, 3) metres, in the cloud's frame; arguments left
         None keep the paper's defaults (SamplerConfig).
@@ -146,6 +152,10 @@ class GraspPipeline(PriorPipeline):
         ``object_normals`` (P, 3), outward, are used where given, else estimated. ``contact_weight``
         overrides SamplerConfig.object_contact_weight (the pull of floating hands onto the object)
         and ``settle_iterations`` SamplerConfig.settle_iterations (contact/settling.py).
+        ``physics_rank``: also try every grasp in physics (physics/, with this configuration) on the
+        solid reconstructed from the cleaned cloud, and rank by the pushes held first
+        (GraspSamples.scores); where the cloud cannot be closed into a solid (one seen from one side),
+        a warning in ``cloud.notes`` and the figures' score alone. Seconds more: README "Physics validation".
         """
         config = self._sampler_config(
             num,
@@ -162,7 +172,28 @@ class GraspPipeline(PriorPipeline):
             note_object_size(cloud)
             obj = self.object_condition(cloud, seed, config)
             left, right = self._sample_hands(sampler, num, seed, batch_size, obj)
-            return self._grasps(left, right, obj, cloud, config)
+            grasps = self._grasps(left, right, obj, cloud, config)
+        if physics_rank is None:
+            return grasps
+        return replace(grasps, physics=self._physics(grasps, cloud, physics_rank))
+
+    def _physics(
+        self, grasps: GraspSamples, cloud: PreparedCloud, config: GraspPhysicsConfig
+    ) -> GraspPhysicsResult | None:
+        """Every grasp tried on the cleaned cloud's Poisson solid (object frame) -> the result, or None (with a
+        warning in ``cloud.notes``) where the cloud does not close into a solid."""
+        try:
+            body = object_body_from_points(cloud.points, cloud.normals, config)
+        except DataError as err:
+            cloud.notes.append(f"physics ranking skipped, ranked by the score alone: {err}")
+            log.warning(cloud.notes[-1])
+            return None
+        centroid = torch.as_tensor(cloud.centroid, dtype=grasps.left_vertices.dtype)
+        hands = [
+            PosedHands(vertices.detach().cpu() - centroid, HandParts.from_layer(layer))
+            for vertices, layer in ((grasps.left_vertices, self.left_layer), (grasps.right_vertices, self.right_layer))
+        ]
+        return validate_grasps(body, hands, config)
 
     def object_condition(self, cloud: PreparedCloud, seed: int, config: SamplerConfig) -> ObjectCondition:
         """Encode the cleaned cloud and its mirror image; keep a resampled copy for guidance (object frame)."""

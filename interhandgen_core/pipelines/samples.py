@@ -2,7 +2,8 @@
 
 TwoHandSamples   N pairs of hands, left hand's canonical frame, metres
 GraspSamples     N pairs of hands grasping one object, the input cloud's frame, metres,
-                 with the cloud they grasp and per-grasp figures (rankable)
+                 with the cloud they grasp and per-grasp figures (rankable), and optionally the
+                 outcome of each in physics on the cloud's reconstructed solid
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import Tensor
 from interhandgen_core.contact.grasp_measures import GraspFigures
 from interhandgen_core.contact.interaction import InteractionStatistics, interaction_statistics, measure_interaction
 from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.physics.grasp_validation import GraspPhysicsResult
 from interhandgen_core.pipelines.sensor_cloud import PreparedCloud
 
 
@@ -49,11 +51,17 @@ class GraspSamples(TwoHandSamples):
     object_normals: Tensor
     figures: GraspFigures
     cloud: PreparedCloud
+    physics: GraspPhysicsResult | None = None
 
     @property
     def scores(self) -> Tensor:
-        """(N,) in [0, 1], higher is better (contact/grasp_measures.py)."""
-        return self.figures.score
+        """(N,) in [0, 1], higher is better: the figures' score (contact/grasp_measures.py) or, where the grasps
+        were tried in physics on the cloud's reconstruction (``physics``), (directions held + that score) / 7,
+        so that a grasp holding more pushes always ranks first."""
+        if self.physics is None:
+            return self.figures.score
+        held = torch.as_tensor(self.physics.held.sum(axis=1), dtype=self.figures.score.dtype)
+        return (held.to(self.figures.score.device) + self.figures.score) / (len(self.physics.DIRECTIONS) + 1)
 
     def ranked(self) -> GraspSamples:
         """The same grasps, best score first."""
@@ -68,5 +76,6 @@ class GraspSamples(TwoHandSamples):
             left=self.left.select(order),
             right=self.right.select(order),
             figures=self.figures.select(order),
+            physics=None if self.physics is None else self.physics.select(order.cpu().numpy()),
             **per_grasp,
         )

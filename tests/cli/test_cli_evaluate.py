@@ -122,7 +122,7 @@ def test_evaluate_grasps_with_physics_reports_success_all_and_top_k(
 def test_physics_options_without_physics_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["evaluate", "grasps", "--objects", "1", "--num", "1", "--friction", "0.3", "--out", str(tmp_path / "e")]
     assert main(args) == 1
-    assert "--friction: physics options apply only with --physics" in _error_line(capsys)
+    assert "--friction: physics options apply only with --physics or --rank physics" in _error_line(capsys)
 
 
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:

@@ -188,7 +188,9 @@ def test_grasp_physics_options_without_physics_are_refused(
     out = tmp_path / "grasps"
     code = main(["grasp", "--object", str(box_stl), "--num", "1", "--out", str(out), "--friction", "0.3"])
     assert code == 1
-    assert_one_line_error(capsys.readouterr().err, "--friction: physics options apply only with --physics")
+    assert_one_line_error(
+        capsys.readouterr().err, "--friction: physics options apply only with --physics or --rank physics"
+    )
     assert not out.exists()
 
 
@@ -314,3 +316,15 @@ def test_grasp_physics_of_a_million_face_mesh_finishes_with_one_warning(
     )
     body = json.loads((out / "physics.json").read_text())["object_body"]
     assert body["convex_parts"] == 1 and body["volume_m3"] == pytest.approx(4 / 3 * np.pi * 0.08**3, rel=0.05)
+
+
+@needs_procedural
+def test_grasp_rank_physics_orders_by_pushes_held_on_the_cloud(
+    tiny_object_checkpoint: Path, box_stl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "grasps"
+    assert main([*_grasp_argv(box_stl, out, tiny_object_checkpoint), "--rank", "physics", "--push-time", "0.2"]) == 0
+    scores = read_hands_file(out / "grasps.npz").scores
+    assert scores is not None and bool(np.all(np.diff(scores) <= 0))
+    assert ((scores >= 0) & (scores <= 1)).all()  # (pushes held on the cloud's solid + the figures' score) / 7
+    assert "physics.json" not in {p.name for p in out.iterdir()}  # ranking alone validates nothing on the mesh

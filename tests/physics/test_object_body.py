@@ -128,3 +128,15 @@ def test_a_smooth_part_is_cut_to_its_support_points() -> None:
 def test_too_small_a_cloud_is_refused() -> None:
     with pytest.raises(DataError, match="object cloud has 10 points; a surface needs at least 32"):
         object_body_from_points(np.random.default_rng(0).normal(size=(10, 3)), None, CONFIG)
+
+
+def test_a_cloud_seen_from_one_side_is_not_closed_into_a_bubble() -> None:
+    """The camera-facing half of a box (pipelines/sensor_cloud.corrupt_like_sensor's kind of view) has no back:
+    Poisson closes at best a small bubble of it, which is refused rather than simulated as the object."""
+    from interhandgen_core.pipelines.sensor_cloud import corrupt_like_sensor
+
+    box = trimesh.creation.box(extents=(0.2, 0.12, 0.1))
+    points, face = trimesh.sample.sample_surface(box, 4096, seed=0)
+    view = corrupt_like_sensor(np.asarray(points), np.asarray(box.face_normals)[face], seed=3)
+    with pytest.raises(DataError, match="could not be closed"):
+        object_body_from_points(view[:, :3], None, GraspPhysicsConfig())

@@ -200,3 +200,35 @@ def test_a_proposal_call_builds_one_cloud_tree(
     monkeypatch.setattr(tree_nearest, "CloudTree", CountingTree)
     model.sample(2, seed=0, object_points=cloud[0], object_normals=cloud[1])
     assert len(builds) == 1
+
+
+def test_physics_ranking_puts_the_grasps_that_hold_more_pushes_first(
+    model: GraspPipeline, cloud: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    from interhandgen_core.physics.configuration import GraspPhysicsConfig
+
+    points, normals = cloud
+    config = GraspPhysicsConfig(threads=1)
+    plain = model.sample(6, seed=3, object_points=points, object_normals=normals, ddim_steps=2)
+    grasps = model.sample(6, seed=3, object_points=points, object_normals=normals, ddim_steps=2, physics_rank=config)
+    assert plain.physics is None and grasps.physics is not None and grasps.physics.num_grasps == 6
+    assert torch.equal(grasps.left_vertices, plain.left_vertices)  # the same proposals, only ranked otherwise
+    held = torch.as_tensor(grasps.physics.held.sum(axis=1), dtype=torch.float32)
+    assert torch.allclose(grasps.scores, (held + plain.scores) / 7)
+    best = grasps.ranked()
+    assert best.physics is not None
+    assert (np.diff(best.physics.held.sum(axis=1)) <= 0).all()  # more pushes held first
+    order = torch.argsort(grasps.scores, descending=True, stable=True)
+    assert np.array_equal(best.physics.success, grasps.physics.success[order.numpy()])
+
+
+def test_physics_ranking_of_a_one_sided_cloud_falls_back_to_the_score(model: GraspPipeline) -> None:
+    from interhandgen_core.physics.configuration import GraspPhysicsConfig
+    from interhandgen_core.pipelines.sensor_cloud import corrupt_like_sensor
+
+    objects = generate_objects(1, seed=5)
+    points, normals = objects.sample_surface(4096, seed=5)
+    view = corrupt_like_sensor(points[0].numpy(), normals[0].numpy(), seed=3)
+    grasps = model.sample(4, seed=0, object_points=view, ddim_steps=2, physics_rank=GraspPhysicsConfig(threads=1))
+    assert grasps.physics is None and torch.equal(grasps.scores, grasps.figures.score)
+    assert any("physics ranking skipped" in note and "could not be closed" in note for note in grasps.cloud.notes)
