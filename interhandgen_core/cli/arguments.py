@@ -23,6 +23,7 @@ from interhandgen_core.data.motion_sequences import MotionConfig
 from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
 from interhandgen_core.errors import ConfigError, InterHandGenError
 from interhandgen_core.physics.configuration import GraspPhysicsConfig
+from interhandgen_core.pipelines.grasp import RANKINGS
 from interhandgen_core.prior.configuration import SamplerConfig
 from interhandgen_core.runtime.configuration import BACKEND_NAMES, BackendConfig, default_cache_dir
 
@@ -187,7 +188,7 @@ def add_physics_arguments(parser: argparse.ArgumentParser, help_text: str) -> No
     parser.add_argument("--physics", action="store_true", help=help_text)
     parser.add_argument(
         "--rank",
-        choices=("score", "physics"),
+        choices=RANKINGS,
         default="score",
         help="score: by the press balance and plausibility; physics: also try every proposal in MuJoCo on the "
         "solid reconstructed from the cleaned cloud and rank by the pushes held (seconds more; a cloud seen "

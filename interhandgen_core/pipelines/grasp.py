@@ -82,6 +82,10 @@ def _cpu_threads(device: torch.device) -> Iterator[None]:
         torch.set_num_threads(former)
 
 
+# How proposals are ranked: by GraspFigures.score, or by the pushes held in physics on the cloud's
+# reconstruction first (GraspPipeline.sample's physics_rank).
+RANKINGS = ("score", "physics")
+
 # The objects the shipped object prior learned from span 8 to 48 cm (robust span of the training
 # families, training/README.md); two hands crowd anything smaller and cannot reach around much larger.
 BIMANUAL_MIN_SPAN_M = 0.08

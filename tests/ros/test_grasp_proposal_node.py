@@ -66,6 +66,35 @@ def test_proposals_arrive_ranked_in_the_cloud_frame(ros, start_node) -> None:  #
     assert node.stop(signal.SIGTERM) == 0
 
 
+def test_rank_physics_orders_the_same_grasps_by_pushes_held(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    """The same cloud and seed, ranked by score and then (rank set while running) by physics on the cloud's solid:
+    the same grasps come back, each physics score being (pushes held + its score) / 7."""
+    node = start_node("grasp_proposal_node", FAST, {"object_points": "cam/points"})
+    proposals = collect(ros, BimanualGraspArray, "grasp_proposals")
+    publisher = ros.create_publisher(PointCloud2, "cam/points", qos_profile_sensor_data)
+    setter = ros.create_client(SetParameters, "grasp_proposal_node/set_parameters")
+    wait_for_subscriber(ros, publisher)
+    publisher.publish(object_cloud("camera_link", 1))
+    assert spin_until(ros, lambda: len(proposals) == 1, 60), node.output()
+    value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="physics")
+    future = setter.call_async(SetParameters.Request(parameters=[Parameter(name="rank", value=value)]))
+    assert spin_until(ros, future.done, 10) and future.result().results[0].successful
+    publisher.publish(object_cloud("camera_link", 2))
+    assert spin_until(ros, lambda: len(proposals) == 2, 90), node.output()
+
+    def by_wrist(msg: BimanualGraspArray) -> dict[tuple[float, ...], float]:
+        return {tuple(np.round([g.left.keypoints[0].x, g.right.keypoints[0].x], 5)): g.score for g in msg.grasps}
+
+    plain, physics = by_wrist(proposals[0]), by_wrist(proposals[1])
+    assert plain.keys() == physics.keys()
+    for key, score in plain.items():
+        held = 7 * physics[key] - score
+        assert abs(held - round(held)) < 1e-4 and 0 <= round(held) <= 6, (held, score)
+    scores = [g.score for g in proposals[1].grasps]
+    assert scores == sorted(scores, reverse=True)
+    assert node.stop() == 0
+
+
 def bad_clouds() -> dict[str, PointCloud2]:
     good = object_cloud()
     empty = points_to_cloud(np.zeros((0, 3)), Header(frame_id="camera"))

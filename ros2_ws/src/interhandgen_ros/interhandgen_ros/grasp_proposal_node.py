@@ -31,6 +31,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from interhandgen_core.data.procedural_objects import generate_objects
+from interhandgen_core.physics.configuration import GraspPhysicsConfig
 from interhandgen_core.pipelines.grasp import GraspPipeline
 from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
@@ -120,6 +121,7 @@ class GraspProposalNode(InterHandGenNode):
                 penetration_guidance_weight=current_value(self.specs, "penetration_guidance_weight", self.param),
                 object_points=points,
                 preprocess=preprocess,
+                physics_rank=GraspPhysicsConfig() if self.param("rank") == "physics" else None,
             )
         return grasps.ranked()
 

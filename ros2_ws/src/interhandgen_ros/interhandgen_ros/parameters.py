@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from interhandgen_core.config import ConfigBase, default_of, range_text, setting_of
+from interhandgen_core.pipelines.grasp import RANKINGS
 from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
 from interhandgen_core.prior.configuration import SamplerConfig, TrainConfig
 from interhandgen_core.refinement.configuration import RefinerConfig
@@ -193,6 +194,13 @@ GRASP_PROPOSAL_PARAMETERS = (
         "seed", 0, "random seed of the proposals (the same cloud and seed give the same grasps)", 0, 2**31 - 1
     ),
     ParameterSpec("markers_top_k", 4, "best grasps drawn as markers", 0, 64),
+    ParameterSpec(
+        "rank",
+        "score",
+        "score: by press balance and plausibility; physics: also try each grasp in MuJoCo on the cloud's "
+        "reconstructed solid, pushes held first (seconds more; a one-sided cloud falls back to the score)",
+        choices=RANKINGS,
+    ),
 )
 
 HAND_PRIOR_PARAMETERS = (
