@@ -68,8 +68,11 @@ def test_sigint_while_importing(start_node, executable: str, twice: bool) -> Non
     # (its node module imports torch and the library before any of its code runs).
     assert entry_point(executable) == f"interhandgen_ros.executables:{executable}", "setup.py console_scripts"
     node = start_node(executable, NODES[executable])
-    time.sleep(1.0)  # the interpreter runs, torch and the library are being imported (seconds)
-    assert node.process.poll() is None and "configuring" not in node.output()
+    time.sleep(0.3)  # the interpreter runs, torch and the library are being imported (about a second or more)
+    assert node.process.poll() is None, node.output()
+    if "configuring" in node.output():  # a warm, idle machine imported everything already
+        node.stop(timeout=30)
+        pytest.skip("the imports finished within 0.3 s: no longer importing")
     assert_clean(node, *stop_code(node, twice=twice))
 
 
@@ -113,10 +116,14 @@ def test_sigint_during_an_action_execute(ros, start_node) -> None:  # type: igno
 
 
 def test_sigint_while_a_cloud_is_processed(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    # A topic of its own: an earlier test's node can linger in the graph on the default topic and
+    # count as a subscriber before this node has subscribed, and the cloud would go nowhere.
     node = start_node(
-        "grasp_proposal_node", {**GRASP_FAST, "ddim_steps": 32, "num_grasps": 128, "input_qos": "DEFAULT"}
+        "grasp_proposal_node",
+        {**GRASP_FAST, "ddim_steps": 32, "num_grasps": 128, "input_qos": "DEFAULT"},
+        {"object_points": "sigint_test/points"},
     )
-    publisher = ros.create_publisher(PointCloud2, "object_points", 10)
+    publisher = ros.create_publisher(PointCloud2, "sigint_test/points", 10)
     assert spin_until(ros, lambda: publisher.get_subscription_count() > 0, 180), node.output()
     publisher.publish(object_cloud())
     spin_until(ros, lambda: False, 1.0)
