@@ -99,3 +99,23 @@ def spin_until(node: Any, done: Callable[[], bool], timeout: float) -> bool:
         if done():
             return True
     return False
+
+
+def publish_until(
+    node: Any, publisher: Any, msg: Any, done: Callable[[], bool], wait: float, attempts: int = 5
+) -> bool:
+    """Publish ``msg`` and spin until done(), publishing it again after each ``wait`` seconds without; True when done.
+
+    A reader that has just matched a writer can miss its first sample (reliable or not), so a test that must get one
+    particular message through sends it again until the node shows (by an answer or a diagnostics count) it came.
+    """
+    for _ in range(attempts):
+        publisher.publish(msg)
+        if spin_until(node, done, wait):
+            return True
+    return False
+
+
+def diagnostic_counts(diagnostics: list[Any]) -> dict[str, str]:
+    """The newest DiagnosticArray's first status as {key: value}; {} before any arrived."""
+    return {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}

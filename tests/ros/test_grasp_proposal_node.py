@@ -23,7 +23,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from interhandgen_core.data.procedural_objects import generate_objects
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import spin_until
+from conftest import diagnostic_counts, publish_until, spin_until
 
 FAST = {"num_grasps": 4, "ddim_steps": 4, "markers_top_k": 2, "diagnostics_period_s": 0.5}
 
@@ -141,15 +141,12 @@ def test_bad_clouds_are_dropped_and_counted(ros, start_node) -> None:  # type: i
     wait_for_subscriber(ros, publisher, node)
 
     def counts() -> dict[str, str]:
-        return {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}
+        return diagnostic_counts(diagnostics)
 
     # One at a time, so that none supersedes another; a cloud is sent again only when the node's diagnostics
     # say it did not receive it (a reader that has just matched can miss the first sample even when reliable).
     for number, cloud in enumerate(bad_clouds().values(), start=1):
-        for _ in range(5):
-            publisher.publish(cloud)
-            if spin_until(ros, lambda: int(counts().get("received", "0")) >= number, 3.0):
-                break
+        publish_until(ros, publisher, cloud, lambda n=number: int(counts().get("received", "0")) >= n, 3.0)
         assert counts().get("received") == str(number), (number, counts(), node.output())
     assert spin_until(ros, lambda: len(proposals) == 1, 60), node.output()
     assert spin_until(ros, lambda: counts().get("processed") == "1" and counts().get("dropped") == "7", 10), counts()
@@ -172,18 +169,12 @@ def test_a_cloud_in_millimetres_is_dropped_and_counted(ros, start_node) -> None:
     millimetres.header.stamp.sec = 1
 
     def counts() -> dict[str, str]:
-        return {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}
+        return diagnostic_counts(diagnostics)
 
     # Sent again until the node counts it received: a reader that has just matched may miss the first sample.
-    for _ in range(10):
-        publisher.publish(millimetres)
-        if spin_until(ros, lambda: counts().get("received") == "1", 3):
-            break
-    for _ in range(6):  # the same object in metres: answered (sent again only if it was lost)
-        publisher.publish(object_cloud("camera", stamp_sec=2))
-        if spin_until(ros, lambda: bool(proposals), 10):
-            break
-    assert proposals, node.output()
+    publish_until(ros, publisher, millimetres, lambda: counts().get("received") == "1", 3, 10)
+    # the same object in metres: answered (sent again only if it was lost)
+    assert publish_until(ros, publisher, object_cloud("camera", 2), lambda: bool(proposals), 10, 6), node.output()
     assert spin_until(ros, lambda: counts().get("processed") == "1", 10), counts()
     assert counts().get("dropped: cloud in millimetres") == "1" and counts()["dropped"] == "1", counts()
     assert [p.header.stamp.sec for p in proposals] == [2]  # nothing for the millimetre cloud
@@ -203,8 +194,8 @@ def test_a_million_points_and_a_100_hz_flood(ros, start_node) -> None:  # type: 
     points = np.repeat(surface, 50, axis=0) + np.random.default_rng(0).normal(0.0, 5e-4, (1_000_000, 3))
     header = Header(frame_id="camera")
     header.stamp.sec = 1
-    publisher.publish(points_to_cloud(points, header))
-    assert spin_until(ros, lambda: any(p.header.stamp.sec == 1 for p in proposals), 120), node.output()
+    million = points_to_cloud(points, header)
+    assert publish_until(ros, publisher, million, lambda: any(p.header.stamp.sec == 1 for p in proposals), 40, 3)
     # 200 clouds at 100 Hz: no backlog; the newest is processed, the others are dropped and counted.
     cloud = object_cloud()
     for i in range(200):
@@ -214,7 +205,7 @@ def test_a_million_points_and_a_100_hz_flood(ros, start_node) -> None:  # type: 
     assert spin_until(ros, lambda: any(p.header.stamp.sec == 1199 for p in proposals), 60), node.output()
 
     def counts() -> dict[str, str]:
-        return {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}
+        return diagnostic_counts(diagnostics)
 
     def settled() -> bool:
         c = counts()

@@ -20,7 +20,7 @@ from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import spin_until
+from conftest import diagnostic_counts, publish_until, spin_until
 
 FAST = {"iterations": 4, "input_qos": "DEFAULT", "diagnostics_period_s": 0.5}
 FRAMES = 45
@@ -117,8 +117,7 @@ def test_pose_array_input(ros, start_node) -> None:  # type: ignore[no-untyped-d
     keypoints = np.concatenate([seq.left_keypoints[0].numpy(), seq.right_keypoints[0].numpy()])
     msg = PoseArray(header=Header(frame_id="tracker"))
     msg.poses = [Pose(position=p) for p in points(keypoints)]
-    publisher.publish(msg)
-    assert spin_until(ros, lambda: bool(refined), 20), node.output()
+    assert publish_until(ros, publisher, msg, lambda: bool(refined), 5, 4), node.output()
     assert np.linalg.norm(keypoints_of(refined[0].right) - seq.right_keypoints[0].numpy(), axis=-1).mean() < 0.03
     assert node.stop() == 0
 
@@ -139,15 +138,15 @@ def test_bad_messages_and_a_flood_are_survived(ros, start_node) -> None:  # type
     wrong_frame.header.frame_id = "camera"
     all_nan = state(np.full((21, 3), np.nan), np.full((21, 3), np.inf), 0, float("nan"), 1.0)
     millimetres = state(1000 * left[0], 1000 * right[0], 0)
-    for msg in (wrong_sides, wrong_frame, all_nan, millimetres):
-        publisher.publish(msg)
-        spin_until(ros, lambda: False, 0.5)
+
+    def counts() -> dict[str, str]:
+        return diagnostic_counts(diagnostics)
+
+    for number, msg in enumerate((wrong_sides, wrong_frame, all_nan, millimetres), start=1):
+        publish_until(ros, publisher, msg, lambda n=number: int(counts().get("received", "0")) >= n, 3)
     flood = [state(left[i % FRAMES], right[i % FRAMES], i) for i in range(200)]
     stream(ros, publisher, flood, rate_hz=100.0)
     spin_until(ros, lambda: False, 2.0)
-
-    def counts() -> dict[str, str]:
-        return {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}
 
     def settled() -> bool:  # every message the node took from DDS has been processed or dropped
         c = counts()
