@@ -116,20 +116,34 @@ def test_replayed_session_drives_both_nodes(ros, start_node, tmp_path: Path) -> 
     bag = tmp_path / "session"
     cloud_stamps, hand_stamps = session(bag)
     # Reliable input: a best-effort reader may lose a 24 kB cloud on a loaded machine.
-    grasp = start_node("grasp_proposal_node", {**GRASP_FAST, "input_qos": "DEFAULT"})
-    hands = start_node("hand_prior_node", HAND_FAST)
+    # Topics of its own: a node of an earlier test can linger in the graph on the default names and count as the
+    # subscriber the replay waits for before this test's nodes subscribed.
+    grasp = start_node(
+        "grasp_proposal_node",
+        {**GRASP_FAST, "input_qos": "DEFAULT"},
+        {"object_points": "rec_test/object_points", "grasp_proposals": "rec_test/grasp_proposals"},
+    )
+    hands = start_node(
+        "hand_prior_node", HAND_FAST, {"hands/noisy": "rec_test/noisy", "hands/refined": "rec_test/refined"}
+    )
     proposals: list[BimanualGraspArray] = []
     refined: list[TwoHandState] = []
-    ros.create_subscription(BimanualGraspArray, "grasp_proposals", proposals.append, 10)
-    ros.create_subscription(TwoHandState, "hands/refined", refined.append, 100)
+    ros.create_subscription(BimanualGraspArray, "rec_test/grasp_proposals", proposals.append, 10)
+    ros.create_subscription(TwoHandState, "rec_test/refined", refined.append, 100)
+    # A message before a node is active is not taken; the replay starts when both said so.
+    assert spin_until(ros, lambda: "]: active" in grasp.output() and "]: active" in hands.output(), 180), (
+        grasp.output() + hands.output()
+    )
+    remaps = ["--remap", "/object_points:=/rec_test/object_points", "--remap", "/hands/noisy:=/rec_test/noisy"]
     replay = subprocess.run(
-        [str(ENV_SH), "interhandgen_ros_replay", str(bag), "--wait-for-subscribers", "120"],
+        [str(ENV_SH), "interhandgen_ros_replay", str(bag), *remaps, "--wait-for-subscribers", "120"],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert replay.returncode == 0, replay.stderr + grasp.output() + hands.output()
-    assert "/object_points: 2 messages" in replay.stdout and f"/hands/noisy: {len(hand_stamps)}" in replay.stdout
+    assert "/rec_test/object_points: 2 messages" in replay.stdout, replay.stdout
+    assert f"/rec_test/noisy: {len(hand_stamps)}" in replay.stdout, replay.stdout
     # The newest cloud is always processed; every output carries the stamp of a recorded input.
     assert spin_until(ros, lambda: any(p.header.stamp.sec == cloud_stamps[-1] for p in proposals), 120), grasp.output()
     assert all(p.header.stamp.sec in cloud_stamps and len(p.grasps) == GRASP_FAST["num_grasps"] for p in proposals)
