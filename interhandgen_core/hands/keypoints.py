@@ -52,3 +52,7 @@ KEYPOINTS_FROM_JOINTS_AND_TIPS: tuple[int, ...] = (
     10, 11, 12, 19,
     7, 8, 9, 20,
 )  # fmt: skip
+
+# Parent of each keypoint in the 21-keypoint order: the 20 bones (keypoint k's bone runs from
+# KEYPOINT_PARENTS[k] to k; the wrist, -1, has none). Every finger hangs from the wrist.
+KEYPOINT_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)

@@ -25,11 +25,9 @@ from torch import Tensor
 
 from interhandgen_core.errors import DataError
 from interhandgen_core.hands.hand_params import HandParams
-from interhandgen_core.hands.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
+from interhandgen_core.hands.keypoints import KEYPOINT_NAMES, KEYPOINT_PARENTS, NUM_KEYPOINTS
 from interhandgen_core.io.hands_file import SIDES, HandsFile, HandSide
 
-# Parent of each keypoint in the 21-keypoint order (hands/keypoints.py): the 20 bones.
-KEYPOINT_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
 PALM_KEYPOINTS: tuple[int, ...] = tuple(
     KEYPOINT_NAMES.index(n) for n in ("wrist", "index1", "middle1", "ring1", "pinky1")
 )
