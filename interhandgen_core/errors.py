@@ -31,3 +31,8 @@ class DataError(InterHandGenError, ValueError):
 class BackendError(InterHandGenError):
     """A runtime backend cannot be built or run: its library is missing, an exported model or
     engine file is corrupt or foreign, or a batch lies outside what it was built for."""
+
+
+class Cancelled(InterHandGenError):
+    """A long computation (sampling, grasp proposals) was stopped because its caller's ``should_stop``
+    hook said so (a cancelled ROS goal, a node shutting down); it returns nothing."""

@@ -29,7 +29,7 @@ from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.prior.checkpoint import LoadedPrior, load_prior
 from interhandgen_core.prior.configuration import SamplerConfig
-from interhandgen_core.prior.sampler import CascadedSampler, JointSampler, ObjectCondition
+from interhandgen_core.prior.sampler import CascadedSampler, JointSampler, ObjectCondition, StopHook, check_stop
 from interhandgen_core.prior.schedule import DiffusionSchedule
 from interhandgen_core.runtime.backend import DenoiserBackend
 from interhandgen_core.runtime.configuration import BackendConfig
@@ -137,8 +137,11 @@ class PriorPipeline(ABC):
     ) -> Tensor:
         return self.backend(x_t, t, cond, cond_mask, object_embedding)
 
-    def sampler(self, config: SamplerConfig | None = None) -> CascadedSampler:
-        """Algorithm 2's cascade, or the joint baseline's sampler for a model over both hands (num_hands 2)."""
+    def sampler(self, config: SamplerConfig | None = None, should_stop: StopHook | None = None) -> CascadedSampler:
+        """Algorithm 2's cascade, or the joint baseline's sampler for a model over both hands (num_hands 2).
+
+        ``should_stop``: the caller's cancel hook (prior/sampler.py), asked between denoising steps.
+        """
         kind = JointSampler if self.prior.model_config.num_hands == 2 else CascadedSampler
         return kind(
             self._denoise,
@@ -147,6 +150,7 @@ class PriorPipeline(ABC):
             self.right_layer,
             self.left_layer,
             config or self.sampler_config,
+            should_stop,
         )
 
     def _sampler_config(self, num: int, batch_size: int, **overrides: float | None) -> SamplerConfig:
@@ -159,7 +163,12 @@ class PriorPipeline(ABC):
     def _sample_hands(
         self, sampler: CascadedSampler, num: int, seed: int, batch_size: int, obj: ObjectCondition | None = None
     ) -> tuple[HandParams, HandParams]:
-        """``num`` (left, right) pairs from the cascade, in batches of at most ``batch_size`` (memory chunks)."""
+        """``num`` (left, right) pairs from the cascade, in batches of at most ``batch_size`` (memory chunks).
+
+        The sampler's cancel hook (``should_stop``) is asked before each batch and, where the backend does
+        not capture the cascade (every backend but cuda-graph), before each denoising step; errors.Cancelled
+        when it says to stop.
+        """
         generator = torch.Generator().manual_seed(seed)
         limit = self.backend.max_batch
         if limit is not None:
@@ -171,6 +180,7 @@ class PriorPipeline(ABC):
             batch_size = min(batch_size, limit // 2)
         lefts, rights = [], []
         for start in range(0, num, batch_size):  # memory chunks; each chunk is one batch
+            check_stop(sampler.should_stop, f"before sample {start + 1} of {num}")
             left, right = self._cascade(sampler, min(batch_size, num - start), generator, obj)
             lefts.append(left)
             rights.append(right)
@@ -181,7 +191,10 @@ class PriorPipeline(ABC):
     ) -> tuple[HandParams, HandParams]:
         """One batch through the cascade, as one callable run by the backend (a CUDA-graph backend replays it)."""
         anchor_noise, other_noise = sampler.draw_noise(num, generator, self.device)
-        inner = sampler.with_denoise(self.backend.capturable_denoiser)
+        # A backend that captures the cascade (cuda-graph: its capturable denoiser is another object) replays
+        # it without returning to Python: the cancel hook is asked between batches only, never in a capture.
+        captures = self.backend.capturable_denoiser is not self.backend
+        inner = sampler.with_denoise(self.backend.capturable_denoiser, keep_stop=not captures)
         inner.timestep_pairs(self.device)  # made before a capture: it copies to the device
         inputs = [anchor_noise, other_noise]
         band = None

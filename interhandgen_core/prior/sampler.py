@@ -41,7 +41,7 @@ from interhandgen_core.contact.penetration import (
     object_guidance_terms,
     penetration_loss,
 )
-from interhandgen_core.errors import ConfigError
+from interhandgen_core.errors import Cancelled, ConfigError
 from interhandgen_core.geometry.distance_grid import GridSignedDistance, ScreenedSignedDistance
 from interhandgen_core.geometry.mirroring import mirror_points
 from interhandgen_core.geometry.normals import vertex_normals
@@ -53,6 +53,8 @@ from interhandgen_core.prior.representation import Normalizer, pair_from_vectors
 from interhandgen_core.prior.schedule import DiffusionSchedule
 
 DenoiseFn = Callable[[Tensor, Tensor, Tensor, Tensor, "Tensor | None"], Tensor]
+# A caller's cancel hook: () -> True to stop (checked between denoising steps; raises errors.Cancelled).
+StopHook = Callable[[], bool]
 SamplerT = TypeVar("SamplerT", bound="CascadedSampler")
 
 # Guidance reads the cloud's k-d tree for hand vertices whose grid distance is below this (metres), the grid
@@ -148,8 +150,20 @@ class AnchorHand:
         return cls(vertices, vertex_normals(vertices, faces), trees)
 
 
+def check_stop(should_stop: StopHook | None, where: str) -> None:
+    """Raise errors.Cancelled when the caller's hook ``should_stop`` (None: none) says to stop; ``where``
+    names the point reached, for the message."""
+    if should_stop is not None and should_stop():
+        raise Cancelled(f"stopped by the caller (should_stop) {where}")
+
+
 class CascadedSampler:
-    """Samples two-hand interactions: left anchor first, then the right hand given it."""
+    """Samples two-hand interactions: left anchor first, then the right hand given it.
+
+    ``should_stop``: a cancel hook, () -> bool, asked before every DDIM step (of either hand); when it
+    returns True the sampling raises errors.Cancelled. It runs on the host: a CUDA-graph capture of
+    the cascade must be made without it (pipelines/prior_pipeline.py checks between batches there).
+    """
 
     def __init__(
         self,
@@ -159,6 +173,7 @@ class CascadedSampler:
         right_layer: HandLayer,
         left_layer: HandLayer,
         config: SamplerConfig,
+        should_stop: StopHook | None = None,
     ) -> None:
         if config.ddim_steps > schedule.num_timesteps:
             raise ConfigError(
@@ -171,11 +186,24 @@ class CascadedSampler:
         self.right_layer = right_layer
         self.left_layer = left_layer
         self.config = config
+        self.should_stop = should_stop
         self._timesteps: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
-    def with_denoise(self: SamplerT, denoise: DenoiseFn) -> SamplerT:
-        """This sampler (its class, schedule, normaliser, hand layers and configuration) around another D_phi."""
-        return type(self)(denoise, self.schedule, self.normalizer, self.right_layer, self.left_layer, self.config)
+    def with_denoise(self: SamplerT, denoise: DenoiseFn, keep_stop: bool = True) -> SamplerT:
+        """This sampler (its class, schedule, normaliser, hand layers, configuration and, with ``keep_stop``,
+        its cancel hook) around another D_phi."""
+        return type(self)(
+            denoise,
+            self.schedule,
+            self.normalizer,
+            self.right_layer,
+            self.left_layer,
+            self.config,
+            self.should_stop if keep_stop else None,
+        )
+
+    def _check_stop(self, step: int) -> None:
+        check_stop(self.should_stop, f"before denoising step {step + 1} of {self.config.ddim_steps}")
 
     def draw_noise(self, num: int, generator: torch.Generator, device: torch.device) -> tuple[Tensor, Tensor]:
         """x_T of the anchor and of the other hand, (num, 64) each, on ``device``.
@@ -216,7 +244,8 @@ class CascadedSampler:
         mirrored = None if obj is None else obj.mirrored()
         embedding = None if mirrored is None else mirrored.embedding.expand(num, -1)
         steps = zip(*self.timestep_pairs(device), self.penetration_weights(), strict=True)
-        for t, t_prev, w_pen in steps:
+        for k, (t, t_prev, w_pen) in enumerate(steps):
+            self._check_stop(k)
             tt = t.expand(num)
             with torch.no_grad():
                 x0 = self.denoise(x, tt, cond, mask, embedding)
@@ -253,7 +282,8 @@ class CascadedSampler:
             [torch.ones(num, dtype=torch.bool, device=device), torch.zeros(num, dtype=torch.bool, device=device)]
         )
         steps = zip(*self.timestep_pairs(device), weights, strict=True)
-        for t, t_prev, w_pen in steps:
+        for k, (t, t_prev, w_pen) in enumerate(steps):
+            self._check_stop(k)
             tt = t.expand(num)
             with torch.no_grad():
                 if w_cfg > 0:
@@ -370,7 +400,8 @@ class JointSampler(CascadedSampler):
         cond = torch.zeros_like(anchor_noise)
         mask = torch.zeros(num, dtype=torch.bool, device=device)
         steps = zip(*self.timestep_pairs(device), self.penetration_weights(), strict=True)
-        for t, t_prev, w_pen in steps:
+        for k, (t, t_prev, w_pen) in enumerate(steps):
+            self._check_stop(k)
             tt = t.expand(num)
             with torch.no_grad():
                 eps = self.schedule.eps_from_x0(x, tt, self.denoise(x, tt, cond, mask, None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,9 @@ import pytest
 import torch
 
 from interhandgen_core.data.procedural_objects import generate_objects
-from interhandgen_core.errors import CheckpointError, ConfigError, DataError
+from interhandgen_core.errors import Cancelled, CheckpointError, ConfigError, DataError
 from interhandgen_core.io.hands_file import read_hands_file, write_hands_file
-from interhandgen_core.pipelines.grasp import GraspPipeline
+from interhandgen_core.pipelines.grasp import STOP_CHECK_GRASPS, GraspPipeline
 from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.pipelines.two_hand import TwoHandPipeline
 from interhandgen_core.prior.checkpoint import load_prior, save_prior
@@ -232,3 +233,37 @@ def test_physics_ranking_of_a_one_sided_cloud_falls_back_to_the_score(model: Gra
     grasps = model.sample(4, seed=0, object_points=view, ddim_steps=2, physics_rank=GraspPhysicsConfig(threads=1))
     assert grasps.physics is None and torch.equal(grasps.scores, grasps.figures.score)
     assert any("physics ranking skipped" in note and "could not be closed" in note for note in grasps.cloud.notes)
+
+
+def test_should_stop_cancels_between_steps_and_chunks(
+    model: GraspPipeline, cloud: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    """The cancel hook is asked after preprocessing, before each batch and denoising step, and between chunks of
+    STOP_CHECK_GRASPS grasps of settling and figures; a hook that never fires gives the grasps of no hook."""
+    points, normals = cloud
+    asked = [0]
+
+    def stop_at(n: int) -> Callable[[], bool]:
+        asked[0] = 0
+
+        def should_stop() -> bool:
+            asked[0] += 1
+            return asked[0] >= n
+
+        return should_stop
+
+    with pytest.raises(Cancelled, match="after the cloud's preprocessing"):
+        model.sample(4, ddim_steps=4, object_points=points, object_normals=normals, should_stop=stop_at(1))
+    with pytest.raises(Cancelled, match="denoising step 2 of 4"):  # 1: preprocessed, 2: the batch, 3: step 1
+        model.sample(4, ddim_steps=4, object_points=points, object_normals=normals, should_stop=stop_at(4))
+    num = STOP_CHECK_GRASPS + 3  # two chunks of settling: stopped before the second
+    steps = 2 + 2 * 4  # preprocessed, the batch, 4 steps of each hand
+    with pytest.raises(Cancelled, match=f"before settling grasp {STOP_CHECK_GRASPS + 1} of {num}"):
+        model.sample(num, ddim_steps=4, object_points=points, object_normals=normals, should_stop=stop_at(steps + 2))
+    plain = model.sample(num, seed=2, ddim_steps=4, object_points=points, object_normals=normals)
+    hooked = model.sample(
+        num, seed=2, ddim_steps=4, object_points=points, object_normals=normals, should_stop=lambda: False
+    )
+    assert hooked.left_vertices.shape == plain.left_vertices.shape
+    assert torch.allclose(hooked.right_vertices, plain.right_vertices, atol=1e-6)
+    assert torch.allclose(hooked.scores, plain.scores, atol=1e-6)

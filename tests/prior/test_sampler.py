@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from interhandgen_core.errors import Cancelled
 from interhandgen_core.hands.hand_params import HAND_DIM
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import DenoiserConfig, DiffusionConfig, SamplerConfig
@@ -212,3 +213,28 @@ def test_an_object_condition_shares_its_distance_grid_with_its_mirror_image() ->
     assert torch.allclose(mirrored.field(mirror_points(queries)), first.field(queries))
     guided = first.guidance_distance()
     assert guided is not None and first.settling_distance() is first.field
+
+
+def test_should_stop_ends_sampling_between_denoising_steps(parts: tuple) -> None:
+    """The cancel hook is asked before every DDIM step; True raises Cancelled before the next denoiser call."""
+    calls: list[int] = []
+    asked: list[int] = []
+
+    def should_stop() -> bool:
+        asked.append(len(calls))
+        return len(calls) >= 3  # after three denoiser calls: the anchor's third step
+
+    sampler = make_sampler(parts, SamplerConfig(ddim_steps=8, penetration_guidance_weight=0.0), calls)
+    sampler.should_stop = should_stop
+    with pytest.raises(Cancelled, match="before denoising step 4 of 8"):
+        sampler.sample(2, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert len(calls) == 3 and asked == [0, 1, 2, 3]
+    # with_denoise keeps the hook (unless told not to), and a hook that never fires changes nothing
+    assert sampler.with_denoise(sampler.denoise).should_stop is should_stop
+    assert sampler.with_denoise(sampler.denoise, keep_stop=False).should_stop is None
+    free = make_sampler(parts, SamplerConfig(ddim_steps=4))
+    hooked = make_sampler(parts, SamplerConfig(ddim_steps=4))
+    hooked.should_stop = lambda: False
+    a = free.sample(2, torch.Generator().manual_seed(1), torch.device("cpu"))
+    b = hooked.sample(2, torch.Generator().manual_seed(1), torch.device("cpu"))
+    assert torch.equal(a[1].to_vector(), b[1].to_vector())
