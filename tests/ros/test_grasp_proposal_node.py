@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
+from action_msgs.msg import GoalStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from interhandgen_msgs.action import GenerateBimanualGrasps
 from interhandgen_msgs.msg import BimanualGraspArray
 from interhandgen_ros.conversions import points_to_cloud
@@ -261,7 +262,7 @@ def test_action_returns_grasps_with_feedback(ros, start_node) -> None:  # type: 
     result = result_future.result().result
     assert len(result.grasps.grasps) == 3 and result.grasps.header.frame_id == "table"
     assert "sampling" in feedback
-    bad = GenerateBimanualGrasps.Goal(cloud=points_to_cloud(np.zeros((0, 3)), Header(frame_id="table")))
+    bad = GenerateBimanualGrasps.Goal(cloud=points_to_cloud(np.zeros((0, 3)), Header(frame_id="table")), num_grasps=3)
     sent = client.send_goal_async(bad)
     assert spin_until(ros, sent.done, 10)
     result_future = sent.result().get_result_async()
@@ -269,4 +270,80 @@ def test_action_returns_grasps_with_feedback(ros, start_node) -> None:  # type: 
     assert "empty cloud" in result_future.result().result.message
     client.destroy()
     time.sleep(0.1)
+    assert node.stop() == 0
+
+
+def goal_result(ros, client, goal, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    """Send ``goal`` and wait for its end: (status, result)."""
+    sent = client.send_goal_async(goal)
+    assert spin_until(ros, sent.done, 10) and sent.result().accepted
+    result = sent.result().get_result_async()
+    assert spin_until(ros, result.done, timeout)
+    return result.result().status, result.result().result
+
+
+def test_goals_outside_the_num_grasps_range_are_refused_at_once(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    """num_grasps of a goal is checked against the parameter's range: 0 (once "the node's default") and 100,000
+    (which ran for minutes) end at once, aborted, with the reason; a goal in range still gets its grasps."""
+    node = start_node("grasp_proposal_node", FAST, {"generate_grasps": "range_test/generate_grasps"})
+    client = ActionClient(ros, GenerateBimanualGrasps, "range_test/generate_grasps")
+    assert client.wait_for_server(timeout_sec=60), node.output()
+    for num, why in ((0, "must be >= 1, got 0"), (100_000, "must be <= 512, got 100000"), (513, "must be <= 512, got 513")):
+        start = time.monotonic()
+        status, result = goal_result(ros, client, GenerateBimanualGrasps.Goal(cloud=object_cloud(), num_grasps=num))
+        assert status == GoalStatus.STATUS_ABORTED and time.monotonic() - start < 5, (num, status)
+        assert f"num_grasps {why}" in result.message and "[1, 512]" in result.message, result.message
+        assert not result.grasps.grasps
+    status, result = goal_result(ros, client, GenerateBimanualGrasps.Goal(cloud=object_cloud(), num_grasps=2))
+    assert status == GoalStatus.STATUS_SUCCEEDED and len(result.grasps.grasps) == 2, result.message
+    client.destroy()
+    assert node.stop() == 0
+
+
+def test_a_long_goal_cancels_within_a_second_and_the_node_says_busy(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    """512 grasps of 100 DDIM steps (minutes on a CPU): cancelled while sampling, the goal ends canceled within
+    a second or two; meanwhile a cloud on the topic is dropped and counted as busy, and the diagnostics say
+    WARN "busy: goal running N s"; afterwards the node answers clouds again."""
+    node = start_node(
+        "grasp_proposal_node",
+        {**FAST, "ddim_steps": 100, "input_qos": "DEFAULT"},
+        {
+            "object_points": "cancel_test/points",
+            "grasp_proposals": "cancel_test/proposals",
+            "diagnostics": "cancel_test/diagnostics",
+            "generate_grasps": "cancel_test/generate_grasps",
+        },
+    )
+    proposals = collect(ros, BimanualGraspArray, "cancel_test/proposals")
+    diagnostics = collect(ros, DiagnosticArray, "cancel_test/diagnostics")
+    publisher = ros.create_publisher(PointCloud2, "cancel_test/points", 10)
+    wait_for_subscriber(ros, publisher, node, timeout=180)
+    client = ActionClient(ros, GenerateBimanualGrasps, "cancel_test/generate_grasps")
+    assert client.wait_for_server(timeout_sec=60), node.output()
+    stages: list[str] = []
+    goal = GenerateBimanualGrasps.Goal(cloud=object_cloud("table"), num_grasps=512, seed=1)
+    sent = client.send_goal_async(goal, feedback_callback=lambda f: stages.append(f.feedback.stage))
+    assert spin_until(ros, lambda: "sampling" in stages, 30), node.output()
+
+    def counts() -> dict[str, str]:
+        return diagnostic_counts(diagnostics)
+
+    publish_until(ros, publisher, object_cloud(), lambda: int(counts().get("received", "0")) >= 1, 3.0)
+    assert spin_until(ros, lambda: counts().get("dropped: busy") == "1", 10), counts()
+    assert spin_until(ros, lambda: diagnostics[-1].status[0].message.startswith("busy: goal running"), 5)
+    assert diagnostics[-1].status[0].level == DiagnosticStatus.WARN and counts()["goal_running_s"] != "-"
+    assert not proposals
+    result = sent.result().get_result_async()
+    assert not result.done()  # still sampling
+    start = time.monotonic()
+    sent.result().cancel_goal_async()
+    assert spin_until(ros, result.done, 30), node.output()
+    took = time.monotonic() - start
+    assert result.result().status == GoalStatus.STATUS_CANCELED, result.result().result.message
+    assert took < 2.0, f"the cancel took {took:.2f} s"
+    # Idle again: a cloud is answered, and the diagnostics are no longer busy
+    publish_until(ros, publisher, object_cloud(stamp_sec=8), lambda: bool(proposals), 60.0, attempts=2)
+    assert proposals and proposals[-1].header.stamp.sec == 8, node.output()
+    assert spin_until(ros, lambda: counts().get("goal_running_s") == "-", 5), counts()
+    client.destroy()
     assert node.stop() == 0

@@ -13,11 +13,19 @@
 Only the newest cloud is processed; a cloud it cannot use (empty, NaN, malformed, another frame
 than expected_frame_id, in millimetres) is dropped with a one-line warning and counted in the
 diagnostics. Parameters: parameters.GRASP_PROPOSAL_PARAMETERS, listed by --help.
+
+Goals: num_grasps must lie in the num_grasps parameter's range (GraspRequestConfig; 0 is refused
+too), else the goal is aborted at once with the reason in result.message. A cancel, a deactivate or
+a stop signal ends a running goal between two denoising steps (a fraction of a second on a CPU).
+While a goal runs, the diagnostics say WARN "busy: goal running N s" and a cloud on the topic is
+dropped and counted ("busy"), not left waiting for the model.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,6 +39,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from interhandgen_core.data.procedural_objects import generate_objects
+from interhandgen_core.errors import Cancelled
 from interhandgen_core.physics.configuration import GraspPhysicsConfig
 from interhandgen_core.pipelines.grasp import GraspPipeline
 from interhandgen_core.pipelines.samples import GraspSamples
@@ -38,10 +47,12 @@ from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
 from interhandgen_ros.conversions import InputError, cloud_to_points, grasps_to_message, require_metres
 from interhandgen_ros.executables import exit_now, start
 from interhandgen_ros.markers import rank_alphas, two_hand_markers
-from interhandgen_ros.node_base import InterHandGenNode
+from interhandgen_ros.node_base import WARNING_PERIOD_S, InterHandGenNode
 from interhandgen_ros.parameters import GRASP_PROPOSAL_PARAMETERS, current_value
 
 WARMUP_GRASPS = 2
+# How often a goal waiting for the model (a cloud being processed) looks whether it was cancelled.
+LOCK_POLL_S = 0.1
 
 
 class GraspProposalNode(InterHandGenNode):
@@ -102,15 +113,22 @@ class GraspProposalNode(InterHandGenNode):
     def frame_of(self, msg: PointCloud2) -> str:
         return str(msg.header.frame_id)
 
-    def propose(self, cloud: PointCloud2, num: int, seed: int) -> GraspSamples:
-        """One cloud -> ranked grasps in its frame (InputError / DataError for clouds it cannot use)."""
+    def propose(
+        self, cloud: PointCloud2, num: int, seed: int, should_stop: Callable[[], bool] | None = None
+    ) -> GraspSamples:
+        """One cloud -> ranked grasps in its frame (InputError / DataError for clouds it cannot use).
+
+        should_stop None (a cloud from the topic): InputError "busy" at once when a goal holds the model.
+        A goal passes its cancel hook: it waits for the model, and errors.Cancelled when the hook says to stop.
+        """
         points = require_metres(cloud_to_points(cloud)[0])
         limit = self.param("max_points")
         if len(points) > limit:
             keep = np.random.default_rng(seed).choice(len(points), size=limit, replace=False)
             points = points[np.sort(keep)]
         preprocess = CloudPreprocessConfig(voxel_size=self.param("voxel_size"))
-        with self._model_lock:
+        self._acquire_model(should_stop)
+        try:
             if self.model is None:
                 raise InputError("the model is not loaded (node not configured)")
             grasps = self.model.sample(
@@ -122,8 +140,20 @@ class GraspProposalNode(InterHandGenNode):
                 object_points=points,
                 preprocess=preprocess,
                 physics_rank=GraspPhysicsConfig() if self.param("rank") == "physics" else None,
+                should_stop=should_stop or self.stopping,
             )
+        finally:
+            self._model_lock.release()
         return grasps.ranked()
+
+    def _acquire_model(self, should_stop: Callable[[], bool] | None) -> None:
+        if should_stop is None:
+            if not self._model_lock.acquire(blocking=False):
+                raise InputError("busy: an action goal is using the model; the cloud is dropped")
+            return
+        while not self._model_lock.acquire(timeout=LOCK_POLL_S):
+            if should_stop():
+                raise Cancelled("stopped by the caller (should_stop) while waiting for the model")
 
     def process(self, msg: PointCloud2) -> None:
         grasps = self.propose(msg, self.param("num_grasps"), self.param("seed"))
@@ -155,22 +185,53 @@ class GraspProposalNode(InterHandGenNode):
         def feedback(progress: float, stage: str) -> None:
             goal_handle.publish_feedback(GenerateBimanualGrasps.Feedback(progress=progress, stage=stage))
 
+        # The same range as the num_grasps parameter (GraspRequestConfig); 0 is refused, not "the default".
+        refusal = self.specs["num_grasps"].check(int(request.num_grasps))
+        if refusal is not None:
+            self.stats.drop("goal refused: num_grasps out of range")
+            accepted = self.specs["num_grasps"].accepted_text
+            result.message = f"goal refused: {refusal}; a goal takes the num_grasps parameter's range, {accepted}"
+            self.get_logger().warning(result.message, throttle_duration_sec=WARNING_PERIOD_S)
+            goal_handle.abort()
+            return result
+
+        def should_stop() -> bool:
+            return bool(goal_handle.is_cancel_requested) or self.stopping()
+
         feedback(0.0, "preprocessing")
         if goal_handle.is_cancel_requested:
             goal_handle.canceled()
             result.message = "canceled"
             return result
-        num = int(request.num_grasps) or self.param("num_grasps")
         seed = int(request.seed) if request.seed >= 0 else self.param("seed")
+        # computing() spans the goal's end too: a stop waits (node_base.wait_idle) until it is reported.
+        with self.computing():
+            return self._run_goal(goal_handle, result, seed, should_stop, feedback)
+
+    def _run_goal(
+        self,
+        goal_handle: Any,
+        result: Any,
+        seed: int,
+        should_stop: Callable[[], bool],
+        feedback: Callable[[float, str], None],
+    ) -> Any:
+        """Sample the goal's grasps and end the goal: succeeded, canceled, or aborted with the reason."""
+        request = goal_handle.request
+        started = time.monotonic()
+        self.stats.busy_since = started
         try:
             feedback(0.1, "sampling")
-            with self.computing():
-                grasps = self.propose(request.cloud, num, seed)
+            grasps = self.propose(request.cloud, int(request.num_grasps), seed, should_stop)
+        except Cancelled:
+            return self._stopped(goal_handle, result, started)
         except Exception as error:  # the goal fails with the reason; the node carries on
-            self.stats.drop("action: " + type(error).__name__)
+            self.stats.drop(f"action {type(error).__name__}")
             goal_handle.abort()
             result.message = str(error).splitlines()[0] if str(error) else type(error).__name__
             return result
+        finally:
+            self.stats.busy_since = None
         if goal_handle.is_cancel_requested:
             goal_handle.canceled()
             result.message = "canceled"
@@ -179,6 +240,18 @@ class GraspProposalNode(InterHandGenNode):
         result.grasps = grasps_to_message(grasps, request.cloud.header)
         result.message = f"{len(result.grasps.grasps)} grasps"
         goal_handle.succeed()
+        return result
+
+    def _stopped(self, goal_handle: Any, result: Any, started: float) -> Any:
+        """A goal whose sampling its cancel hook ended: canceled (asked by the client) or aborted (the node stops)."""
+        took = time.monotonic() - started
+        if goal_handle.is_cancel_requested:
+            result.message = f"canceled after {took:.1f} s"
+            goal_handle.canceled()
+        else:
+            result.message = f"aborted after {took:.1f} s: the node is stopping (deactivated or signalled)"
+            goal_handle.abort()
+        self.get_logger().info(f"goal {result.message}")
         return result
 
 

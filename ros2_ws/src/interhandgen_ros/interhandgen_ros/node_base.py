@@ -15,7 +15,9 @@ process with exit code 1 before anything loads; a configure that fails (a missin
 a device this machine lacks) returns FAILURE and, with autostart, ends the process with exit
 code 1 too (without autostart the node stays up, unconfigured, for a lifecycle manager to
 configure again). SIGINT and SIGTERM end the process with exit code 0 at any moment
-(process_signals.py; run).
+(process_signals.py; run): long work (a cloud being processed, an action goal) is given the cancel
+hook ``stopping``, which ends the sampling between two denoising steps, so that the stop frees
+the model within STOP_WAIT_S rather than exiting with the work still running.
 
 Inputs never queue: the subscription callback only puts the message in a one-message slot
 (a message still waiting there when a newer one arrives is dropped and counted, "superseded");
@@ -46,7 +48,7 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data, qos_profile_system_de
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Header
 
-from interhandgen_core.errors import BackendError, CheckpointError, InterHandGenError
+from interhandgen_core.errors import BackendError, Cancelled, CheckpointError, InterHandGenError
 from interhandgen_core.pipelines.prior_pipeline import PriorPipeline
 from interhandgen_core.runtime.configuration import BackendConfig
 from interhandgen_ros.conversions import InputError
@@ -315,6 +317,10 @@ class InterHandGenNode(LifecycleNode):
                 self._computing -= 1
                 self._computing_lock.notify_all()
 
+    def stopping(self) -> bool:
+        """True once the input is stopped (deactivate, a stop signal): the cancel hook of long work."""
+        return not self._running
+
     def wait_idle(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for every ``computing`` callback to end; False if one still runs."""
         with self._computing_lock:
@@ -347,16 +353,26 @@ class InterHandGenNode(LifecycleNode):
             expected = self.param("expected_frame_id")
             frame = self.frame_of(msg)
             if expected and frame != expected:
-                raise InputError(f"frame {frame!r}, expected {expected!r} (expected_frame_id)")
+                # One diagnostics entry for every wrong frame id, the last one kept (diagnostics.py).
+                self.stats.drop_wrong_frame(frame)
+                self.get_logger().warning(
+                    f"dropped an input: frame {frame[:64]!r}, expected {expected!r} (expected_frame_id)",
+                    throttle_duration_sec=WARNING_PERIOD_S,
+                )
+                return
             with self.computing():
                 self.process(msg)
+        except Cancelled:  # the cancel hook (stopping) ended the work: the node is being deactivated or stopped
+            self.stats.drop("stopped: the node stopped while processing it")
+            self.get_logger().info("stopped processing an input: the node is stopping")
+            return
         except (InputError, InterHandGenError, ValueError) as error:
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            self.stats.drop(_reason_kind(reason))
+            self.stats.drop(reason)
             self.get_logger().warning(f"dropped an input: {reason}", throttle_duration_sec=WARNING_PERIOD_S)
             return
         except Exception as error:  # never die on a message
-            self.stats.drop(f"internal error: {type(error).__name__}")
+            self.stats.drop(f"internal error {type(error).__name__}")
             self.get_logger().error(
                 f"failed on an input ({type(error).__name__}: {error})", throttle_duration_sec=WARNING_PERIOD_S
             )
@@ -376,11 +392,6 @@ class InterHandGenNode(LifecycleNode):
 def _first_line(error: BaseException) -> str:
     text = str(error)
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def _reason_kind(reason: str) -> str:
-    # Counts per kind of problem, not per message text (which holds numbers).
-    return reason.split(":")[0].split("(")[0].strip()[:60]
 
 
 class RosLogHandler(logging.Handler):

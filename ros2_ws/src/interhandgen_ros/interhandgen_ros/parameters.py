@@ -1,7 +1,7 @@
 """The parameter table of each node: declarations, run-time validation and the README table come from here.
 
 A parameter that mirrors a library configuration field (SamplerConfig, CloudPreprocessConfig,
-RefinerConfig, BackendConfig) is made by :func:`mirrored` from that field's declaration
+RefinerConfig, BackendConfig, GraspRequestConfig) is made by :func:`mirrored` from that field's declaration
 (interhandgen_core/config.py): the same default, range and description, so a knob has one
 default and one range whether it is set in Python, on the command line or as a ROS parameter.
 Names follow the configuration field, or Isaac ROS where it has one (model_file_path,
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from interhandgen_core.config import ConfigBase, default_of, range_text, setting_of
-from interhandgen_core.pipelines.grasp import RANKINGS
+from interhandgen_core.pipelines.grasp import RANKINGS, GraspRequestConfig
 from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
 from interhandgen_core.prior.configuration import SamplerConfig, TrainConfig
 from interhandgen_core.refinement.configuration import RefinerConfig
@@ -183,7 +183,8 @@ _COMMON = (
 
 GRASP_PROPOSAL_PARAMETERS = (
     *_COMMON,
-    ParameterSpec("num_grasps", 32, "grasp hypotheses per cloud", 1, 512),
+    # The action's goals are checked against the same range (grasp_proposal_node).
+    mirrored("num_grasps", GraspRequestConfig, "num_grasps"),
     mirrored("ddim_steps", SamplerConfig, "ddim_steps"),
     mirrored("cfg_weight", SamplerConfig, "cfg_weight"),
     _GUIDANCE,
