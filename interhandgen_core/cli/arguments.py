@@ -21,10 +21,12 @@ from typing import Any
 from interhandgen_core.config import add_config_options, config_overrides, default_of
 from interhandgen_core.data.motion_sequences import MotionConfig
 from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
+from interhandgen_core.data.tracking_suites import SUITES
 from interhandgen_core.errors import ConfigError, InterHandGenError
 from interhandgen_core.physics.configuration import GraspPhysicsConfig
 from interhandgen_core.pipelines.grasp import RANKINGS
 from interhandgen_core.prior.configuration import SamplerConfig
+from interhandgen_core.refinement.one_euro import OneEuroConfig
 from interhandgen_core.runtime.configuration import BACKEND_NAMES, BackendConfig, default_cache_dir
 
 # The sampler's anti-penetration guidance weight (SamplerConfig.penetration_guidance_weight); --pen-weight,
@@ -37,6 +39,9 @@ GRASP_GUIDANCE_FLAGS: dict[str, str | tuple[str, ...]] = {
     "object_contact_weight": "--contact-weight",
     "settle_iterations": "--settle-iterations",
 }
+
+# The One-Euro row's settings of bench refine (--one-euro-min-cutoff-hz, ...); its rate comes from the sequences.
+ONE_EURO_FIELDS = ("min_cutoff_hz", "beta", "d_cutoff_hz", "max_hold_s")
 
 # Every field of GraspPhysicsConfig is an option of grasp --physics and evaluate grasps --physics.
 PHYSICS_FIELDS = tuple(f.name for f in dataclasses.fields(GraspPhysicsConfig))
@@ -249,6 +254,36 @@ def tracking_configs(args: argparse.Namespace) -> tuple[MotionConfig, TrackerNoi
             noise, outlier_probability=0.0, dropout_probability=0.0, low_confidence_probability=0.0
         )
     return motion, noise
+
+
+def add_refine_suite_arguments(parser: argparse.ArgumentParser) -> None:
+    """--suite, --tune-one-euro and the One-Euro row's settings: the refine options of `bench`."""
+    parser.add_argument(
+        "--suite",
+        choices=SUITES,
+        default=SUITES[0],
+        help="refine: the sequences: default (the hand model's skeleton, slow drift: the original benchmark) or "
+        "wide (skeleton mismatch, bone jitter, hands carried up to 1.5 m/s, finger occlusions; 8 recipes) "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tune-one-euro",
+        action="store_true",
+        help="refine: grid-search the One-Euro baseline's settings on sequences of another seed "
+        "(--seed, default 7 instead of the benchmark's) instead of running the benchmark",
+    )
+    add_config_options(
+        parser,
+        OneEuroConfig,
+        ONE_EURO_FIELDS,
+        flags={name: "--one-euro-" + name.replace("_", "-") for name in ONE_EURO_FIELDS},
+    )
+
+
+def one_euro_config(args: argparse.Namespace) -> OneEuroConfig | None:
+    """The One-Euro row's settings given on the command line, or None (OneEuroConfig's tuned defaults)."""
+    given = config_overrides(args, ONE_EURO_FIELDS)
+    return OneEuroConfig(**given) if given else None
 
 
 def add_converter_arguments(parser: argparse.ArgumentParser, name: str, piece: str, splits: tuple[str, ...]) -> None:

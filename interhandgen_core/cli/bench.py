@@ -2,6 +2,7 @@
 
     interhandgen bench [cascade|denoiser|grasp|refine|train] [--backends torch,onnxruntime,cuda-graph,tensorrt]
                        [--device cpu|cuda] [--batches 1,16,64] [--preset small|paper] [--json FILE]
+    interhandgen bench refine [--suite default|wide] [--sequences N] [--tune-one-euro]
 
 Prints a table of rows (the bench-row fields of README "Conventions", and the load other processes
 put on the machine during each row's timing); --json writes them too. A progress bar (stderr)
@@ -18,8 +19,10 @@ from typing import Any
 
 from interhandgen_core.cli.arguments import (
     add_backend_arguments,
+    add_refine_suite_arguments,
     add_tracking_arguments,
     int_list,
+    one_euro_config,
     parameter_default,
     positive_int,
     tracking_configs,
@@ -72,6 +75,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="refine: sequence seed (default: %(default)s)",
     )
     add_tracking_arguments(bench, min_frames=3, prefix="refine: ")
+    add_refine_suite_arguments(bench)
     batches = list(parameter_default(run_benchmark, "batches"))
     bench.add_argument(
         "--batches",
@@ -117,6 +121,8 @@ def run(args: argparse.Namespace) -> None:
         raise InterHandGenError("bench train needs --config RECIPE, and --config is only for bench train")
     if what == "train":
         rows = [_bench_train(args)]
+    elif what == "refine" and args.tune_one_euro:
+        rows = _tune_one_euro(args)
     elif what == "refine":
         from interhandgen_core.runtime.configuration import BackendConfig
 
@@ -133,6 +139,8 @@ def run(args: argparse.Namespace) -> None:
             checkpoint=args.checkpoint,
             backend=BackendConfig.parse(spec, cache_dir=args.cache_dir),
             progress=not args.quiet,
+            suite=args.suite,
+            one_euro=one_euro_config(args),
         )
         print(format_refinement_rows(rows))
     else:
@@ -158,6 +166,27 @@ def run(args: argparse.Namespace) -> None:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=2))
         print(f"wrote {args.json}")
+
+
+def _tune_one_euro(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from interhandgen_core.evaluation.one_euro_tuning import (
+        ONE_EURO_TUNING_SEED,
+        format_tuning_rows,
+        run_one_euro_tuning,
+    )
+
+    motion, noise = tracking_configs(args)
+    # The benchmark's --seed default is 0; tuning on it would see the benchmark's sequences.
+    seed = ONE_EURO_TUNING_SEED if args.seed == parameter_default(run_refine_benchmark, "seed") else args.seed
+    rows = run_one_euro_tuning(args.sequences, motion, noise, seed, args.suite, progress=not args.quiet)
+    print(f"One-Euro grid search on {args.sequences} {args.suite}-suite sequences of seed {seed}, best first:")
+    print(format_tuning_rows(rows))
+    best = rows[0]
+    print(
+        f"best: min_cutoff_hz={best['min_cutoff_hz']:g} beta={best['beta']:g} d_cutoff_hz={best['d_cutoff_hz']:g} "
+        "(OneEuroConfig's defaults in interhandgen_core/refinement/one_euro.py hold the chosen values)"
+    )
+    return rows
 
 
 def _bench_train(args: argparse.Namespace) -> dict[str, Any]:

@@ -80,9 +80,20 @@ class TrackedKeypoints:
     swapped: Tensor  # (N,) bool: frames whose left and right labels were swapped
 
 
-def _lost_frames(starts: Tensor, lengths: Tensor) -> Tensor:
-    """starts (N, H) bool, lengths (N, H) long >= 1 -> (N, H) bool: frame n lies in a run begun at some s <= n."""
-    frame = torch.arange(starts.shape[0], device=starts.device)[:, None]
+def geometric_lengths(uniform: Tensor, mean_frames: float, cap: int) -> Tensor:
+    """uniform: (...) float64 in [0, 1) -> (...) long run lengths >= 1, geometric with mean ``mean_frames``, at most ``cap``.
+
+    P(L = l) = (1 - 1/m)^(l - 1) / m, l >= 1, by the inverse CDF (1 - U lies in (0, 1], so the log is finite).
+    """
+    stay = 1.0 - 1.0 / mean_frames
+    draw = torch.log1p(-uniform)
+    lengths = 1 + (torch.floor(draw / math.log(stay)) if stay > 0.0 else torch.zeros_like(draw))
+    return lengths.clamp(max=cap).long()
+
+
+def frames_in_runs(starts: Tensor, lengths: Tensor) -> Tensor:
+    """starts (N, ...) bool, lengths (N, ...) long >= 1 -> (N, ...) bool: frame n lies in a run begun at some s <= n."""
+    frame = torch.arange(starts.shape[0], device=starts.device).reshape(-1, *([1] * (starts.ndim - 1)))
     # A run begun at s covers s .. s + L - 1; frame n is covered iff the furthest end of the
     # runs begun so far lies beyond it, a running maximum over frames.
     end = torch.where(starts, frame + lengths, torch.zeros_like(lengths))
@@ -122,14 +133,10 @@ def corrupt_keypoints(
     outlier = uniform(n, 2, NUM_KEYPOINTS) < config.outlier_probability
     low = uniform(n, 2) < config.low_confidence_probability
     starts = uniform(n, 2) < config.dropout_probability
-    # Inverse CDF of the geometric law; 1 - U lies in (0, 1], so the log is finite.
-    stay = 1.0 - 1.0 / config.dropout_mean_frames
-    draw = torch.log1p(-uniform(n, 2))
-    lengths = 1 + (torch.floor(draw / math.log(stay)) if stay > 0.0 else torch.zeros_like(draw))
-    lengths = lengths.clamp(max=n).long()
+    lengths = geometric_lengths(uniform(n, 2), config.dropout_mean_frames, cap=n)
     swapped = uniform(n) < config.swap_probability
 
-    lost = _lost_frames(starts, lengths)
+    lost = frames_in_runs(starts, lengths)
     scale = torch.where(low, config.low_confidence_noise_factor, 1.0).to(dtype)
     error = torch.where(
         outlier[..., None], config.outlier_std_m * gross, config.jitter_std_m * scale[..., None, None] * jitter

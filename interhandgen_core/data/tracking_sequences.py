@@ -38,6 +38,8 @@ class TrackingSequence:
     left_keypoints: Tensor  # (N, 21, 3) true
     right_keypoints: Tensor
     observed: TrackedKeypoints
+    name: str = ""  # what makes it what it is, for per-sequence tables ("" for the default suite)
+    fps: float = 30.0  # frames per second of the motion, for filters that need time
 
     @property
     def num_frames(self) -> int:
@@ -57,6 +59,8 @@ class TrackingSequence:
                 obs.right_confidence.to(device),
                 obs.swapped.to(device),
             ),
+            self.name,
+            self.fps,
         )
 
 
@@ -80,7 +84,7 @@ def make_tracking_sequences(
             left_kp = left_layer(left).keypoints
             right_kp = right_layer(right).keypoints
         observed = corrupt_keypoints(left_kp, right_kp, noise, generator)
-        sequences.append(TrackingSequence(left, right, left_kp, right_kp, observed))
+        sequences.append(TrackingSequence(left, right, left_kp, right_kp, observed, fps=motion.fps))
     return sequences
 
 

@@ -32,10 +32,10 @@ from tqdm import tqdm
 from interhandgen_core.data.motion_sequences import MotionConfig
 from interhandgen_core.data.procedural_objects import generate_objects
 from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
-from interhandgen_core.data.tracking_sequences import make_tracking_sequences
+from interhandgen_core.data.tracking_suites import make_suite_sequences
 from interhandgen_core.errors import BackendError, ConfigError
 from interhandgen_core.evaluation.machine_load import MachineLoad, load_cell
-from interhandgen_core.evaluation.refinement_benchmark import percentile, run_refinement_benchmark
+from interhandgen_core.evaluation.refinement_benchmark import VARIANTS, percentile, run_refinement_benchmark
 from interhandgen_core.hands.hand_params import HAND_DIM
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
@@ -46,6 +46,7 @@ from interhandgen_core.pipelines.two_hand import TwoHandPipeline
 from interhandgen_core.prior.configuration import DenoiserConfig
 from interhandgen_core.prior.denoiser import Denoiser
 from interhandgen_core.refinement.configuration import RefinerConfig
+from interhandgen_core.refinement.one_euro import OneEuroConfig
 from interhandgen_core.runtime.configuration import BackendConfig
 
 WHATS = ("denoiser", "cascade", "grasp", "refine")
@@ -267,14 +268,17 @@ def run_refine_benchmark(
     config: RefinerConfig | None = None,
     backend: BackendConfig | None = None,
     progress: bool = True,
+    suite: str = "default",
+    one_euro: OneEuroConfig | None = None,
 ) -> list[dict[str, Any]]:
-    """Refinement of synthetic noisy tracks (data/tracking_sequences.py) -> one row per variant.
+    """Refinement of synthetic noisy tracks (data/tracking_suites.py) -> the rows of run_refinement_benchmark.
 
     Each row has the bench-row fields of README "Conventions" (what = "refine", batch = 1 frame of both hands,
     median_ms / p95_ms per frame), the accuracy figures of evaluation/refinement_benchmark.py and the
     load of the machine during its timing (None for the untimed "observed" row).
     ``backend`` runs the refiner's denoiser calls (torch eager when None). ``progress``: bars on stderr
-    while the tracks are made and while each variant runs.
+    while the tracks are made and while each variant runs. ``suite``: "default" or "wide" (data/tracking_suites.py);
+    ``one_euro``: the One-Euro row's settings (OneEuroConfig's tuned defaults when None).
     """
     model = TwoHandPipeline.from_pretrained(checkpoint, device=device, backend=backend)
     dev = model.device
@@ -282,7 +286,8 @@ def run_refine_benchmark(
         torch.cuda.reset_peak_memory_stats(dev)
     # The data are made on the CPU (seeded there) with the model's own hand model.
     right_asset, left_asset = load_hand_pair(str(model.prior.metadata.get("hand_model", "procedural")))
-    tracks = make_tracking_sequences(
+    tracks = make_suite_sequences(
+        suite,
         HandLayer(right_asset),
         HandLayer(left_asset),
         sequences,
@@ -292,7 +297,8 @@ def run_refine_benchmark(
         progress=progress,
     )
     tracks = [track.to(dev) for track in tracks]
-    rows = run_refinement_benchmark(model, tracks, config, progress=progress)
+    variants = {**VARIANTS, "One-Euro": one_euro} if one_euro is not None else None
+    rows = run_refinement_benchmark(model, tracks, config, variants, progress=progress)
     meta = {
         "backend": model.backend.config.spec,
         "device": device_name(dev),

@@ -1,23 +1,26 @@
 """The tracking benchmark of the refiner: noisy tracks in, figures before and after refinement out.
 
-Rows, one per variant, each over the same sequences (data/tracking_sequences.py):
+Rows, one per variant, each over the same sequences (data/tracking_suites.py):
     observed        the tracker's keypoints as they are (no mesh, so no penetration)
+    One-Euro        the tracker's keypoints through a One-Euro filter (refinement/one_euro.py; no mesh)
     fit             each frame fitted by the hand model to its keypoints alone (data term; the
                     mesh a plain inverse-kinematics step would give: the "before" of penetration)
     prior off       data, penetration and smoothness terms, streaming
     prior on        everything, the prior term of Eq. 9 included (the shipped configuration)
 
 Every refined variant runs ``HandPriorRefiner.step`` frame by frame, as a teleoperation loop
-would, and its latency per frame (both hands) is timed, with the load other processes put
+would (the One-Euro row its filter), and its latency per frame (both hands) is timed, with the load other processes put
 on the machine meanwhile (evaluation/machine_load.py: a warning when they kept it busy). Sequences are concatenated with one
-NaN frame between them, so that no second difference spans two sequences.
+NaN frame between them, so that no second difference spans two sequences, for the pooled
+rows (``sequence`` "all"); then each variant has a row per sequence (``sequence`` its index,
+``name`` its recipe), since a refiner must hold its targets on every sequence.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -28,13 +31,17 @@ from interhandgen_core.contact.interaction import measure_interaction
 from interhandgen_core.data.tracking_sequences import TrackingSequence
 from interhandgen_core.evaluation.machine_load import MachineLoad, load_cell
 from interhandgen_core.evaluation.tracking import mpjpe, tracking_figures
-from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.pipelines.two_hand import TwoHandPipeline
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.observation import HandObservation, TwoHandObservation
+from interhandgen_core.refinement.one_euro import OneEuroConfig, OneEuroFilter
 from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands
 
-VARIANTS: dict[str, dict[str, Any]] = {
+# A variant is a refiner (RefinerConfig overrides: a refiner change needs no change here) or a
+# One-Euro filter of the tracker's keypoints (its configuration).
+Variant = dict[str, Any] | OneEuroConfig
+VARIANTS: dict[str, Variant] = {
+    "One-Euro": OneEuroConfig(),
     "fit": {"prior_weight": 0.0, "penetration_weight": 0.0, "smoothness_weight": 0.0},
     "prior off": {"prior_weight": 0.0},
     "prior on": {},
@@ -53,96 +60,167 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _observation(sequence: TrackingSequence, i: int) -> TwoHandObservation:
+    obs, frame = sequence.observed, slice(i, i + 1)
+    return TwoHandObservation(
+        HandObservation(keypoints=obs.left_keypoints[frame], confidence=obs.left_confidence[frame]),
+        HandObservation(keypoints=obs.right_keypoints[frame], confidence=obs.right_confidence[frame]),
+    )
+
+
+@dataclass
+class _Track:
+    """One variant's output on one sequence: keypoints (N, 21, 3) each, penetration depth (M,) or None, ms per frame."""
+
+    left: Tensor
+    right: Tensor
+    depth: Tensor | None
+    latencies: list[float]
+
+
+def _refined_tracks(
+    model: TwoHandPipeline, config: RefinerConfig, sequences: list[TrackingSequence], bar: tqdm
+) -> list[_Track]:
+    refiner = HandPriorRefiner(model, config)
+    tracks = []
+    for sequence in sequences:  # streams are sequential by nature
+        refiner.reset()
+        frames, latencies = [], []
+        for i in range(sequence.num_frames):
+            observation = _observation(sequence, i)
+            start = time.perf_counter()
+            frames.append(refiner.step(observation))
+            latencies.append(1000.0 * (time.perf_counter() - start))
+            bar.update(1)
+        out = RefinedHands.cat(frames)
+        with torch.no_grad():
+            lv = model.left_layer(out.left).vertices
+            rv = model.right_layer(out.right).vertices
+        depth, _ = measure_interaction(lv, model.left_layer.faces, rv, model.right_layer.faces)
+        # Penetration counts the frames where both hands have a state.
+        has_both = torch.isfinite(out.left_keypoints).all(-1).all(-1) & torch.isfinite(out.right_keypoints).all(-1).all(
+            -1
+        )
+        tracks.append(_Track(out.left_keypoints, out.right_keypoints, depth[has_both], latencies))
+    return tracks
+
+
+def _filtered_tracks(config: OneEuroConfig, sequences: list[TrackingSequence], bar: tqdm) -> list[_Track]:
+    smoother = OneEuroFilter(config)
+    tracks = []
+    for sequence in sequences:
+        smoother.reset()
+        obs = sequence.observed
+        frames, latencies = [], []
+        for i in range(sequence.num_frames):
+            both = torch.stack([obs.left_keypoints[i], obs.right_keypoints[i]])
+            start = time.perf_counter()
+            frames.append(smoother(both, i / sequence.fps))
+            latencies.append(1000.0 * (time.perf_counter() - start))
+            bar.update(1)
+        out = torch.stack(frames)
+        tracks.append(_Track(out[:, 0], out[:, 1], None, latencies))
+    return tracks
+
+
+def _figures(tracks: list[_Track], sequences: list[TrackingSequence]) -> dict[str, Any]:
+    """Figures of a variant over ``sequences`` pooled (joined with NaN gaps): accuracy, the error where seen, timing."""
+    true_left = _joined([s.left_keypoints for s in sequences])
+    true_right = _joined([s.right_keypoints for s in sequences])
+    left, right = _joined([t.left for t in tracks]), _joined([t.right for t in tracks])
+    depths = [t.depth for t in tracks if t.depth is not None]
+    depth = torch.cat(depths) if len(depths) == len(tracks) else None
+    figures = tracking_figures(left, right, true_left, true_right, depth)
+    seen = torch.cat(
+        [
+            _joined([s.observed.left_keypoints for s in sequences]),
+            _joined([s.observed.right_keypoints for s in sequences]),
+        ],
+        dim=1,
+    )
+    masked = torch.where(torch.isfinite(seen), torch.cat([left, right], dim=1), torch.nan)
+    on_observed, _ = mpjpe(masked, torch.cat([true_left, true_right], dim=1))
+    # The first call of a variant pays for allocation.
+    latencies = [ms for k, t in enumerate(tracks) for ms in (t.latencies[1:] if k == 0 else t.latencies)]
+    latencies = latencies or [ms for t in tracks for ms in t.latencies]
+    timed = bool(latencies)
+    return {
+        **figures.as_dict(),
+        "mpjpe_observed_mm": on_observed,
+        "median_ms": statistics.median(latencies) if timed else None,
+        "p95_ms": percentile(latencies, 0.95) if timed else None,
+    }
+
+
 def run_refinement_benchmark(
     model: TwoHandPipeline,
     sequences: list[TrackingSequence],
     config: RefinerConfig | None = None,
-    variants: dict[str, dict[str, Any]] | None = None,
+    variants: dict[str, Variant] | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """-> one row per variant: {variant, mpjpe_mm, mpjpe_observed_mm, coverage, acceleration_error_mm,
-    mean_penetration_mm, p95_penetration_mm, median_ms, p95_ms, other_load_cores, cpu_cores, load_average}
-    (latencies and load None for ``observed``, which is not timed)."""
+    """-> the pooled rows, one per variant (``observed`` first), then per sequence k the rows of every variant.
+
+    Each row: {variant, sequence ("all" or k), name (the sequence's recipe, "" pooled), mpjpe_mm,
+    p95_frame_error_mm, worst_frame_error_mm, mpjpe_observed_mm, coverage, acceleration_error_mm,
+    mean_penetration_mm, p95_penetration_mm (None without a mesh), median_ms, p95_ms,
+    other_load_cores, cpu_cores, load_average} (latencies and load None for ``observed``, which is
+    not timed; a sequence's row has the load of its variant's whole run).
+    """
     base = config or RefinerConfig()
-    true_left = _joined([s.left_keypoints for s in sequences])
-    true_right = _joined([s.right_keypoints for s in sequences])
-    observed_left = _joined([s.observed.left_keypoints for s in sequences])
-    observed_right = _joined([s.observed.right_keypoints for s in sequences])
-    seen = torch.cat([observed_left, observed_right], dim=1)
-    rows: list[dict[str, Any]] = []
-    figures = tracking_figures(observed_left, observed_right, true_left, true_right)
-    rows.append({"variant": "observed", **figures.as_dict(), "mpjpe_observed_mm": figures.mpjpe_mm})
-    rows[-1].update(median_ms=None, p95_ms=None, other_load_cores=None, cpu_cores=None, load_average=None)
     total = sum(s.num_frames for s in sequences)
-    for name, overrides in (variants or VARIANTS).items():  # one refiner per variant
-        refiner = HandPriorRefiner(model, replace(base, **overrides))
-        latencies: list[float] = []
-        outputs: list[RefinedHands] = []
+    results: dict[str, tuple[list[_Track], dict[str, Any]]] = {
+        "observed": (
+            [_Track(s.observed.left_keypoints, s.observed.right_keypoints, None, []) for s in sequences],
+            {"other_load_cores": None, "cpu_cores": None, "load_average": None},
+        )
+    }
+    for name, variant in (VARIANTS if variants is None else variants).items():  # one refiner or filter each
         bar = tqdm(total=total, desc=f"refine ({name})", unit="frame", disable=not progress)
         with MachineLoad() as load:
-            for sequence in sequences:  # streams are sequential by nature
-                refiner.reset()
-                frames = []
-                obs = sequence.observed
-                for i in range(sequence.num_frames):
-                    frame = slice(i, i + 1)
-                    observation = TwoHandObservation(
-                        HandObservation(keypoints=obs.left_keypoints[frame], confidence=obs.left_confidence[frame]),
-                        HandObservation(keypoints=obs.right_keypoints[frame], confidence=obs.right_confidence[frame]),
-                    )
-                    start = time.perf_counter()
-                    frames.append(refiner.step(observation))
-                    latencies.append(1000.0 * (time.perf_counter() - start))
-                    bar.update(1)
-                outputs.append(RefinedHands.cat(frames))
+            if isinstance(variant, OneEuroConfig):
+                tracks = _filtered_tracks(variant, sequences, bar)
+            else:
+                tracks = _refined_tracks(model, replace(base, **variant), sequences, bar)
         bar.close()
         load.warn_if_loaded(f"refinement ({name})")
-        left = HandParams.cat([o.left for o in outputs])
-        right = HandParams.cat([o.right for o in outputs])
-        with torch.no_grad():
-            lv = model.left_layer(left).vertices
-            rv = model.right_layer(right).vertices
-        depth, _ = measure_interaction(lv, model.left_layer.faces, rv, model.right_layer.faces)
-        # Penetration counts the frames where both hands have a state.
-        has_both = torch.cat(
-            [
-                torch.isfinite(o.left_keypoints).all(-1).all(-1) & torch.isfinite(o.right_keypoints).all(-1).all(-1)
-                for o in outputs
-            ]
-        )
-        refined_left = _joined([o.left_keypoints for o in outputs])
-        refined_right = _joined([o.right_keypoints for o in outputs])
-        figures = tracking_figures(refined_left, refined_right, true_left, true_right, depth[has_both])
-        estimate = torch.cat([refined_left, refined_right], dim=1)
-        masked = torch.where(torch.isfinite(seen), estimate, torch.nan)
-        on_observed, _ = mpjpe(masked, torch.cat([true_left, true_right], dim=1))
-        warm = latencies[1:] if len(latencies) > 1 else latencies  # the first call pays for allocation
-        rows.append(
-            {
-                "variant": name,
-                **figures.as_dict(),
-                "mpjpe_observed_mm": on_observed,
-                "median_ms": statistics.median(warm),
-                "p95_ms": percentile(warm, 0.95),
-                **load.fields(),
-            }
+        results[name] = (tracks, load.fields())
+    rows = [
+        {"variant": name, "sequence": "all", "name": "", **_figures(tracks, sequences), **load_fields}
+        for name, (tracks, load_fields) in results.items()
+    ]
+    for k, sequence in enumerate(sequences):
+        rows.extend(
+            {"variant": name, "sequence": k, "name": sequence.name, **_figures([tracks[k]], [sequence]), **load_fields}
+            for name, (tracks, load_fields) in results.items()
         )
     return rows
 
 
 def format_refinement_rows(rows: list[dict[str, Any]]) -> str:
-    """Rows -> a fixed-width text table ("others": the cores other processes kept busy during the timing)."""
+    """Rows -> fixed-width text tables: the pooled one, then one per sequence ("others": the cores other
+    processes kept busy during the timing; "worst": the worst frame's mean error over both hands)."""
 
     def cell(value: Any, fmt: str) -> str:
-        return "-" if value is None else format(value, fmt)
+        return "-".rjust(int(fmt.split(".")[0])) if value is None else format(value, fmt)
 
-    header = f"{'variant':<10} {'MPJPE mm':>9} {'(seen)':>7} {'accel err':>9} {'pen mean':>8} {'pen p95':>8} {'ms/frame':>8} {'p95 ms':>7} {'others':>7}"
-    lines = [header, "-" * len(header)]
+    header = (
+        f"{'variant':<10} {'MPJPE mm':>9} {'(seen)':>7} {'p95':>7} {'worst':>7} {'accel err':>9} "
+        f"{'pen mean':>8} {'pen p95':>8} {'ms/frame':>8} {'p95 ms':>7} {'others':>7}"
+    )
+    lines: list[str] = []
+    previous: Any = object()
     for r in rows:
+        sequence = r.get("sequence", "all")
+        if sequence != previous:
+            title = "all sequences" if sequence == "all" else f"sequence {sequence}: {r.get('name') or 'default'}"
+            lines.extend(([""] if lines else []) + [title, header, "-" * len(header)])
+            previous = sequence
         lines.append(
             f"{r['variant']:<10} {cell(r['mpjpe_mm'], '9.2f')} {cell(r['mpjpe_observed_mm'], '7.2f')} "
+            f"{cell(r.get('p95_frame_error_mm'), '7.2f')} {cell(r.get('worst_frame_error_mm'), '7.2f')} "
             f"{cell(r['acceleration_error_mm'], '9.2f')} {cell(r['mean_penetration_mm'], '8.2f')} "
-            f"{cell(r['p95_penetration_mm'], '8.2f')} {cell(r['median_ms'], '8.1f')} {cell(r['p95_ms'], '7.1f')} "
+            f"{cell(r['p95_penetration_mm'], '8.2f')} {cell(r['median_ms'], '8.2f')} {cell(r['p95_ms'], '7.2f')} "
             f"{load_cell(r):>7}"
         )
     return "\n".join(lines)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from interhandgen_core.evaluation.tracking import acceleration_error, mpjpe, tracking_figures
+from interhandgen_core.evaluation.tracking import acceleration_error, frame_errors, mpjpe, tracking_figures
 
 
 def _truth(frames: int, seed: int = 0) -> Tensor:
@@ -113,8 +113,24 @@ def test_tracking_figures_without_meshes_have_no_penetration() -> None:
     assert figures.p95_penetration_mm is None
     assert set(figures.as_dict()) == {
         "mpjpe_mm",
+        "p95_frame_error_mm",
+        "worst_frame_error_mm",
         "coverage",
         "acceleration_error_mm",
         "mean_penetration_mm",
         "p95_penetration_mm",
     }
+
+
+def test_worst_frame_is_the_frame_with_the_largest_mean_error_over_both_hands() -> None:
+    truth = _truth(20)
+    left = truth + _along_random_directions(20, 0.002)
+    right = truth + _along_random_directions(20, 0.002, seed=2)
+    left[7] = truth[7] + _along_random_directions(1, 0.030)[0]  # one bad frame of one hand: 30 mm
+    right[3, :5] = torch.nan  # missing keypoints count out of their frame's mean
+    figures = tracking_figures(left, right, truth, truth)
+    assert figures.worst_frame_error_mm == pytest.approx((30.0 + 2.0) / 2, abs=1e-9)
+    assert figures.p95_frame_error_mm == pytest.approx(2.0 + 0.05 * 14.0, abs=1e-6)  # between 2 and 16 mm
+    per_frame = frame_errors(torch.cat([left, right], 1), torch.cat([truth, truth], 1))
+    assert per_frame.shape == (20,) and float(per_frame[3]) == pytest.approx(0.002, abs=1e-12)
+    assert math.isnan(float(frame_errors(torch.full_like(truth, torch.nan), truth)[0]))
