@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interhandgen_core.array_files import read_npy, read_npz
+from interhandgen_core.array_files import MAX_MEMBER_BYTES, MAX_NPZ_BYTES, read_npy, read_npz
 from interhandgen_core.errors import AssetError, DataError
 
 
@@ -89,3 +89,58 @@ def test_read_npy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(DataError, match=r"cut\.npy: not a readable \.npy cloud"):
         read_npy(tmp_path / "cut.npy", "cloud")
     assert "unpickled!" not in capsys.readouterr().out
+
+
+def write_zeros_npz(path: Path, name: str, num_bytes: int, header_shape: tuple[int, ...] | None = None) -> None:
+    """An .npz whose member ``name`` is ``num_bytes`` of float64 zeros, written in chunks (a zip bomb: a few
+    kilobytes on disk per 10 MB); ``header_shape`` makes its .npy header declare another shape."""
+    shape = header_shape or (num_bytes // 8,)
+    header = {"descr": "<f8", "fortran_order": False, "shape": shape}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, header)
+            chunk = bytes(1 << 20)
+            for start in range(0, num_bytes, len(chunk)):
+                member.write(chunk[: min(len(chunk), num_bytes - start)])
+
+
+def test_member_sizes_are_checked_before_decompressing(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.npz"
+    write_zeros_npz(bomb, "right_pose", 64 << 20)
+    assert bomb.stat().st_size < 200_000  # 64 MiB of zeros in well under 1% of it
+    with pytest.raises(DataError, match=r"bomb\.npz: member 'right_pose' holds 64\.0 MiB once decompressed .* more "
+                       r"than the 16\.0 MiB a member may hold \(MAX_MEMBER_BYTES\); not read"):  # fmt: skip
+        read_npz(bomb, "hands file", max_bytes=(16 << 20, 1 << 30))
+    with pytest.raises(DataError, match=r"more than 32\.0 MiB together .*\(MAX_NPZ_BYTES\)"):
+        read_npz(bomb, "hands file", max_bytes=(1 << 30, 32 << 20))
+    assert read_npz(bomb, "hands file")["right_pose"].shape == (8 << 20,)  # within the default limits
+    assert read_npz(bomb, "hands file", ("other",), max_bytes=(1, 1)) == {}  # members not asked for: not checked
+    assert MAX_MEMBER_BYTES == 1 << 30 and MAX_NPZ_BYTES == 2 << 30
+
+
+def test_an_npy_header_that_promises_more_than_the_member_holds_is_refused(tmp_path: Path) -> None:
+    """A header declaring 8 GiB over 1 MiB of data: refused from the header, nothing allocated."""
+    liar = tmp_path / "liar.npz"
+    write_zeros_npz(liar, "points", 1 << 20, header_shape=(1 << 30,))
+    with pytest.raises(DataError, match=r"member 'points' declares a float64 array of shape \(1073741824,\) "
+                       r"\(8\.0 GiB\), more than the 1\.0 GiB a member may hold"):  # fmt: skip
+        read_npz(liar, "hands file")
+    small_liar = tmp_path / "small_liar.npz"
+    write_zeros_npz(small_liar, "points", 1 << 10, header_shape=(1 << 20,))
+    with pytest.raises(DataError, match=r"\(8\.0 MiB\), but holds 1\.1 KiB; the archive is corrupt"):
+        read_npz(small_liar, "hands file")
+    npy = tmp_path / "truncated.npy"
+    with npy.open("wb") as stream:
+        np.lib.format.write_array_header_1_0(stream, {"descr": "<f8", "fortran_order": False, "shape": (1 << 30,)})
+        stream.write(bytes(80))
+    with pytest.raises(DataError, match=r"truncated\.npy: its header declares .* \(8\.0 GiB\) but the file holds "
+                       r"80 bytes of data; the file is truncated"):  # fmt: skip
+        read_npy(npy, "object file")
+
+
+def test_a_raw_file_named_npz_is_not_a_zip_archive(tmp_path: Path) -> None:
+    zeros = tmp_path / "zeros.npz"
+    zeros.write_bytes(bytes(1 << 20))
+    with pytest.raises(DataError, match=r"zeros\.npz: not a readable \.npz hands file \(not a zip archive\)") as info:
+        read_npz(zeros, "hands file")
+    assert "pickle" not in str(info.value)
