@@ -122,19 +122,22 @@ def run(args: argparse.Namespace) -> None:
     physics = physics_options if args.physics else None
     obj = read_object(args.object)
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device, backend=backend_config(args))
-    grasps = model.sample(
-        args.num,
-        seed=args.seed,
-        ddim_steps=args.ddim_steps,
-        cfg_weight=args.cfg_weight,
-        penetration_guidance_weight=args.penetration_guidance_weight,
-        object_points=obj.points,
-        object_normals=obj.normals,
-        preprocess=preprocess,
-        contact_weight=args.object_contact_weight,
-        settle_iterations=args.settle_iterations,
-        physics_rank=physics_options if args.rank == "physics" else None,
-    )
+    try:
+        grasps = model.sample(
+            args.num,
+            seed=args.seed,
+            ddim_steps=args.ddim_steps,
+            cfg_weight=args.cfg_weight,
+            penetration_guidance_weight=args.penetration_guidance_weight,
+            object_points=obj.points,
+            object_normals=obj.normals,
+            preprocess=preprocess,
+            contact_weight=args.object_contact_weight,
+            settle_iterations=args.settle_iterations,
+            physics_rank=physics_options if args.rank == "physics" else None,
+        )
+    except DataError as err:  # the cloud's preprocessing does not know the file: name it
+        raise DataError(f"{args.object}: {err}") from None
     grasps = grasps.ranked()
     # Before anything is written: an object that cannot be simulated leaves --out as it was.
     validated = None if physics is None else _validate(args.object, obj, grasps, model, physics)

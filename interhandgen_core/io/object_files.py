@@ -2,6 +2,7 @@
 
 Meshes (``.obj``, ``.stl``, and ``.ply`` files whose header declares faces) are read with
 trimesh and sampled on their surface, area-weighted, with the face normal at each sample.
+A ``.ply`` without faces is read as a point cloud, with a warning that names it so.
 Point clouds (``.ply`` without faces, ``.pcd``, ``.xyz``, ``.pts``) are read with open3d,
 keeping its normals when the file has them; ``.npy`` holds a plain float array, (P, 3)
 xyz or (P, 6) xyz + normal.
@@ -17,6 +18,7 @@ a failed import into one line that says what to install.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ OBJECT_SUFFIXES = (*MESH_SUFFIXES, ".ply", *CLOUD_SUFFIXES, ".npy")
 
 # A PLY header is a few hundred bytes; a file with no end_header within this is not PLY.
 _PLY_HEADER_LIMIT = 64 * 1024
+
+log = logging.getLogger(__name__)
 
 
 class Open3DImportError(InterHandGenError, ImportError):
@@ -111,7 +115,19 @@ def read_object(path: str | Path, num_points: int = DEFAULT_MESH_SAMPLES, seed: 
         return ObjectInput(points, normals, vertices, faces, source)
     cloud_points, cloud_normals = _read_npy(path) if suffix == ".npy" else _read_cloud(path)
     what = "with normals" if cloud_normals is not None else "no normals"
-    source = f"{path} (point cloud: {len(cloud_points)} points, {what})"
+    kind = "point cloud"
+    if suffix == ".ply":
+        # A PLY is a mesh or a cloud; one without faces is read as a cloud, and said so: a mesh export that
+        # lost its faces (or vertices only) gives far fewer points than a mesh's surface samples.
+        kind = "PLY without faces, read as a point cloud"
+        log.warning(
+            "%s: a PLY file without faces (vertices only): read as a point cloud of %d points, %s, not as a mesh; "
+            "export the mesh with its faces to sample its surface",
+            path,
+            len(cloud_points),
+            what,
+        )
+    source = f"{path} ({kind}: {len(cloud_points)} points, {what})"
     return ObjectInput(cloud_points, cloud_normals, None, None, source)
 
 

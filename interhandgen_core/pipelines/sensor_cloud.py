@@ -227,6 +227,8 @@ def preprocess_cloud(
     num_finite = int(keep.sum())
     if num_finite == 0:
         raise DataError(f"all {num_input} points are NaN or inf; the sensor saw no valid depth")
+    if num_finite == num_input:  # nothing dropped: the cloud itself is too small
+        _require_points(num_input, cfg, "", "a sparser or more distant view than the prior needs")
     _require_points(num_finite, cfg, "dropping NaN/inf rows", "the sensor returned too few valid depths")
     if cfg.crop_min is not None:
         keep &= (xyz >= np.asarray(cfg.crop_min)).all(axis=1)
@@ -483,8 +485,12 @@ def _unknown_to_zero(normals: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _require_points(count: int, cfg: CloudPreprocessConfig, step: str, hint: str) -> None:
-    if count < cfg.min_points:
-        raise DataError(f"only {count} points left after {step}, fewer than the {cfg.min_points} needed; {hint}")
+    """DataError when fewer than cfg.min_points are left after ``step`` ("": in the input as given)."""
+    if count >= cfg.min_points:
+        return
+    if not step:
+        raise DataError(f"the cloud has {count} points; at least {cfg.min_points} needed ({hint})")
+    raise DataError(f"only {count} points left after {step}, fewer than the {cfg.min_points} needed; {hint}")
 
 
 def _as_numpy(values: ArrayLike | torch.Tensor) -> NDArray[Any]:

@@ -56,6 +56,22 @@ def test_grasp_unreadable_object_is_one_line(
     assert not out.exists()
 
 
+def test_grasp_of_a_ten_point_cloud_names_the_file_and_what_is_wrong(
+    tiny_object_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No row was dropped: the message says the cloud is too small, naming the file, not "left after dropping"."""
+    cloud = tmp_path / "cloud.xyz"
+    np.savetxt(cloud, np.random.default_rng(0).normal(scale=0.05, size=(10, 3)))
+    out = tmp_path / "grasps"
+    code = main(
+        ["grasp", "--object", str(cloud), "--num", "1", "--out", str(out), "--checkpoint", str(tiny_object_checkpoint)]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert_one_line_error(err, "cloud.xyz: the cloud has 10 points; at least 32 needed")
+    assert "dropping" not in err and not out.exists()
+
+
 def test_grasp_with_a_two_hand_prior_is_one_line(
     tiny_checkpoint: Path, box_stl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -110,6 +110,25 @@ def test_clouds_keep_their_points_and_normals(tmp_path: Path, suffix: str) -> No
     np.testing.assert_allclose(without.points, points, atol=1e-6)
 
 
+def test_a_ply_without_faces_is_read_as_a_cloud_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    points, _ = _sphere_points(200)
+    path = _write_cloud(tmp_path / "vertices_only.ply", points)
+    with caplog.at_level("WARNING", logger="interhandgen_core.io.object_files"):
+        obj = read_object(path)
+    assert not obj.is_mesh and len(obj.points) == 200
+    assert "PLY without faces, read as a point cloud: 200 points" in obj.source
+    (record,) = caplog.records
+    assert "vertices_only.ply: a PLY file without faces (vertices only): read as a point cloud of 200 points" in (
+        record.getMessage()
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="interhandgen_core.io.object_files"):
+        read_object(_write_cloud(tmp_path / "cloud.pcd", points))
+    assert not caplog.records  # a cloud format: nothing to say
+
+
 def test_xyz_cloud(tmp_path: Path) -> None:
     points, _ = _sphere_points(50)
     np.savetxt(tmp_path / "cloud.xyz", points)

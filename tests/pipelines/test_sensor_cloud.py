@@ -222,7 +222,8 @@ def test_bad_clouds_raise_one_line_data_errors() -> None:
         (np.zeros((2, 10, 3)), config, r"\(P, 3\)"),
         (np.array([["a", "b", "c"]] * 40), config, "dtype"),
         (points, CloudPreprocessConfig(max_input_points=499), "more than the 499 allowed; crop or downsample"),
-        (points[:10], config, "NaN/inf rows"),
+        (points[:10], config, r"^the cloud has 10 points; at least 32 needed \(a sparser"),  # nothing dropped
+        (np.where(np.arange(40)[:, None] < 20, np.nan, points[:40]), config, "only 20 points left after dropping NaN"),
         (points, CloudPreprocessConfig(crop_min=(5.0, 5.0, 5.0)), "after cropping.*widen the crop box"),
         (np.ones((1000, 3)), config, "after voxel downsampling.*smaller voxel size"),
         (points, CloudPreprocessConfig(voxel_size=1e-12, normal_radius=0.01), "too small for a cloud spanning"),
