@@ -288,7 +288,11 @@ def test_goals_outside_the_num_grasps_range_are_refused_at_once(ros, start_node)
     node = start_node("grasp_proposal_node", FAST, {"generate_grasps": "range_test/generate_grasps"})
     client = ActionClient(ros, GenerateBimanualGrasps, "range_test/generate_grasps")
     assert client.wait_for_server(timeout_sec=60), node.output()
-    for num, why in ((0, "must be >= 1, got 0"), (100_000, "must be <= 512, got 100000"), (513, "must be <= 512, got 513")):
+    for num, why in (
+        (0, "must be >= 1, got 0"),
+        (100_000, "must be <= 512, got 100000"),
+        (513, "must be <= 512, got 513"),
+    ):
         start = time.monotonic()
         status, result = goal_result(ros, client, GenerateBimanualGrasps.Goal(cloud=object_cloud(), num_grasps=num))
         assert status == GoalStatus.STATUS_ABORTED and time.monotonic() - start < 5, (num, status)
