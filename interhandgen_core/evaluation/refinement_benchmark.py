@@ -131,6 +131,10 @@ def _figures(tracks: list[_Track], sequences: list[TrackingSequence]) -> dict[st
     depths = [t.depth for t in tracks if t.depth is not None]
     depth = torch.cat(depths) if len(depths) == len(tracks) else None
     figures = tracking_figures(left, right, true_left, true_right, depth)
+    # Coverage over the sequences' own frames, not the NaN frames that join them.
+    estimate = torch.cat([torch.cat([t.left, t.right], dim=1) for t in tracks])
+    error = estimate - torch.cat([torch.cat([s.left_keypoints, s.right_keypoints], dim=1) for s in sequences])
+    figures.coverage = float(torch.isfinite(error.norm(dim=-1)).double().mean())
     seen = torch.cat(
         [
             _joined([s.observed.left_keypoints for s in sequences]),

@@ -46,15 +46,64 @@ def test_bench_refine_reports_every_variant(
     args = ["bench", "refine", "--sequences", "1", "--frames", "5", "--checkpoint", str(tiny_checkpoint)]
     assert main([*args, "--json", str(report)]) == 0
     rows = json.loads(report.read_text())
-    assert [r["variant"] for r in rows] == ["observed", "fit", "prior off", "prior on"]
+    pooled = [r for r in rows if r["sequence"] == "all"]
+    assert [r["variant"] for r in pooled] == ["observed", "One-Euro", "fit", "prior off", "prior on"]
     for row in rows:
         assert row["what"] == "refine" and row["batch"] == 1 and row["backend"] == "torch"
         assert row["mpjpe_mm"] > 0
-    assert all(r["median_ms"] > 0 and r["mean_penetration_mm"] is not None for r in rows[1:])
-    assert all(r["cpu_cores"] >= 1 and r["other_load_cores"] >= 0.0 for r in rows[1:])  # measured while timed
-    assert rows[0]["other_load_cores"] is None  # the tracker's own keypoints: nothing timed
+    assert all(r["median_ms"] > 0 and r["mean_penetration_mm"] is not None for r in pooled[2:])
+    assert all(r["cpu_cores"] >= 1 and r["other_load_cores"] >= 0.0 for r in pooled[1:])  # measured while timed
+    assert pooled[0]["other_load_cores"] is None  # the tracker's own keypoints: nothing timed
+    assert pooled[1]["mean_penetration_mm"] is None and pooled[1]["median_ms"] > 0  # One-Euro: no mesh, timed
     captured = capsys.readouterr()
     assert "prior on" in captured.out and "refine (prior on)" in captured.err  # the table; the progress bar
+
+
+COLUMNS = (
+    "mpjpe_mm",
+    "p95_frame_error_mm",
+    "worst_frame_error_mm",
+    "acceleration_error_mm",
+    "mean_penetration_mm",
+    "p95_penetration_mm",
+    "median_ms",
+    "p95_ms",
+)
+
+
+def test_bench_refine_wide_suite_has_every_row_and_column_pooled_and_per_sequence(
+    tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from interhandgen_core.data.tracking_suites import WIDE_SUITE
+
+    report = tmp_path / "wide.json"
+    args = ["bench", "refine", "--suite", "wide", "--sequences", "2", "--frames", "4", "--quiet"]
+    assert main([*args, "--checkpoint", str(tiny_checkpoint), "--one-euro-beta", "3", "--json", str(report)]) == 0
+    rows = json.loads(report.read_text())
+    variants = ["observed", "One-Euro", "fit", "prior off", "prior on"]
+    assert [(r["sequence"], r["variant"]) for r in rows] == [(s, v) for s in ("all", 0, 1) for v in variants]
+    assert [r["name"] for r in rows if r["variant"] == "fit"] == ["", WIDE_SUITE[0].name, WIDE_SUITE[1].name]
+    for row in rows:
+        assert set(COLUMNS) <= set(row)
+        assert row["worst_frame_error_mm"] >= row["p95_frame_error_mm"] > 0
+        meshed = row["variant"] in variants[2:]
+        assert (row["mean_penetration_mm"] is not None) == meshed
+        assert (row["median_ms"] is not None) == (row["variant"] != "observed")
+    out = capsys.readouterr().out
+    assert "all sequences" in out and f"sequence 1: {WIDE_SUITE[1].name}" in out and "worst" in out
+
+
+def test_bench_refine_tune_one_euro_prints_the_best_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "tuning.json"
+    args = ["bench", "refine", "--tune-one-euro", "--suite", "wide", "--sequences", "1", "--frames", "4", "--quiet"]
+    assert main([*args, "--json", str(report)]) == 0
+    rows = json.loads(report.read_text())
+    assert rows == sorted(rows, key=lambda r: round(r["mpjpe_mm"], 2))  # best first
+    assert {"min_cutoff_hz", "beta", "d_cutoff_hz", "mpjpe_mm"} <= set(rows[0])
+    out = capsys.readouterr().out
+    assert "seed 7" in out and "best: min_cutoff_hz=" in out  # another seed than the benchmark's
 
 
 SPIN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"

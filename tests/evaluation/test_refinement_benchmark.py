@@ -1,0 +1,66 @@
+"""The refinement benchmark's rows on hand-made sequences: pooled and per sequence, the One-Euro row, tuning."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from interhandgen_core.data.tracker_noise import TrackedKeypoints
+from interhandgen_core.data.tracking_sequences import TrackingSequence
+from interhandgen_core.evaluation.one_euro_tuning import tune_one_euro
+from interhandgen_core.evaluation.refinement_benchmark import format_refinement_rows, run_refinement_benchmark
+from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.refinement.one_euro import OneEuroConfig
+
+
+def _sequence(frames: int, seed: int, name: str, jitter_m: float = 0.01) -> TrackingSequence:
+    """Both hands gliding along x at 0.3 m/s, seen with Gaussian jitter; a lost stretch of the left hand."""
+    generator = torch.Generator().manual_seed(seed)
+    t = torch.arange(frames, dtype=torch.float64)[:, None, None] / 30.0
+    shape = 0.05 * torch.randn(1, 21, 3, generator=generator, dtype=torch.float64)
+    left = shape + torch.tensor([0.3, 0.0, 0.0], dtype=torch.float64) * t
+    right = left + torch.tensor([0.15, 0.0, 0.0], dtype=torch.float64)
+    seen = [kp + jitter_m * torch.randn(kp.shape, generator=generator, dtype=torch.float64) for kp in (left, right)]
+    seen[0][10:13] = torch.nan
+    ones = torch.ones(frames, dtype=torch.float64)
+    observed = TrackedKeypoints(seen[0], seen[1], ones, ones.clone(), torch.zeros(frames, dtype=torch.bool))
+    hand = HandParams.from_vector(torch.zeros(frames, 64, dtype=torch.float64))  # unused by the filter rows
+    return TrackingSequence(hand, hand, left, right, observed, name, 30.0)
+
+
+def test_one_euro_rows_pooled_and_per_sequence_without_a_model() -> None:
+    sequences = [_sequence(60, 0, "a"), _sequence(40, 1, "b")]
+    rows = run_refinement_benchmark(
+        None,  # type: ignore[arg-type]  # a filter alone needs no model
+        sequences,
+        variants={"One-Euro": OneEuroConfig(min_cutoff_hz=2.0, beta=5.0)},
+        progress=False,
+    )
+    assert [(r["sequence"], r["variant"]) for r in rows] == [
+        (s, v) for s in ("all", 0, 1) for v in ("observed", "One-Euro")
+    ]
+    observed, smoothed = rows[0], rows[1]
+    assert smoothed["mpjpe_mm"] < observed["mpjpe_mm"]  # jitter filtered
+    assert smoothed["acceleration_error_mm"] < observed["acceleration_error_mm"] / 3
+    assert rows[3]["coverage"] == 1.0 and rows[2]["coverage"] < 1.0  # the lost frames held (sequence 0)
+    assert smoothed["mean_penetration_mm"] is None and smoothed["median_ms"] > 0
+    for row in rows:
+        assert row["worst_frame_error_mm"] >= row["p95_frame_error_mm"] >= 0
+    # The pooled worst frame is the worse of the sequences' worst frames.
+    worst = max(r["worst_frame_error_mm"] for r in rows[2:] if r["variant"] == "One-Euro")
+    assert smoothed["worst_frame_error_mm"] == pytest.approx(worst)
+    assert [r["name"] for r in rows[2::2]] == ["a", "b"]
+    table = format_refinement_rows(rows)
+    assert "all sequences" in table and "sequence 1: b" in table and "One-Euro" in table
+
+
+def test_tuning_prefers_smoothing_on_jitter_and_ranks_best_first() -> None:
+    sequences = [_sequence(60, 2, "a", jitter_m=0.01), _sequence(60, 3, "b", jitter_m=0.01)]
+    grid = {"min_cutoff_hz": (1.0, 1000.0), "beta": (0.0, 10.0), "d_cutoff_hz": (1.0,)}
+    rows = tune_one_euro(sequences, grid, progress=False)
+    assert len(rows) == 4
+    assert [r["mpjpe_mm"] for r in rows] == sorted(r["mpjpe_mm"] for r in rows)
+    assert rows[0]["min_cutoff_hz"] == 1.0  # 1000 Hz passes the jitter through
+    assert all(math.isfinite(r["acceleration_error_mm"]) for r in rows)
