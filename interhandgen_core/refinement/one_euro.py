@@ -38,7 +38,7 @@ class OneEuroConfig(ConfigBase):
     """Settings of :class:`OneEuroFilter` (Hz, seconds).
 
     The defaults of min_cutoff_hz, beta and d_cutoff_hz were chosen by grid search
-    (``interhandgen bench refine --suite wide --tune-one-euro``, evaluation/one_euro_tuning.py):
+    (``interhandgen bench refine --tune-one-euro --suite wide --sequences 8``, evaluation/one_euro_tuning.py):
     the lowest pooled MPJPE over 8 wide-suite sequences of 240 frames at seed 7, which no
     benchmark uses, over min_cutoff_hz 0.25-5, beta 0-100 and d_cutoff_hz 0.5-2 (168 points):
     21.09 mm there (acceleration error 23.3 mm/frame^2); the next points are within 0.2 mm.
