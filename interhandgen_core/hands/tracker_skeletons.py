@@ -29,10 +29,10 @@ hand's shape but not its place: give the wrist's position in the same frame (``w
 from a depth image at the wrist's image landmark), or place them yourself before converting. Two hands
 left at their own origins would overlap; :func:`check_hands_placed` refuses that. Handedness: MediaPipe
 labels each hand assuming a mirrored (selfie) image; for a camera image that is not mirrored, swap the
-label (:func:`mediapipe_side`). Where they differ: MediaPipe's landmarks were annotated on images
-(THUMB_CMC at the base of the thumb on the thenar pad, the knuckles at the joint seen from outside),
-the model's keypoints are joint centres inside the hand and fingertip surface points; that difference is
-MediaPipe's own and cannot be measured without its model (not done here).
+label (:func:`mediapipe_side`). Where they differ: MediaPipe's world landmarks
+are regressed by its own network from images annotated by people, so where it puts THUMB_CMC and the
+knuckles, and its bone lengths, need not match the model's joint centres and fingertip surface points;
+that difference cannot be measured without MediaPipe's model (not done here).
 
 OpenXR (``XrHandJointEXT``, left and right hands from two hand trackers): 26 joints, each a pose
 (position, orientation) and a radius, in the XR reference space (metres, right-handed, +y up). The map:

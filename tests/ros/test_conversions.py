@@ -12,10 +12,13 @@ from conftest import REPO
 from geometry_msgs.msg import Pose, PoseArray
 from interhandgen_msgs.msg import HandState
 from interhandgen_ros.conversions import (
+    POSE_ARRAY_INPUTS,
     InputError,
     cloud_to_points,
     hand_state,
     hand_states_to_params,
+    mediapipe_pose_array_to_observation,
+    openxr_pose_array_to_observation,
     points_to_cloud,
     pose_array_to_observation,
     require_metres,
@@ -23,6 +26,7 @@ from interhandgen_ros.conversions import (
 from interhandgen_ros.parameters import (
     GRASP_PROPOSAL_PARAMETERS,
     HAND_PRIOR_PARAMETERS,
+    INPUT_TYPES,
     current_value,
     device_problem,
     markdown_table,
@@ -117,6 +121,92 @@ def test_pose_array_needs_42_poses_and_marks_a_lost_hand() -> None:
     observation = pose_array_to_observation(msg)
     assert observation.right is not None and float(observation.right.confidence[0]) == 0.0
     assert observation.left is not None and float(observation.left.confidence[0]) == 1.0
+
+
+def _model_keypoints() -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints (21, 3) of a posed left and right procedural hand, 12 cm apart, metres."""
+    from interhandgen_core.hands.hand_params import HandParams
+    from interhandgen_core.hands.layer import HandLayer
+    from interhandgen_core.hands.loading import load_hand_pair
+
+    right, left = load_hand_pair("procedural")
+    gen = torch.Generator().manual_seed(1)
+    pose, betas = 0.3 * torch.randn(1, 45, generator=gen), torch.zeros(1, 10)
+    with torch.no_grad():
+        kp_left = HandLayer(left)(HandParams(pose, betas, torch.eye(3)[None], torch.tensor([[-0.06, 0.1, 0.5]])))
+        kp_right = HandLayer(right)(HandParams(pose, betas, torch.eye(3)[None], torch.tensor([[0.06, 0.1, 0.5]])))
+    return kp_left.keypoints[0].double().numpy(), kp_right.keypoints[0].double().numpy()
+
+
+def _poses(positions: np.ndarray) -> PoseArray:
+    msg = PoseArray()
+    for p in positions:
+        pose = Pose()
+        pose.position.x, pose.position.y, pose.position.z = (float(v) for v in p)
+        msg.poses.append(pose)
+    return msg
+
+
+def test_every_pose_array_input_type_has_its_reader() -> None:
+    assert set(POSE_ARRAY_INPUTS) == set(INPUT_TYPES) - {"two_hand_state"}
+    assert spec_table(HAND_PRIOR_PARAMETERS)["input_type"].choices == INPUT_TYPES
+
+
+def test_mediapipe_landmarks_give_the_keypoints_of_placed_hands() -> None:
+    from interhandgen_core.hands.tracker_skeletons import keypoints_to_mediapipe, mediapipe_to_keypoints
+
+    left, right = _model_keypoints()
+    observation = mediapipe_pose_array_to_observation(_poses(np.concatenate([left, right])))
+    assert observation.left is not None and observation.right is not None
+    assert np.abs(observation.left.keypoints[0].numpy() - left).max() < 1e-12
+    assert np.abs(observation.right.keypoints[0].numpy() - right).max() < 1e-12
+    # World landmarks as MediaPipe gives them (relative to each hand's centre), never placed: refused.
+    centred = [keypoints_to_mediapipe(hand)[0][0].numpy() for hand in (left, right)]
+    with pytest.raises(InputError, match="both hands are centred on the origin") as error:
+        mediapipe_pose_array_to_observation(_poses(np.concatenate(centred)))
+    assert "\n" not in str(error.value)
+    # Placed by the wrist positions they came with (mediapipe_to_keypoints), they are the hands again.
+    placed = [mediapipe_to_keypoints(c, hand[0])[0].numpy() for c, hand in zip(centred, (left, right), strict=True)]
+    assert np.abs(np.concatenate(placed) - np.concatenate([left, right])).max() < 1e-12
+    # A hand not tracked: NaN positions; one landmark NaN: that keypoint missing.
+    lost = np.concatenate([left, np.full((21, 3), np.nan)])
+    lost[8] = np.nan
+    observation = mediapipe_pose_array_to_observation(_poses(lost))
+    assert observation.right is not None and float(observation.right.confidence[0]) == 0.0
+    assert observation.left is not None and float(observation.left.confidence[0]) == 1.0
+    assert (
+        torch.isnan(observation.left.keypoints[0, 8]).all() and torch.isfinite(observation.left.keypoints[0, 7]).all()
+    )
+    with pytest.raises(InputError, match=r"^a MediaPipe PoseArray needs 42 poses \(21 for the left hand"):
+        mediapipe_pose_array_to_observation(_poses(np.zeros((52, 3))))
+
+
+def test_openxr_joints_give_the_keypoints_and_drop_inactive_joints() -> None:
+    from interhandgen_core.hands.tracker_skeletons import keypoints_to_openxr_joints
+
+    left, right = _model_keypoints()
+    joints = keypoints_to_openxr_joints(np.stack([left, right])).numpy()
+    msg = _poses(joints.reshape(52, 3))
+    observation = openxr_pose_array_to_observation(msg)
+    assert observation.left is not None and observation.right is not None
+    assert np.abs(observation.left.keypoints[0].numpy() - left).max() < 1e-12
+    assert np.abs(observation.right.keypoints[0].numpy() - right).max() < 1e-12
+    # Inactive joints: a zero quaternion (the right hand's INDEX_TIP), a NaN position (the left WRIST);
+    # the palm (joint 0) inactive changes nothing.
+    msg.poses[26 + 10].orientation.w = 0.0
+    msg.poses[1].position.x = float("nan")
+    msg.poses[0].orientation.w = 0.0
+    observation = openxr_pose_array_to_observation(msg)
+    assert observation.left is not None and observation.right is not None
+    assert torch.isnan(observation.left.keypoints[0]).any(-1).nonzero().flatten().tolist() == [0]
+    assert torch.isnan(observation.right.keypoints[0]).any(-1).nonzero().flatten().tolist() == [8]
+    assert float(observation.left.confidence[0]) == 1.0
+    # A hand with no joint located is lost.
+    for pose in msg.poses[26:]:
+        pose.orientation.w = 0.0
+    assert float(openxr_pose_array_to_observation(msg).right.confidence[0]) == 0.0  # type: ignore[union-attr]
+    with pytest.raises(InputError, match=r"^an? OpenXR PoseArray needs 52 poses \(26 for the left hand"):
+        openxr_pose_array_to_observation(_poses(np.zeros((42, 3))))
 
 
 def test_hand_states_give_back_the_hands_they_were_made_from() -> None:

@@ -5,6 +5,9 @@
     GraspSamples (ranked)        -> grasps_to_message -> BimanualGraspArray, the cloud's header
     TwoHandState                 -> two_hand_state_to_observation -> TwoHandObservation (1 frame)
     PoseArray of 2 x 21 poses    -> pose_array_to_observation     -> TwoHandObservation (1 frame)
+    PoseArray of 2 x 21 MediaPipe world landmarks -> mediapipe_pose_array_to_observation -> the same
+    PoseArray of 2 x 26 OpenXR hand joint poses   -> openxr_pose_array_to_observation    -> the same
+    input_type -> its PoseArray reader: POSE_ARRAY_INPUTS
     RefinedHands (1 frame)       -> refined_to_message            -> TwoHandState
     HandState x B                -> hand_states_to_params         -> HandParams (B rows), for meshes
 
@@ -15,6 +18,7 @@ it (throttled), count the message as dropped and carry on.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -24,8 +28,16 @@ from interhandgen_msgs.msg import BimanualGrasp, BimanualGraspArray, HandState, 
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
+from interhandgen_core.errors import DataError
 from interhandgen_core.geometry.rotations import matrix_to_quaternion, quaternion_to_matrix
 from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.hands.tracker_skeletons import (
+    NUM_MEDIAPIPE_LANDMARKS,
+    NUM_OPENXR_JOINTS,
+    check_hands_placed,
+    mediapipe_to_keypoints,
+    openxr_joints_to_keypoints,
+)
 from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.pipelines.sensor_cloud import MILLIMETRE_SPAN, robust_span
 from interhandgen_core.refinement.observation import HandObservation, TwoHandObservation
@@ -220,6 +232,67 @@ def pose_array_to_observation(msg: PoseArray) -> TwoHandObservation:
         HandObservation(keypoints=left[None], confidence=confidence(left)),
         HandObservation(keypoints=right[None], confidence=confidence(right)),
     )
+
+
+def _two_hands(msg: PoseArray, per_hand: int, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """PoseArray of 2 x per_hand poses -> positions (2, per_hand, 3) and quaternions (2, per_hand, 4) x, y, z, w."""
+    if len(msg.poses) != 2 * per_hand:
+        raise InputError(
+            f"a {layout} PoseArray needs {2 * per_hand} poses ({per_hand} for the left hand, then {per_hand} "
+            f"for the right; NaN positions for a hand not tracked), got {len(msg.poses)}"
+        )
+    xyz = np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses], dtype=np.float64)
+    quaternions = np.array(
+        [[p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w] for p in msg.poses], dtype=np.float64
+    )
+    return xyz.reshape(2, per_hand, 3), quaternions.reshape(2, per_hand, 4)
+
+
+def _observation(left: torch.Tensor, right: torch.Tensor) -> TwoHandObservation:
+    """Keypoints (1, 21, 3) per hand, NaN where missing -> one frame; a hand without any keypoint is lost."""
+
+    def side(keypoints: torch.Tensor) -> HandObservation:
+        seen = bool(torch.isfinite(keypoints).all(-1).any())
+        return HandObservation(keypoints=keypoints, confidence=torch.tensor([1.0 if seen else 0.0]))
+
+    return TwoHandObservation(side(left), side(right))
+
+
+def mediapipe_pose_array_to_observation(msg: PoseArray) -> TwoHandObservation:
+    """PoseArray of 42 poses, MediaPipe's 21 hand world landmarks of the left hand then of the right, in
+    MediaPipe's order (the project's: hands/tracker_skeletons.py), metres, **placed** in the header's frame
+    (world landmarks plus the hand's position; orientations ignored) -> one frame. NaN positions: a hand or
+    landmark not tracked. Both hands centred on the origin (landmarks never placed) are refused."""
+    xyz, _ = _two_hands(msg, NUM_MEDIAPIPE_LANDMARKS, "MediaPipe")
+    try:
+        left, right = mediapipe_to_keypoints(xyz[0]), mediapipe_to_keypoints(xyz[1])
+        check_hands_placed(left, right, "MediaPipe PoseArray")
+    except DataError as error:
+        raise InputError(str(error)) from None
+    return _observation(left, right)
+
+
+def openxr_pose_array_to_observation(msg: PoseArray) -> TwoHandObservation:
+    """PoseArray of 52 poses, OpenXR's 26 hand joints (XR_EXT_hand_tracking order, palm first) of the left
+    hand then of the right, metres, in the header's frame (the XR reference space or any frame they were
+    moved to) -> one frame. A joint not located (XR_SPACE_LOCATION_POSITION_VALID_BIT unset) is sent as a
+    NaN position or an all-zero orientation and becomes a missing keypoint; the palm and the finger
+    metacarpals are not read."""
+    xyz, quaternions = _two_hands(msg, NUM_OPENXR_JOINTS, "OpenXR")
+    try:
+        left = openxr_joints_to_keypoints(xyz[0][None], quaternions[0][None])
+        right = openxr_joints_to_keypoints(xyz[1][None], quaternions[1][None])
+    except DataError as error:
+        raise InputError(str(error)) from None
+    return _observation(left, right)
+
+
+# hand_prior_node's PoseArray input types (parameters.INPUT_TYPES, less two_hand_state) and their readers.
+POSE_ARRAY_INPUTS: dict[str, Callable[[PoseArray], TwoHandObservation]] = {
+    "pose_array": pose_array_to_observation,
+    "mediapipe": mediapipe_pose_array_to_observation,
+    "openxr": openxr_pose_array_to_observation,
+}
 
 
 def refined_to_message(refined: RefinedHands, header: Header) -> TwoHandState:

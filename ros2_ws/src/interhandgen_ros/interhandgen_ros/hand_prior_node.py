@@ -1,8 +1,10 @@
 """hand_prior_node: a tracker's noisy two-hand estimates in, plausible, penetration-free, steady hands
 out (a lifecycle node).
 
-    hands/noisy       interhandgen_msgs/TwoHandState in (input_type two_hand_state), or
-                      geometry_msgs/PoseArray of 2 x 21 keypoints, left then right (pose_array)
+    hands/noisy       interhandgen_msgs/TwoHandState in (input_type two_hand_state), or a
+                      geometry_msgs/PoseArray, left hand then right: 2 x 21 keypoints (pose_array),
+                      2 x 21 MediaPipe world landmarks placed in its frame (mediapipe), or 2 x 26
+                      OpenXR hand joint poses (openxr); conversions.POSE_ARRAY_INPUTS reads them
     hands/refined     interhandgen_msgs/TwoHandState out, one per processed input, its header, with
                       per-hand confidence (a lost hand: its last state, confidence decaying)
     hands/markers     visualization_msgs/MarkerArray out: both hands as meshes
@@ -32,7 +34,7 @@ from interhandgen_core.pipelines.two_hand import TwoHandPipeline
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.refiner import HandPriorRefiner
 from interhandgen_ros.conversions import (
-    pose_array_to_observation,
+    POSE_ARRAY_INPUTS,
     refined_to_message,
     two_hand_state_to_observation,
 )
@@ -93,7 +95,7 @@ class HandPriorNode(InterHandGenNode):
         self.refiner = None
 
     def subscribe(self, qos: QoSProfile) -> Any:
-        kind = PoseArray if self.param("input_type") == "pose_array" else TwoHandState
+        kind = PoseArray if self.param("input_type") in POSE_ARRAY_INPUTS else TwoHandState
         return self.create_subscription(kind, "hands/noisy", self.offer, qos)
 
     def frame_of(self, msg: Any) -> str:
@@ -101,7 +103,7 @@ class HandPriorNode(InterHandGenNode):
 
     def process(self, msg: Any) -> None:
         if isinstance(msg, PoseArray):
-            observation = pose_array_to_observation(msg)
+            observation = POSE_ARRAY_INPUTS[self.param("input_type")](msg)
         else:
             observation = two_hand_state_to_observation(msg)
         with self._lock:

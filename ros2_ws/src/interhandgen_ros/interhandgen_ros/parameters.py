@@ -33,6 +33,9 @@ from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.runtime.configuration import BackendConfig
 
 QOS_CHOICES = ("SENSOR_DATA", "DEFAULT", "SYSTEM_DEFAULT")
+# hand_prior_node's input formats: a TwoHandState, or a PoseArray of one of the layouts that
+# conversions.POSE_ARRAY_INPUTS reads (the project's keypoints, MediaPipe landmarks, OpenXR joints).
+INPUT_TYPES = ("two_hand_state", "pose_array", "mediapipe", "openxr")
 # How a refusal names a parameter's type (a ROS parameter's value is one of these).
 _TYPE_WORDS: dict[type, str] = {
     bool: "a boolean (true or false)",
@@ -209,8 +212,10 @@ HAND_PRIOR_PARAMETERS = (
     ParameterSpec(
         "input_type",
         "two_hand_state",
-        "two_hand_state (TwoHandState) or pose_array (2 x 21 keypoints)",
-        choices=("two_hand_state", "pose_array"),
+        "two_hand_state: TwoHandState; pose_array: PoseArray of 2 x 21 keypoints; mediapipe: PoseArray of "
+        "2 x 21 MediaPipe world landmarks, placed in the header's frame; openxr: PoseArray of 2 x 26 OpenXR "
+        "hand joint poses (left then right each time; README: joint maps and frames)",
+        choices=INPUT_TYPES,
         read_only=True,
     ),
     mirrored("iterations", RefinerConfig, "iterations"),
