@@ -1,5 +1,5 @@
-"""hand_prior_node over real DDS: refined states for a noisy stream, lost and swapped hands, PoseArray input,
-bad messages and a flood."""
+"""hand_prior_node over real DDS: refined states for a noisy stream, lost and swapped hands, PoseArray input
+(keypoints, MediaPipe landmarks, OpenXR joints), bad messages and a flood."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
 from interhandgen_core.data.tracking_sequences import make_tracking_sequences
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
+from interhandgen_core.hands.tracker_skeletons import keypoints_to_openxr_joints
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import diagnostic_counts, publish_until, spin_until
@@ -120,6 +121,62 @@ def test_pose_array_input(ros, start_node) -> None:  # type: ignore[no-untyped-d
     assert publish_until(ros, publisher, msg, lambda: bool(refined), 5, 4), node.output()
     assert np.linalg.norm(keypoints_of(refined[0].right) - seq.right_keypoints[0].numpy(), axis=-1).mean() < 0.03
     assert node.stop() == 0
+
+
+def tracker_input_node(ros, start_node, input_type: str, topic: str):  # type: ignore[no-untyped-def]
+    """A hand_prior_node reading PoseArrays of ``input_type`` on ``topic``, active; its outputs collected."""
+    node = start_node("hand_prior_node", {**FAST, "input_type": input_type}, {"hands/noisy": topic})
+    refined: list[TwoHandState] = []
+    diagnostics: list[DiagnosticArray] = []
+    ros.create_subscription(TwoHandState, "hands/refined", refined.append, 100)
+    ros.create_subscription(DiagnosticArray, "diagnostics", diagnostics.append, 10)
+    publisher = ros.create_publisher(PoseArray, topic, 10)
+    assert spin_until(ros, lambda: "]: active" in node.output(), 120), node.output()
+    assert spin_until(ros, lambda: publisher.get_subscription_count() > 0, 30), node.output()
+    return node, publisher, refined, diagnostics
+
+
+def test_mediapipe_input(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    node, publisher, refined, diagnostics = tracker_input_node(ros, start_node, "mediapipe", "tracker/mediapipe")
+    seq = sequence()
+    left, right = seq.left_keypoints[0].numpy(), seq.right_keypoints[0].numpy()
+    # Never placed: world landmarks relative to each hand's centre are dropped with the reason, counted.
+    unplaced = PoseArray(header=Header(frame_id="camera_optical"))
+    unplaced.poses = [Pose(position=p) for p in points(np.concatenate([left - left.mean(0), right - right.mean(0)]))]
+    assert publish_until(
+        ros, publisher, unplaced, lambda: int(diagnostic_counts(diagnostics).get("dropped", "0")) >= 1, 3
+    ), (diagnostic_counts(diagnostics), node.output())
+    assert "both hands are centred on the origin" in node.output()
+    # Placed landmarks (MediaPipe's order is the project's) give refined hands where they are.
+    msg = PoseArray(header=Header(frame_id="camera_optical"))
+    msg.poses = [Pose(position=p) for p in points(np.concatenate([left, right]))]
+    assert publish_until(ros, publisher, msg, lambda: bool(refined), 5, 4), node.output()
+    assert refined[0].header.frame_id == "camera_optical"
+    assert np.linalg.norm(keypoints_of(refined[0].right) - right, axis=-1).mean() < 0.03
+    assert np.linalg.norm(keypoints_of(refined[0].left) - left, axis=-1).mean() < 0.03
+    assert node.stop() == 0
+
+
+def test_openxr_input(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    node, publisher, refined, diagnostics = tracker_input_node(ros, start_node, "openxr", "tracker/xr_hands")
+    seq = sequence()
+    left, right = seq.left_keypoints[0].numpy(), seq.right_keypoints[0].numpy()
+    # A keypoint-sized array (42 poses) is not 2 x 26 OpenXR joints: dropped with the reason, counted.
+    short = PoseArray(header=Header(frame_id="xr_stage"))
+    short.poses = [Pose(position=p) for p in points(np.concatenate([left, right]))]
+    assert publish_until(
+        ros, publisher, short, lambda: int(diagnostic_counts(diagnostics).get("dropped", "0")) >= 1, 3
+    ), (diagnostic_counts(diagnostics), node.output())
+    assert "OpenXR PoseArray needs 52 poses" in node.output()
+    joints = keypoints_to_openxr_joints(np.stack([left, right])).numpy().reshape(52, 3)
+    msg = PoseArray(header=Header(frame_id="xr_stage"))
+    msg.poses = [Pose(position=p) for p in points(joints)]
+    msg.poses[26 + 10].orientation.w = 0.0  # the right INDEX_TIP not located: a missing keypoint, not an error
+    assert publish_until(ros, publisher, msg, lambda: bool(refined), 5, 4), node.output()
+    assert refined[0].header.frame_id == "xr_stage"
+    assert np.linalg.norm(keypoints_of(refined[0].right) - right, axis=-1).mean() < 0.03
+    assert np.linalg.norm(keypoints_of(refined[0].left) - left, axis=-1).mean() < 0.03
+    assert node.process.poll() is None and node.stop() == 0
 
 
 def test_bad_messages_and_a_flood_are_survived(ros, start_node) -> None:  # type: ignore[no-untyped-def]
