@@ -30,7 +30,7 @@ from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.asset import HandAsset, Side
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import KEYPOINTS_FROM_JOINTS_AND_TIPS
-from interhandgen_core.hands.skinning import linear_blend_skinning
+from interhandgen_core.hands.skinning import linear_blend_skinning, rest_joints_regressor
 
 
 @dataclass
@@ -53,6 +53,12 @@ class HandLayer(nn.Module):
     tip_vertex_ids: Tensor
     keypoint_index: Tensor
     hands_mean: Tensor
+    joint_template: Tensor
+    joint_shapedirs: Tensor
+    tip_template: Tensor
+    tip_shapedirs: Tensor
+    tip_posedirs: Tensor
+    tip_weights: Tensor
 
     def __init__(self, asset: HandAsset, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
@@ -73,6 +79,20 @@ class HandLayer(nn.Module):
         # MANO's mean finger pose, for converting data that is relative to it (hands/mano_params.py);
         # not part of the state dict, so modules holding a layer keep their checkpoints.
         self.register_buffer("hands_mean", torch.as_tensor(asset.hands_mean, dtype=dtype), persistent=False)
+        # The keypoint-only path (``keypoints``): J(beta) without the mesh, and the blend data of the
+        # fingertip vertices alone. Derived from the buffers above, so not part of the state dict.
+        joint_template, joint_shapedirs = rest_joints_regressor(self.v_template, self.shapedirs, self.J_regressor)
+        tips = self.tip_vertex_ids
+        tip_posedirs = self.posedirs.reshape(self.posedirs.shape[0], -1, 3)[:, tips].reshape(self.posedirs.shape[0], -1)
+        for name, value in (
+            ("joint_template", joint_template),
+            ("joint_shapedirs", joint_shapedirs),
+            ("tip_template", self.v_template[tips]),
+            ("tip_shapedirs", self.shapedirs[tips]),
+            ("tip_posedirs", tip_posedirs.contiguous()),
+            ("tip_weights", self.lbs_weights[tips]),
+        ):
+            self.register_buffer(name, value.contiguous(), persistent=False)
 
     @property
     def num_vertices(self) -> int:
@@ -82,6 +102,32 @@ class HandLayer(nn.Module):
         """betas: (B, 10) -> (B, 16, 3) joints of the shaped rest pose, model frame."""
         v_shaped = self.v_template + torch.einsum("bl,vkl->bvk", betas, self.shapedirs)
         return torch.einsum("jv,bvk->bjk", self.J_regressor, v_shaped)
+
+    def keypoints(self, hand: HandParams) -> Tensor:
+        """hand: HandParams of B hands -> keypoints (B, 21, 3), metres, the frame of ``translation``.
+
+        The same keypoints as ``forward(hand).keypoints`` (tests/hands/test_layer.py compares them),
+        without skinning the mesh: the joints come from J(beta) through the kinematic chain and only
+        the five fingertip vertices are skinned. About 5x cheaper with its gradient; what a fit to
+        keypoints alone needs (refinement/objective.py).
+        """
+        batch = hand.batch_size
+        finger_rot = axis_angle_to_matrix(hand.pose.reshape(batch, 15, 3))
+        rot_mats = torch.cat([hand.rotation[:, None], finger_rot], dim=1)
+        rest = self.joint_template + torch.einsum("bl,jkl->bjk", hand.betas, self.joint_shapedirs)
+        tips, joints = linear_blend_skinning(
+            hand.betas,
+            rot_mats,
+            self.tip_template,
+            self.tip_shapedirs,
+            self.tip_posedirs,
+            self.J_regressor,
+            self.parent_indices,
+            self.tip_weights,
+            rest_joints=rest,
+        )
+        offset = (hand.translation - joints[:, 0])[:, None]
+        return (torch.cat([joints, tips], dim=1) + offset)[:, self.keypoint_index]
 
     def forward(self, hand: HandParams) -> HandOutput:
         """hand: HandParams of B hands (pose (B, 45), betas (B, 10), rotation (B, 3, 3), translation (B, 3)) -> HandOutput.

@@ -33,14 +33,18 @@ def linear_blend_skinning(
     j_regressor: Tensor,
     parents: Sequence[int],
     weights: Tensor,
+    rest_joints: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """betas (B, L), rot_mats (B, J, 3, 3) -> (vertices (B, V, 3), joints (B, J, 3)), metres, model frame.
 
     The root rotates about the rest-pose root joint J_0(beta), which stays where it is.
+    ``rest_joints`` (B, J, 3), J(beta) when the caller has it: then v_template, shapedirs, posedirs
+    and weights may hold a subset of the vertices (their rows / columns only), and only those are
+    skinned (``rest_joints_regressor`` makes J(beta) without the full mesh); j_regressor is unused.
     """
     batch, num_joints = rot_mats.shape[:2]
     v_shaped = v_template + torch.einsum("bl,vkl->bvk", betas, shapedirs)
-    rest = torch.einsum("jv,bvk->bjk", j_regressor, v_shaped)  # J(beta)
+    rest = torch.einsum("jv,bvk->bjk", j_regressor, v_shaped) if rest_joints is None else rest_joints  # J(beta)
     eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
     pose_feature = (rot_mats[:, 1:] - eye).reshape(batch, -1)
     v_posed = v_shaped + (pose_feature @ posedirs).reshape(batch, -1, 3)
@@ -62,3 +66,9 @@ def linear_blend_skinning(
     blended = (weights @ affine).reshape(batch, -1, 3, 4)  # (B, V, 3, 4)
     vertices = (blended[..., :3] @ v_posed[..., None])[..., 0] + blended[..., 3]
     return vertices, joints
+
+
+def rest_joints_regressor(v_template: Tensor, shapedirs: Tensor, j_regressor: Tensor) -> tuple[Tensor, Tensor]:
+    """-> (J_bar (J, 3), J_S (J, 3, L)) with J(beta) = J_bar + J_S beta: the joint regressor applied to the
+    template and to the shape blend shapes once, so that J(beta) needs no mesh (it is linear in beta)."""
+    return j_regressor @ v_template, torch.einsum("jv,vkl->jkl", j_regressor, shapedirs)

@@ -44,7 +44,7 @@ from interhandgen_core.io.hands_file import SIDES, HandsFile, hands_file_from_pa
 from interhandgen_core.pipelines.two_hand import TwoHandPipeline
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.issues import ThrottledLog
-from interhandgen_core.refinement.objective import FrameTargets, RefinementObjective
+from interhandgen_core.refinement.objective import FrameTargets, RefinementObjective, hands_near
 from interhandgen_core.refinement.observation import TwoHandObservation
 from interhandgen_core.refinement.prior_term import antithetic_noise
 from interhandgen_core.refinement.side_targets import SideTargets, observation_to_targets
@@ -203,6 +203,7 @@ class HandPriorRefiner:
             sides["left"].observed,
             sides["right"].observed,
         )
+        self._gate(left0, right0, targets)
         free = torch.stack([sides["left"].observed, sides["right"].observed])
         left, right = self.solver.solve(left0, right0, free, targets, self.config.batch_iterations)
         left_kp, right_kp = self.solver.keypoints(left, right)
@@ -227,6 +228,7 @@ class HandPriorRefiner:
         sides, issues = self._targets(observation)
         plan = self.tracker.plan(sides, config, self.starts, self.model.device)
         issues += plan.issues
+        self._gate(plan.states["left"], plan.states["right"], plan.targets)
         if not plan.fresh and config.prior_weight > 0:
             # Warm-started, the state moves little within a frame: Eq. 9's detached target is taken
             # once at the start of the frame instead of at every evaluation (a denoiser call saved
@@ -249,6 +251,27 @@ class HandPriorRefiner:
             result["right"][2],
             issues,
         )
+
+    def _gate(self, left: HandParams, right: HandParams, targets: FrameTargets) -> None:
+        """Set targets.near: the rows whose hands may touch this frame, judged on the start states and on
+        the observed keypoints (RefinerConfig.penetration_gate_m).
+
+        The nearest-vertex pairs of the penetration term are searched at every evaluation, not once per
+        frame: kept over a warm-started frame's solve, stale pairs (a vertex judged against the tangent
+        plane of a vertex no longer its nearest) pushed the hands apart where they touched, and cost
+        6 mm of mean keypoint error on development sequences.
+        """
+        gate = self.config.penetration_gate_m
+        with torch.no_grad():
+            start = hands_near(self.model.left_layer.keypoints(left), self.model.right_layer.keypoints(right), gate)
+        observed = [
+            torch.where(weight[..., None] > 0, keypoints, torch.nan)
+            for keypoints, weight in (
+                (targets.left_keypoints, targets.left_weight),
+                (targets.right_keypoints, targets.right_weight),
+            )
+        ]
+        targets.near = start | hands_near(observed[0], observed[1], gate)
 
     def to_hands_file(self, hands: RefinedHands) -> HandsFile:
         """RefinedHands -> the hands-file schema (README "Conventions"), with keypoints NaN where a hand has no state."""

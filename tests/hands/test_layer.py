@@ -92,6 +92,24 @@ def test_keypoint_order(hand_asset: HandAsset) -> None:
         torch.testing.assert_close(out.keypoints[:, KEYPOINT_NAMES.index(name)], out.joints[:, joint], rtol=0, atol=0)
 
 
+def test_keypoint_only_path_matches_the_full_layer(hand_asset: HandAsset) -> None:
+    """HandLayer.keypoints (joints through the chain, five tips skinned) against forward().keypoints (the
+    whole mesh skinned), values and gradients, with pose correctives on so that the tips' posedirs count."""
+    posedirs = np.random.default_rng(4).normal(0.0, 0.003, hand_asset.posedirs.shape)
+    layer = HandLayer(dataclasses.replace(hand_asset, posedirs=posedirs), dtype=torch.float64)
+    p = {k: v.double() for k, v in _random_params(seed=4).items()}
+    pose = p["hand_pose"].requires_grad_(True)
+    betas = p["betas"].requires_grad_(True)
+    hand = HandParams(pose, betas, axis_angle_to_matrix(p["global_orient"]), p["transl"])
+    fast, full = layer.keypoints(hand), layer(hand).keypoints
+    torch.testing.assert_close(fast, full, rtol=0, atol=1e-12)
+    weights = torch.randn_like(full)
+    fast_grad = torch.autograd.grad((fast * weights).sum(), (pose, betas))
+    full_grad = torch.autograd.grad((full * weights).sum(), (pose, betas))
+    for a, b in zip(fast_grad, full_grad, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
 def test_translation_is_wrist_position_for_any_shape(hand_asset: HandAsset) -> None:
     layer = HandLayer(hand_asset)
     p = _random_params(seed=3)
