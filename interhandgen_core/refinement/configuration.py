@@ -62,6 +62,10 @@ class RefinerConfig(ConfigBase):
         repaired (unit converted, labels swapped, keypoints missing).
     reacquire_distance_m: when the observed palm keypoints are this far (mean) from the last state's,
         the hand has moved beyond the robust data term's reach: its root is first re-aligned rigidly.
+    realign_min_confidence: a palm jump re-aligns the hand only on an observation at least this
+        confident; a jump on a frame the tracker doubts is more often its error than a motion.
+    fit_residual_m: a refined hand whose median distance r to its observed keypoints exceeds this is
+        published with its confidence times (fit_residual_m / r)^2 (refinement/tracker.py).
     hold_weight: weight of the pull of a held (lost) hand towards its last keypoints, in place of
         its data term, so that it stays put unless the tracked hand pushes it aside.
     reinit_after_frames: a hand lost for more frames than this is initialised afresh when it returns.
@@ -103,13 +107,19 @@ class RefinerConfig(ConfigBase):
     swap_min_distance_m: float = setting(
         0.03, low=0.0, high=1.0, low_open=True, units="metres", help="and the labelled matching is off by more"
     )
-    confidence_decay: float = setting(0.9, low=0.0, high=1.0, help="per-frame confidence factor of a held hand")
+    confidence_decay: float = setting(0.8, low=0.0, high=1.0, help="per-frame confidence factor of a held hand")
     repaired_confidence_factor: float = setting(
         0.5, low=0.0, high=1.0, help="confidence factor of an observation that had to be repaired"
     )
     reinit_after_frames: int = setting(15, low=0, help="a hand lost longer than this is initialised afresh")
     reacquire_distance_m: float = setting(
         0.08, low=0.0, high=1.0, low_open=True, units="metres", help="palm jump beyond which a hand is re-aligned"
+    )
+    realign_min_confidence: float = setting(
+        0.5, low=0.0, high=1.0, help="least observation confidence for which a palm jump re-aligns the hand"
+    )
+    fit_residual_m: float = setting(
+        0.03, low=0.0, low_open=True, units="metres", help="median fit residual above which confidence is lowered"
     )
     hold_weight: float = setting(0.3, low=0.0, help="pull of a lost hand towards its last keypoints")
     warning_interval_s: float = setting(5.0, low=0.0, units="seconds", help="least time between warnings of a kind")

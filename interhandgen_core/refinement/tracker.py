@@ -19,9 +19,18 @@ Notation (code -> meaning; metres, frame t):
     K_{t-1}     track.previous_keypoints   (1, 21, 3) the frame before, when tracked in both
     lambda      velocity_damping
     P           prediction                 K_t + lambda (K_t - K_{t-1}), the smoothness target
-    c           track.confidence           c <- c_obs * f for an observed frame (f =
+    v           track.velocity             (1, 3) m/frame: the palm's mean displacement between
+                                           the last two tracked frames; v <- lambda v per lost frame
+    c           track.confidence           c <- c_obs * f * g for an observed frame (f =
                                            repaired_confidence_factor when repaired or swapped,
-                                           else 1); c <- c * confidence_decay per lost frame
+                                           else 1; g = fit_confidence(r), r the refined hand's
+                                           median distance to its observed keypoints);
+                                           c <- c * confidence_decay per lost frame
+
+A tracked hand is warm-started at its last state moved by lambda v, where it is likely to be.
+A lost hand is carried on by v, damped each frame, instead of standing still while the person
+goes on moving (dead reckoning; its confidence decays meanwhile). A hand that was started afresh
+or re-aligned has no velocity until it is tracked in two frames: the jump is not a motion.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ class Track:
     previous_keypoints: Tensor | None = None  # (1, 21, 3) the frame before, when tracked in both
     confidence: float = 0.0
     frames_lost: int = 0
+    velocity: Tensor | None = None  # (1, 3) m/frame, palm; None: unknown (first frame, after a jump)
 
 
 @dataclass
@@ -71,6 +81,7 @@ class FramePlan:
     iterations: int
     fresh: bool
     issues: list[str] = field(default_factory=list)
+    restarted: set[str] = field(default_factory=set)  # sides started afresh or re-aligned: no velocity
 
 
 class HandTracker:
@@ -118,6 +129,7 @@ class HandTracker:
         smooth: dict[str, tuple[Tensor, bool]] = {}
         fresh = False  # a hand started from the mean hand: many iterations, Eq. 9's target re-taken
         realigned = False  # a hand moved rigidly to a far observation: its articulation is kept
+        restarted: set[str] = set()
         for side in SIDES:
             track, t = self.tracks[side], sides[side]
             observed = bool(t.observed[0])
@@ -126,12 +138,16 @@ class HandTracker:
                 if track.state is None or track.frames_lost > config.reinit_after_frames:
                     states[side], fresh = starts.initial(side, t), True
                     smooth[side] = (zero_kp, False)
+                    restarted.add(side)
                 else:
-                    states[side] = track.state
-                    jump = _palm_jump(t, track, config.reacquire_distance_m)
-                    if jump is not None:
+                    ahead = _ahead(track, config.velocity_damping)
+                    states[side] = _translated(track.state, ahead)
+                    jump = _palm_jump(t, track, config.reacquire_distance_m, ahead)
+                    # A jump seen on a frame the tracker itself doubts is more likely its error than a motion.
+                    if jump is not None and float(t.confidence[0]) >= config.realign_min_confidence:
                         # Far beyond the robust data term's reach: re-align the root before fitting.
                         states[side], realigned = _realigned(track.state, t, track), True
+                        restarted.add(side)
                         issues.append(
                             f"{side} hand moved {100 * jump:.0f} cm since the last frame; re-aligned to the observation"
                         )
@@ -149,13 +165,16 @@ class HandTracker:
                 present[side], free[side] = True, True
             else:
                 held = track.state is not None and track.keypoints is not None
-                states[side] = track.state if track.state is not None else starts.parked(side, 1)
-                # A held hand stays part of the scene: anchored to where it was last seen, it gives
+                # Carried on by its damped velocity (dead reckoning) while it is lost.
+                ahead = _ahead(track, config.velocity_damping)
+                states[side] = _translated(track.state, ahead) if track.state is not None else starts.parked(side, 1)
+                # A held hand stays part of the scene: anchored to where it is expected, it gives
                 # way where the tracked hand moves into it instead of being passed through.
                 present[side] = free[side] = held
                 smooth[side] = (zero_kp, False)
                 if held and track.keypoints is not None:
-                    data[side] = (track.keypoints, torch.full_like(t.weight, config.hold_weight))
+                    expected = track.keypoints if ahead is None else track.keypoints + ahead[:, None]
+                    data[side] = (expected, torch.full_like(t.weight, config.hold_weight))
                     issues.append(
                         f"{side} hand not observed; holding its last state (lost {track.frames_lost + 1} frames)"
                     )
@@ -187,6 +206,7 @@ class HandTracker:
             iterations,
             fresh,
             issues,
+            restarted,
         )
 
     def advance(
@@ -202,12 +222,18 @@ class HandTracker:
             if bool(t.observed[0]):
                 repaired = bool(t.repaired[0]) or plan.swapped
                 confidence = float(t.confidence[0]) * (config.repaired_confidence_factor if repaired else 1.0)
-                track.previous_keypoints = track.keypoints if track.frames_lost == 0 else None
+                confidence *= fit_confidence(kp, t.keypoints, t.weight, config.fit_residual_m)
+                continued = track.frames_lost == 0 and side not in plan.restarted and track.keypoints is not None
+                track.previous_keypoints = track.keypoints if continued else None
+                track.velocity = _palm_velocity(kp, track.keypoints) if continued else None
                 track.state, track.keypoints, track.confidence, track.frames_lost = params, kp, confidence, 0
             elif track.state is not None:
                 track.frames_lost += 1
                 track.confidence *= config.confidence_decay
                 track.previous_keypoints = None
+                if track.velocity is not None:  # carried on (plan): the carried state is the new last one
+                    track.state, track.keypoints = params, kp
+                    track.velocity = config.velocity_damping * track.velocity
             has_state = track.state is not None
             result[side] = (
                 params,
@@ -217,16 +243,49 @@ class HandTracker:
         return result
 
 
-def _palm_jump(targets: SideTargets, track: Track, reacquire_distance_m: float) -> float | None:
-    """Mean distance (metres) of the observed palm keypoints from the last state's, when above
-    ``reacquire_distance_m``; None otherwise."""
+def fit_confidence(keypoints: Tensor, observed: Tensor, weight: Tensor, residual_m: float) -> float:
+    """keypoints, observed (1, 21, 3) metres, weight (1, 21) -> a factor in (0, 1] on the confidence of a
+    refined hand: 1 while its median distance r to the observed keypoints (weight > 0) is at most
+    ``residual_m``, (residual_m / r)^2 above: a fit that landed far from what was seen says so."""
+    seen = weight[0] > 0
+    if not bool(seen.any()):
+        return 1.0
+    residual = float((keypoints[0, seen] - observed[0, seen]).norm(dim=-1).median())
+    if not residual <= residual_m:  # NaN too
+        return (residual_m / residual) ** 2 if residual == residual else 0.0
+    return 1.0
+
+
+def _palm_velocity(keypoints: Tensor, previous: Tensor | None) -> Tensor | None:
+    """(1, 21, 3) this frame's and the last frame's refined keypoints -> (1, 3) the palm's mean displacement."""
+    if previous is None:
+        return None
+    palm = list(PALM_KEYPOINTS)
+    return (keypoints[:, palm] - previous[:, palm]).mean(dim=1)
+
+
+def _ahead(track: Track, damping: float) -> Tensor | None:
+    """(1, 3) where the hand is expected to have moved since its last state: lambda v; None without a velocity."""
+    return None if track.velocity is None else damping * track.velocity
+
+
+def _translated(state: HandParams, shift: Tensor | None) -> HandParams:
+    return state if shift is None else HandParams(state.pose, state.betas, state.rotation, state.translation + shift)
+
+
+def _palm_jump(
+    targets: SideTargets, track: Track, reacquire_distance_m: float, ahead: Tensor | None = None
+) -> float | None:
+    """Mean distance (metres) of the observed palm keypoints from the last state's (moved by ``ahead``
+    (1, 3), where the hand was expected), when above ``reacquire_distance_m``; None otherwise."""
     if track.keypoints is None:
         return None
     palm = list(PALM_KEYPOINTS)
     weight = targets.weight[0, palm].gt(0).to(track.keypoints.dtype)
     if float(weight.sum()) < 3:
         return None
-    distance = (targets.keypoints[0, palm] - track.keypoints[0, palm]).norm(dim=-1)
+    expected = track.keypoints[0, palm] if ahead is None else track.keypoints[0, palm] + ahead
+    distance = (targets.keypoints[0, palm] - expected).norm(dim=-1)
     mean = float((distance * weight).sum() / weight.sum())
     return mean if mean > reacquire_distance_m else None
 
