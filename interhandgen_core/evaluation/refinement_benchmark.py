@@ -14,6 +14,12 @@ on the machine meanwhile (evaluation/machine_load.py: a warning when they kept i
 NaN frame between them, so that no second difference spans two sequences, for the pooled
 rows (``sequence`` "all"); then each variant has a row per sequence (``sequence`` its index,
 ``name`` its recipe), since a refiner must hold its targets on every sequence.
+
+Worst frames, three ways (a frame's error: its mean keypoint error over both hands):
+    worst           over every frame a variant outputs, a lost hand's held or carried state too
+    worst seen      over the keypoints the tracker reported (lost hands and keypoints left out)
+    worst trusted   refiner rows: over the hands published with confidence >= TRUSTED_CONFIDENCE,
+                    what a robot acts on (None for rows without a confidence)
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from tqdm import tqdm
 from interhandgen_core.contact.interaction import measure_interaction
 from interhandgen_core.data.tracking_sequences import TrackingSequence
 from interhandgen_core.evaluation.machine_load import MachineLoad, load_cell
-from interhandgen_core.evaluation.tracking import mpjpe, tracking_figures
+from interhandgen_core.evaluation.tracking import frame_errors, mpjpe, tracking_figures
 from interhandgen_core.pipelines.two_hand import TwoHandPipeline
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.observation import HandObservation, TwoHandObservation
@@ -46,6 +52,10 @@ VARIANTS: dict[str, Variant] = {
     "prior off": {"prior_weight": 0.0},
     "prior on": {},
 }
+
+
+# The confidence from which a published hand counts as trusted (the "worst trusted" column).
+TRUSTED_CONFIDENCE = 0.5
 
 
 def _joined(parts: list[Tensor]) -> Tensor:
@@ -70,12 +80,14 @@ def _observation(sequence: TrackingSequence, i: int) -> TwoHandObservation:
 
 @dataclass
 class _Track:
-    """One variant's output on one sequence: keypoints (N, 21, 3) each, penetration depth (M,) or None, ms per frame."""
+    """One variant's output on one sequence: keypoints (N, 21, 3) each, penetration depth (M,) or None, ms per
+    frame, and the published confidence (N, 2) (left, right) or None."""
 
     left: Tensor
     right: Tensor
     depth: Tensor | None
     latencies: list[float]
+    confidence: Tensor | None = None
 
 
 def _refined_tracks(
@@ -101,7 +113,8 @@ def _refined_tracks(
         has_both = torch.isfinite(out.left_keypoints).all(-1).all(-1) & torch.isfinite(out.right_keypoints).all(-1).all(
             -1
         )
-        tracks.append(_Track(out.left_keypoints, out.right_keypoints, depth[has_both], latencies))
+        confidence = torch.stack([out.left_confidence, out.right_confidence], dim=1)
+        tracks.append(_Track(out.left_keypoints, out.right_keypoints, depth[has_both], latencies, confidence))
     return tracks
 
 
@@ -143,7 +156,16 @@ def _figures(tracks: list[_Track], sequences: list[TrackingSequence]) -> dict[st
         dim=1,
     )
     masked = torch.where(torch.isfinite(seen), torch.cat([left, right], dim=1), torch.nan)
-    on_observed, _ = mpjpe(masked, torch.cat([true_left, true_right], dim=1))
+    truth = torch.cat([true_left, true_right], dim=1)
+    on_observed, _ = mpjpe(masked, truth)
+    worst_seen = frame_errors(masked, truth)
+    worst_trusted = None
+    if all(t.confidence is not None for t in tracks):
+        trusted = _joined([t.confidence for t in tracks if t.confidence is not None]) >= TRUSTED_CONFIDENCE
+        per_keypoint = trusted.repeat_interleave(21, dim=1)[..., None]  # (N, 42, 1): left's 21, right's 21
+        worst_trusted = _worst_mm(
+            frame_errors(torch.where(per_keypoint, torch.cat([left, right], 1), torch.nan), truth)
+        )
     # The first call of a variant pays for allocation.
     latencies = [ms for k, t in enumerate(tracks) for ms in (t.latencies[1:] if k == 0 else t.latencies)]
     latencies = latencies or [ms for t in tracks for ms in t.latencies]
@@ -151,9 +173,17 @@ def _figures(tracks: list[_Track], sequences: list[TrackingSequence]) -> dict[st
     return {
         **figures.as_dict(),
         "mpjpe_observed_mm": on_observed,
+        "worst_seen_frame_error_mm": _worst_mm(worst_seen),
+        "worst_trusted_frame_error_mm": worst_trusted,
         "median_ms": statistics.median(latencies) if timed else None,
         "p95_ms": percentile(latencies, 0.95) if timed else None,
     }
+
+
+def _worst_mm(errors: Tensor) -> float | None:
+    """(N,) frame errors in metres, NaN where none -> the largest in mm, None when every frame is NaN."""
+    finite = errors[torch.isfinite(errors)]
+    return float(finite.max()) * 1000.0 if finite.numel() else None
 
 
 def run_refinement_benchmark(
@@ -166,7 +196,8 @@ def run_refinement_benchmark(
     """-> the pooled rows, one per variant (``observed`` first), then per sequence k the rows of every variant.
 
     Each row: {variant, sequence ("all" or k), name (the sequence's recipe, "" pooled), mpjpe_mm,
-    p95_frame_error_mm, worst_frame_error_mm, mpjpe_observed_mm, coverage, acceleration_error_mm,
+    p95_frame_error_mm, worst_frame_error_mm, worst_seen_frame_error_mm, worst_trusted_frame_error_mm
+    (module docstring), mpjpe_observed_mm, coverage, acceleration_error_mm,
     mean_penetration_mm, p95_penetration_mm (None without a mesh), median_ms, p95_ms,
     other_load_cores, cpu_cores, load_average} (latencies and load None for ``observed``, which is
     not timed; a sequence's row has the load of its variant's whole run).
@@ -203,13 +234,14 @@ def run_refinement_benchmark(
 
 def format_refinement_rows(rows: list[dict[str, Any]]) -> str:
     """Rows -> fixed-width text tables: the pooled one, then one per sequence ("others": the cores other
-    processes kept busy during the timing; "worst": the worst frame's mean error over both hands)."""
+    processes kept busy during the timing; "worst", "w seen", "w trust": the worst frame's mean error over both hands, module docstring)."""
 
     def cell(value: Any, fmt: str) -> str:
         return "-".rjust(int(fmt.split(".")[0])) if value is None else format(value, fmt)
 
     header = (
-        f"{'variant':<10} {'MPJPE mm':>9} {'(seen)':>7} {'p95':>7} {'worst':>7} {'accel err':>9} "
+        f"{'variant':<10} {'MPJPE mm':>9} {'(seen)':>7} {'p95':>7} {'worst':>7} {'w seen':>7} {'w trust':>7} "
+        f"{'accel err':>9} "
         f"{'pen mean':>8} {'pen p95':>8} {'ms/frame':>8} {'p95 ms':>7} {'others':>7}"
     )
     lines: list[str] = []
@@ -223,6 +255,7 @@ def format_refinement_rows(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"{r['variant']:<10} {cell(r['mpjpe_mm'], '9.2f')} {cell(r['mpjpe_observed_mm'], '7.2f')} "
             f"{cell(r.get('p95_frame_error_mm'), '7.2f')} {cell(r.get('worst_frame_error_mm'), '7.2f')} "
+            f"{cell(r.get('worst_seen_frame_error_mm'), '7.2f')} {cell(r.get('worst_trusted_frame_error_mm'), '7.2f')} "
             f"{cell(r['acceleration_error_mm'], '9.2f')} {cell(r['mean_penetration_mm'], '8.2f')} "
             f"{cell(r['p95_penetration_mm'], '8.2f')} {cell(r['median_ms'], '8.2f')} {cell(r['p95_ms'], '7.2f')} "
             f"{load_cell(r):>7}"

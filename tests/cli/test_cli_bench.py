@@ -89,6 +89,10 @@ def test_bench_refine_wide_suite_has_every_row_and_column_pooled_and_per_sequenc
         meshed = row["variant"] in variants[2:]
         assert (row["mean_penetration_mm"] is not None) == meshed
         assert (row["median_ms"] is not None) == (row["variant"] != "observed")
+        # Worst frames over what was seen (every row), and over what a refiner published as trusted (refiners only).
+        assert row["worst_seen_frame_error_mm"] > 0
+        trusted = row["worst_trusted_frame_error_mm"]
+        assert (trusted is not None) == meshed and (trusted is None or trusted > 0)
     out = capsys.readouterr().out
     assert "all sequences" in out and f"sequence 1: {WIDE_SUITE[1].name}" in out and "worst" in out
 

@@ -48,6 +48,7 @@ def test_one_euro_rows_pooled_and_per_sequence_without_a_model() -> None:
     assert smoothed["mean_penetration_mm"] is None and smoothed["median_ms"] > 0
     for row in rows:
         assert row["worst_frame_error_mm"] >= row["p95_frame_error_mm"] >= 0
+        assert row["worst_trusted_frame_error_mm"] is None  # no confidence without a refiner
     # The pooled worst frame is the worse of the sequences' worst frames.
     worst = max(r["worst_frame_error_mm"] for r in rows[2:] if r["variant"] == "One-Euro")
     assert smoothed["worst_frame_error_mm"] == pytest.approx(worst)
