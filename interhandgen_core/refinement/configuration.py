@@ -48,6 +48,9 @@ class RefinerConfig(ConfigBase):
     penetration_gate_m: the penetration term is evaluated only on rows whose two skeletons (start of
         the frame, or the observation) come closer than this; farther hands cannot touch within a
         frame, and a frame without touching hands needs no mesh (keypoints only: ~5x cheaper).
+    penetration_tolerance_m: a frame is first solved without the penetration term; only a result whose
+        deepest vertex is more than this behind the other hand's surface is solved again with it
+        (refinement/solver.py, ``solve_staged``).
     robust_scale_m: scale of the robust keypoint error; residuals far above it count as outliers.
     velocity_damping: fraction of the last frame's velocity the smoothness prediction keeps, [0, 1].
     min_keypoints: fewest finite keypoints (of 21) that make a hand observed this frame.
@@ -90,6 +93,9 @@ class RefinerConfig(ConfigBase):
     )
     penetration_gate_m: float = setting(
         0.05, low=0.0, units="metres", help="penetration is evaluated only for skeletons closer than this"
+    )
+    penetration_tolerance_m: float = setting(
+        0.001, low=0.0, units="metres", help="interpenetration left to a solve without the penetration term"
     )
     robust_scale_m: float = setting(
         0.03, low=0.0, high=1.0, low_open=True, units="metres", help="scale of the robust keypoint error"

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from interhandgen_core.contact.penetration import penetration_loss
+from interhandgen_core.contact.penetration import one_way_penetration, penetration_loss
+from interhandgen_core.geometry.normals import vertex_normals
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import KEYPOINT_PARENTS, NUM_KEYPOINTS
 from interhandgen_core.hands.layer import HandLayer
@@ -185,6 +186,15 @@ class RefinementObjective:
         states = pair_states(self.normalizer, left, right, targets.left_judged)
         estimate = forward_reverse_estimate(self.denoise, self.schedule, states, self.config.prior_timestep, self.noise)
         return estimate, placement
+
+    @torch.no_grad()
+    def deepest_penetration(self, left: HandParams, right: HandParams) -> Tensor:
+        """(B,) metres: the deepest vertex of either hand behind the other's surface (Eq. 8), without gradients."""
+        _, _, left_v, right_v = self.keypoints(left, right)
+        left_n = vertex_normals(left_v, self.left_layer.faces)
+        right_n = vertex_normals(right_v, self.right_layer.faces)
+        right_in = one_way_penetration(right_v, left_v, left_n).amax(dim=-1)
+        return torch.maximum(right_in, one_way_penetration(left_v, right_v, right_n).amax(dim=-1))
 
     def weights(self) -> dict[str, float]:
         c = self.config

@@ -205,7 +205,7 @@ class HandPriorRefiner:
         )
         self._gate(left0, right0, targets)
         free = torch.stack([sides["left"].observed, sides["right"].observed])
-        left, right = self.solver.solve(left0, right0, free, targets, self.config.batch_iterations)
+        left, right = self.solver.solve_staged(left0, right0, free, targets, self.config.batch_iterations)
         left_kp, right_kp = self.solver.keypoints(left, right)
         out = []
         for side, kp in (("left", left_kp), ("right", right_kp)):
@@ -236,7 +236,7 @@ class HandPriorRefiner:
             plan.targets.prior_estimate, plan.targets.placement = self.objective.prior_estimate(
                 plan.states["left"], plan.states["right"], plan.targets
             )
-        left, right = self.solver.solve(
+        left, right = self.solver.solve_staged(
             plan.states["left"], plan.states["right"], plan.free, plan.targets, plan.iterations
         )
         left_kp, right_kp = self.solver.keypoints(left, right)
