@@ -3,8 +3,10 @@
 Rows, one per variant, each over the same sequences (data/tracking_suites.py):
     observed        the tracker's keypoints as they are (no mesh, so no penetration)
     One-Euro        the tracker's keypoints through a One-Euro filter (refinement/one_euro.py; no mesh)
-    fit             each frame fitted by the hand model to its keypoints alone (data term; the
-                    mesh a plain inverse-kinematics step would give: the "before" of penetration)
+    per-frame       each frame fitted on its own by the hand model to its keypoints alone (data
+                    term, no history: ``refine --independent``; batched, so its ms is a throughput)
+    fit             the same fit streamed (warm-started from the last frame, the tracking rules
+                    on; the mesh a plain inverse-kinematics step would give: the "before" of penetration)
     prior off       data, penetration and smoothness terms, streaming
     prior on        everything, the prior term of Eq. 9 included (the shipped configuration)
 
@@ -43,12 +45,26 @@ from interhandgen_core.refinement.observation import HandObservation, TwoHandObs
 from interhandgen_core.refinement.one_euro import OneEuroConfig, OneEuroFilter
 from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands
 
-# A variant is a refiner (RefinerConfig overrides: a refiner change needs no change here) or a
-# One-Euro filter of the tracker's keypoints (its configuration).
-Variant = dict[str, Any] | OneEuroConfig
+
+@dataclass(frozen=True)
+class PerFrameFit:
+    """A variant that refines every frame on its own (``HandPriorRefiner.refine``, no history), as
+    ``interhandgen refine --independent`` does: the frames of a sequence go through in batches of
+    ``batch`` rows, so its ms per frame is the batch's time over its frames (a throughput, not a
+    stream's latency). ``overrides``: RefinerConfig fields."""
+
+    overrides: dict[str, Any]
+    batch: int = 64
+
+
+DATA_ONLY = {"prior_weight": 0.0, "penetration_weight": 0.0, "smoothness_weight": 0.0}
+# A variant is a refiner (RefinerConfig overrides: a refiner change needs no change here), a per-frame
+# fit or a One-Euro filter of the tracker's keypoints (its configuration).
+Variant = dict[str, Any] | OneEuroConfig | PerFrameFit
 VARIANTS: dict[str, Variant] = {
     "One-Euro": OneEuroConfig(),
-    "fit": {"prior_weight": 0.0, "penetration_weight": 0.0, "smoothness_weight": 0.0},
+    "per-frame": PerFrameFit(DATA_ONLY),
+    "fit": DATA_ONLY,
     "prior off": {"prior_weight": 0.0},
     "prior on": {},
 }
@@ -104,17 +120,40 @@ def _refined_tracks(
             frames.append(refiner.step(observation))
             latencies.append(1000.0 * (time.perf_counter() - start))
             bar.update(1)
-        out = RefinedHands.cat(frames)
-        with torch.no_grad():
-            lv = model.left_layer(out.left).vertices
-            rv = model.right_layer(out.right).vertices
-        depth, _ = measure_interaction(lv, model.left_layer.faces, rv, model.right_layer.faces)
-        # Penetration counts the frames where both hands have a state.
-        has_both = torch.isfinite(out.left_keypoints).all(-1).all(-1) & torch.isfinite(out.right_keypoints).all(-1).all(
-            -1
-        )
-        confidence = torch.stack([out.left_confidence, out.right_confidence], dim=1)
-        tracks.append(_Track(out.left_keypoints, out.right_keypoints, depth[has_both], latencies, confidence))
+        tracks.append(_mesh_track(model, RefinedHands.cat(frames), latencies))
+    return tracks
+
+
+def _mesh_track(model: TwoHandPipeline, out: RefinedHands, latencies: list[float]) -> _Track:
+    """A refined sequence -> its _Track, with the penetration depth of the frames where both hands have a state."""
+    with torch.no_grad():
+        lv = model.left_layer(out.left).vertices
+        rv = model.right_layer(out.right).vertices
+    depth, _ = measure_interaction(lv, model.left_layer.faces, rv, model.right_layer.faces)
+    finite = [torch.isfinite(k).all(-1).all(-1) for k in (out.left_keypoints, out.right_keypoints)]
+    confidence = torch.stack([out.left_confidence, out.right_confidence], dim=1)
+    return _Track(out.left_keypoints, out.right_keypoints, depth[finite[0] & finite[1]], latencies, confidence)
+
+
+def _per_frame_tracks(
+    model: TwoHandPipeline, fit: PerFrameFit, config: RefinerConfig, sequences: list[TrackingSequence], bar: tqdm
+) -> list[_Track]:
+    refiner = HandPriorRefiner(model, replace(config, **fit.overrides))
+    tracks = []
+    for sequence in sequences:
+        obs, parts, latencies = sequence.observed, [], []
+        for start in range(0, sequence.num_frames, fit.batch):  # independent rows, batched
+            rows = slice(start, min(start + fit.batch, sequence.num_frames))
+            observation = TwoHandObservation(
+                HandObservation(keypoints=obs.left_keypoints[rows], confidence=obs.left_confidence[rows]),
+                HandObservation(keypoints=obs.right_keypoints[rows], confidence=obs.right_confidence[rows]),
+            )
+            began = time.perf_counter()
+            parts.append(refiner.refine(observation))
+            count = rows.stop - rows.start
+            latencies += [1000.0 * (time.perf_counter() - began) / count] * count
+            bar.update(count)
+        tracks.append(_mesh_track(model, RefinedHands.cat(parts), latencies))
     return tracks
 
 
@@ -215,6 +254,8 @@ def run_refinement_benchmark(
         with MachineLoad() as load:
             if isinstance(variant, OneEuroConfig):
                 tracks = _filtered_tracks(variant, sequences, bar)
+            elif isinstance(variant, PerFrameFit):
+                tracks = _per_frame_tracks(model, variant, base, sequences, bar)
             else:
                 tracks = _refined_tracks(model, replace(base, **variant), sequences, bar)
         bar.close()
