@@ -69,6 +69,10 @@ class RefinerConfig(ConfigBase):
         confident; a jump on a frame the tracker doubts is more often its error than a motion.
     fit_residual_m: a refined hand whose median distance r to its observed keypoints exceeds this is
         published with its confidence times (fit_residual_m / r)^2 (refinement/tracker.py).
+    betas_limit: largest |beta| of a refined hand; joint_angle_limit_rad: largest rotation of a finger
+        joint from the flat hand; a state outside is clamped and reported (refinement/state_bounds.py).
+    duplicate_distance_m: both slots' keypoints closer than this (mean) are one hand reported twice
+        (a tracker error): the slot that matches its own track worse is dropped, with a warning.
     hold_weight: weight of the pull of a held (lost) hand towards its last keypoints, in place of
         its data term, so that it stays put unless the tracked hand pushes it aside.
     reinit_after_frames: a hand lost for more frames than this is initialised afresh when it returns.
@@ -126,6 +130,13 @@ class RefinerConfig(ConfigBase):
     )
     fit_residual_m: float = setting(
         0.03, low=0.0, low_open=True, units="metres", help="median fit residual above which confidence is lowered"
+    )
+    betas_limit: float = setting(3.0, low=0.0, low_open=True, help="largest |beta| of a refined hand")
+    joint_angle_limit_rad: float = setting(
+        2.1, low=0.0, high=3.2, low_open=True, units="radians", help="largest rotation of a finger joint"
+    )
+    duplicate_distance_m: float = setting(
+        0.01, low=0.0, units="metres", help="both slots this close (mean keypoint distance) are one hand twice"
     )
     hold_weight: float = setting(0.3, low=0.0, help="pull of a lost hand towards its last keypoints")
     warning_interval_s: float = setting(5.0, low=0.0, units="seconds", help="least time between warnings of a kind")

@@ -12,6 +12,7 @@ apply the same rules and tests exercise them without a model:
     keypoint_hand_size   median bone length, the scale that reveals a unit error
     repair_keypoints     unit errors and missing keypoints -> usable keypoints, weights, a note
     labels_swapped       whether the left/right labels of an observation are the other way round
+    same_hand_twice      whether both slots hold the same hand (a tracker error)
 """
 
 from __future__ import annotations
@@ -259,3 +260,14 @@ def labels_swapped(
     straight = (straight_l + straight_r) / count
     crossed = (crossed_l + crossed_r) / count
     return (count_l + count_r > 0) & (straight > min_distance_m) & (crossed < ratio * straight)
+
+
+def same_hand_twice(
+    left: Tensor, right: Tensor, left_weight: Tensor, right_weight: Tensor, distance_m: float
+) -> Tensor:
+    """left, right (B, 21, 3) metres, left_weight, right_weight (B, 21) -> (B,) bool: both slots hold one hand (their
+    keypoints seen in both lie closer than ``distance_m``, mean; two real hands cannot share their places)."""
+    both = (left_weight > 0) & (right_weight > 0)
+    distance = torch.where(both, (left - right).norm(dim=-1), torch.zeros_like(left_weight)).sum(-1)
+    count = both.sum(-1)
+    return (count >= 3) & (distance < distance_m * count)

@@ -50,6 +50,7 @@ from interhandgen_core.refinement.prior_term import antithetic_noise
 from interhandgen_core.refinement.side_targets import SideTargets, observation_to_targets
 from interhandgen_core.refinement.solver import HandsSolver
 from interhandgen_core.refinement.start_states import StartStates
+from interhandgen_core.refinement.state_bounds import bounded_state
 from interhandgen_core.refinement.tracker import HandTracker
 from interhandgen_core.runtime.configuration import BackendConfig
 
@@ -206,6 +207,7 @@ class HandPriorRefiner:
         self._gate(left0, right0, targets)
         free = torch.stack([sides["left"].observed, sides["right"].observed])
         left, right = self.solver.solve_staged(left0, right0, free, targets, self.config.batch_iterations)
+        left, right = self._bounded(left, right, issues)
         left_kp, right_kp = self.solver.keypoints(left, right)
         out = []
         for side, kp in (("left", left_kp), ("right", right_kp)):
@@ -239,6 +241,7 @@ class HandPriorRefiner:
         left, right = self.solver.solve_staged(
             plan.states["left"], plan.states["right"], plan.free, plan.targets, plan.iterations
         )
+        left, right = self._bounded(left, right, issues)
         left_kp, right_kp = self.solver.keypoints(left, right)
         result = self.tracker.advance(plan, {"left": (left, left_kp), "right": (right, right_kp)}, config)
         self._warn_all(issues)
@@ -251,6 +254,20 @@ class HandPriorRefiner:
             result["right"][2],
             issues,
         )
+
+    def _bounded(self, left: HandParams, right: HandParams, issues: list[str]) -> tuple[HandParams, HandParams]:
+        """Both hands clamped to the plausible shape and pose ranges (refinement/state_bounds.py), noting which left them."""
+        out = []
+        for side, hand in (("left", left), ("right", right)):
+            inside, outside = bounded_state(hand, self.config.betas_limit, self.config.joint_angle_limit_rad)
+            if bool(outside.any()):
+                issues.append(
+                    f"{side} hand left the plausible shape and pose ranges "
+                    f"(betas_limit {self.config.betas_limit:g}, joint_angle_limit_rad "
+                    f"{self.config.joint_angle_limit_rad:g}) in {int(outside.sum())} of {hand.batch_size} rows; clamped"
+                )
+            out.append(inside)
+        return out[0], out[1]
 
     def _gate(self, left: HandParams, right: HandParams, targets: FrameTargets) -> None:
         """Set targets.near: the rows whose hands may touch this frame, judged on the start states and on

@@ -67,6 +67,9 @@ def observation_to_targets(
             ),
             notes,
         )
+    if obs.confidence is not None and bool(((obs.confidence < 0) | (obs.confidence > 1)).any()):
+        worst = float(obs.confidence[(obs.confidence < 0) | (obs.confidence > 1)][0])
+        notes.append(f"{side} hand confidence {worst:g} is outside [0, 1]; clamped")
     confidence = obs.confidences().to(device, dtype)
     init: HandParams | None = None
     params_ok = torch.zeros(batch, dtype=torch.bool, device=device)

@@ -35,7 +35,7 @@ or re-aligned has no velocity until it is tracked in two frames: the jump is not
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -45,7 +45,7 @@ from interhandgen_core.io.hands_file import SIDES
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.initialisation import rigid_fit
 from interhandgen_core.refinement.objective import FrameTargets
-from interhandgen_core.refinement.observation import PALM_KEYPOINTS, labels_swapped
+from interhandgen_core.refinement.observation import PALM_KEYPOINTS, labels_swapped, same_hand_twice
 from interhandgen_core.refinement.side_targets import SideTargets, relabelled
 from interhandgen_core.refinement.start_states import StartStates
 
@@ -101,6 +101,7 @@ class HandTracker:
         """One frame's targets per side (batch of one) -> FramePlan, from the tracks (which are left as they are)."""
         issues: list[str] = []
         left_track, right_track = self.tracks["left"], self.tracks["right"]
+        sides = _without_a_duplicate(sides, self.tracks, config, issues)
         swapped = False
         if left_track.keypoints is not None and right_track.keypoints is not None:
             lt, rt = sides["left"], sides["right"]
@@ -219,6 +220,7 @@ class HandTracker:
         for side in SIDES:
             params, kp = refined[side]
             track, t = self.tracks[side], plan.sides[side]
+
             if bool(t.observed[0]):
                 repaired = bool(t.repaired[0]) or plan.swapped
                 confidence = float(t.confidence[0]) * (config.repaired_confidence_factor if repaired else 1.0)
@@ -241,6 +243,37 @@ class HandTracker:
                 torch.tensor([track.confidence if has_state else 0.0], device=kp.device),
             )
         return result
+
+
+def _without_a_duplicate(
+    sides: dict[str, SideTargets], tracks: dict[str, Track], config: RefinerConfig, issues: list[str]
+) -> dict[str, SideTargets]:
+    """Both slots holding one hand (a tracker error) -> the slot that matches its own track worse dropped
+    (both when neither hand has a track: which hand it is cannot be told), with an issue line."""
+    lt, rt = sides["left"], sides["right"]
+    if not (bool(lt.observed[0]) and bool(rt.observed[0])):
+        return sides
+    if not bool(same_hand_twice(lt.keypoints, rt.keypoints, lt.weight, rt.weight, config.duplicate_distance_m)[0]):
+        return sides
+    misfit = {}
+    for side in SIDES:
+        track, t = tracks[side], sides[side]
+        seen = t.weight[0] > 0
+        if track.keypoints is not None and bool(seen.any()):
+            misfit[side] = float((t.keypoints[0, seen] - track.keypoints[0, seen]).norm(dim=-1).mean())
+    if len(misfit) == 2:
+        dropped = ["left"] if misfit["left"] > misfit["right"] else ["right"]
+    else:
+        dropped = [side for side in SIDES if side not in misfit] if misfit else list(SIDES)
+    issues.append(
+        "left and right keypoints are the same hand (a tracker error); "
+        f"dropped the {' and '.join(dropped)} {'one' if len(dropped) == 1 else 'ones'}"
+    )
+    return {side: _unobserved(t) if side in dropped else t for side, t in sides.items()}
+
+
+def _unobserved(targets: SideTargets) -> SideTargets:
+    return replace(targets, observed=torch.zeros_like(targets.observed), weight=torch.zeros_like(targets.weight))
 
 
 def fit_confidence(keypoints: Tensor, observed: Tensor, weight: Tensor, residual_m: float) -> float:

@@ -19,7 +19,7 @@ from torch import Tensor
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.pipelines.interhandgen import InterHandGen
 from interhandgen_core.refinement.configuration import RefinerConfig
-from interhandgen_core.refinement.observation import PALM_KEYPOINTS, TwoHandObservation
+from interhandgen_core.refinement.observation import PALM_KEYPOINTS, HandObservation, TwoHandObservation
 from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -162,3 +162,26 @@ def test_warnings_are_throttled(stream: Stream, caplog: pytest.LogCaptureFixture
     assert all(len(frame) == 1 for frame in issues)  # every frame still reports its issue
     logged = [r.getMessage() for r in caplog.records if "right hand not observed" in r.getMessage()]
     assert logged == [issues[0][0]]
+
+
+def test_the_same_hand_in_both_slots_is_detected_and_the_worse_match_dropped(stream: Stream) -> None:
+    refiner = stream.fork()
+    left, _ = stream.next_frame()
+    out = refiner.step(TwoHandObservation.from_keypoints(left, left + 0.002))  # the left hand twice, 2 mm apart
+    lines = [issue for issue in out.issues if "same hand" in issue]
+    assert len(lines) == 1 and "dropped the right one" in lines[0], out.issues
+    # The right hand is held (carried on) as lost, never pulled onto the left hand.
+    assert any(issue.startswith("right hand not observed") for issue in out.issues)
+    assert mpjpe_mm(out.right_keypoints[0], stream.outputs[-1].right_keypoints[0]) < 5.0
+    assert float(out.right_confidence) < float(stream.outputs[-1].right_confidence)
+
+
+def test_a_confidence_outside_0_1_is_clamped_with_a_warning(stream: Stream) -> None:
+    left, right = stream.next_frame()
+    observation = TwoHandObservation(
+        HandObservation(keypoints=torch.as_tensor(left)[None], confidence=torch.tensor([5.0])),
+        HandObservation(keypoints=torch.as_tensor(right)[None]),
+    )
+    out = stream.fork().step(observation)
+    assert any("confidence 5 is outside [0, 1]; clamped" in issue for issue in out.issues)
+    assert float(out.left_confidence) <= 1.0
