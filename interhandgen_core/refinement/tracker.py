@@ -25,7 +25,9 @@ Notation (code -> meaning; metres, frame t):
                                            repaired_confidence_factor when repaired or swapped,
                                            else 1; g = fit_confidence(r), r the refined hand's
                                            median distance to its observed keypoints);
-                                           c <- c * confidence_decay per lost frame
+                                           c <- c * confidence_decay per lost frame, reported
+                                           times (fit_residual_m / (k |v_0|))^2 once k lost
+                                           frames at the last seen speed |v_0| exceed it
 
 A tracked hand is warm-started at its last state moved by lambda v, where it is likely to be.
 A lost hand is carried on by v, damped each frame, instead of standing still while the person
@@ -60,6 +62,7 @@ class Track:
     confidence: float = 0.0
     frames_lost: int = 0
     velocity: Tensor | None = None  # (1, 3) m/frame, palm; None: unknown (first frame, after a jump)
+    speed_when_lost: float = 0.0  # |v| m/frame when it was last seen, while it is lost
 
 
 @dataclass
@@ -230,6 +233,8 @@ class HandTracker:
                 track.velocity = _palm_velocity(kp, track.keypoints) if continued else None
                 track.state, track.keypoints, track.confidence, track.frames_lost = params, kp, confidence, 0
             elif track.state is not None:
+                if track.frames_lost == 0:
+                    track.speed_when_lost = 0.0 if track.velocity is None else float(track.velocity.norm())
                 track.frames_lost += 1
                 track.confidence *= config.confidence_decay
                 track.previous_keypoints = None
@@ -237,10 +242,11 @@ class HandTracker:
                     track.state, track.keypoints = params, kp
                     track.velocity = config.velocity_damping * track.velocity
             has_state = track.state is not None
+            reported = track.confidence * _drift_confidence(track, config.fit_residual_m)
             result[side] = (
                 params,
                 kp if has_state else torch.full_like(kp, torch.nan),
-                torch.tensor([track.confidence if has_state else 0.0], device=kp.device),
+                torch.tensor([reported if has_state else 0.0], device=kp.device),
             )
         return result
 
@@ -287,6 +293,14 @@ def fit_confidence(keypoints: Tensor, observed: Tensor, weight: Tensor, residual
     if not residual <= residual_m:  # NaN too
         return (residual_m / residual) ** 2 if residual == residual else 0.0
     return 1.0
+
+
+def _drift_confidence(track: Track, residual_m: float) -> float:
+    """A factor in (0, 1] on the confidence of a lost hand: (residual_m / d)^2 once the distance d = k |v_0|
+    it would have moved in its k lost frames at the speed it was last seen with exceeds ``residual_m``
+    (fit_confidence's rule): where a fast hand went while unseen is a guess, however it is carried on."""
+    drift = track.frames_lost * track.speed_when_lost
+    return 1.0 if drift <= residual_m else (residual_m / drift) ** 2
 
 
 def _palm_velocity(keypoints: Tensor, previous: Tensor | None) -> Tensor | None:
