@@ -85,7 +85,7 @@ class RefinerConfig(ConfigBase):
     realign_iterations: int = setting(16, low=0, help="iterations for a hand re-aligned after a jump")
     batch_iterations: int = setting(60, low=0, help="iterations of refine on a batch of independent estimates")
     keypoint_weight: float = setting(1.0, low=0.0, help="weight of the keypoint data term")
-    prior_weight: float = setting(4.0, low=0.0, high=1000.0, help="weight of the prior term (paper Eq. 9)")
+    prior_weight: float = setting(2.0, low=0.0, high=1000.0, help="weight of the prior term (paper Eq. 9)")
     penetration_weight: float = setting(50.0, low=0.0, high=10000.0, help="weight of hand-hand penetration (Eq. 7)")
     smoothness_weight: float = setting(0.05, low=0.0, high=100.0, help="weight of temporal smoothness")
     pose_weight: float = setting(0.01, low=0.0, help="weight of the mean squared finger angle")
