@@ -218,3 +218,51 @@ def test_bad_messages_and_a_flood_are_survived(ros, start_node) -> None:  # type
         node.process.poll() is None and refined and torch.isfinite(torch.tensor(keypoints_of(refined[-1].left))).all()
     )
     assert node.stop() == 0
+
+
+def test_jumps_and_tracker_errors_are_never_published_far_from_the_input_when_trusted(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    """Issue 21's hostile stream through the node: both hands offset by 10 m for 10 frames, a right hand jumping
+    1 m per frame, the same hand in both slots, a confidence of 5. Every refined hand published with confidence
+    above 0.5 lies within 5 cm of its input (mean keypoint distance), and the stream recovers within 2 frames."""
+    node = start_node("hand_prior_node", FAST, {"hands/noisy": "jump_test/noisy", "hands/refined": "jump_test/refined"})
+    refined: list[TwoHandState] = []
+    ros.create_subscription(TwoHandState, "jump_test/refined", refined.append, 100)
+    publisher = ros.create_publisher(TwoHandState, "jump_test/noisy", 100)
+    assert spin_until(ros, lambda: publisher.get_subscription_count() > 0, 60), node.output()
+    assert spin_until(ros, lambda: "]: active" in node.output(), 60), node.output()
+    seq = sequence()
+    left, right = seq.observed.left_keypoints.numpy(), seq.observed.right_keypoints.numpy()
+    inputs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    messages = []
+    for i in range(FRAMES):
+        lk, rk, conf = left[i].copy(), right[i].copy(), 1.0
+        if 10 <= i < 20:
+            lk, rk = lk + 10.0, rk + 10.0  # the whole stream 10 m off
+        if 28 <= i < 32:
+            rk = rk + np.array([1.0 * (i - 27), 0.0, 0.0])  # the right hand jumps 1 m per frame
+        if i == 36:
+            rk = lk + 0.001  # the left hand in both slots
+        if i == 40:
+            conf = 5.0
+        inputs[i] = (lk, rk)
+        messages.append(state(lk, rk, i, left_conf=conf))
+    assert publish_until(ros, publisher, messages[0], lambda: bool(refined), 5, 4), node.output()
+    stream(ros, publisher, messages[1:], rate_hz=5.0)  # slow enough that no frame is superseded
+    last = (messages[-1].header.stamp.sec, messages[-1].header.stamp.nanosec)
+    assert spin_until(ros, lambda: any((m.header.stamp.sec, m.header.stamp.nanosec) == last for m in refined), 30)
+    worst, off_after = 0.0, []
+    for msg in refined:
+        frame = 30 * msg.header.stamp.sec + round(msg.header.stamp.nanosec * 30 / 1e9)
+        for hand, given in ((msg.left, inputs[frame][0]), (msg.right, inputs[frame][1])):
+            if frame == 36 and hand is msg.right:
+                continue  # the duplicate slot: dropped, the hand held where it was
+            distance = float(np.linalg.norm(keypoints_of(hand) - given, axis=-1).mean())
+            if hand.confidence > 0.5:
+                worst = max(worst, distance)
+            if frame in (*range(22, 28), *range(34, 36)) and distance > 0.03:
+                off_after.append((frame, round(distance, 3)))
+    assert worst < 0.05, worst
+    assert not off_after, off_after  # recovered two frames after the offset ended and after the jumps
+    log = node.output()
+    assert "same hand" in log and "outside [0, 1]" in log and "re-aligned" in log, log
+    assert node.stop() == 0

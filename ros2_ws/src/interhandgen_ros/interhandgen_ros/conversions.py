@@ -197,7 +197,8 @@ def _hand_observation(msg: HandState) -> HandObservation:
     keypoints = torch.as_tensor(_keypoints(msg))[None]
     if not torch.isfinite(keypoints).any():
         confidence = 0.0
-    return HandObservation(keypoints=keypoints, confidence=torch.tensor([min(max(confidence, 0.0), 1.0)]))
+    # Outside [0, 1] it goes through as it is: the refiner clamps it and says so (refinement/side_targets.py).
+    return HandObservation(keypoints=keypoints, confidence=torch.tensor([confidence]))
 
 
 def two_hand_state_to_observation(msg: TwoHandState) -> TwoHandObservation:
