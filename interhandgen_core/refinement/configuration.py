@@ -76,6 +76,8 @@ class RefinerConfig(ConfigBase):
     hold_weight: weight of the pull of a held (lost) hand towards its last keypoints, in place of
         its data term, so that it stays put unless the tracked hand pushes it aside.
     reinit_after_frames: a hand lost for more frames than this is initialised afresh when it returns.
+    reinit_after_s: a stream whose timestamps (``step(..., time_s)``) jump ahead by more than this, or go
+        back, starts tracking afresh: a topic that went quiet sends no lost frames to count.
     warning_interval_s: the same kind of warning is logged at most once per interval (the count of
         the ones in between is reported with the next).
     """
@@ -122,6 +124,9 @@ class RefinerConfig(ConfigBase):
         0.5, low=0.0, high=1.0, help="confidence factor of an observation that had to be repaired"
     )
     reinit_after_frames: int = setting(15, low=0, help="a hand lost longer than this is initialised afresh")
+    reinit_after_s: float = setting(
+        0.5, low=0.0, low_open=True, units="seconds", help="a stream silent this long restarts tracking"
+    )
     reacquire_distance_m: float = setting(
         0.08, low=0.0, high=1.0, low_open=True, units="metres", help="palm jump beyond which a hand is re-aligned"
     )

@@ -125,6 +125,7 @@ class HandPriorRefiner:
         self.starts = StartStates(model.left_layer, model.right_layer, mean, device)
         self._log = ThrottledLog(self.config.warning_interval_s, logger)
         self.tracker = HandTracker()
+        self._last_time_s: float | None = None  # the last step's timestamp, seconds
 
     @classmethod
     def from_pretrained(
@@ -159,6 +160,23 @@ class HandPriorRefiner:
     def reset(self) -> None:
         """Forget the stream: the next ``step`` starts tracking afresh."""
         self.tracker.reset()
+        self._last_time_s = None
+
+    def _restart_on_time(self, time_s: float | None, issues: list[str]) -> None:
+        """A stream silent for more than ``reinit_after_s`` by its timestamps, or whose timestamps went back,
+        starts tracking afresh (counting lost frames cannot see a topic that went quiet)."""
+        last, self._last_time_s = self._last_time_s, time_s
+        if time_s is None or last is None:
+            return
+        gap = time_s - last
+        if gap > self.config.reinit_after_s:
+            self.tracker.reset()
+            issues.append(
+                f"no frame for {gap:.2f} s (reinit_after_s {self.config.reinit_after_s:g}); tracking restarted"
+            )
+        elif gap < 0:
+            self.tracker.reset()
+            issues.append(f"the frame's timestamp is {-gap:.3f} s before the last one; tracking restarted")
 
     def layer(self, side: str) -> HandLayer:
         return self.model.left_layer if side == "left" else self.model.right_layer
@@ -219,8 +237,12 @@ class HandPriorRefiner:
         self._warn_all(issues)
         return RefinedHands(left, right, out[0][0], out[1][0], out[0][1], out[1][1], issues)
 
-    def step(self, observation: TwoHandObservation) -> RefinedHands:
-        """One frame of a stream (batch of one) -> its refined state, warm-started from the last frame."""
+    def step(self, observation: TwoHandObservation, time_s: float | None = None) -> RefinedHands:
+        """One frame of a stream (batch of one) -> its refined state, warm-started from the last frame.
+
+        ``time_s``: the frame's timestamp in seconds (any clock, increasing), when known: a gap
+        longer than ``reinit_after_s`` or a step back in time restarts tracking.
+        """
         if observation.batch_size != 1:
             raise DataError(
                 f"step takes one frame (batch of 1), got {observation.batch_size}; "
@@ -228,6 +250,7 @@ class HandPriorRefiner:
             )
         config = self.config
         sides, issues = self._targets(observation)
+        self._restart_on_time(time_s, issues)
         plan = self.tracker.plan(sides, config, self.starts, self.model.device)
         issues += plan.issues
         self._gate(plan.states["left"], plan.states["right"], plan.targets)

@@ -185,3 +185,17 @@ def test_a_confidence_outside_0_1_is_clamped_with_a_warning(stream: Stream) -> N
     out = stream.fork().step(observation)
     assert any("confidence 5 is outside [0, 1]; clamped" in issue for issue in out.issues)
     assert float(out.left_confidence) <= 1.0
+
+
+def test_a_silent_stream_or_a_clock_going_back_restarts_tracking(stream: Stream) -> None:
+    refiner = stream.fork()
+    left, right = stream.next_frame()
+    frame = TwoHandObservation.from_keypoints(left, right)
+    assert not any("restarted" in issue for issue in refiner.step(frame, 10.0).issues)  # first timestamp
+    assert not any("restarted" in issue for issue in refiner.step(frame, 10.0 + 1 / 30).issues)
+    silent = refiner.step(frame, 12.0)  # nothing for 2 s: the topic went quiet, no lost frames were counted
+    assert any(issue.startswith("no frame for 1.97 s") and "restarted" in issue for issue in silent.issues)
+    back = refiner.step(frame, 11.5)
+    assert any("0.500 s before the last one; tracking restarted" in issue for issue in back.issues)
+    # A restarted stream is tracked afresh from the observation: no velocity, no held state in the way.
+    assert mpjpe_mm(back.left_keypoints[0], torch.as_tensor(left)) < 10.0

@@ -36,6 +36,7 @@ from interhandgen_core.refinement.refiner import HandPriorRefiner
 from interhandgen_ros.conversions import (
     POSE_ARRAY_INPUTS,
     refined_to_message,
+    stamp_seconds,
     two_hand_state_to_observation,
 )
 from interhandgen_ros.executables import exit_now, start
@@ -112,7 +113,7 @@ class HandPriorNode(InterHandGenNode):
             config = self._config()
             if config != self.refiner.config:  # a weight or the iterations changed at run time
                 self.refiner.reconfigure(config)
-            refined = self.refiner.step(observation)
+            refined = self.refiner.step(observation, stamp_seconds(msg.header.stamp))
             model = self.refiner.model
         # refined.issues (lost hands, unit guesses) reach the ROS log through the library's
         # throttled logging (node_base.RosLogHandler), once each.
