@@ -70,20 +70,34 @@ def kinematic_chain(rot_mats: Tensor, rest: Tensor, parents: Sequence[int]) -> t
     """rot_mats (B, J, 3, 3) relative rotations, rest (B, J, 3) rest joints, parents J ints (tree, parents[0] = -1)
     -> (world rotations (B, J, 3, 3), world joint positions (B, J, 3)), the root kept at rest[:, 0].
 
-    One batched step per depth of the tree, not one per joint: MANO's 16 joints are 3 levels below
-    the wrist, so 3 steps instead of 15 (far fewer autograd nodes for one hand, which is what a
-    per-frame fit pays for; tests/hands/test_skinning.py compares it with the joint-by-joint chain).
+    A hand's tree is C chains of D joints hanging from the root, numbered chain by chain (MANO:
+    5 fingers of 3 joints): then the chains go down together, one batched step per depth (3 steps
+    for MANO, not 15: far fewer autograd nodes for one hand, which a per-frame fit pays for), by
+    slicing and reshaping only (no index tensor made from host data, so nothing to copy to a GPU
+    inside a captured graph). Any other tree goes joint by joint (``kinematic_chain_reference``,
+    against which tests/hands/test_skinning.py checks this).
     """
-    levels = _tree_levels(tuple(parents))
-    world_rot = [rot_mats[:, :1]]
-    world_pos = [rest[:, :1]]
-    for joints_at, parent_slots, parents_at in levels[1:]:
-        parent_rot = world_rot[-1][:, parent_slots]  # (B, n, 3, 3)
-        offset = (rest[:, joints_at] - rest[:, parents_at])[..., None]
-        world_pos.append(world_pos[-1][:, parent_slots] + (parent_rot @ offset)[..., 0])
-        world_rot.append(parent_rot @ rot_mats[:, joints_at])
-    order = _tree_order(tuple(parents))
-    return torch.cat(world_rot, dim=1)[:, order], torch.cat(world_pos, dim=1)[:, order]
+    shape = _equal_chains(tuple(parents))
+    if shape is None:
+        return kinematic_chain_reference(rot_mats, rest, parents)
+    chains, depth = shape
+    batch = rot_mats.shape[0]
+    relative = rot_mats[:, 1:].reshape(batch, chains, depth, 3, 3)
+    rest_chains = rest[:, 1:].reshape(batch, chains, depth, 3)
+    world_rot = rot_mats[:, :1].expand(batch, chains, 3, 3)
+    world_pos = rest[:, :1].expand(batch, chains, 3)
+    parent_rest = world_pos
+    rotations, positions = [], []
+    for d in range(depth):
+        offset = (rest_chains[:, :, d] - parent_rest)[..., None]
+        world_pos = world_pos + (world_rot @ offset)[..., 0]
+        world_rot = world_rot @ relative[:, :, d]
+        parent_rest = rest_chains[:, :, d]
+        rotations.append(world_rot)
+        positions.append(world_pos)
+    rotation = torch.stack(rotations, dim=2).reshape(batch, chains * depth, 3, 3)
+    position = torch.stack(positions, dim=2).reshape(batch, chains * depth, 3)
+    return torch.cat([rot_mats[:, :1], rotation], dim=1), torch.cat([rest[:, :1], position], dim=1)
 
 
 def kinematic_chain_reference(rot_mats: Tensor, rest: Tensor, parents: Sequence[int]) -> tuple[Tensor, Tensor]:
@@ -99,23 +113,17 @@ def kinematic_chain_reference(rot_mats: Tensor, rest: Tensor, parents: Sequence[
 
 
 @functools.cache
-def _tree_levels(parents: tuple[int, ...]) -> list[tuple[list[int], list[int], list[int]]]:
-    """Per depth of the tree: (its joints, each one's parent's slot in the level above, each one's parent)."""
-    depth = [0] * len(parents)
+def _equal_chains(parents: tuple[int, ...]) -> tuple[int, int] | None:
+    """(C, D) when joints 1.. form C chains of D joints hanging from joint 0, numbered chain by chain; else None."""
     for joint in range(1, len(parents)):
         if not 0 <= parents[joint] < joint:
             raise ValueError(f"parents must list each joint after its parent; joint {joint} has {parents[joint]}")
-        depth[joint] = depth[parents[joint]] + 1
-    by_depth = [[j for j in range(len(parents)) if depth[j] == d] for d in range(max(depth) + 1)]
-    levels: list[tuple[list[int], list[int], list[int]]] = [(by_depth[0], [], [])]
-    for d in range(1, len(by_depth)):
-        above = by_depth[d - 1]
-        levels.append((by_depth[d], [above.index(parents[j]) for j in by_depth[d]], [parents[j] for j in by_depth[d]]))
-    return levels
-
-
-@functools.cache
-def _tree_order(parents: tuple[int, ...]) -> list[int]:
-    """Index that puts joints listed level by level back into joint order."""
-    listed = [j for joints_at, _, _ in _tree_levels(parents) for j in joints_at]
-    return [listed.index(j) for j in range(len(parents))]
+    count = len(parents) - 1
+    for depth in range(1, count + 1):
+        if count % depth == 0 and all(
+            parents[1 + c * depth + d] == (0 if d == 0 else c * depth + d)
+            for c in range(count // depth)
+            for d in range(depth)
+        ):
+            return count // depth, depth
+    return None

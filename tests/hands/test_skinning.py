@@ -29,10 +29,12 @@ def test_matches_smplx_lbs(side: int) -> None:
 
 
 def test_level_by_level_chain_matches_the_joint_by_joint_reference() -> None:
-    """kinematic_chain (one step per tree depth) against kinematic_chain_reference (one per joint), values and
-    gradients, on MANO's tree and on a deeper, unbalanced one."""
+    """kinematic_chain (the chains one depth at a time) against kinematic_chain_reference (one joint at a time),
+    values and gradients: on MANO's tree, on two chains of two, and on an unbalanced tree (which takes the
+    reference path)."""
     generator = torch.Generator().manual_seed(3)
-    for parents in (HandLayer(load_hand_pair("procedural")[1]).parent_indices, (-1, 0, 1, 2, 3, 0, 5, 1)):
+    mano = HandLayer(load_hand_pair("procedural")[1]).parent_indices
+    for parents in (mano, (-1, 0, 1, 0, 3), (-1, 0, 1, 2, 3, 0, 5, 1)):
         num = len(parents)
         rot = axis_angle_to_matrix(0.6 * torch.randn(4, num, 3, generator=generator, dtype=torch.float64))
         rest = torch.randn(4, num, 3, generator=generator, dtype=torch.float64).requires_grad_(True)
