@@ -21,7 +21,10 @@ def test_demo_draws_and_lists_the_proposals(ros, tmp_path: Path) -> None:  # typ
         timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "received 3 proposals" in run.stdout and "demo_object.ply (PLY without faces, read as a point cloud: 8192 points" in run.stdout
+    assert (
+        "received 3 proposals" in run.stdout
+        and "demo_object.ply (PLY without faces, read as a point cloud: 8192 points" in run.stdout
+    )
     ranks = [line.split() for line in run.stdout.splitlines() if line.strip()[:1].isdigit()]
     scores = [float(r[1]) for r in ranks]
     assert [r[0] for r in ranks] == ["0", "1", "2"] and scores == sorted(scores, reverse=True)
