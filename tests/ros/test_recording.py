@@ -154,11 +154,17 @@ def test_replayed_session_drives_both_nodes(ros, start_node, tmp_path: Path) -> 
     )
     assert len(refined) >= 2
     observed = sequence().observed
-    errors = {}
+    trusted, flagged = {}, {}
     for msg in refined:
         frame = hand_stamps.index((msg.header.stamp.sec, msg.header.stamp.nanosec))  # a recorded stamp
-        for hand, noisy in ((msg.left, observed.left_keypoints), (msg.right, observed.right_keypoints)):
-            errors[frame] = np.linalg.norm(keypoints_of(hand) - noisy[frame].numpy(), axis=-1).mean()
-    # The hands of the recording, not just any hands (a frame after many superseded ones may lag).
-    assert np.mean(list(errors.values())) < 0.03, {f: f"{1000 * e:.0f} mm" for f, e in errors.items()}
+        for name, hand, noisy in (("L", msg.left, observed.left_keypoints), ("R", msg.right, observed.right_keypoints)):
+            error = float(np.linalg.norm(keypoints_of(hand) - noisy[frame].numpy(), axis=-1).mean())
+            (trusted if hand.confidence >= 0.5 else flagged)[f"{name}{frame}"] = (error, hand.confidence)
+    report = {k: f"{1000 * e:.0f} mm at {c:.2f}" for k, (e, c) in {**trusted, **flagged}.items()}
+    # The hands of the recording, not just any hands, wherever the node says it trusts them. On a loaded
+    # machine most frames are superseded, and a hand that moved far between two processed frames may end
+    # a frame's few iterations off its observation: it must then say so (confidence below 0.5; seen: 75 mm
+    # at 0.17 under a CPU hog), never publish it as trusted.
+    assert len(trusted) >= 2 and np.mean([e for e, _ in trusted.values()]) < 0.03, report
+    assert all(e < 0.05 for e, _ in trusted.values()), report
     assert grasp.stop() == 0 and hands.stop() == 0
