@@ -83,14 +83,8 @@ def start(module_name: str, argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        try:
+        with signals.exiting():  # a stop signal while importing ends the process at once (StopSignals.exiting)
             module = importlib.import_module(module_name)
-        except Exception:
-            # A stop signal that cut an import short can surface as another error on its way out (numpy's
-            # lazy attribute import then recurses until RecursionError): stopping was asked, so stop cleanly.
-            if signals.received is not None:
-                return 0
-            raise
         if own:
             print(help_text(module, program), end="")
             return 0

@@ -22,7 +22,9 @@ teardown of an extension module whose import the signal cut short (open3d's then
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -44,6 +46,7 @@ class StopSignals:
     def __init__(self) -> None:
         self.received: int | None = None
         self._raising = True
+        self._exiting = False
 
     def install(self) -> StopSignals:
         for signum in STOP_SIGNALS:
@@ -59,11 +62,26 @@ class StopSignals:
         finally:
             self._raising = self.received is None
 
+    @contextmanager
+    def exiting(self) -> Iterator[None]:
+        """Within: a signal ends the process at once with exit 0 (os._exit, output flushed). For the imports
+        before the node exists: nothing to clean up yet, and an exception raised inside an import can break
+        it (numpy recursing to RecursionError, torch's pybind11 code calling std::terminate)."""
+        self._exiting = True
+        try:
+            yield
+        finally:
+            self._exiting = False
+
     def stop_raising(self) -> None:
         """From now on a signal only sets ``received`` (the process is stopping anyway)."""
         self._raising = False
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._exiting:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         if self.received is not None:
             return
         self.received = signum
