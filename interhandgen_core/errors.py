@@ -36,3 +36,19 @@ class BackendError(InterHandGenError):
 class Cancelled(InterHandGenError):
     """A long computation (sampling, grasp proposals) was stopped because its caller's ``should_stop``
     hook said so (a cancelled ROS goal, a node shutting down); it returns nothing."""
+
+
+class RobotHandError(InterHandGenError, ValueError):
+    """A robot hand for retargeting (its MJCF/URDF model or the YAML of link correspondences) cannot be used."""
+
+
+class RobotModelError(RobotHandError):
+    """A robot hand's model or YAML file is missing or does not parse."""
+
+
+class RobotLinkError(RobotHandError):
+    """A robot hand's YAML names a link (body or site) or a joint that its model does not have."""
+
+
+class RobotFingersError(RobotHandError):
+    """A robot hand has too few fingers, or fingers that are not separate chains, for the keypoint mapping."""
