@@ -8,6 +8,7 @@
     interhandgen evaluate samples --reference FILE.npz --samples NAME=FILE.npz [...] --out DIR
     interhandgen evaluate objects --reference GRASPS.npz [--floor GRASPS.npz] --out DIR
     interhandgen refine --input FILE.npz --out FILE.npz [--checkpoint PATH] [--independent]
+    interhandgen retarget --input HANDS.npz --robot shadow|FILE.yaml --out ROBOT.npz [--independent]
     interhandgen bench [cascade|denoiser|grasp|refine] [--backends torch,onnxruntime,cuda-graph,tensorrt]
                        [--device cpu|cuda] [--batches 1,16,64] [--preset small|paper] [--json FILE]
     interhandgen export --onnx FILE [--checkpoint PATH] [--encoder-onnx FILE] [--engine FILE --precision fp16]
@@ -21,7 +22,7 @@ a loaded machine during a timing, ...) print as ``interhandgen: warning: ...`` o
 progress bars, so that stdout holds only the results. Each command writes only under the path
 it is given.
 
-One module per command group (data, train, sample, grasp, evaluate, refine, bench, export),
+One module per command group (data, train, sample, grasp, evaluate, refine, retarget, bench, export),
 each with ``add_parser(commands)``, which registers its command(s) with the function that runs
 them; arguments.py holds the argparse value types and the option groups commands share,
 output_paths.py the checks of output paths made before any work.
@@ -35,11 +36,11 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 
-from interhandgen_core.cli import bench, data, evaluate, export, grasp, refine, sample, train
+from interhandgen_core.cli import bench, data, evaluate, export, grasp, refine, retarget, sample, train
 from interhandgen_core.errors import InterHandGenError
 
 # In the order `interhandgen --help` lists them.
-COMMAND_GROUPS = (data, train, sample, grasp, evaluate, refine, bench, export)
+COMMAND_GROUPS = (data, train, sample, grasp, evaluate, refine, retarget, bench, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
     interhandgen bench [cascade|denoiser|grasp|refine|train] [--backends torch,onnxruntime,cuda-graph,tensorrt]
                        [--device cpu|cuda] [--batches 1,16,64] [--preset small|paper] [--json FILE]
     interhandgen bench refine [--suite default|wide] [--sequences N] [--tune-one-euro]
+    interhandgen bench retarget [--robot shadow|FILE.yaml] [--sequences N] [--objects M] [--repeats R]
 
 Prints a table of rows (the bench-row fields of README "Conventions", and the load other processes
 put on the machine during each row's timing); --json writes them too. A progress bar (stderr)
@@ -21,6 +22,7 @@ from interhandgen_core.cli.arguments import (
     add_backend_arguments,
     add_refine_suite_arguments,
     add_tracking_arguments,
+    int_at_least,
     int_list,
     one_euro_config,
     parameter_default,
@@ -31,10 +33,12 @@ from interhandgen_core.cli.output_paths import check_output_folder
 from interhandgen_core.config import add_config_options
 from interhandgen_core.errors import InterHandGenError
 from interhandgen_core.evaluation.inference_benchmark import DEFAULT_BACKENDS, run_benchmark, run_refine_benchmark
+from interhandgen_core.evaluation.retargeting_benchmark import run_retarget_benchmark
 from interhandgen_core.evaluation.training_benchmark import run_train_benchmark
 from interhandgen_core.prior.configuration import SamplerConfig
+from interhandgen_core.retargeting.configuration import RetargetConfig
 
-TARGETS = ("cascade", "denoiser", "grasp", "refine", "train")
+TARGETS = ("cascade", "denoiser", "grasp", "refine", "retarget", "train")
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,6 +62,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=parameter_default(run_refine_benchmark, "sequences"),
         help="refine: tracking sequences (default: %(default)s)",
     )
+    bench.add_argument(
+        "--objects",
+        type=int_at_least(0),
+        default=parameter_default(run_retarget_benchmark, "objects"),
+        help="retarget: held-out objects whose 32 grasp proposals are retargeted; 0: none (default: %(default)s)",
+    )
+    add_config_options(bench, RetargetConfig, ["robot"])
     bench.add_argument("--config", default=None, help="train: the training recipe (YAML) whose step is timed")
     bench.add_argument(
         "--scenes", type=positive_int, default=None, help="train: training-set size (default: its train_data's)"
@@ -121,6 +132,19 @@ def run(args: argparse.Namespace) -> None:
         raise InterHandGenError("bench train needs --config RECIPE, and --config is only for bench train")
     if what == "train":
         rows = [_bench_train(args)]
+    elif what == "retarget":
+        from interhandgen_core.config import config_overrides
+        from interhandgen_core.evaluation.retargeting_benchmark import format_retarget_rows
+
+        rows = run_retarget_benchmark(
+            RetargetConfig(**config_overrides(args, ["robot"])),
+            sequences=args.sequences,
+            seed=args.seed,
+            objects=args.objects,
+            repeats=args.repeats,
+            progress=not args.quiet,
+        )
+        print(format_retarget_rows(rows))
     elif what == "refine" and args.tune_one_euro:
         rows = _tune_one_euro(args)
     elif what == "refine":

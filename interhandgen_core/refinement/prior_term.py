@@ -21,6 +21,12 @@ Notation (paper -> code):
 A hand that is absent from a row is not judged: with one hand only, that hand is the
 anchor (a right hand as itself, a left hand through Gamma) and the conditional term is off.
 The anchor's root is canonical by construction, so only its pose and shape are compared.
+
+The denoiser is shown the other hand's translation clamped to ``PLACEMENT_RANGE_STD`` standard
+deviations of the training data (normalised units): it learnt articulation from interacting
+hands only, and a hand metres away lies so far outside its data that its estimate of the
+articulation is meaningless (a hand re-aligned to a tracker jumping 1 m per frame was driven to
+its pose limits by it, issue 21). Placements inside the range are shown unchanged; not in the paper.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from interhandgen_core.hands.hand_params import BETAS, HAND_DIM, POSE, ROOT, HandParams
+from interhandgen_core.hands.hand_params import BETAS, HAND_DIM, POSE, ROOT, TRANSL, HandParams
 from interhandgen_core.prior.representation import Normalizer
 from interhandgen_core.prior.sampler import DenoiseFn
 from interhandgen_core.prior.schedule import DiffusionSchedule
 
 _ANCHOR_DIMS = slice(POSE.start, BETAS.stop)
+# Largest |normalised translation| of the other hand shown to the denoiser (see the module docstring).
+PLACEMENT_RANGE_STD = 4.0
 
 
 def pair_states(normalizer: Normalizer, left: HandParams, right: HandParams, has_left: Tensor) -> Tensor:
@@ -53,8 +61,11 @@ def forward_reverse_estimate(
 ) -> Tensor:
     """S(D_phi, x_l, x_r) of Eq. 9, detached: states (2B, 64) from ``pair_states``, noise (S, 2, 64)
     (``antithetic_noise``; index 1: anchor, other) -> (2B, 64) the denoiser's x_0 estimates averaged
-    over the S draws; the anchors unconditional, the other hands conditioned on their anchors."""
+    over the S draws; the anchors unconditional, the other hands conditioned on their anchors.
+    The other hands' translations are clamped to the data's range first (module docstring)."""
     batch = states.shape[0] // 2
+    states = states.clone()
+    states[batch:, TRANSL] = states[batch:, TRANSL].clamp(-PLACEMENT_RANGE_STD, PLACEMENT_RANGE_STD)
     anchor = states[:batch]
     draws = noise.shape[0]
     repeated = states.repeat(draws, 1)  # (S * 2B, 64), draw-major

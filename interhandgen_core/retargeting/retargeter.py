@@ -87,6 +87,33 @@ class TwoRobotHands:
     def side(self, side: RobotSide) -> RobotHandCommands:
         return self.left if side == "left" else self.right
 
+    @staticmethod
+    def cat(parts: list[TwoRobotHands]) -> TwoRobotHands:
+        """Rows of several results (frames of a stream) -> one result."""
+        sides = []
+        for side in SIDES:
+            commands = [part.side(side) for part in parts]
+            fields = {
+                f.name: np.concatenate([getattr(c, f.name) for c in commands])
+                for f in dataclasses.fields(RobotHandCommands)
+                if f.name != "joint_names"
+            }
+            sides.append(RobotHandCommands(joint_names=commands[0].joint_names, **fields))
+        return TwoRobotHands(sides[0], sides[1])
+
+    def to_arrays(self) -> dict[str, NDArray[np.generic]]:
+        """The robot commands file's arrays (README "Robot hands"): per side ``s``: s_joint_names (J,),
+        s_joint_positions (N, J), s_wrist_pose (N, 4, 4), s_valid (N,), s_fingertip_error_m (N, F)."""
+        arrays: dict[str, NDArray[np.generic]] = {}
+        for side in SIDES:
+            commands = self.side(side)
+            arrays[f"{side}_joint_names"] = np.asarray(commands.joint_names, dtype=str)
+            arrays[f"{side}_joint_positions"] = commands.joint_positions
+            arrays[f"{side}_wrist_pose"] = commands.wrist_pose
+            arrays[f"{side}_valid"] = commands.valid
+            arrays[f"{side}_fingertip_error_m"] = commands.fingertip_error_m
+        return arrays
+
 
 @dataclasses.dataclass
 class HandTargets:

@@ -15,7 +15,12 @@ from interhandgen_core.prior.denoiser import Denoiser
 from interhandgen_core.prior.representation import scene_to_pair
 from interhandgen_core.prior.sampler import DenoiseFn
 from interhandgen_core.prior.schedule import DiffusionSchedule
-from interhandgen_core.refinement.prior_term import antithetic_noise, prior_regularizer
+from interhandgen_core.refinement.prior_term import (
+    PLACEMENT_RANGE_STD,
+    antithetic_noise,
+    forward_reverse_estimate,
+    prior_regularizer,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tiny_prior import TINY_CONFIG, TINY_DIFFUSION, tiny_normalizer
@@ -159,3 +164,21 @@ def test_antithetic_draws_average_the_estimate() -> None:
     averaged = _regularizer(lambda *args: next(calls), left, right, noise)
     mean_only = _regularizer(lambda *args: (first + second) / 2, left, right, noise[:1])
     torch.testing.assert_close(averaged, mean_only, atol=1e-6, rtol=1e-6)
+
+
+def test_a_hand_metres_away_is_shown_to_the_denoiser_at_the_edge_of_the_data(denoiser: Denoiser) -> None:
+    """Issue 21: the other hand's translation is clamped to PLACEMENT_RANGE_STD before the denoiser sees it, so
+    that a hand far outside the data (a tracker's jump) gets the articulation estimate of the data's edge."""
+    generator = torch.Generator().manual_seed(13)
+    states = torch.randn(6, HAND_DIM, generator=generator).clamp(-2, 2)  # 3 anchors, then 3 other hands
+    noise = antithetic_noise(2, torch.Generator().manual_seed(14))
+    schedule = DiffusionSchedule(TINY_DIFFUSION)
+
+    def estimate_with_other_at(normalised_translation: float) -> Tensor:
+        moved = states.clone()
+        moved[3:, 61:64] = normalised_translation
+        return forward_reverse_estimate(denoiser, schedule, moved, TIMESTEP, noise)
+
+    edge = estimate_with_other_at(PLACEMENT_RANGE_STD)
+    torch.testing.assert_close(estimate_with_other_at(200.0), edge, atol=0, rtol=0)  # 10 m at 5 cm std
+    assert (estimate_with_other_at(0.5 * PLACEMENT_RANGE_STD)[3:] - edge[3:]).abs().max() > 1e-4  # inside: as is

@@ -6,6 +6,10 @@
         stream a noisy two-hand sequence at --rate; refined states per second, fraction dropped
     interhandgen_ros_bench memory  [--clouds 1000]
         the grasp node's resident memory (VmRSS) after warm-up and after --clouds clouds
+    interhandgen_ros_bench soak    [--rate 30] [--seconds 600] [--bad-frame-ids 10000]
+        both nodes fed at --rate for --seconds (two-hand states and clouds): each node's VmRSS over
+        time and its trend; then --bad-frame-ids states, each with a new wrong frame id, and the
+        size of the hand node's diagnostics message after them
 
 Run it in the workspace's environment: ros2_ws/env.sh interhandgen_ros_bench grasp. It starts
 the node executables itself (from PATH) with the given --device and --backend, and writes the
@@ -35,6 +39,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from interhandgen_msgs.msg import BimanualGraspArray, HandState, TwoHandState
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.serialization import serialize_message
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 from tqdm import tqdm
@@ -92,6 +97,21 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
     except subprocess.TimeoutExpired:
         process.kill()
         return process.wait()
+
+
+def _two_hand_message(observed: Any, index: int, stamp_s: float, frame_id: str = "tracker") -> TwoHandState:
+    """Frame ``index`` of a tracking sequence's observed hands (left_/right_keypoints (N, 21, 3) metres,
+    left_/right_confidence (N,)) as a TwoHandState stamped ``stamp_s`` seconds in ``frame_id``."""
+    msg = TwoHandState(header=Header(frame_id=frame_id))
+    msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp_s), int((stamp_s % 1) * 1e9)
+    for hand, side, keypoints, confidence in (
+        (msg.left, HandState.LEFT, observed.left_keypoints[index], observed.left_confidence[index]),
+        (msg.right, HandState.RIGHT, observed.right_keypoints[index], observed.right_confidence[index]),
+    ):
+        hand.side, hand.confidence = side, float(confidence)
+        for point, xyz in zip(hand.keypoints, keypoints.tolist(), strict=True):
+            point.x, point.y, point.z = xyz
+    return msg
 
 
 def _grown(items: list[Any], count: int) -> Callable[[], bool]:
@@ -180,16 +200,7 @@ def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
         with MachineLoad(pids=(process.pid,)) as load:
             start = time.perf_counter()
             for i in range(frames):
-                msg = TwoHandState(header=Header(frame_id="tracker"))
-                msg.header.stamp.sec, msg.header.stamp.nanosec = int(i * period), int((i * period % 1) * 1e9)
-                for hand, side, keypoints, confidence in (
-                    (msg.left, HandState.LEFT, obs.left_keypoints[i], obs.left_confidence[i]),
-                    (msg.right, HandState.RIGHT, obs.right_keypoints[i], obs.right_confidence[i]),
-                ):
-                    hand.side, hand.confidence = side, float(confidence)
-                    for point, xyz in zip(hand.keypoints, keypoints.tolist(), strict=True):
-                        point.x, point.y, point.z = xyz
-                publisher.publish(msg)
+                publisher.publish(_two_hand_message(obs, i, i * period))
                 _spin_until(node, lambda: False, max(0.0, start + (i + 1) * period - time.perf_counter()))
                 bar.update(1)
             _spin_until(node, lambda: False, 2.0)
@@ -250,23 +261,130 @@ def memory(node: Node, args: argparse.Namespace) -> dict[str, Any]:
         _stop(process)
 
 
+def _trend_per_minute(samples: list[tuple[float, float]], warmup_s: float) -> float:
+    """Least-squares slope of RSS (MB) over time (s), from ``warmup_s`` on, per minute."""
+    kept = [(t, mb) for t, mb in samples if t >= warmup_s]
+    if len(kept) < 2:
+        return float("nan")
+    return 60.0 * float(np.polyfit([t for t, _ in kept], [mb for _, mb in kept], 1)[0])
+
+
+def soak(node: Node, args: argparse.Namespace) -> dict[str, Any]:
+    """Both nodes fed at --rate for --seconds: resident memory of each over time, then the hand node's
+    diagnostics after --bad-frame-ids states with a new wrong frame id each."""
+    device = {"device": args.device, "backend": args.backend}
+    hand = _start(
+        "hand_prior_node",
+        {**device, "input_qos": "DEFAULT", "expected_frame_id": "tracker", "diagnostics_period_s": 1.0},
+    )
+    grasp = _start("grasp_proposal_node", {**device, "num_grasps": args.num, "ddim_steps": args.steps})
+    try:
+        hand_diagnostics: list[DiagnosticArray] = []
+
+        def on_diagnostics(msg: DiagnosticArray) -> None:
+            if any(status.name.startswith("hand_prior_node") for status in msg.status):
+                hand_diagnostics.append(msg)
+
+        node.create_subscription(DiagnosticArray, "diagnostics", on_diagnostics, 10)
+        states = node.create_publisher(TwoHandState, "hands/noisy", 100)
+        clouds = node.create_publisher(PointCloud2, "object_points", qos_profile_sensor_data)
+        _wait_for_subscriber(node, states, hand)
+        _wait_for_subscriber(node, clouds, grasp)
+        right, left = load_hand_pair("procedural")
+        length = int(args.rate * min(args.seconds, 60.0))  # played forwards, then backwards: no jump
+        motion = MotionConfig(frames=length, fps=args.rate)
+        obs = make_tracking_sequences(HandLayer(right), HandLayer(left), 1, motion, TrackerNoiseConfig(), seed=0)[0]
+        observed = obs.observed
+        cloud = _cloud(args.points)
+        period, frames = 1.0 / args.rate, int(args.rate * args.seconds)
+        samples: dict[str, list[tuple[float, float]]] = {"hand_prior_node": [], "grasp_proposal_node": []}
+        bar = _bar(frames, "both nodes at the input rate", "frame", args)
+        next_sample = 0.0
+        with MachineLoad(pids=(hand.pid, grasp.pid)) as load:
+            start = time.perf_counter()
+            for i in range(frames):
+                lap, step = divmod(i, length)
+                index = step if lap % 2 == 0 else length - 1 - step
+                states.publish(_two_hand_message(observed, index, i * period))
+                clouds.publish(cloud)
+                elapsed = time.perf_counter() - start
+                if elapsed >= next_sample:
+                    for name, process in (("hand_prior_node", hand), ("grasp_proposal_node", grasp)):
+                        samples[name].append((elapsed, _rss_mb(process.pid)))
+                    next_sample += args.sample_every
+                _spin_until(node, lambda: False, max(0.0, start + (i + 1) * period - time.perf_counter()))
+                bar.update(1)
+        bar.close()
+        for name, process in (("hand_prior_node", hand), ("grasp_proposal_node", grasp)):
+            samples[name].append((time.perf_counter() - start, _rss_mb(process.pid)))
+        bad = _bar(args.bad_frame_ids, "wrong frame ids", "state", args)
+        for k in range(args.bad_frame_ids):
+            states.publish(_two_hand_message(observed, k % length, args.seconds + k * period, f"wrong_{k}"))
+            _spin_until(node, lambda: False, 0.002)
+            bad.update(1)
+        bad.close()
+        count = len(hand_diagnostics)
+        _spin_until(node, _grown(hand_diagnostics, count + 1), 10.0)  # one published after the last bad id
+        last = hand_diagnostics[-1] if hand_diagnostics else None
+        warmup = min(args.warmup_seconds, args.seconds / 2)
+        return {
+            "what": "both nodes at the input rate",
+            "rate_hz": args.rate,
+            "seconds": args.seconds,
+            "cloud_points": args.points,
+            "grasps": args.num,
+            "ddim_steps": args.steps,
+            "rss_mb": {name: [[round(t, 1), round(mb, 1)] for t, mb in rows] for name, rows in samples.items()},
+            # RSS wanders by tens of MB (allocator arenas); a leak shows as a trend, not as one difference.
+            "trend_mb_per_minute": {name: _trend_per_minute(rows, warmup) for name, rows in samples.items()},
+            "warmup_s": warmup,
+            "bad_frame_ids": args.bad_frame_ids,
+            "diagnostics_bytes": None if last is None else len(serialize_message(last)),
+            "diagnostics_values": None if last is None else len(last.status[0].values),
+            "hand_node_alive": hand.poll() is None,
+            "grasp_node_alive": grasp.poll() is None,
+            **_load_figures(load, "the soak run"),
+        }
+    finally:
+        _stop(hand)
+        _stop(grasp)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="interhandgen_ros_bench",
         description="End-to-end figures of the nodes over real DDS, each node in its own process: grasp proposal "
-        "latency, the hand prior's rate, or the grasp node's memory over many clouds. The figures go to "
+        "latency, the hand prior's rate, the grasp node's memory over many clouds, or both nodes' memory at the "
+        "input rate (soak). The figures go to "
         "stdout as JSON; progress and load warnings go to stderr.",
     )
-    parser.add_argument("what", choices=("grasp", "hand", "memory"), help="which figure to measure")
+    parser.add_argument("what", choices=("grasp", "hand", "memory", "soak"), help="which figure to measure")
     parser.add_argument("--points", type=int, default=20000, help="points per published cloud (default: %(default)s)")
     parser.add_argument("--num", type=int, default=32, help="grasps per cloud (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=8, help="memory: DDIM steps (fewer: a faster run)")
     parser.add_argument("--repeats", type=int, default=20, help="grasp: timed clouds (default: %(default)s)")
     parser.add_argument("--rate", type=float, default=30.0, help="hand: states sent per second (default: %(default)s)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="hand: length of the stream (default: %(default)s)")
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="hand, soak: length of the stream (default: %(default)s)"
+    )
     parser.add_argument("--clouds", type=int, default=1000, help="memory: clouds sent (default: %(default)s)")
     parser.add_argument(
         "--warmup", type=int, default=100, help="memory: clouds before the growth is measured (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--sample-every", type=float, default=10.0, help="soak: seconds between memory samples (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=60.0,
+        help="soak: seconds before the memory trend is fitted (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--bad-frame-ids",
+        type=int,
+        default=10000,
+        help="soak: states sent afterwards, each with a new wrong frame id (default: %(default)s)",
     )
     parser.add_argument("--device", default="cpu", help="the node's device parameter (default: %(default)s)")
     parser.add_argument("--backend", default="torch", help="the node's backend parameter (default: %(default)s)")
@@ -277,7 +395,7 @@ def main(argv: list[str] | None = None) -> None:
     rclpy.init()
     node = rclpy.create_node("interhandgen_ros_bench")
     try:
-        result = {"grasp": grasp_latency, "hand": hand_rate, "memory": memory}[args.what](node, args)
+        result = {"grasp": grasp_latency, "hand": hand_rate, "memory": memory, "soak": soak}[args.what](node, args)
     finally:
         node.destroy_node()
         rclpy.shutdown()
