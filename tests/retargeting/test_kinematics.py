@@ -45,4 +45,5 @@ def test_jacobian_is_the_derivative() -> None:
 def test_picks_by_batch() -> None:
     hand = load_robot_hand("shadow")
     assert isinstance(kinematics_for(hand, 1), MujocoKinematics)
+    assert isinstance(kinematics_for(hand, 6), MujocoKinematics)
     assert isinstance(kinematics_for(hand, 32), BatchedKinematics)
