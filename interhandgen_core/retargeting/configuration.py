@@ -40,7 +40,9 @@ class RetargetConfig(ConfigBase):
     rest_weight: float = setting(
         1e-7, low=0.0, units="m^2/rad^2", help="a batch's pull towards the rest pose: picks among equal solutions"
     )
-    damping: float = setting(1e-7, low=0.0, units="m^2/rad^2", help="Levenberg damping of each step")
+    damping: float = setting(
+        1e-7, low=0.0, units="m^2/rad^2", help="initial Levenberg damping (x10 after a refused step, /3 after a taken one)"
+    )
     iterations: int = setting(8, low=1, high=1000, help="solver iterations per frame of a stream (warm-started)")
     cold_iterations: int = setting(
         40, low=1, high=1000, help="iterations for a hand seen the first time and for a batch of grasps (cold start)"
