@@ -41,7 +41,10 @@ class RetargetConfig(ConfigBase):
         1e-7, low=0.0, units="m^2/rad^2", help="a batch's pull towards the rest pose: picks among equal solutions"
     )
     damping: float = setting(
-        1e-7, low=0.0, units="m^2/rad^2", help="initial Levenberg damping (x10 after a refused step, /3 after a taken one)"
+        1e-7,
+        low=0.0,
+        units="m^2/rad^2",
+        help="initial Levenberg damping (x10 after a refused step, /3 after a taken one)",
     )
     iterations: int = setting(8, low=1, high=1000, help="solver iterations per frame of a stream (warm-started)")
     cold_iterations: int = setting(
