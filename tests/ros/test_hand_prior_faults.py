@@ -158,5 +158,7 @@ def test_a_fault_is_never_published_far_from_its_input_when_trusted_and_recovers
     )
     assert worst <= TRUSTED_LIMIT_M, f"a trusted hand {1000 * worst:.1f} mm from its input"
     assert not bad_state, f"states outside the plausible ranges at frames {bad_state}"
-    assert len(good_after) >= CLEAN_AFTER // 2, f"only {len(good_after)} of {CLEAN_AFTER} frames after the fault answered"
+    assert len(good_after) >= CLEAN_AFTER // 2, (
+        f"only {len(good_after)} of {CLEAN_AFTER} frames after the fault answered"
+    )
     assert recovery <= RECOVERY_FRAMES, f"{recovery} frames to recover: {sorted(bad_frames)}"
