@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from interhandgen_msgs.msg import HandState, TwoHandState
+from interhandgen_msgs.msg import TwoHandState
 
 from interhandgen_core.data.motion_sequences import MotionConfig
 from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
@@ -65,7 +65,11 @@ CASES = [
     Case("offset 10 m for 3 s", 90, offset(10.0)),
     Case("offset 100 m for 1 s", 30, offset(100.0)),
     Case("offset 1 km for 1 s", 30, offset(1000.0)),
-    Case("right hand jumps 1 m per frame", 10, lambda i, lk, rk: (lk, rk + [1.0 * (i + 1), 0, 0], 1.0, 1.0, True)),
+    Case(
+        "right hand jumps 1 m per frame",
+        10,
+        lambda i, lk, rk: (lk, rk + np.array([1.0 * (i + 1), 0.0, 0.0]), 1.0, 1.0, True),
+    ),
     Case("both hands lost for 2 s (NaN, confidence 0)", 60, lambda i, lk, rk: (NAN, NAN, 0.0, 0.0, True)),
     Case("tracker silent for 2 s", 60, lambda i, lk, rk: (lk, rk, 1.0, 1.0, False)),
     Case("left hand in both slots", 15, lambda i, lk, rk: (lk, lk + 0.001, 1.0, 1.0, True), skip_right_in_fault=True),
