@@ -67,8 +67,9 @@ class RefinerConfig(ConfigBase):
         the hand has moved beyond the robust data term's reach: its root is first re-aligned rigidly.
     realign_min_confidence: a palm jump re-aligns the hand only on an observation at least this
         confident; a jump on a frame the tracker doubts is more often its error than a motion.
-    fit_residual_m: a refined hand whose median distance r to its observed keypoints exceeds this is
-        published with its confidence times (fit_residual_m / r)^2 (refinement/tracker.py).
+    fit_residual_m: a refined hand whose mean distance r to its observed keypoints exceeds this is
+        published with its confidence times (fit_residual_m / r)^2 (refinement/tracker.py): a hand
+        published with confidence above 0.5 is then within sqrt(2) fit_residual_m of what was seen.
     betas_limit: largest |beta| of a refined hand; joint_angle_limit_rad: largest rotation of a finger
         joint from the flat hand; a state outside is clamped and reported (refinement/state_bounds.py).
     duplicate_distance_m: both slots' keypoints closer than this (mean) are one hand reported twice
@@ -134,7 +135,7 @@ class RefinerConfig(ConfigBase):
         0.5, low=0.0, high=1.0, help="least observation confidence for which a palm jump re-aligns the hand"
     )
     fit_residual_m: float = setting(
-        0.03, low=0.0, low_open=True, units="metres", help="median fit residual above which confidence is lowered"
+        0.03, low=0.0, low_open=True, units="metres", help="mean fit residual above which confidence is lowered"
     )
     betas_limit: float = setting(3.0, low=0.0, low_open=True, help="largest |beta| of a refined hand")
     joint_angle_limit_rad: float = setting(

@@ -24,7 +24,7 @@ Notation (code -> meaning; metres, frame t):
     c           track.confidence           c <- c_obs * f * g for an observed frame (f =
                                            repaired_confidence_factor when repaired or swapped,
                                            else 1; g = fit_confidence(r), r the refined hand's
-                                           median distance to its observed keypoints);
+                                           mean distance to its observed keypoints);
                                            c <- c * confidence_decay per lost frame, reported
                                            times (fit_residual_m / (k |v_0|))^2 once k lost
                                            frames at the last seen speed |v_0| exceed it
@@ -284,12 +284,15 @@ def _unobserved(targets: SideTargets) -> SideTargets:
 
 def fit_confidence(keypoints: Tensor, observed: Tensor, weight: Tensor, residual_m: float) -> float:
     """keypoints, observed (1, 21, 3) metres, weight (1, 21) -> a factor in (0, 1] on the confidence of a
-    refined hand: 1 while its median distance r to the observed keypoints (weight > 0) is at most
-    ``residual_m``, (residual_m / r)^2 above: a fit that landed far from what was seen says so."""
+    refined hand: 1 while its mean distance r to the observed keypoints (weight > 0) is at most
+    ``residual_m``, (residual_m / r)^2 above: a fit that landed far from what was seen says so. The
+    mean, not a robust statistic, because it is what a robot following the hand sees: above a factor
+    of 0.5 the hand is within sqrt(2) residual_m of its observation (outliers the observation's repair
+    found already have weight 0)."""
     seen = weight[0] > 0
     if not bool(seen.any()):
         return 1.0
-    residual = float((keypoints[0, seen] - observed[0, seen]).norm(dim=-1).median())
+    residual = float((keypoints[0, seen] - observed[0, seen]).norm(dim=-1).mean())
     if not residual <= residual_m:  # NaN too
         return (residual_m / residual) ** 2 if residual == residual else 0.0
     return 1.0
