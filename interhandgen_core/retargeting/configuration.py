@@ -7,8 +7,8 @@ Scale. The human hand is scaled about its wrist before its keypoints become the 
 ``scale`` > 0 is a fixed factor; 0 (the default) is automatic, per hand and frame, the robot hand's
 length over the human hand's (wrist to the middle fingertip along the bones: the sum of the bone
 lengths, which does not change as the fingers bend; the robot's at its rest pose, or its YAML's
-``hand_length_m``). The Shadow Hand (wrist axis to the middle fingertip: 0.219 m) is larger than
-the procedural hand (about 0.18 m), so the human hand is enlarged about 1.2 times.
+``hand_length_m``). The Shadow Hand (wrist axis to the middle fingertip: 0.196 m) is larger than
+the procedural hand (about 0.18 m), so the human hand is enlarged about 1.1 times.
 """
 
 from __future__ import annotations
