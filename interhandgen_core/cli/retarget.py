@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> None:
         skeletons["left"][1],
         titles=[f"{'row' if independent else 'frame'} {i}" for i in frames],
         robot_name=hand.name,
+        object_points=hands.object_points,
     )
     for side in ("left", "right"):
         commands = result.side(side)

@@ -20,6 +20,10 @@ def test_preview_is_written(tmp_path: Path) -> None:
     path = tmp_path / "p.png"
     render_retargeting_preview(path, human, human + 0.1, robot, robot + 0.1, edges, titles=["a", "b"])
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with_object = tmp_path / "o.png"  # a grasp set: the object's points in every panel
+    cloud = rng.normal(scale=0.05, size=(2000, 3))
+    render_retargeting_preview(with_object, human, human, robot, robot, edges, object_points=cloud)
+    assert with_object.stat().st_size > path.stat().st_size
 
 
 def test_bad_shapes(tmp_path: Path) -> None:
