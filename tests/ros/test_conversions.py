@@ -22,6 +22,7 @@ from interhandgen_ros.conversions import (
     points_to_cloud,
     pose_array_to_observation,
     require_metres,
+    robot_command_to_message,
 )
 from interhandgen_ros.parameters import (
     GRASP_PROPOSAL_PARAMETERS,
@@ -37,9 +38,15 @@ from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
 from interhandgen_core.config import default_of, setting_of
+from interhandgen_core.geometry.rotations import quaternion_to_matrix
+from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
 from interhandgen_core.prior.configuration import SamplerConfig
 from interhandgen_core.refinement.configuration import RefinerConfig
+from interhandgen_core.retargeting.configuration import RetargetConfig
+from interhandgen_core.retargeting.retargeter import Retargeter
 from interhandgen_core.runtime.configuration import BackendConfig
 
 
@@ -261,6 +268,9 @@ def test_parameters_that_set_a_config_field_take_its_default_and_range() -> None
         (grasp, "max_batch_size", BackendConfig, "max_batch"),
         (hand, "iterations", RefinerConfig, "iterations"),
         (hand, "penetration_weight", RefinerConfig, "penetration_weight"),
+        (hand, "robot_scale", RetargetConfig, "scale"),
+        (hand, "robot_filter_cutoff_hz", RetargetConfig, "filter_cutoff_hz"),
+        (grasp, "robot_scale", RetargetConfig, "scale"),
     ):
         spec, meta = table[name], setting_of(config, field)
         assert spec.default == default_of(config, field), name
@@ -318,3 +328,30 @@ def test_help_table_lists_every_parameter_in_aligned_columns() -> None:
     for line, spec in zip(lines[1:], HAND_PRIOR_PARAMETERS, strict=True):
         assert line.split()[0] == spec.name and line[start:] == spec.description
         assert ("fixed" in line[:start]) == spec.read_only
+
+
+def test_a_robot_command_carries_the_models_joints_and_its_wrist_pose() -> None:
+    """A retargeted right hand and a left hand never seen -> RobotHandCommand: names and positions from the
+    commands, the wrist pose's quaternion giving back its matrix; the unseen hand not valid, error NaN."""
+    right, _ = load_hand_pair("procedural")
+    params = HandParams(
+        0.2 * torch.randn(1, 45, generator=torch.Generator().manual_seed(0)),
+        torch.zeros(1, 10),
+        torch.eye(3)[None],
+        torch.tensor([[0.1, 0.2, 0.5]]),
+    )
+    keypoints = HandLayer(right)(params).keypoints.double().numpy()
+    hands = Retargeter().retarget(None, keypoints)
+    header = Header(frame_id="tracker")
+    msg = robot_command_to_message(hands.right, 0, HandState.RIGHT, "shadow", header)
+    assert msg.robot == "shadow" and msg.side == HandState.RIGHT and msg.valid
+    assert list(msg.joint_state.name) == list(hands.right.joint_names) and msg.joint_state.header.frame_id == "tracker"
+    np.testing.assert_allclose(msg.joint_state.position, hands.right.joint_positions[0])
+    q = msg.wrist_pose.orientation
+    rotation = quaternion_to_matrix(torch.tensor([[q.w, q.x, q.y, q.z]], dtype=torch.float64))[0].numpy()
+    np.testing.assert_allclose(rotation, hands.right.wrist_pose[0, :3, :3], atol=1e-9)
+    p = msg.wrist_pose.position
+    np.testing.assert_allclose([p.x, p.y, p.z], hands.right.wrist_pose[0, :3, 3])
+    assert 0 <= msg.fingertip_error_m < 0.02
+    unseen = robot_command_to_message(hands.left, 0, HandState.LEFT, "shadow", header)
+    assert not unseen.valid and math.isnan(unseen.fingertip_error_m) and unseen.wrist_pose.orientation.w == 1.0

@@ -209,14 +209,17 @@ def test_hand_prior_launch_file(ros) -> None:  # type: ignore[no-untyped-def]
         "noisy_topic": "tracker/hands",
         "refined_topic": "robot/hands",
         "device": "cpu",
+        "robot_hands": "true",
     }
 
     def check(stopped: Callable[[], bool]) -> None:
         wait_active(ros, node, stopped)
-        assert parameters(ros, node, ["input_type", "device", "backend"]) == {
+        assert parameters(ros, node, ["input_type", "device", "backend", "robot_hands", "robot"]) == {
             "input_type": "two_hand_state",
             "device": "cpu",
             "backend": "torch",
+            "robot_hands": True,
+            "robot": "shadow",
         }
         assert_remapped(ros, node, "sub", "/lt_prior/tracker/hands", "/lt_prior/hands/noisy")
         assert_remapped(ros, node, "pub", "/lt_prior/robot/hands", "/lt_prior/hands/refined")

@@ -2,8 +2,9 @@
 
     interhandgen_ros_bench grasp   [--points 20000] [--num 32] [--repeats 20]
         publish a cloud, wait for its proposals; latency from publish to receipt, median / p95
-    interhandgen_ros_bench hand    [--rate 30] [--seconds 20]
-        stream a noisy two-hand sequence at --rate; refined states per second, fraction dropped
+    interhandgen_ros_bench hand    [--rate 30] [--seconds 20] [--robot-hands]
+        stream a noisy two-hand sequence at --rate; refined states per second, fraction dropped;
+        --robot-hands: with the robot hands on (robot_hands:=true), their joint states per second too
     interhandgen_ros_bench memory  [--clouds 1000]
         the grasp node's resident memory (VmRSS) after warm-up and after --clouds clouds
     interhandgen_ros_bench soak    [--rate 30] [--seconds 600] [--bad-frame-ids 10000]
@@ -40,7 +41,7 @@ from interhandgen_msgs.msg import BimanualGraspArray, HandState, TwoHandState
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.serialization import serialize_message
-from sensor_msgs.msg import PointCloud2
+from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import Header
 from tqdm import tqdm
 
@@ -182,10 +183,16 @@ def grasp_latency(node: Node, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
-    process = _start("hand_prior_node", {"device": args.device, "backend": args.backend, "input_qos": "DEFAULT"})
+    params = {"device": args.device, "backend": args.backend, "input_qos": "DEFAULT", "robot_hands": args.robot_hands}
+    process = _start("hand_prior_node", params)
     try:
         refined: list[float] = []
         node.create_subscription(TwoHandState, "hands/refined", lambda m: refined.append(time.perf_counter()), 100)
+        joint_states: dict[str, list[float]] = {"left": [], "right": []}
+        for side, received in joint_states.items():
+            node.create_subscription(
+                JointState, f"robot_hands/{side}/joint_states", lambda m, r=received: r.append(time.perf_counter()), 100
+            )
         diagnostics: list[DiagnosticArray] = []
         node.create_subscription(DiagnosticArray, "diagnostics", diagnostics.append, 10)
         publisher = node.create_publisher(TwoHandState, "hands/noisy", 100)
@@ -215,6 +222,8 @@ def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
             "refined": len(refined),
             "refined_hz": len(refined) / duration,
             "dropped_fraction": 1.0 - len(refined) / frames,
+            "robot_hands": args.robot_hands,
+            "joint_states_hz": {side: len(times) / duration for side, times in joint_states.items()},
             "node_latency_median_ms": float(values.get("latency_median_ms", "nan")),
             "node_latency_p95_ms": float(values.get("latency_p95_ms", "nan")),
             "device": args.device,
@@ -385,6 +394,9 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=10000,
         help="soak: states sent afterwards, each with a new wrong frame id (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--robot-hands", action="store_true", help="hand: with robot_hands:=true (Shadow), counting joint states"
     )
     parser.add_argument("--device", default="cpu", help="the node's device parameter (default: %(default)s)")
     parser.add_argument("--backend", default="torch", help="the node's backend parameter (default: %(default)s)")

@@ -9,6 +9,8 @@
     PoseArray of 2 x 26 OpenXR hand joint poses   -> openxr_pose_array_to_observation    -> the same
     input_type -> its PoseArray reader: POSE_ARRAY_INPUTS
     RefinedHands (1 frame)       -> refined_to_message            -> TwoHandState
+    RobotHandCommands, a row     -> robot_command_to_message      -> RobotHandCommand (JointState + wrist)
+    (4, 4) pose matrix           -> matrix_to_pose                -> Pose
     HandState x B                -> hand_states_to_params         -> HandParams (B rows), for meshes
 
 Every malformed input raises InputError with one line that says what is wrong; the nodes log
@@ -24,8 +26,8 @@ import numpy as np
 import torch
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Pose, PoseArray
-from interhandgen_msgs.msg import BimanualGrasp, BimanualGraspArray, HandState, TwoHandState
-from sensor_msgs.msg import PointCloud2, PointField
+from interhandgen_msgs.msg import BimanualGrasp, BimanualGraspArray, HandState, RobotHandCommand, TwoHandState
+from sensor_msgs.msg import JointState, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from interhandgen_core.errors import DataError
@@ -42,6 +44,7 @@ from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.pipelines.sensor_cloud import MILLIMETRE_SPAN, robust_span
 from interhandgen_core.refinement.observation import HandObservation, TwoHandObservation
 from interhandgen_core.refinement.refiner import RefinedHands
+from interhandgen_core.retargeting.retargeter import RobotHandCommands, TwoRobotHands
 
 NUM_KEYPOINTS = 21
 # A cloud bigger than this is refused before any copy (the library refuses 5M after reading it).
@@ -143,8 +146,11 @@ def hand_state(
     return msg
 
 
-def grasps_to_message(grasps: GraspSamples, header: Header) -> BimanualGraspArray:
-    """GraspSamples (already in the cloud's frame, best first) -> BimanualGraspArray with the cloud's header."""
+def grasps_to_message(
+    grasps: GraspSamples, header: Header, robot: TwoRobotHands | None = None, robot_name: str = ""
+) -> BimanualGraspArray:
+    """GraspSamples (already in the cloud's frame, best first) -> BimanualGraspArray with the cloud's header;
+    ``robot``: the same grasps retargeted onto the robot hands ``robot_name`` (one row per grasp), or None."""
     figures = grasps.figures
     scores = grasps.scores.detach().cpu().numpy()
     contact = ((figures.left_gap <= 0.005).float() + (figures.right_gap <= 0.005).float()) / 2.0
@@ -158,6 +164,9 @@ def grasps_to_message(grasps: GraspSamples, header: Header) -> BimanualGraspArra
             hand_penetration_depth=float(figures.hand_hand_depth[i]),
             contact_ratio=float(contact[i]),
         )
+        if robot is not None:
+            grasp.left_robot = robot_command_to_message(robot.left, i, HandState.LEFT, robot_name, header)
+            grasp.right_robot = robot_command_to_message(robot.right, i, HandState.RIGHT, robot_name, header)
         out.grasps.append(grasp)
     return out
 
@@ -308,6 +317,60 @@ def refined_to_message(refined: RefinedHands, header: Header) -> TwoHandState:
         HandState.RIGHT, refined.right, refined.right_keypoints, float(refined.right_confidence[0]), header
     )
     return out
+
+
+def observed_sides(observation: TwoHandObservation) -> tuple[bool, bool]:
+    """One frame's observation -> (left seen, right seen): the side is reported, with some finite keypoint
+    or finite parameters, at a confidence above 0 (a lost hand's robot hand holds its last command)."""
+
+    def seen(hand: HandObservation | None) -> bool:
+        if hand is None or (hand.confidence is not None and not bool((hand.confidence > 0).all())):
+            return False
+        if hand.keypoints is not None and bool(torch.isfinite(hand.keypoints).all(dim=-1).any()):
+            return True
+        return hand.params is not None and bool(torch.isfinite(hand.params.to_vector()).all())
+
+    return seen(observation.left), seen(observation.right)
+
+
+def matrix_to_pose(matrix: np.ndarray) -> Pose:
+    """(4, 4) rigid transform, metres -> Pose (position, unit quaternion)."""
+    rotation = torch.as_tensor(np.asarray(matrix, dtype=np.float64)[None, :3, :3])
+    w, x, y, z = (float(v) for v in matrix_to_quaternion(rotation)[0])
+    pose = Pose()
+    pose.position = _point(np.asarray(matrix)[:3, 3])
+    pose.orientation.w, pose.orientation.x, pose.orientation.y, pose.orientation.z = w, x, y, z
+    return pose
+
+
+def robot_command_to_message(
+    commands: RobotHandCommands, row: int, side: int, robot: str, header: Header
+) -> RobotHandCommand:
+    """Row ``row`` of one robot hand's commands (joint_positions (B, J), wrist_pose (B, 4, 4), input frame)
+    -> RobotHandCommand in ``header``'s frame. A hand never retargeted (NaN wrist pose) gets the identity
+    pose and valid False; its joints are the model's rest pose."""
+    wrist = commands.wrist_pose[row]
+    valid = bool(commands.valid[row]) and bool(np.isfinite(wrist).all())
+    tips = commands.fingertip_error_m[row]
+    error = float(np.mean(tips)) if valid and np.isfinite(tips).all() else math.nan
+    return RobotHandCommand(
+        header=header,
+        robot=robot,
+        side=side,
+        joint_state=robot_joint_state(commands, row, header),
+        wrist_pose=matrix_to_pose(wrist if np.isfinite(wrist).all() else np.eye(4)),
+        valid=valid,
+        fingertip_error_m=error,
+    )
+
+
+def robot_joint_state(commands: RobotHandCommands, row: int, header: Header) -> JointState:
+    """Row ``row`` of one robot hand's commands -> sensor_msgs/JointState (the model's joint names, positions)."""
+    return JointState(
+        header=header,
+        name=list(commands.joint_names),
+        position=[float(v) for v in commands.joint_positions[row]],
+    )
 
 
 def stamp_seconds(stamp: Time) -> float:

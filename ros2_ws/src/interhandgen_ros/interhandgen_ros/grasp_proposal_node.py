@@ -3,7 +3,8 @@
     object_points     sensor_msgs/PointCloud2 in (input_qos, SENSOR_DATA by default): float x, y, z
                       fields, metres, any frame with z up
     grasp_proposals   interhandgen_msgs/BimanualGraspArray out: num_grasps grasps, best first, in the
-                      cloud's frame and stamp
+                      cloud's frame and stamp; with robot_hands:=true each also in the robot hands'
+                      joints and wrist poses (left_robot, right_robot; Retargeter, README "Robot hands")
     grasp_markers     visualization_msgs/MarkerArray out: the best markers_top_k grasps as hand meshes
     diagnostics       diagnostic_msgs/DiagnosticArray out: latency, processed and dropped counts,
                       backend, device
@@ -44,6 +45,8 @@ from interhandgen_core.physics.configuration import GraspPhysicsConfig
 from interhandgen_core.pipelines.grasp import GraspPipeline
 from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
+from interhandgen_core.retargeting.configuration import RetargetConfig
+from interhandgen_core.retargeting.retargeter import Retargeter, TwoRobotHands
 from interhandgen_ros.conversions import InputError, cloud_to_points, grasps_to_message, require_metres
 from interhandgen_ros.executables import exit_now, start
 from interhandgen_ros.markers import rank_alphas, two_hand_markers
@@ -68,8 +71,11 @@ class GraspProposalNode(InterHandGenNode):
         self._proposals: Any = None
         self._markers: Any = None
         self._action: ActionServer | None = None
+        self.retargeter: Retargeter | None = None
 
     def load(self) -> None:
+        if self.param("robot_hands"):  # first: a robot file that does not load fails fast, before the model
+            self.retargeter = Retargeter(RetargetConfig(robot=self.param("robot"), scale=self.param("robot_scale")))
         model = self.load_pipeline(GraspPipeline)
         # Warm-up: one full proposal on a procedural object (allocations, kernels, graphs, engines).
         points, normals = generate_objects(1, seed=0).sample_surface(2048, seed=0)
@@ -106,6 +112,7 @@ class GraspProposalNode(InterHandGenNode):
         if self.model is not None:
             self.model.close()
         self.model = None
+        self.retargeter = None
 
     def subscribe(self, qos: QoSProfile) -> Any:
         return self.create_subscription(PointCloud2, "object_points", self.offer, qos)
@@ -159,9 +166,20 @@ class GraspProposalNode(InterHandGenNode):
         grasps = self.propose(msg, self.param("num_grasps"), self.param("seed"))
         self._publish(grasps, msg.header)
 
+    def _message(self, grasps: GraspSamples, header: Header) -> BimanualGraspArray:
+        """Ranked grasps -> their message, each also in the robot hands' joints when robot_hands is on."""
+        robot: TwoRobotHands | None = None
+        if self.retargeter is not None:
+            robot = self.retargeter.retarget(
+                grasps.left_keypoints.detach().double().cpu().numpy(),
+                grasps.right_keypoints.detach().double().cpu().numpy(),
+            )
+        name = "" if self.retargeter is None else self.retargeter.config.robot
+        return grasps_to_message(grasps, header, robot, name)
+
     def _publish(self, grasps: GraspSamples, header: Header) -> None:
         if self._proposals is not None:
-            self._proposals.publish(grasps_to_message(grasps, header))
+            self._proposals.publish(self._message(grasps, header))
         top_k = self.param("markers_top_k")
         if self._markers is not None and top_k > 0 and self.model is not None:
             shown = min(top_k, len(grasps.scores))
@@ -237,7 +255,7 @@ class GraspProposalNode(InterHandGenNode):
             result.message = "canceled"
             return result
         feedback(1.0, "done")
-        result.grasps = grasps_to_message(grasps, request.cloud.header)
+        result.grasps = self._message(grasps, request.cloud.header)
         result.message = f"{len(result.grasps.grasps)} grasps"
         goal_handle.succeed()
         return result

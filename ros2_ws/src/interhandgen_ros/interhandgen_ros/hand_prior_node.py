@@ -8,10 +8,23 @@ out (a lifecycle node).
     hands/refined     interhandgen_msgs/TwoHandState out, one per processed input, its header, with
                       per-hand confidence (a lost hand: its last state, confidence decaying)
     hands/markers     visualization_msgs/MarkerArray out: both hands as meshes
+    robot_hands/{left,right}/joint_states
+                      sensor_msgs/JointState out (robot_hands:=true): the robot hand's joints (the
+                      robot model's names), one per refined frame, its header
+    robot_hands/{left,right}/command
+                      interhandgen_msgs/RobotHandCommand out (robot_hands:=true): the same joints, the
+                      robot hand's wrist pose in the input frame, whether it was retargeted from this
+                      frame (valid) or held, and the fingertip error
+    robot_hands/markers
+                      visualization_msgs/MarkerArray out (robot_hands:=true): the robot hands' links
     diagnostics       diagnostic_msgs/DiagnosticArray out
 
 Streaming refinement (HandPriorRefiner.step, paper Eq. 9) warm-started from the previous frame;
-swapped left/right labels are detected and corrected there. Only the newest input is processed;
+swapped left/right labels are detected and corrected there. With robot_hands:=true each refined
+frame is retargeted onto two robot hands (StreamingRetargeter: warm-started, low-pass filtered); a
+hand missing from the frame's input, or refined below robot_min_confidence, is not retargeted: its robot hand holds
+its last command (valid false), and one never commanded is not published. A robot file that does
+not load fails on_configure with one line, and the node stays unconfigured. Only the newest input is processed;
 a malformed one is dropped with a one-line warning and counted in the diagnostics. Parameters:
 parameters.HAND_PRIOR_PARAMETERS, listed by --help; iterations and weights may change
 while it runs.
@@ -23,24 +36,30 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import torch
 from geometry_msgs.msg import PoseArray
-from interhandgen_msgs.msg import TwoHandState
+from interhandgen_msgs.msg import HandState, RobotHandCommand, TwoHandState
 from rclpy.qos import QoSProfile
+from sensor_msgs.msg import JointState
 from visualization_msgs.msg import MarkerArray
 
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.pipelines.two_hand import TwoHandPipeline
 from interhandgen_core.refinement.configuration import RefinerConfig
-from interhandgen_core.refinement.refiner import HandPriorRefiner
+from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands
+from interhandgen_core.retargeting.configuration import RetargetConfig
+from interhandgen_core.retargeting.retargeter import StreamingRetargeter
 from interhandgen_ros.conversions import (
     POSE_ARRAY_INPUTS,
+    observed_sides,
     refined_to_message,
+    robot_command_to_message,
     stamp_seconds,
     two_hand_state_to_observation,
 )
 from interhandgen_ros.executables import exit_now, start
-from interhandgen_ros.markers import two_hand_markers
+from interhandgen_ros.markers import clear_markers, robot_hand_markers, two_hand_markers
 from interhandgen_ros.node_base import InterHandGenNode
 from interhandgen_ros.parameters import HAND_PRIOR_PARAMETERS
 
@@ -57,11 +76,20 @@ class HandPriorNode(InterHandGenNode):
         self._lock = threading.Lock()
         self._refined: Any = None
         self._markers: Any = None
+        self.retargeter: StreamingRetargeter | None = None
+        self._robot: dict[str, Any] = {}  # publisher name -> lifecycle publisher
 
     def _config(self) -> RefinerConfig:
         return replace(RefinerConfig(), **{name: self.param(name) for name in TUNABLE})
 
     def load(self) -> None:
+        if self.param("robot_hands"):  # first: a robot file that does not load fails fast, before the model
+            config = RetargetConfig(
+                robot=self.param("robot"),
+                scale=self.param("robot_scale"),
+                filter_cutoff_hz=self.param("robot_filter_cutoff_hz"),
+            )
+            self.retargeter = StreamingRetargeter(config)
         model = self.load_pipeline(TwoHandPipeline)
         refiner = HandPriorRefiner(model, self._config())
         # Warm-up: a few streaming frames of a still pair of hands, then forget them.
@@ -85,12 +113,23 @@ class HandPriorNode(InterHandGenNode):
         self.device_name = str(model.device)
         self._refined = self.create_lifecycle_publisher(TwoHandState, "hands/refined", 10)
         self._markers = self.create_lifecycle_publisher(MarkerArray, "hands/markers", 1)
+        if self.retargeter is not None:
+            for side in ("left", "right"):
+                self._robot[f"{side}_joints"] = self.create_lifecycle_publisher(
+                    JointState, f"robot_hands/{side}/joint_states", 10
+                )
+                self._robot[f"{side}_command"] = self.create_lifecycle_publisher(
+                    RobotHandCommand, f"robot_hands/{side}/command", 10
+                )
+            self._robot["markers"] = self.create_lifecycle_publisher(MarkerArray, "robot_hands/markers", 1)
 
     def free(self) -> None:
-        for publisher in (self._refined, self._markers):
+        for publisher in (self._refined, self._markers, *self._robot.values()):
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
         self._refined = self._markers = None
+        self._robot = {}
+        self.retargeter = None
         if self.refiner is not None:
             self.refiner.model.close()
         self.refiner = None
@@ -115,6 +154,8 @@ class HandPriorNode(InterHandGenNode):
                 self.refiner.reconfigure(config)
             refined = self.refiner.step(observation, stamp_seconds(msg.header.stamp))
             model = self.refiner.model
+            if self.retargeter is not None:
+                self._command_robot_hands(self.retargeter, refined, observed_sides(observation), msg.header)
         # refined.issues (lost hands, unit guesses) reach the ROS log through the library's
         # throttled logging (node_base.RosLogHandler), once each.
         if self._refined is not None:
@@ -135,6 +176,39 @@ class HandPriorNode(InterHandGenNode):
                     "hands",
                 )
             )
+
+    def _command_robot_hands(
+        self, retargeter: StreamingRetargeter, refined: RefinedHands, seen: tuple[bool, bool], header: Any
+    ) -> None:
+        """One refined frame -> both robot hands' commands, published; a hand not seen in this frame's input,
+        or refined below robot_min_confidence, holds its last command (valid false); one never commanded is
+        not published."""
+        threshold = self.param("robot_min_confidence")
+        hands = retargeter.step(
+            refined.left_keypoints[0].detach().double().cpu().numpy(),
+            refined.right_keypoints[0].detach().double().cpu().numpy(),
+            stamp_seconds(header.stamp),
+            left_mask=seen[0] and float(refined.left_confidence[0]) >= threshold,
+            right_mask=seen[1] and float(refined.right_confidence[0]) >= threshold,
+        )
+        name = retargeter.config.robot
+        markers = MarkerArray(markers=[clear_markers(header)])
+        for side, commands, code in (("left", hands.left, HandState.LEFT), ("right", hands.right, HandState.RIGHT)):
+            message = robot_command_to_message(commands, 0, code, name, header)
+            if not np.isfinite(commands.wrist_pose[0]).all():
+                continue  # never commanded: nothing a robot could follow
+            self._robot[f"{side}_joints"].publish(message.joint_state)
+            self._robot[f"{side}_command"].publish(message)
+            markers.markers += robot_hand_markers(
+                commands.link_positions[0],
+                retargeter.hand.point_keypoints,
+                commands.wrist_pose[0],
+                header,
+                f"robot_{side}",
+                1.0 if message.valid else 0.4,
+            )
+        if self.param("publish_markers"):
+            self._robot["markers"].publish(markers)
 
 
 NODE = HandPriorNode

@@ -69,3 +69,37 @@ def rank_alphas(count: int, top_k: int) -> list[tuple[float, float]]:
     """Alpha per shown grasp: 0.9 for the best, fading to 0.3 for the k-th."""
     shown = min(count, top_k)
     return [(a, a) for a in np.linspace(0.9, 0.3, shown).tolist()] if shown > 1 else [(0.9, 0.9)] * shown
+
+
+def robot_hand_markers(
+    links: np.ndarray, link_keypoints: np.ndarray, wrist: np.ndarray, header: Header, namespace: str, alpha: float
+) -> list[Marker]:
+    """One robot hand as a skeleton: links (K, 3) metres, header's frame (RobotHandCommands.link_positions,
+    a row), link_keypoints (K,) the human keypoint each link maps to (0 the wrist, 1-4 the thumb, 5-8 the
+    index, ... knuckle to tip), wrist (4, 4) the root body's pose -> [SPHERE_LIST of the links, LINE_LIST
+    from the wrist along each finger], ids 0 and 1 in ``namespace``; [] for a hand with no finite links."""
+    if not (np.isfinite(links).all() and np.isfinite(wrist).all()):
+        return []
+    colour = ColorRGBA(r=0.6, g=0.6, b=0.65, a=float(alpha))
+    joints = Marker(header=header, ns=namespace, id=0, type=Marker.SPHERE_LIST, action=Marker.ADD)
+    joints.scale.x = joints.scale.y = joints.scale.z = 0.012
+    bones = Marker(header=header, ns=namespace, id=1, type=Marker.LINE_LIST, action=Marker.ADD)
+    bones.scale.x = 0.006
+    for marker in (joints, bones):
+        marker.pose.orientation.w = 1.0
+        marker.color = colour
+        marker.lifetime = Duration(sec=0)
+
+    def point(xyz: np.ndarray) -> Point:
+        return Point(x=float(xyz[0]), y=float(xyz[1]), z=float(xyz[2]))
+
+    joints.points = [point(wrist[:3, 3])] + [point(p) for p in links]
+    for finger in range(5):
+        chain = [k for k in np.argsort(link_keypoints) if (int(link_keypoints[k]) - 1) // 4 == finger]
+        previous = wrist[:3, 3]
+        for k in chain:
+            if int(link_keypoints[k]) == 0:
+                continue
+            bones.points += [point(previous), point(links[k])]
+            previous = links[k]
+    return [joints, bones]

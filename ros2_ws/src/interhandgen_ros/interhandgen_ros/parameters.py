@@ -1,7 +1,7 @@
 """The parameter table of each node: declarations, run-time validation and the README table come from here.
 
 A parameter that mirrors a library configuration field (SamplerConfig, CloudPreprocessConfig,
-RefinerConfig, BackendConfig, GraspRequestConfig) is made by :func:`mirrored` from that field's declaration
+RefinerConfig, BackendConfig, GraspRequestConfig, RetargetConfig) is made by :func:`mirrored` from that field's declaration
 (interhandgen_core/config.py): the same default, range and description, so a knob has one
 default and one range whether it is set in Python, on the command line or as a ROS parameter.
 Names follow the configuration field, or Isaac ROS where it has one (model_file_path,
@@ -30,6 +30,7 @@ from interhandgen_core.pipelines.grasp import RANKINGS, GraspRequestConfig
 from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
 from interhandgen_core.prior.configuration import SamplerConfig, TrainConfig
 from interhandgen_core.refinement.configuration import RefinerConfig
+from interhandgen_core.retargeting.configuration import RetargetConfig
 from interhandgen_core.runtime.configuration import BackendConfig
 
 QOS_CHOICES = ("SENSOR_DATA", "DEFAULT", "SYSTEM_DEFAULT")
@@ -184,6 +185,15 @@ _COMMON = (
     ParameterSpec("diagnostics_period_s", 1.0, "seconds between diagnostics messages", 0.1, 60.0),
 )
 
+# Robot hands (README "Robot hands"): retargeting onto two robot hands, loaded in on_configure.
+_ROBOT_HANDS = ParameterSpec(
+    "robot_hands", False, "also command two robot hands (the robot parameter) from the hands", read_only=True
+)
+_ROBOT = (
+    mirrored("robot", RetargetConfig, "robot", read_only=True),
+    mirrored("robot_scale", RetargetConfig, "scale", read_only=True),
+)
+
 GRASP_PROPOSAL_PARAMETERS = (
     *_COMMON,
     # The action's goals are checked against the same range (grasp_proposal_node).
@@ -205,6 +215,8 @@ GRASP_PROPOSAL_PARAMETERS = (
         "reconstructed solid, pushes held first (seconds more; a one-sided cloud falls back to the score)",
         choices=RANKINGS,
     ),
+    dataclasses.replace(_ROBOT_HANDS, description="also give each proposal in the robot hands' joints (robot)"),
+    *_ROBOT,
 )
 
 HAND_PRIOR_PARAMETERS = (
@@ -223,6 +235,19 @@ HAND_PRIOR_PARAMETERS = (
     mirrored("penetration_weight", RefinerConfig, "penetration_weight"),
     mirrored("smoothness_weight", RefinerConfig, "smoothness_weight"),
     ParameterSpec("publish_markers", True, "publish hand meshes as markers"),
+    dataclasses.replace(
+        _ROBOT_HANDS,
+        description="also publish the robot hands' joint states and wrist poses (robot) for every refined frame",
+    ),
+    *_ROBOT,
+    mirrored("robot_filter_cutoff_hz", RetargetConfig, "filter_cutoff_hz", read_only=True),
+    ParameterSpec(
+        "robot_min_confidence",
+        0.5,
+        "a refined hand below this confidence is not retargeted: its robot hand holds its last command",
+        0.0,
+        1.0,
+    ),
 )
 
 
