@@ -162,17 +162,20 @@ class HandPriorRefiner:
         self.tracker.reset()
         self._last_time_s = None
 
-    def _restart_on_time(self, time_s: float | None, issues: list[str]) -> None:
+    def _restart_on_time(self, time_s: float | None, silence_s: float | None, issues: list[str]) -> None:
         """A stream silent for more than ``reinit_after_s`` by its timestamps, or whose timestamps went back,
-        starts tracking afresh (counting lost frames cannot see a topic that went quiet)."""
+        starts tracking afresh (counting lost frames cannot see a topic that went quiet). ``silence_s``: the
+        longest gap of the stream since the last step, when the caller skipped frames; None: the gap since
+        the last step's timestamp."""
         last, self._last_time_s = self._last_time_s, time_s
         if time_s is None or last is None:
             return
         gap = time_s - last
-        if gap > self.config.reinit_after_s:
+        silent = gap if silence_s is None else silence_s
+        if gap >= 0 and silent > self.config.reinit_after_s:
             self.tracker.reset()
             issues.append(
-                f"no frame for {gap:.2f} s (reinit_after_s {self.config.reinit_after_s:g}); tracking restarted"
+                f"no frame for {silent:.2f} s (reinit_after_s {self.config.reinit_after_s:g}); tracking restarted"
             )
         elif gap < 0:
             self.tracker.reset()
@@ -237,11 +240,17 @@ class HandPriorRefiner:
         self._warn_all(issues)
         return RefinedHands(left, right, out[0][0], out[1][0], out[0][1], out[1][1], issues)
 
-    def step(self, observation: TwoHandObservation, time_s: float | None = None) -> RefinedHands:
+    def step(
+        self, observation: TwoHandObservation, time_s: float | None = None, silence_s: float | None = None
+    ) -> RefinedHands:
         """One frame of a stream (batch of one) -> its refined state, warm-started from the last frame.
 
         ``time_s``: the frame's timestamp in seconds (any clock, increasing), when known: a gap
         longer than ``reinit_after_s`` or a step back in time restarts tracking.
+        ``silence_s``: for a caller that skips frames (a node that refines only the newest input), the
+        longest gap between consecutive frames of the stream since the last step, seconds, by their
+        timestamps: the stream's silence, which the gap since the last *refined* frame overstates (a
+        slow machine skipping frames of a live stream would otherwise restart tracking at every frame).
         """
         if observation.batch_size != 1:
             raise DataError(
@@ -250,7 +259,7 @@ class HandPriorRefiner:
             )
         config = self.config
         sides, issues = self._targets(observation)
-        self._restart_on_time(time_s, issues)
+        self._restart_on_time(time_s, silence_s, issues)
         plan = self.tracker.plan(sides, config, self.starts, self.model.device)
         issues += plan.issues
         self._gate(plan.states["left"], plan.states["right"], plan.targets)

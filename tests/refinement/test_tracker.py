@@ -199,3 +199,18 @@ def test_a_silent_stream_or_a_clock_going_back_restarts_tracking(stream: Stream)
     assert any("0.500 s before the last one; tracking restarted" in issue for issue in back.issues)
     # A restarted stream is tracked afresh from the observation: no velocity, no held state in the way.
     assert mpjpe_mm(back.left_keypoints[0], torch.as_tensor(left)) < 10.0
+
+
+def test_frames_skipped_by_the_caller_are_not_silence(stream: Stream) -> None:
+    """A node that refines only the newest input steps with timestamps far apart while the stream is live:
+    silence_s (the stream's longest gap since the last step) decides, not the gap between steps."""
+    refiner = stream.fork()
+    left, right = stream.next_frame()
+    frame = TwoHandObservation.from_keypoints(left, right)
+    refiner.step(frame, 10.0)
+    skipped = refiner.step(frame, 11.0, silence_s=1 / 30)  # 29 frames in between were superseded
+    assert not any("restarted" in issue for issue in skipped.issues)
+    quiet = refiner.step(frame, 12.0, silence_s=0.9)
+    assert any(issue.startswith("no frame for 0.90 s") for issue in quiet.issues)
+    back = refiner.step(frame, 11.0, silence_s=0.0)  # a clock going back restarts whatever the silence
+    assert any("before the last one; tracking restarted" in issue for issue in back.issues)

@@ -116,6 +116,23 @@ def publish_until(
     return False
 
 
+def publish_in_lockstep(
+    node: Any, publisher: Any, messages: list[Any], answered: Callable[[Any], bool], timeout: float = 10.0
+) -> list[Any]:
+    """Publish each message, then spin until ``answered(message)`` (or ``timeout`` s) before the next; returns
+    the messages left unanswered.
+
+    A test about what a node makes of particular frames sends them one at a time: on a fixed-rate stream a
+    loaded machine lets the next frame supersede one the test is about (the node processes the newest only).
+    """
+    unanswered = []
+    for msg in messages:
+        publisher.publish(msg)
+        if not spin_until(node, lambda m=msg: answered(m), timeout):
+            unanswered.append(msg)
+    return unanswered
+
+
 def diagnostic_counts(diagnostics: list[Any]) -> dict[str, str]:
     """The newest DiagnosticArray's first status as {key: value}; {} before any arrived."""
     return {v.key: v.value for v in diagnostics[-1].status[0].values} if diagnostics else {}

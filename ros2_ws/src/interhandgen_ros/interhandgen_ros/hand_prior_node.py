@@ -77,6 +77,11 @@ class HandPriorNode(InterHandGenNode):
         self._refined: Any = None
         self._markers: Any = None
         self.retargeter: StreamingRetargeter | None = None
+        # The stream's timing as it arrives (the worker refines only the newest input): the last input's
+        # stamp and the longest gap between consecutive inputs since the last refined one (step's silence_s).
+        self._arrival_lock = threading.Lock()
+        self._last_arrival_s: float | None = None
+        self._silence_s = 0.0
         self._robot: dict[str, Any] = {}  # publisher name -> lifecycle publisher
 
     def _config(self) -> RefinerConfig:
@@ -130,13 +135,24 @@ class HandPriorNode(InterHandGenNode):
         self._refined = self._markers = None
         self._robot = {}
         self.retargeter = None
+        with self._arrival_lock:
+            self._last_arrival_s, self._silence_s = None, 0.0
         if self.refiner is not None:
             self.refiner.model.close()
         self.refiner = None
 
     def subscribe(self, qos: QoSProfile) -> Any:
         kind = PoseArray if self.param("input_type") in POSE_ARRAY_INPUTS else TwoHandState
-        return self.create_subscription(kind, "hands/noisy", self.offer, qos)
+        return self.create_subscription(kind, "hands/noisy", self._arrive, qos)
+
+    def _arrive(self, msg: Any) -> None:
+        """Subscription callback: note the stream's gap before this input, then offer it to the worker."""
+        stamp = stamp_seconds(msg.header.stamp)
+        with self._arrival_lock:
+            if self._last_arrival_s is not None:
+                self._silence_s = max(self._silence_s, stamp - self._last_arrival_s)
+            self._last_arrival_s = stamp
+        self.offer(msg)
 
     def frame_of(self, msg: Any) -> str:
         return str(msg.header.frame_id)
@@ -152,7 +168,9 @@ class HandPriorNode(InterHandGenNode):
             config = self._config()
             if config != self.refiner.config:  # a weight or the iterations changed at run time
                 self.refiner.reconfigure(config)
-            refined = self.refiner.step(observation, stamp_seconds(msg.header.stamp))
+            with self._arrival_lock:
+                silence, self._silence_s = self._silence_s, 0.0
+            refined = self.refiner.step(observation, stamp_seconds(msg.header.stamp), silence)
             model = self.refiner.model
             if self.retargeter is not None:
                 self._command_robot_hands(self.retargeter, refined, observed_sides(observation), msg.header)
