@@ -1,6 +1,6 @@
 """`interhandgen evaluate grasps|protocol|samples|objects`: the evaluation protocols.
 
-interhandgen evaluate grasps --out DIR [--objects N] [--num N] [--sensor] [--physics [--friction F ...]]
+interhandgen evaluate grasps --out DIR [--objects N] [--num N] [--sensor] [--physics [--friction F ...] [--robot shadow]]
 interhandgen evaluate protocol --config training/configs/protocol_twohand.yaml --out DIR [--num N] [--repeat K]
 interhandgen evaluate samples --reference FILE.npz --samples NAME=FILE.npz [...] --out DIR
 interhandgen evaluate objects --reference GRASPS.npz [--floor GRASPS.npz] --out DIR
@@ -23,8 +23,8 @@ from interhandgen_core.cli.arguments import (
     positive_int,
 )
 from interhandgen_core.cli.output_paths import check_output_folder
-from interhandgen_core.errors import InterHandGenError
-from interhandgen_core.evaluation.heldout_grasps import evaluate_heldout_grasps
+from interhandgen_core.errors import ConfigError, InterHandGenError
+from interhandgen_core.evaluation.heldout_grasps import PhysicsStatistics, evaluate_heldout_grasps
 
 if TYPE_CHECKING:
     from interhandgen_core.evaluation.protocol import ProtocolConfig
@@ -71,6 +71,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         heldout,
         "also try every proposal in MuJoCo: hands pressed onto the object, then the object's weight along "
         "+-x, +-y, +-z; reports success over all proposals and the best 4 of each object",
+    )
+    heldout.add_argument(
+        "--robot",
+        default=None,
+        help="with --physics: also retarget every proposal onto two robot hands (shadow, or a robot hand YAML) and "
+        "try them in MuJoCo, fingers closed onto the object; reported beside the human hands (README 'Physics with "
+        "the robot hands')",
     )
     heldout.set_defaults(func=run_grasps)
 
@@ -138,12 +145,20 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run_grasps(args: argparse.Namespace) -> None:
     from interhandgen_core.pipelines.grasp import GraspPipeline
+    from interhandgen_core.retargeting.robot_grasp_physics import RobotGraspPhysicsConfig
+    from interhandgen_core.retargeting.robot_hand import load_robot_hand
     from interhandgen_core.visualization.scene_previews import render_grasp_rows
 
     out = Path(args.out)
     check_output_folder(out, "--out")
     physics_options = physics_config(args)
     physics = physics_options if args.physics else None
+    robot = None
+    if args.robot is not None:
+        if physics is None:
+            raise ConfigError("--robot: the robot hands' physics applies only with --physics")
+        load_robot_hand(args.robot)  # a bad robot is refused before any sampling
+        robot = RobotGraspPhysicsConfig(robot=args.robot)
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device)
     result = evaluate_heldout_grasps(
         model,
@@ -157,6 +172,7 @@ def run_grasps(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         physics=physics,
         physics_rank=physics_options if args.rank == "physics" else None,
+        robot=robot,
     )
     out.mkdir(parents=True, exist_ok=True)
     report = {
@@ -173,6 +189,8 @@ def run_grasps(args: argparse.Namespace) -> None:
     }
     if result.physics is not None and physics is not None:
         report["physics"] = {"config": physics.to_dict(), **result.physics.as_dict()}
+    if result.robot_physics is not None and robot is not None:
+        report["robot_physics"] = {"config": robot.to_dict(), **result.robot_physics.as_dict()}
     (out / "statistics.json").write_text(json.dumps(report, indent=2))
     for i, grasps in enumerate(result.proposals[: args.previews]):  # a few objects, for people to look at
         best = grasps.ranked()
@@ -188,7 +206,19 @@ def run_grasps(args: argparse.Namespace) -> None:
     print(result.statistics.summary())
     if result.physics is not None:
         print(result.physics.summary())
+    if result.physics is not None and result.robot_physics is not None:
+        print(f"robot hands ({args.robot}) {result.robot_physics.summary()}")
+        print(physics_table(result.physics, result.robot_physics, args.robot))
     print(f"wrote {out / 'statistics.json'} and {min(args.previews, args.objects)} preview PNGs")
+
+
+def physics_table(human: PhysicsStatistics, robot: PhysicsStatistics, robot_name: str) -> str:
+    """The human and the robot hands' success over all proposals and the top k of each object, as a table."""
+    rows = [("hands", "all proposals hold", f"top {human.top_k} of each object hold")]
+    for name, stats in (("human", human), (f"robot ({robot_name})", robot)):
+        rows.append((name, f"{100 * stats.success_all:.1f}%", f"{100 * stats.success_top_k:.1f}%"))
+    widths = [max(len(row[c]) for row in rows) for c in range(3)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
 def run_protocol(args: argparse.Namespace) -> None:

@@ -8,11 +8,15 @@ the side facing a random camera only, 2 mm Gaussian noise, 5% outliers) and its 
 left for the preprocessing to estimate. The prior proposes ``grasps_per_object`` grasps per
 cloud (seed = object index); hand-object penetration and contact are then measured with the
 object's exact signed distance (not the cloud), hand-hand penetration exactly as for two
-hands (contact/interaction.py).
+hands (contact/interaction.py). With ``physics`` every proposal is tried in MuJoCo with the human
+hands (physics/grasp_validation.py); with ``robot`` as well, each proposal is also retargeted onto
+two robot hands and tried with them (retargeting/robot_grasp_physics.py), on the same object body,
+and both are reported in the same figures (PhysicsStatistics).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +34,12 @@ from interhandgen_core.physics.object_body import object_body_from_mesh
 from interhandgen_core.pipelines.grasp import GraspPipeline
 from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.pipelines.sensor_cloud import corrupt_like_sensor
+from interhandgen_core.retargeting.robot_grasp_physics import (
+    RobotGraspPhysicsConfig,
+    RobotGraspPhysicsResult,
+    validate_robot_grasps,
+)
+from interhandgen_core.retargeting.robot_hand import load_robot_hand
 
 
 @dataclass
@@ -67,9 +77,12 @@ class PhysicsStatistics:
 
 
 def physics_statistics(
-    results: list[GraspPhysicsResult], scores: list[torch.Tensor], top_k: int, object_build_seconds: float
+    results: Sequence[GraspPhysicsResult | RobotGraspPhysicsResult],
+    scores: list[torch.Tensor],
+    top_k: int,
+    object_build_seconds: float,
 ) -> PhysicsStatistics:
-    """Per-object physics results and proposal scores (N_i,) -> PhysicsStatistics."""
+    """Per-object physics results (human or robot hands) and proposal scores (N_i,) -> PhysicsStatistics."""
     success = np.concatenate([r.success for r in results])
     held = np.concatenate([r.held for r in results])
     top = np.concatenate(
@@ -111,6 +124,8 @@ class HeldoutResult:
     proposals: list[GraspSamples]
     physics: PhysicsStatistics | None = None
     physics_per_object: list[GraspPhysicsResult] = field(default_factory=list)
+    robot_physics: PhysicsStatistics | None = None
+    robot_physics_per_object: list[RobotGraspPhysicsResult] = field(default_factory=list)
 
 
 def evaluate_heldout_grasps(
@@ -127,8 +142,10 @@ def evaluate_heldout_grasps(
     physics: GraspPhysicsConfig | None = None,
     top_k: int = 4,
     physics_rank: GraspPhysicsConfig | None = None,
+    robot: RobotGraspPhysicsConfig | None = None,
 ) -> HeldoutResult:
-    """Run the protocol of the module docstring -> HeldoutResult (physics figures with ``physics``).
+    """Run the protocol of the module docstring -> HeldoutResult (physics figures with ``physics``; the robot
+    hands' too with ``robot``, which needs ``physics``).
 
     ``physics_rank``: the proposals are ranked by physics on each cloud's reconstruction
     (GraspPipeline.sample's physics_rank), never on the exact solid that ``physics`` measures with.
@@ -137,12 +154,16 @@ def evaluate_heldout_grasps(
         raise ConfigError("held-out grasp evaluation needs an object-conditioned prior")
     if num_objects < 1 or grasps_per_object < 1:
         raise ConfigError(f"num_objects and grasps_per_object must be >= 1, got {num_objects}, {grasps_per_object}")
+    if robot is not None and physics is None:
+        raise ConfigError("the robot hands' physics (robot) needs the physics validation (physics)")
     objects = generate_objects(num_objects, seed=seed)
     points, normals = objects.sample_surface(cloud_points, seed=seed)
     parts: list[GraspFigures] = []
     per_object: list[dict[str, object]] = []
     proposals: list[GraspSamples] = []
     physics_results: list[GraspPhysicsResult] = []
+    robot_results: list[RobotGraspPhysicsResult] = []
+    robot_hand = load_robot_hand(robot.robot) if robot is not None else None
     build_seconds = 0.0
     if physics is not None:
         left_parts = HandParts.from_layer(model.left_layer)
@@ -188,12 +209,33 @@ def evaluate_heldout_grasps(
             )
             physics_results.append(held)
             row["physics_success"] = float(held.success.mean())
+            if robot is not None:
+                robot_held = validate_robot_grasps(
+                    grasps.left_keypoints.cpu().numpy(),
+                    grasps.right_keypoints.cpu().numpy(),
+                    body,
+                    robot,
+                    physics,
+                    robot_hand,
+                )
+                robot_results.append(robot_held)
+                row["robot_physics_success"] = float(robot_held.success.mean())
         per_object.append(row)
     figures = GraspFigures.cat(parts)
-    physics_summary = None
+    physics_summary = robot_summary = None
     if physics is not None:
         scores = [p.scores.cpu() for p in proposals]
         physics_summary = physics_statistics(physics_results, scores, top_k, build_seconds)
+        if robot is not None:
+            robot_summary = physics_statistics(robot_results, scores, top_k, build_seconds)
     return HeldoutResult(
-        grasp_statistics(figures), per_object, figures, objects, proposals, physics_summary, physics_results
+        grasp_statistics(figures),
+        per_object,
+        figures,
+        objects,
+        proposals,
+        physics_summary,
+        physics_results,
+        robot_summary,
+        robot_results,
     )

@@ -48,8 +48,8 @@ DIRECTION_VECTORS = np.array(
     [[1.0, 0, 0], [-1.0, 0, 0], [0, 1.0, 0], [0, -1.0, 0], [0, 0, 1.0], [0, 0, -1.0]]
 )  # (6, 3), in DIRECTIONS order
 GRAVITY_M_S2 = 9.81
-# Time constant of the object's damping while it settles (seconds).
-_SETTLE_DAMPING_S = 0.02
+# Time constant of the object's damping while it settles (seconds); retargeting/robot_grasp_physics.py reuses it.
+SETTLE_DAMPING_S = 0.02
 # Grasps simulated per rollout call: bounds the memory of models and trajectories.
 _GRASP_CHUNK = 64
 
@@ -142,7 +142,7 @@ def validate_grasps(
             object_body, [hand.parts.split(p[i]) for hand, p in zip(hands, pressed, strict=True)], config
         )
 
-    threads = config.threads or _available_cores()
+    threads = config.threads or available_cores()
     settle_disp, settle_rot = np.zeros(n), np.zeros(n)
     push_disp, push_rot = np.zeros((n, 6)), np.zeros((n, 6))
     with ThreadPoolExecutor(threads) as pool:  # MuJoCo's compiler releases the GIL
@@ -188,17 +188,17 @@ def _simulate(
     settle_steps = round(config.settle_time / config.timestep)
     if settle_steps > 0:
         for m in models:
-            m.dof_damping[:3] = m.body_mass[OBJECT_BODY_ID] / _SETTLE_DAMPING_S
-            m.dof_damping[3:6] = m.body_inertia[OBJECT_BODY_ID] / _SETTLE_DAMPING_S
+            m.dof_damping[:3] = m.body_mass[OBJECT_BODY_ID] / SETTLE_DAMPING_S
+            m.dof_damping[3:6] = m.body_inertia[OBJECT_BODY_ID] / SETTLE_DAMPING_S
         states, _ = rollout.rollout(models, datas, np.tile(initial, (b, 1)), nstep=settle_steps)
         for m in models:
             m.dof_damping[:] = 0.0
         settled = states[:, -1]
-        settle_ok = _ran_through(states, settle_steps, config.timestep)
+        settle_ok = ran_through(states, settle_steps, config.timestep)
     else:
         settled = np.tile(initial, (b, 1))
         settle_ok = np.ones(b, dtype=bool)
-    settle_disp, settle_rot = _motion(start_pose[None], settled[:, qpos], com_local)
+    settle_disp, settle_rot = object_motion(start_pose[None], settled[:, qpos], com_local)
     settle_disp[~settle_ok] = np.inf
 
     push_steps = max(1, round(config.push_time / config.timestep))
@@ -214,16 +214,16 @@ def _simulate(
         nstep=push_steps,
     )
     poses = states[:, :, qpos].reshape(b, 6, push_steps, -1)
-    disp, rot = _motion(
+    disp, rot = object_motion(
         np.repeat(settled[:, None, None, qpos], 6, axis=1), poses, com_local[:, None, None, :]
     )  # (B, 6, T)
     disp, rot = disp.max(axis=-1), rot.max(axis=-1)
-    ran = _ran_through(states, push_steps, config.timestep, settled[:, 0].repeat(6)).reshape(b, 6)
+    ran = ran_through(states, push_steps, config.timestep, settled[:, 0].repeat(6)).reshape(b, 6)
     disp[~ran] = np.inf
     return settle_disp, settle_rot, disp, rot
 
 
-def _ran_through(
+def ran_through(
     states: NDArray[np.float64], steps: int, timestep: float, start_time: NDArray[np.float64] | float = 0.0
 ) -> NDArray[np.bool_]:
     """states (B, T, nstate) -> (B,) bool: the simulation's clock ran all its steps.
@@ -235,7 +235,7 @@ def _ran_through(
     return np.asarray(np.abs(end - (start_time + steps * timestep)) < 0.5 * timestep)
 
 
-def _motion(
+def object_motion(
     before: NDArray[np.float64], after: NDArray[np.float64], com_local: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Free-joint poses (..., 7) (position, quaternion w x y z) -> centre-of-mass displacement (m), rotation (deg)."""
@@ -254,7 +254,7 @@ def _rotate(quat: NDArray[np.float64], vector: NDArray[np.float64]) -> NDArray[n
     return vector + quat[..., :1] * t + np.cross(xyz, t)
 
 
-def _available_cores() -> int:
+def available_cores() -> int:
     """CPU cores this process may run on (a container's share, not the host's count)."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))

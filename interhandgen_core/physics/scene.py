@@ -21,14 +21,25 @@ from interhandgen_core.physics.hand_bodies import add_hand_body
 from interhandgen_core.physics.object_body import ObjectBody
 
 OBJECT_BODY_ID = 1
-_ROLLING_FRICTION = 0.0001
-_HAND_SOLIMP = (0.5, 0.99, 0.0001, 0.5, 2.0)
+ROLLING_FRICTION = 0.0001
+HAND_SOLIMP = (0.5, 0.99, 0.0001, 0.5, 2.0)
 
 
 def grasp_model(
     object_body: ObjectBody, hand_parts: list[list[NDArray[np.float64]]], config: GraspPhysicsConfig
 ) -> mujoco.MjModel:
     """object_body and, per hand, its parts' vertices (K_p, 3) posed and pressed, object frame -> compiled MjModel."""
+    spec = object_scene_spec(object_body, config)
+    friction = (config.friction, config.torsional_friction, ROLLING_FRICTION)
+    solref = (config.contact_time_constant, 1.0)
+    for h, parts in enumerate(hand_parts):
+        add_hand_body(spec, f"hand{h}", parts, friction, solref, HAND_SOLIMP)
+    return spec.compile()
+
+
+def object_scene_spec(object_body: ObjectBody, config: GraspPhysicsConfig) -> mujoco.MjSpec:
+    """The options of the module docstring and the object as body 1 (a free joint, its convex parts) -> an
+    uncompiled MjSpec for the hands to be added to (grasp_model; retargeting/robot_grasp_physics.py)."""
     spec = mujoco.MjSpec()
     spec.option.timestep = config.timestep
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
@@ -36,7 +47,7 @@ def grasp_model(
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     spec.option.impratio = config.impratio
     spec.option.noslip_iterations = config.noslip_iterations
-    friction = (config.friction, config.torsional_friction, _ROLLING_FRICTION)
+    friction = (config.friction, config.torsional_friction, ROLLING_FRICTION)
 
     body = spec.worldbody.add_body(name="object")
     body.add_freejoint(name="object")
@@ -52,7 +63,4 @@ def grasp_model(
             condim=4,
             friction=list(friction),
         )
-    solref = (config.contact_time_constant, 1.0)
-    for h, parts in enumerate(hand_parts):
-        add_hand_body(spec, f"hand{h}", parts, friction, solref, _HAND_SOLIMP)
-    return spec.compile()
+    return spec
