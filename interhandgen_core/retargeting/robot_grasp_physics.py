@@ -21,7 +21,8 @@ convex parts, same frame -> RobotGraspPhysicsResult, one row per grasp (held (N,
               ``max_initial_penetration`` inside fails the grasp; a hand inside by less is backed off
               rigidly along the mean outward normal of its contacts in ``back_off_step`` steps (at most
               ``max_back_off``), then each hand not touching moves in towards the object's centre in 1 mm
-              steps (at most ``max_back_off``) until it touches
+              steps (at most ``max_back_off``) until it touches, and is pressed ``press_depth`` on along its
+              contacts' inward normal (the human hands' press, physics/pressing.py)
     close     each fingertip's position target is the nearest surface point, ``close_margin`` past it
               (one solve, solver.py): the fingers close until they press, the force limit sets how hard;
               ``close_time`` plus ``settle_time`` with the object's motion damped (grasp_validation's
@@ -117,6 +118,14 @@ class RobotGraspPhysicsConfig(ConfigBase):
     )
     back_off_step: float = setting(
         0.002, low=0.0001, low_open=False, high=0.02, units="metres", help="step of the rigid back-off"
+    )
+    press_depth: float = setting(
+        0.005,
+        low=0.0,
+        high=0.02,
+        units="metres",
+        help="each hand touching the object is then moved this far along its contacts' inward normal (as the human "
+        "hands' press_depth)",
     )
     close_margin: float = setting(
         0.01,
@@ -582,6 +591,15 @@ class _Scene:
                 data.mocap_pos[self.mocap[s]] += _APPROACH_STEP_M * towards / max(float(np.linalg.norm(towards)), 1e-9)
                 moved[s] -= _APPROACH_STEP_M
             mujoco.mj_forward(self.model, data)
+        if config.press_depth > 0:
+            contacts = self.contacts(data)
+            for s in active:
+                depth, normal = contacts[s]
+                norm = float(np.linalg.norm(normal))
+                if depth is not None and norm > 1e-9:  # pressed along its contacts' inward normal
+                    data.mocap_pos[self.mocap[s]] -= config.press_depth * normal / norm
+                    moved[s] -= config.press_depth
+            mujoco.mj_forward(self.model, data)
         return moved
 
 
@@ -683,6 +701,7 @@ def simulate_reference(
     push_steps = max(1, round(physics.push_time / physics.timestep))
     disp, rot = np.zeros(6), np.zeros(6)
     for d in range(6):
+        mujoco.mj_resetData(model, data)  # as each rollout starts: no warm start of the contact solver
         mujoco.mj_setState(model, data, settled, _FULL)
         mujoco.mj_setState(model, data, push[d], _PUSH_CONTROL)
         for _ in range(push_steps):
