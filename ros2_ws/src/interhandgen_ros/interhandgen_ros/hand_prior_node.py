@@ -9,25 +9,26 @@ out (a lifecycle node).
                       per-hand confidence (a lost hand: its last state, confidence decaying)
     hands/markers     visualization_msgs/MarkerArray out: both hands as meshes
     robot_hands/{left,right}/joint_states
-                      sensor_msgs/JointState out (robot_hands:=true): the robot hand's joints (the
-                      robot model's names), one per refined frame, its header
+                      sensor_msgs/JointState out (robot_hands:=true): each robot hand's joints, as
+                      the model names them, one per refined frame, its header
     robot_hands/{left,right}/command
-                      interhandgen_msgs/RobotHandCommand out (robot_hands:=true): the same joints, the
-                      robot hand's wrist pose in the input frame, whether it was retargeted from this
-                      frame (valid) or held, and the fingertip error
+                      interhandgen_msgs/RobotHandCommand out (robot_hands:=true): the same joints,
+                      the wrist pose in the input frame, whether it was retargeted from this frame
+                      (valid) or held, and the fingertip error
     robot_hands/markers
-                      visualization_msgs/MarkerArray out (robot_hands:=true): the robot hands' links
+                      visualization_msgs/MarkerArray out (robot_hands:=true): the links as skeletons
     diagnostics       diagnostic_msgs/DiagnosticArray out
 
 Streaming refinement (HandPriorRefiner.step, paper Eq. 9) warm-started from the previous frame;
-swapped left/right labels are detected and corrected there. With robot_hands:=true each refined
-frame is retargeted onto two robot hands (StreamingRetargeter: warm-started, low-pass filtered); a
-hand missing from the frame's input, or refined below robot_min_confidence, is not retargeted: its robot hand holds
-its last command (valid false), and one never commanded is not published. A robot file that does
-not load fails on_configure with one line, and the node stays unconfigured. Only the newest input is processed;
-a malformed one is dropped with a one-line warning and counted in the diagnostics. Parameters:
-parameters.HAND_PRIOR_PARAMETERS, listed by --help; iterations and weights may change
-while it runs.
+swapped left/right labels are detected and corrected there. Only the newest input is processed; a
+malformed one is dropped with a one-line warning and counted in the diagnostics. With the
+parameter robot_hands true, each refined frame is retargeted onto two robot hands
+(StreamingRetargeter: warm-started, low-pass filtered); a hand missing from the frame's input, or
+refined below the parameter robot_min_confidence, is not retargeted: that hand's command is held
+(valid false), and one never commanded is not published. A robot file that does not load fails
+on_configure with one line, and the node stays unconfigured. Parameters:
+parameters.HAND_PRIOR_PARAMETERS, listed by --help (the optimiser's iterations and the weights may
+change while it runs).
 """
 
 from __future__ import annotations
