@@ -28,7 +28,13 @@ from interhandgen_core.contact.grasp_measures import GraspFigures, GraspStatisti
 from interhandgen_core.data.procedural_objects import ProceduralObjects, generate_objects
 from interhandgen_core.errors import ConfigError
 from interhandgen_core.physics.configuration import GraspPhysicsConfig
-from interhandgen_core.physics.grasp_validation import DIRECTIONS, GraspPhysicsResult, PosedHands, validate_grasps
+from interhandgen_core.physics.grasp_validation import (
+    DIRECTIONS,
+    GraspPhysicsResult,
+    PosedHands,
+    PushOutcome,
+    validate_grasps,
+)
 from interhandgen_core.physics.hand_bodies import HandParts
 from interhandgen_core.physics.object_body import object_body_from_mesh
 from interhandgen_core.pipelines.grasp import GraspPipeline
@@ -77,7 +83,7 @@ class PhysicsStatistics:
 
 
 def physics_statistics(
-    results: Sequence[GraspPhysicsResult | RobotGraspPhysicsResult],
+    results: Sequence[PushOutcome],
     scores: list[torch.Tensor],
     top_k: int,
     object_build_seconds: float,

@@ -27,8 +27,8 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar, TypeVar
 
 import mujoco
 import numpy as np
@@ -62,18 +62,22 @@ class PosedHands:
     parts: HandParts
 
 
-@dataclass(frozen=True)
-class GraspPhysicsResult:
-    """Per grasp, N rows; directions in DIRECTIONS order (+x, -x, +y, -y, +z, -z).
+_Outcome = TypeVar("_Outcome", bound="PushOutcome")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushOutcome:
+    """What the six pushes did to N grasps, whichever hands held them (this module's rigid hands, or
+    retargeting/robot_grasp_physics.py's robot hands, which subclass it); directions in DIRECTIONS order
+    (+x, -x, +y, -y, +z, -z).
 
     held                  (N, 6) bool: the push along that direction was held (module docstring)
     displacement_m        (N, 6) largest displacement of the centre of mass during the push, metres
     rotation_deg          (N, 6) largest rotation during the push, degrees
     settle_displacement_m (N,) displacement while settling (after the press, no push), metres
     settle_rotation_deg   (N,) rotation while settling, degrees
-    initial_penetration_m (N,) deepest hand vertex inside the object before the press, metres
-    press_direction       (N, H, 3) unit press direction of each hand (zero: not pressed)
-    seconds               wall time of validate_grasps (models and simulation; not the object's build)
+    initial_penetration_m (N,) deepest part of the hands inside the object at the start, metres
+    seconds               wall time of the validation (not the object's build)
     """
 
     DIRECTIONS: ClassVar[tuple[str, ...]] = DIRECTIONS
@@ -84,7 +88,6 @@ class GraspPhysicsResult:
     settle_displacement_m: NDArray[np.float64]
     settle_rotation_deg: NDArray[np.float64]
     initial_penetration_m: NDArray[np.float64]
-    press_direction: NDArray[np.float64]
     seconds: float
 
     @property
@@ -92,10 +95,10 @@ class GraspPhysicsResult:
         """(N,) bool: all six directions held."""
         return np.asarray(self.held.all(axis=1))
 
-    def select(self, index: NDArray[np.int64]) -> GraspPhysicsResult:
+    def select(self: _Outcome, index: NDArray[np.int64]) -> _Outcome:
         """The rows ``index`` (K,), in that order (the same seconds)."""
-        rows = {f: getattr(self, f)[index] for f in self.__dataclass_fields__ if f not in ("seconds", "DIRECTIONS")}
-        return GraspPhysicsResult(**rows, seconds=self.seconds)
+        rows = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "seconds"}
+        return replace(self, **rows)
 
     @property
     def num_grasps(self) -> int:
@@ -114,6 +117,17 @@ class GraspPhysicsResult:
             f"{self.num_grasps} grasps: {100 * self.success.mean():.1f}% hold in all six directions "
             f"(held per direction: {per_direction}); {self.grasps_per_second:.1f} grasps/s"
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class GraspPhysicsResult(PushOutcome):
+    """PushOutcome of this module's rigid hands (``initial_penetration_m``: the deepest hand vertex inside
+    the object before the press), and
+
+    press_direction       (N, H, 3) unit press direction of each hand (zero: not pressed)
+    """
+
+    press_direction: NDArray[np.float64]
 
 
 def validate_grasps(

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mujoco
 import numpy as np
@@ -59,9 +59,9 @@ from interhandgen_core.io.robot_hand_files import RobotSide
 from interhandgen_core.physics.configuration import GraspPhysicsConfig
 from interhandgen_core.physics.grasp_validation import (
     DIRECTION_VECTORS,
-    DIRECTIONS,
     GRAVITY_M_S2,
     SETTLE_DAMPING_S,
+    PushOutcome,
     available_cores,
     object_motion,
     ran_through,
@@ -151,43 +151,20 @@ class RobotGraspPhysicsConfig(ConfigBase):
     )
 
 
-@dataclass(frozen=True)
-class RobotGraspPhysicsResult:
-    """Per grasp, N rows; directions in DIRECTIONS order (+x, -x, +y, -y, +z, -z).
+@dataclass(frozen=True, kw_only=True)
+class RobotGraspPhysicsResult(PushOutcome):
+    """physics/'s PushOutcome of N grasps held by the robot hands (inf where not run; the settle is while
+    the fingers closed; ``initial_penetration_m``: the deepest robot geom inside the object at the start,
+    after the fit; ``seconds``: retargeting, fit, start and simulation), and
 
-    held                  (N, 6) bool: the push along that direction was held
-    displacement_m        (N, 6) largest displacement of the object's centre of mass during the push (inf: not run)
-    rotation_deg          (N, 6) largest rotation during the push, degrees
-    settle_displacement_m (N,) displacement while the fingers closed, metres (inf: not run)
-    settle_rotation_deg   (N,) rotation while the fingers closed, degrees
-    initial_penetration_m (N,) deepest robot geom inside the object at the start, after the fit, metres
     back_off_m            (N, 2) how far each hand (left, right) was backed off (negative: moved in), metres
     started               (N,) bool: not too deep, and the hands were backed off out of the object (simulated)
     joints                (N, 2, J) each hand's joint positions at the start (left, right), model order
-    seconds               wall time (retargeting, fit, start, simulation; not the object's build)
     """
 
-    DIRECTIONS = DIRECTIONS
-
-    held: NDArray[np.bool_]
-    displacement_m: NDArray[np.float64]
-    rotation_deg: NDArray[np.float64]
-    settle_displacement_m: NDArray[np.float64]
-    settle_rotation_deg: NDArray[np.float64]
-    initial_penetration_m: NDArray[np.float64]
     back_off_m: NDArray[np.float64]
     started: NDArray[np.bool_]
     joints: NDArray[np.float64]
-    seconds: float
-
-    @property
-    def success(self) -> NDArray[np.bool_]:
-        """(N,) bool: all six directions held."""
-        return np.asarray(self.held.all(axis=1))
-
-    @property
-    def num_grasps(self) -> int:
-        return int(self.held.shape[0])
 
 
 def validate_robot_grasps(
@@ -209,7 +186,7 @@ def validate_robot_grasps(
         raise DataError("robot grasp physics needs at least one grasp")
     commands = Retargeter(RetargetConfig(robot=config.robot), hand).retarget(left_keypoints, right_keypoints)
     result = validate_robot_commands(hand, commands, object_body, config, physics)
-    return _with_seconds(result, time.perf_counter() - start)
+    return replace(result, seconds=time.perf_counter() - start)
 
 
 def validate_robot_commands(
@@ -280,11 +257,6 @@ def validate_robot_commands(
         joints=np.stack([joints[s] for s in SIDES], axis=1),
         seconds=time.perf_counter() - start,
     )
-
-
-def _with_seconds(result: RobotGraspPhysicsResult, seconds: float) -> RobotGraspPhysicsResult:
-    fields = {f: getattr(result, f) for f in result.__dataclass_fields__ if f != "seconds"}
-    return RobotGraspPhysicsResult(**fields, seconds=seconds)
 
 
 def _safe_poses(poses: NDArray[np.floating]) -> NDArray[np.float64]:

@@ -15,7 +15,16 @@ def result(success: list[bool]) -> GraspPhysicsResult:
     held = np.repeat(np.asarray(success)[:, None], 6, axis=1)
     held[:, 0] = True  # every grasp holds +x: per-direction rates differ from success
     zeros = np.zeros(n)
-    return GraspPhysicsResult(held, np.zeros((n, 6)), np.zeros((n, 6)), zeros, zeros, zeros, np.zeros((n, 2, 3)), 0.5)
+    return GraspPhysicsResult(
+        held=held,
+        displacement_m=np.zeros((n, 6)),
+        rotation_deg=np.zeros((n, 6)),
+        settle_displacement_m=zeros,
+        settle_rotation_deg=zeros,
+        initial_penetration_m=zeros,
+        press_direction=np.zeros((n, 2, 3)),
+        seconds=0.5,
+    )
 
 
 def test_roc_auc_is_the_fraction_of_correctly_ordered_pairs() -> None:

@@ -22,16 +22,16 @@ def robot_result(success: list[bool]) -> RobotGraspPhysicsResult:
     held = np.repeat(np.asarray(success)[:, None], 6, axis=1)
     zeros = np.zeros(n)
     return RobotGraspPhysicsResult(
-        held,
-        np.zeros((n, 6)),
-        np.zeros((n, 6)),
-        zeros,
-        zeros,
-        zeros,
-        np.zeros((n, 2)),
-        np.ones(n, bool),
-        np.zeros((n, 2, 22)),
-        2.0,
+        held=held,
+        displacement_m=np.zeros((n, 6)),
+        rotation_deg=np.zeros((n, 6)),
+        settle_displacement_m=zeros,
+        settle_rotation_deg=zeros,
+        initial_penetration_m=zeros,
+        back_off_m=np.zeros((n, 2)),
+        started=np.ones(n, bool),
+        joints=np.zeros((n, 2, 22)),
+        seconds=2.0,
     )
 
 
