@@ -67,7 +67,7 @@ SignedDistance = Callable[[Tensor], Tensor]
 # On the CPU, points further than this outside the bounding box of the other point set are not searched
 # (geometry/tree_nearest.nearest_indices): in front of a closed surface, Eq. 8 reads 0 there. Two
 # hand vertex spacings (about 5 mm each); tests/contact/test_penetration.py compares with the full search.
-_SEARCH_MARGIN_M = 0.01
+SEARCH_MARGIN_M = 0.01
 
 _CENTIMETRES_PER_METRE = 100.0
 
@@ -136,9 +136,9 @@ def penetration_loss(
         to_other, from_other = indices
     elif use_trees(vertices):  # the same nearest vertices, by k-d trees (geometry/tree_nearest.py)
         if symmetric:
-            to_other, from_other = nearest_indices_both_ways(vertices, other_vertices, _SEARCH_MARGIN_M)
+            to_other, from_other = nearest_indices_both_ways(vertices, other_vertices, SEARCH_MARGIN_M)
         else:
-            to_other = nearest_indices(vertices, other_vertices, _SEARCH_MARGIN_M)
+            to_other = nearest_indices(vertices, other_vertices, SEARCH_MARGIN_M)
     loss = _searched_penetration(vertices, other_vertices, other_normals, to_other).mean(-1)
     if symmetric:
         if normals is None:
@@ -161,7 +161,7 @@ def hand_pair_indices(
     """
     if not use_trees(vertices):
         return None
-    vertices, other_vertices, margin = vertices.detach(), other_vertices.detach(), _SEARCH_MARGIN_M + travel
+    vertices, other_vertices, margin = vertices.detach(), other_vertices.detach(), SEARCH_MARGIN_M + travel
     if other_trees is None:
         return nearest_indices_both_ways(vertices, other_vertices, margin)
     return other_trees.nearest(vertices, margin), nearest_indices(other_vertices, vertices, margin)
@@ -282,7 +282,7 @@ def object_guidance_terms(
     if not use_trees(vertices):
         index = None
     elif reach is None or not _one_cloud(object_points):
-        index = nearest_indices(object_points, vertices, _SEARCH_MARGIN_M)
+        index = nearest_indices(object_points, vertices, SEARCH_MARGIN_M)
     else:
         index = nearest_indices_within(object_points[0], vertices, signed.detach() < 2.0 * reach, reach)
     if normals is None:

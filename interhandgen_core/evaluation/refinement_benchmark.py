@@ -67,6 +67,8 @@ VARIANTS: dict[str, Variant] = {
     "fit": DATA_ONLY,
     "prior off": {"prior_weight": 0.0},
     "prior on": {},
+    # The same objective solved by L-BFGS (the solver of every frame before Levenberg-Marquardt).
+    "prior on, L-BFGS": {"stream_solver": "lbfgs"},
 }
 
 

@@ -129,6 +129,35 @@ class HandLayer(nn.Module):
         offset = (hand.translation - joints[:, 0])[:, None]
         return (torch.cat([joints, tips], dim=1) + offset)[:, self.keypoint_index]
 
+    def keypoints_and_vertices(self, hand: HandParams, vertex_ids: Tensor) -> tuple[Tensor, Tensor]:
+        """hand: HandParams of B hands, vertex_ids (K,) long -> keypoints (B, 21, 3) and those K vertices
+        (B, K, 3), metres, the frame of ``translation``: ``keypoints`` with K mesh vertices skinned beside the
+        fingertips, equal to ``forward(hand)``'s (tests/hands/test_layer.py). For a term on a few vertices
+        (the interpenetrating ones of refinement/levenberg_marquardt.py) at the cost of the keypoints."""
+        batch = hand.batch_size
+        finger_rot = axis_angle_to_matrix(hand.pose.reshape(batch, 15, 3))
+        rot_mats = torch.cat([hand.rotation[:, None], finger_rot], dim=1)
+        rest = self.joint_template + torch.einsum("bl,jkl->bjk", hand.betas, self.joint_shapedirs)
+        ids = torch.cat([self.tip_vertex_ids, vertex_ids])
+        posedirs = self.posedirs.reshape(self.posedirs.shape[0], -1, 3)[:, ids].reshape(self.posedirs.shape[0], -1)
+        skinned, joints = linear_blend_skinning(
+            hand.betas,
+            rot_mats,
+            self.v_template[ids],
+            self.shapedirs[ids],
+            posedirs,
+            self.J_regressor,
+            self.parent_indices,
+            self.lbs_weights[ids],
+            rest_joints=rest,
+        )
+        skinned = skinned + (hand.translation - joints[:, 0])[:, None]
+        tips = skinned[:, : self.tip_vertex_ids.shape[0]]
+        keypoints = torch.cat([joints + (hand.translation - joints[:, 0])[:, None], tips], dim=1)[
+            :, self.keypoint_index
+        ]
+        return keypoints, skinned[:, self.tip_vertex_ids.shape[0] :]
+
     def forward(self, hand: HandParams) -> HandOutput:
         """hand: HandParams of B hands (pose (B, 45), betas (B, 10), rotation (B, 3, 3), translation (B, 3)) -> HandOutput.
 

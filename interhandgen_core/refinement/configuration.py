@@ -23,12 +23,20 @@ from dataclasses import dataclass
 from interhandgen_core.config import ConfigBase, setting
 from interhandgen_core.errors import ConfigError
 
+# The stream's solvers (``step``): refinement/levenberg_marquardt.py, and L-BFGS (refinement/solver.py).
+STREAM_SOLVERS = ("levenberg_marquardt", "lbfgs")
+
 
 @dataclass(frozen=True)
 class RefinerConfig(ConfigBase):
     """Weights, iterations and tracking rules of HandPriorRefiner (refinement/refiner.py).
 
-    iterations: L-BFGS iterations per frame warm-started from the previous refined frame.
+    stream_solver: the solver of ``step``'s frames: "levenberg_marquardt" (refinement/levenberg_marquardt.py,
+        the default) or "lbfgs" (refinement/solver.py, the reference). ``refine`` always uses L-BFGS.
+    iterations: solver iterations per frame warm-started from the previous refined frame (at most, for
+        Levenberg-Marquardt: see converged_decrease).
+    converged_decrease: a Levenberg-Marquardt solve stops once a step lowered the objective by less than
+        this fraction of it (every row): a frame that moved little ends after one or two iterations.
     init_iterations: iterations for a hand seen for the first time (or again after being lost),
         started from a rigid fit of a mean hand to its palm keypoints.
     realign_iterations: iterations for a hand re-aligned rigidly after a jump beyond
@@ -83,7 +91,13 @@ class RefinerConfig(ConfigBase):
         the ones in between is reported with the next).
     """
 
+    stream_solver: str = setting(
+        "levenberg_marquardt", choices=STREAM_SOLVERS, help="solver of a stream's frames (step); refine uses L-BFGS"
+    )
     iterations: int = setting(8, low=0, high=200, help="optimiser iterations per frame")
+    converged_decrease: float = setting(
+        0.3, low=0.0, high=1.0, help="a stream's Levenberg-Marquardt solve stops once a step lowers E less than this"
+    )
     init_iterations: int = setting(60, low=0, help="iterations for a hand seen for the first time")
     realign_iterations: int = setting(16, low=0, help="iterations for a hand re-aligned after a jump")
     batch_iterations: int = setting(60, low=0, help="iterations of refine on a batch of independent estimates")

@@ -21,8 +21,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from interhandgen_core.contact.penetration import one_way_penetration, penetration_loss
+from interhandgen_core.contact.penetration import (
+    SEARCH_MARGIN_M,
+    depth_behind_nearest,
+    one_way_penetration,
+    penetration_loss,
+)
+from interhandgen_core.geometry.nearest import nearest_neighbors_both_ways
 from interhandgen_core.geometry.normals import vertex_normals
+from interhandgen_core.geometry.tree_nearest import nearest_indices_both_ways, use_trees
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import KEYPOINT_PARENTS, NUM_KEYPOINTS
 from interhandgen_core.hands.layer import HandLayer
@@ -30,9 +37,16 @@ from interhandgen_core.prior.representation import Normalizer
 from interhandgen_core.prior.sampler import DenoiseFn
 from interhandgen_core.prior.schedule import DiffusionSchedule
 from interhandgen_core.refinement.configuration import RefinerConfig
-from interhandgen_core.refinement.prior_term import forward_reverse_estimate, pair_states, regularizer_from_estimate
+from interhandgen_core.refinement.prior_term import (
+    forward_reverse_estimate,
+    pair_states,
+    regularizer_from_estimate,
+    regularizer_residuals,
+)
 
 _CM = 100.0
+# Smallest pair depth of Eq. 7's least-squares form (PenetrationPairs), cm: its factor 1 / d0 stays finite.
+_PAIR_DEPTH_FLOOR_CM = 1e-4
 TERMS = ("data", "prior", "penetration", "smoothness", "pose", "betas")
 
 
@@ -72,6 +86,33 @@ class FrameTargets:
     near: Tensor | None = None
 
 
+@dataclass
+class PenetrationPairs:
+    """The interpenetrating vertex pairs of B rows at one state u0: Eq. 7 as least-squares residuals.
+
+    left_ids (K_l,), right_ids (K_r,) long: the vertices of each hand that take part (in any row);
+    left_pos, right_pos (P,) long: each pair's vertices, as positions in left_ids / right_ids;
+    normal (B, P, 3): the normal n_j of the pair's other-hand vertex at u0, signed so that the depth
+        d_i = -normal . (V_r - V_l) (Eq. 8's test is d_i > 0);
+    factor (B, P): sqrt(w_pen / (2 V d0)) per row and pair, d0 the pair's depth at u0 (cm), V the
+        penetrating hand's vertex count; 0 where the pair is not one of the row's.
+
+    The residual factor * d_i (cm) squares to w_pen d_i^2 / (2 V d0): iteratively reweighted least
+    squares of w_pen d_i / V, whose gradient at u0 it shares. Its measure is the depth behind the other
+    hand's tangent plane, which is zero where the vertex has come out, and where Eq. 7 drops to zero;
+    Eq. 7's own measure, the distance to the nearest vertex, held as a residual pulls a vertex sideways
+    along the surface as well, and left hands through each other stuck in a Gauss-Newton solve (tests).
+    The solver accepts a step on Eq. 7 itself (refinement/levenberg_marquardt.py).
+    """
+
+    left_ids: Tensor
+    right_ids: Tensor
+    left_pos: Tensor
+    right_pos: Tensor
+    normal: Tensor
+    factor: Tensor
+
+
 def hands_near(left_keypoints: Tensor, right_keypoints: Tensor, gate_m: float) -> Tensor:
     """left_keypoints, right_keypoints (B, 21, 3) metres -> (B,) bool: the two skeletons come closer than
     ``gate_m`` (closest pair of keypoints, bones sampled at their ends and middles), so that their meshes
@@ -93,6 +134,15 @@ def robust_keypoint_error(keypoints: Tensor, target: Tensor, weight: Tensor, sca
     r2 = ((keypoints - target) * _CM).pow(2).sum(-1)
     s2 = (scale_m * _CM) ** 2
     return (weight * r2 * s2 / (r2 + s2)).sum(-1) / NUM_KEYPOINTS
+
+
+def robust_keypoint_residual(keypoints: Tensor, target: Tensor, weight: Tensor, scale_m: float) -> Tensor:
+    """keypoints, target (B, 21, 3) metres, weight (B, 21) -> (B, 63) cm: the residual whose squares sum to
+    ``robust_keypoint_error``, (J - K) s sqrt(w / 21) / sqrt(r^2 + s^2) per keypoint."""
+    difference = (keypoints - target) * _CM
+    s2 = (scale_m * _CM) ** 2
+    factor = (weight * s2 / NUM_KEYPOINTS).sqrt() / (difference.pow(2).sum(-1) + s2).sqrt()
+    return (difference * factor[..., None]).flatten(1)
 
 
 class RefinementObjective:
@@ -166,6 +216,115 @@ class RefinementObjective:
             "pose": pose,
             "betas": betas,
         }
+
+    def residuals(
+        self, left: HandParams, right: HandParams, targets: FrameTargets, pairs: PenetrationPairs | None = None
+    ) -> Tensor:
+        """-> (B, R) the least-squares form of every term but penetration: the sum of their squares per row is
+        ``__call__`` without the penetration term (tests/refinement/test_objective.py compares them).
+
+        The keypoints come from HandLayer.keypoints (no mesh); Eq. 9's target must be fixed
+        (targets.prior_estimate and targets.placement set) when prior_weight > 0. The Geman-McClure error
+        becomes the residual (J - K) s / sqrt(r^2 + s^2), whose square is rho(r). Row order: left data,
+        right data (63 each), smoothness (63 each), pose (45 each), betas (10 each), then the prior's
+        anchor (55) and other hand (64) when prior_weight > 0, then with ``pairs`` 3 per pair of Eq. 7's
+        least-squares form (PenetrationPairs).
+        """
+        c = self.config
+        if pairs is None:
+            left_kp, right_kp = self.left_layer.keypoints(left), self.right_layer.keypoints(right)
+        else:
+            left_kp, left_v = self.left_layer.keypoints_and_vertices(left, pairs.left_ids)
+            right_kp, right_v = self.right_layer.keypoints_and_vertices(right, pairs.right_ids)
+        dtype = left_kp.dtype
+        lp, rp = targets.left_present.to(dtype)[:, None], targets.right_present.to(dtype)[:, None]
+        parts = [
+            robust_keypoint_residual(left_kp, targets.left_keypoints, targets.left_weight, c.robust_scale_m),
+            robust_keypoint_residual(right_kp, targets.right_keypoints, targets.right_weight, c.robust_scale_m),
+        ]
+        parts = [c.keypoint_weight**0.5 * part for part in parts]
+        for keypoints, prediction, smooth in (
+            (left_kp, targets.left_prediction, targets.left_smooth),
+            (right_kp, targets.right_prediction, targets.right_smooth),
+        ):
+            scale = (c.smoothness_weight / NUM_KEYPOINTS) ** 0.5 * smooth.to(dtype)[:, None]
+            parts.append(((keypoints - prediction) * _CM).flatten(1) * scale)
+        pose_scale, betas_scale = (
+            (c.pose_weight / left.pose.shape[-1]) ** 0.5,
+            (c.betas_weight / left.betas.shape[-1]) ** 0.5,
+        )
+        parts += [left.pose * pose_scale * lp, right.pose * pose_scale * rp]
+        parts += [left.betas * betas_scale * lp, right.betas * betas_scale * rp]
+        if c.prior_weight > 0:
+            estimate, placement = targets.prior_estimate, targets.placement
+            if estimate is None or placement is None:
+                raise ValueError("residuals need Eq. 9's target fixed: set targets.prior_estimate and placement")
+            judged_left, judged_right = targets.left_judged, targets.right_judged
+            states = pair_states(self.normalizer, left, right, judged_left)
+            parts += [
+                c.prior_weight**0.5 * part
+                for part in regularizer_residuals(
+                    states, estimate.to(dtype), judged_left, judged_right, judged_left & judged_right & placement
+                )
+            ]
+        if pairs is not None:
+            offsets = (right_v[:, pairs.right_pos] - left_v[:, pairs.left_pos]) * _CM
+            parts.append(-(offsets * pairs.normal).sum(-1) * pairs.factor)
+        return torch.cat(parts, dim=-1)
+
+    @torch.no_grad()
+    def penetration_pairs(
+        self, left: HandParams, right: HandParams, near: Tensor
+    ) -> tuple[PenetrationPairs | None, Tensor, Tensor]:
+        """The rows' interpenetrating vertex pairs (Eq. 8, both ways; ``near`` (B,) bool rows only) ->
+        (PenetrationPairs, None where no pair), the weighted penetration term (B,) at this state
+        (``terms``' penetration times penetration_weight) and the deepest vertex's depth behind the other
+        surface along its normal (B,) metres, 0 where none (``deepest_penetration`` reports the distance to
+        the nearest vertex instead, Eq. 7's measure, which is never smaller)."""
+        left_v, right_v = self.left_layer(left).vertices, self.right_layer(right).vertices
+        left_n = vertex_normals(left_v, self.left_layer.faces)
+        right_n = vertex_normals(right_v, self.right_layer.faces)
+        if use_trees(right_v):
+            right_to_left, left_to_right = nearest_indices_both_ways(right_v, left_v, SEARCH_MARGIN_M)
+        else:
+            right_to_left, left_to_right = nearest_neighbors_both_ways(right_v, left_v)
+        weight = self.config.penetration_weight
+        found = []  # per direction: (row, penetrating vertex, its nearest other vertex, D0, d0 (cm), normal, V)
+        total = left_v.new_zeros(left_v.shape[0])
+        deepest = left_v.new_zeros(left_v.shape[0])
+        for sign, vertices, other, other_normals, index in (
+            (1.0, right_v, left_v, left_n, right_to_left),
+            (-1.0, left_v, right_v, right_n, left_to_right),
+        ):
+            searched = (index >= 0) & near[:, None]
+            nearest = index.clamp_min(0)
+            depth, distance = depth_behind_nearest(vertices, other, other_normals, nearest)
+            inside = searched & (depth > 0)
+            total = total + weight * _CM * torch.where(inside, distance, 0.0).sum(-1) / vertices.shape[1]
+            deepest = torch.maximum(deepest, torch.where(inside, depth, 0.0).amax(-1))
+            rows, ids = inside.nonzero(as_tuple=True)
+            partner = nearest[rows, ids]
+            normal = sign * other_normals[rows, partner]
+            found.append(
+                (rows, ids, partner, distance[rows, ids] * _CM, depth[rows, ids] * _CM, normal, vertices.shape[1])
+            )
+        if sum(item[0].numel() for item in found) == 0:
+            return None, total, deepest
+        (r_rows, r_ids, l_of_r, r_dist, r_depth, r_normal, r_count) = found[0]
+        (l_rows, l_ids, r_of_l, l_dist, l_depth, l_normal, l_count) = found[1]
+        pair_rows = torch.cat([r_rows, l_rows])
+        pairs = torch.arange(pair_rows.numel(), device=pair_rows.device)
+        pair_left = torch.cat([l_of_r, l_ids])
+        pair_right = torch.cat([r_ids, r_of_l])
+        counts = torch.cat([torch.full_like(r_dist, r_count), torch.full_like(l_dist, l_count)])
+        depth0 = torch.cat([r_depth, l_depth]).clamp_min(_PAIR_DEPTH_FLOOR_CM)
+        left_ids, left_pos = torch.unique(pair_left, return_inverse=True)
+        right_ids, right_pos = torch.unique(pair_right, return_inverse=True)
+        factor = left_v.new_zeros(left_v.shape[0], pair_rows.numel())
+        factor[pair_rows, pairs] = (weight / (2.0 * counts * depth0)).sqrt()
+        normal = left_v.new_zeros(left_v.shape[0], pair_rows.numel(), 3)
+        normal[pair_rows, pairs] = torch.cat([r_normal, l_normal])
+        return PenetrationPairs(left_ids, right_ids, left_pos, right_pos, normal, factor), total, deepest
 
     @torch.no_grad()
     def prior_estimate(

@@ -99,6 +99,24 @@ def regularizer_from_estimate(
     return any_hand * anchor_term + both * other_term
 
 
+def regularizer_residuals(
+    states: Tensor, estimate: Tensor, has_left: Tensor, has_right: Tensor, judge_placement: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """``regularizer_from_estimate`` as residuals: states, estimate (2B, 64) -> the anchor's (B, 55) and the
+    other hand's (B, 64), whose squares sum to it per row (the means become a factor 1/sqrt(dims))."""
+    batch = states.shape[0] // 2
+    anchor_dims = _ANCHOR_DIMS.stop - _ANCHOR_DIMS.start
+    any_hand = (has_left | has_right).to(states.dtype)[:, None]
+    both = (has_left & has_right).to(states.dtype)[:, None]
+    anchor = (states[:batch] - estimate[:batch])[:, _ANCHOR_DIMS] * any_hand / anchor_dims**0.5
+    other = (states[batch:] - estimate[batch:]) * both / HAND_DIM**0.5
+    if judge_placement is not None:
+        keep = torch.ones_like(other)
+        keep[:, ROOT] = judge_placement[:, None].to(keep.dtype)
+        other = other * keep
+    return anchor, other
+
+
 def prior_regularizer(
     denoise: DenoiseFn,
     schedule: DiffusionSchedule,

@@ -44,6 +44,7 @@ from interhandgen_core.io.hands_file import SIDES, HandsFile, hands_file_from_pa
 from interhandgen_core.pipelines.two_hand import TwoHandPipeline
 from interhandgen_core.refinement.configuration import RefinerConfig
 from interhandgen_core.refinement.issues import ThrottledLog
+from interhandgen_core.refinement.levenberg_marquardt import LevenbergMarquardtSolver
 from interhandgen_core.refinement.objective import FrameTargets, RefinementObjective, hands_near
 from interhandgen_core.refinement.observation import TwoHandObservation
 from interhandgen_core.refinement.prior_term import antithetic_noise
@@ -120,6 +121,7 @@ class HandPriorRefiner:
             noise,
         )
         self.solver = HandsSolver(self.objective, device)
+        self.stream_solver = LevenbergMarquardtSolver(self.objective)
         mean = HandParams.from_vector(model.normalizer.mean[None].to(device))
         # The prior's mean finger pose is the first guess of a new hand (right-hand space; Gamma for a left one).
         self.starts = StartStates(model.left_layer, model.right_layer, mean, device)
@@ -270,9 +272,8 @@ class HandPriorRefiner:
             plan.targets.prior_estimate, plan.targets.placement = self.objective.prior_estimate(
                 plan.states["left"], plan.states["right"], plan.targets
             )
-        left, right = self.solver.solve_staged(
-            plan.states["left"], plan.states["right"], plan.free, plan.targets, plan.iterations
-        )
+        solve = self.stream_solver.solve if config.stream_solver == "levenberg_marquardt" else self.solver.solve_staged
+        left, right = solve(plan.states["left"], plan.states["right"], plan.free, plan.targets, plan.iterations)
         left, right = self._bounded(left, right, issues)
         left_kp, right_kp = self.solver.keypoints(left, right)
         result = self.tracker.advance(plan, {"left": (left, left_kp), "right": (right, right_kp)}, config)

@@ -110,6 +110,21 @@ def test_keypoint_only_path_matches_the_full_layer(hand_asset: HandAsset) -> Non
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
 
 
+def test_keypoints_with_chosen_vertices_match_the_full_layer(hand_asset: HandAsset) -> None:
+    """HandLayer.keypoints_and_vertices (the tips and K chosen vertices skinned) against forward(): the same
+    keypoints and, for the chosen ids, the same vertices, with pose correctives on."""
+    posedirs = np.random.default_rng(5).normal(0.0, 0.003, hand_asset.posedirs.shape)
+    layer = HandLayer(dataclasses.replace(hand_asset, posedirs=posedirs), dtype=torch.float64)
+    p = {k: v.double() for k, v in _random_params(seed=5).items()}
+    hand = HandParams(p["hand_pose"], p["betas"], axis_angle_to_matrix(p["global_orient"]), p["transl"])
+    ids = torch.tensor([0, 7, layer.num_vertices - 1, 7, layer.num_vertices // 2])
+    keypoints, vertices = layer.keypoints_and_vertices(hand, ids)
+    full = layer(hand)
+    torch.testing.assert_close(keypoints, full.keypoints, rtol=0, atol=1e-12)
+    torch.testing.assert_close(vertices, full.vertices[:, ids], rtol=0, atol=1e-12)
+    assert layer.keypoints_and_vertices(hand, ids[:0])[1].shape == (BATCH, 0, 3)
+
+
 def test_translation_is_wrist_position_for_any_shape(hand_asset: HandAsset) -> None:
     layer = HandLayer(hand_asset)
     p = _random_params(seed=3)

@@ -65,7 +65,7 @@ from interhandgen_ros.node_base import InterHandGenNode
 from interhandgen_ros.parameters import HAND_PRIOR_PARAMETERS
 
 # Refiner fields that follow node parameters of the same name, read at every frame.
-TUNABLE = ("iterations", "prior_weight", "penetration_weight", "smoothness_weight")
+TUNABLE = ("stream_solver", "iterations", "prior_weight", "penetration_weight", "smoothness_weight")
 
 
 class HandPriorNode(InterHandGenNode):

@@ -230,6 +230,7 @@ HAND_PRIOR_PARAMETERS = (
         choices=INPUT_TYPES,
         read_only=True,
     ),
+    mirrored("stream_solver", RefinerConfig, "stream_solver"),
     mirrored("iterations", RefinerConfig, "iterations"),
     mirrored("prior_weight", RefinerConfig, "prior_weight"),
     mirrored("penetration_weight", RefinerConfig, "penetration_weight"),

@@ -1,0 +1,254 @@
+"""Levenberg-Marquardt on the least-squares form of the refinement objective: the stream's solver.
+
+Every term of a warm-started frame but penetration is a sum of squares once Eq. 9's target is held
+fixed over the frame (refinement/objective.py ``residuals``), so a Gauss-Newton step, which uses
+the terms' curvature, lands in a few iterations where L-BFGS needs a dozen evaluations of the
+objective and its gradient. Its Jacobian comes from one batched evaluation of the keypoints of
+all N + 1 perturbed states (forward differences, float64): on a CPU, where a frame's cost is the
+per-operation overhead of small tensors, a batch of 129 states costs about as much as one state
+with its backward pass.
+
+Notation (code -> meaning; per row b of B independent rows):
+    x0          base        (2, B, 64)  the hand vectors (left, right) the solve starts from
+    u           u           (B, N)      the variable, N = 128 (left 64, right 64), in the units
+                                        of VARIABLE_SCALE (refinement/solver.py); starts at 0
+    m           mask        (B, N)      1 for the dimensions of the hands that move
+    x(u)                                x0 + m * u * s
+    e(u)        residuals   (B, R)      RefinementObjective.residuals; E(u) = |e(u)|^2
+    J           jacobian    (B, R, N)   de/du, (e(u + h d_n) - e(u)) / h per column n
+    A, g                    (B, N, N), (B, N)   J^T J and J^T e
+    lambda      damping     (B,)        Marquardt's damping, per row
+
+    delta = -(A + lambda diag(A) + epsilon I)^-1 g        (Marquardt 1963, scaled damping)
+    tried for lambda x (1, 10, 100) at once; the lowest E is taken if it lowers E (lambda <- its
+    lambda / 3), else the step is refused and lambda <- 400 lambda.
+
+A state started afresh (far from its end) re-takes Eq. 9's target at the start of every
+iteration instead of once per frame. Penetration (Eq. 7) is not a sum of squares; the staged
+solve (refinement/solver.py ``solve_staged``) solves the rows whose result interpenetrates
+again with L-BFGS and the penetration term, as it does after an L-BFGS first stage.
+``HandsSolver.solve`` (L-BFGS on the same objective) is the reference; tests/refinement/
+test_levenberg_marquardt.py compares the two.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import fields, replace
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from interhandgen_core.hands.hand_params import HAND_DIM, HandParams
+from interhandgen_core.refinement.objective import FrameTargets, PenetrationPairs, RefinementObjective
+from interhandgen_core.refinement.solver import VARIABLE_SCALE
+
+# Forward-difference step, in units of VARIABLE_SCALE (0.1 microradian, 10 nanometres): in float64 the
+# truncation (h) and rounding (1e-16 / h) errors are both about 1e-6 of a column.
+_STEP = 1e-6
+_DAMPING_START = 1e-2
+_DAMPING_UP, _DAMPING_DOWN = 10.0, 3.0
+_DAMPING_MIN, _DAMPING_MAX = 1e-6, 1e6
+_EPSILON = 1e-9
+
+
+class LevenbergMarquardtSolver:
+    """Minimises RefinementObjective.residuals over the free hands of B rows (module docstring)."""
+
+    def __init__(self, objective: RefinementObjective) -> None:
+        self.objective = objective
+        # A float64 twin of the hand layers and the normaliser: central differences need the digits.
+        self._double = copy.copy(objective)
+        self._double.left_layer = copy.deepcopy(objective.left_layer).double()
+        self._double.right_layer = copy.deepcopy(objective.right_layer).double()
+        self._double.normalizer = copy.deepcopy(objective.normalizer).double()
+        self.scale = VARIABLE_SCALE.to(objective.left_layer.v_template.device, torch.float64)
+
+    def solve(
+        self, left: HandParams, right: HandParams, free: Tensor, targets: FrameTargets, iterations: int
+    ) -> tuple[HandParams, HandParams]:
+        """left, right (B,); free: (2, B) bool (left, right) -> refined (left, right), same dtype as given."""
+        if iterations == 0 or not bool(free.any()):
+            return left, right
+        self._double.config = self.objective.config
+        dtype = left.translation.dtype
+        base = torch.stack([left.to_vector(), right.to_vector()]).detach().double()  # (2, B, 64)
+        batch = base.shape[1]
+        mask = free.to(torch.float64)[..., None].expand(2, batch, HAND_DIM).permute(1, 0, 2).reshape(batch, -1)
+        fixed_target = targets.prior_estimate is not None or self.objective.config.prior_weight == 0
+        u = torch.zeros(batch, 2 * HAND_DIM, dtype=torch.float64, device=base.device)
+        damping = torch.full((batch,), _DAMPING_START, dtype=torch.float64, device=base.device)
+        frame = self._frame_targets(base, u, mask, targets, fixed_target)
+        here = self._linearised(base, u, mask, frame)
+        config = self.objective.config
+        for iteration in range(iterations):
+            a = here.jacobian.transpose(1, 2) @ here.jacobian
+            g = (here.jacobian.transpose(1, 2) @ here.residual[..., None])[..., 0]
+            diagonal = torch.diagonal(a, dim1=1, dim2=2)
+            system = a + torch.diag_embed(damping[:, None] * (diagonal + 1.0) + _EPSILON)
+            trial_u = u - torch.linalg.solve(system, g) * mask
+            last = iteration == iterations - 1
+            # The trial is linearised at once (a taken step needs no second evaluation) unless nothing
+            # follows or Eq. 9's target moves with the state; then it is only evaluated.
+            trial: Linearisation | Evaluation = (
+                self._evaluated(base, trial_u, mask, frame)
+                if last or not fixed_target
+                else self._linearised(base, trial_u, mask, frame)
+            )
+            better = trial.cost < here.cost
+            # Done: a small decrease, and no vertex deeper than the tolerance behind the other hand.
+            converged = (
+                better
+                & (here.cost - trial.cost <= config.converged_decrease * here.cost)
+                & (trial.deepest <= config.penetration_tolerance_m)
+            )
+            u = torch.where(better[:, None], trial_u, u)
+            damping = torch.where(better, damping / _DAMPING_DOWN, damping * _DAMPING_UP)
+            damping = damping.clamp(_DAMPING_MIN, _DAMPING_MAX)
+            if last or bool(converged.all()):
+                break
+            if not fixed_target:  # Eq. 9's target re-taken at the new state
+                frame = self._frame_targets(base, u, mask, targets, fixed_target)
+                here = self._linearised(base, u, mask, frame)
+            elif isinstance(trial, Linearisation):
+                here = _kept(better, trial, here) or self._linearised(base, u, mask, frame)
+        vectors = self._vectors(base, u, mask).to(dtype)
+        # A hand that does not move comes back as it came (not through the 6D rotation and float64).
+        return _moved(free[0], left, vectors[0]), _moved(free[1], right, vectors[1])
+
+    def _vectors(self, base: Tensor, u: Tensor, mask: Tensor) -> Tensor:
+        """base (2, B, 64), u, mask (B', N) with B' a multiple of B (row b' is row b' mod B) -> (2, B', 64)."""
+        repeats = u.shape[0] // base.shape[1]
+        step = (mask.repeat(repeats, 1) * u).reshape(-1, 2, HAND_DIM).permute(1, 0, 2) * self.scale
+        return base.repeat(1, repeats, 1) + step
+
+    def _frame_targets(
+        self, base: Tensor, u: Tensor, mask: Tensor, targets: FrameTargets, fixed_target: bool
+    ) -> FrameTargets:
+        """The targets in float64, with Eq. 9's target taken at u when it is not fixed."""
+        if not fixed_target:
+            vectors = self._vectors(base, u, mask).to(self.objective.left_layer.v_template.dtype)
+            estimate, placement = self.objective.prior_estimate(
+                HandParams.from_vector(vectors[0]), HandParams.from_vector(vectors[1]), targets
+            )
+            targets = replace(targets, prior_estimate=estimate, placement=placement)
+        return _as_double(targets)
+
+    def _state(self, base: Tensor, u: Tensor, mask: Tensor) -> tuple[HandParams, HandParams]:
+        vectors = self._vectors(base, u, mask)
+        return HandParams.from_vector(vectors[0]), HandParams.from_vector(vectors[1])
+
+    def _pairs(
+        self, base: Tensor, u: Tensor, mask: Tensor, targets: FrameTargets
+    ) -> tuple[PenetrationPairs | None, Tensor, Tensor]:
+        """Eq. 7's pairs at u (B rows), its weighted value (B,) and the deepest vertex (B,) metres;
+        (None, 0, 0) where no term applies."""
+        near = targets.left_present & targets.right_present
+        if targets.near is not None:
+            near = near & targets.near
+        if self.objective.config.penetration_weight == 0 or not bool(near.any()):
+            zero = u.new_zeros(u.shape[0])
+            return None, zero, zero
+        return self._double.penetration_pairs(*self._state(base, u, mask), near)
+
+    def _evaluated(self, base: Tensor, u: Tensor, mask: Tensor, targets: FrameTargets) -> Evaluation:
+        """E(u) (B,), the objective itself (the squared residuals and Eq. 7), and the deepest vertex, at u."""
+        with torch.no_grad():
+            residual = self._double.residuals(*self._state(base, u, mask), targets)
+        _, penetration, deepest = self._pairs(base, u, mask, targets)
+        return Evaluation(residual.pow(2).sum(-1) + penetration, deepest)
+
+    def _linearised(self, base: Tensor, u: Tensor, mask: Tensor, targets: FrameTargets) -> Linearisation:
+        """e(u), J by forward differences (the N + 1 states in one evaluation), E(u) and the deepest vertex.
+
+        e holds Eq. 7's pairs at u in least-squares form (PenetrationPairs): J^T J and J^T e are then the
+        Gauss-Newton model of the majoriser that touches E at u.
+        """
+        batch, n = u.shape
+        pairs, penetration, deepest = self._pairs(base, u, mask, targets)
+        steps = _STEP * torch.eye(n, dtype=u.dtype, device=u.device)
+        states = torch.cat([u[None], u[None] + steps[:, None]]).reshape(-1, n)  # (N + 1) x B rows
+        repeated = _repeated(targets, n + 1)
+        if pairs is not None:
+            pairs = replace(pairs, factor=pairs.factor.repeat(n + 1, 1), normal=pairs.normal.repeat(n + 1, 1, 1))
+        with torch.no_grad():
+            values = self._double.residuals(*self._state(base, states, mask), repeated, pairs)
+        values = values.reshape(n + 1, batch, -1)
+        jacobian = (values[1:] - values[:1]) / _STEP  # (N, B, R)
+        pair_count = 0 if pairs is None else pairs.factor.shape[1]
+        smooth_cost = values[0, :, : values.shape[-1] - pair_count].pow(2).sum(-1)
+        return Linearisation(values[0], jacobian.permute(1, 2, 0), smooth_cost + penetration, deepest)
+
+
+class Evaluation(NamedTuple):
+    """The objective at a state: cost E (B,) and the deepest vertex behind the other hand (B,) metres."""
+
+    cost: Tensor
+    deepest: Tensor
+
+
+class Linearisation(NamedTuple):
+    """The objective linearised at a state: e (B, R), J (B, R, N), E (B,), the deepest vertex (B,) metres."""
+
+    residual: Tensor
+    jacobian: Tensor
+    cost: Tensor
+    deepest: Tensor
+
+
+def _kept(better: Tensor, trial: Linearisation, here: Linearisation) -> Linearisation | None:
+    """Per row, the trial's linearisation where its step was taken, else the current one; None where the
+    two hold different pairs of Eq. 7 (residuals of another length) and some rows refused the step."""
+    if bool(better.all()):
+        return trial
+    if not bool(better.any()):
+        return here
+    if trial.residual.shape != here.residual.shape:
+        return None
+    return Linearisation(
+        torch.where(better[:, None], trial.residual, here.residual),
+        torch.where(better[:, None, None], trial.jacobian, here.jacobian),
+        torch.where(better, trial.cost, here.cost),
+        torch.where(better, trial.deepest, here.deepest),
+    )
+
+
+def _moved(free: Tensor, given: HandParams, vectors: Tensor) -> HandParams:
+    """free (B,) bool, the hands as given, their solved vectors (B, 64) -> the solved hands where free."""
+    solved = HandParams.from_vector(vectors)
+    rows = free[:, None]
+    return HandParams(
+        torch.where(rows, solved.pose, given.pose),
+        torch.where(rows, solved.betas, given.betas),
+        torch.where(rows[..., None], solved.rotation, given.rotation),
+        torch.where(rows, solved.translation, given.translation),
+    )
+
+
+def _as_double(targets: FrameTargets) -> FrameTargets:
+    """Every floating tensor of ``targets`` in float64 (masks and None as they are)."""
+    changes = {}
+    for item in fields(targets):
+        value = getattr(targets, item.name)
+        if isinstance(value, Tensor) and value.is_floating_point():
+            changes[item.name] = value.double()
+    return replace(targets, **changes)
+
+
+def _repeated(targets: FrameTargets, repeats: int) -> FrameTargets:
+    """The targets of B rows for B * repeats rows (row b' is row b' mod B)."""
+    if repeats == 1:
+        return targets
+    changes = {}
+    for item in fields(targets):
+        value = getattr(targets, item.name)
+        if isinstance(value, Tensor):
+            # prior_estimate is (2B, 64): anchors then other hands, each repeated in place.
+            if item.name == "prior_estimate":
+                half = value.shape[0] // 2
+                value = torch.cat([value[:half].repeat(repeats, 1), value[half:].repeat(repeats, 1)])
+            else:
+                value = value.repeat(repeats, *([1] * (value.ndim - 1)))
+            changes[item.name] = value
+    return replace(targets, **changes)
