@@ -65,6 +65,11 @@ class RefinedHands:
     left, right: HandParams (B,); for a hand that has never been seen, a parked placeholder.
     left_keypoints, right_keypoints: (B, 21, 3), NaN where a hand has no state.
     left_confidence, right_confidence: (B,) in [0, 1]; 0 where a hand has no state.
+    left_observed, right_observed: (B,) bool, the row's observation of the hand was used (after the
+        refiner's own checks: enough finite keypoints, a plausible size, the labels, a duplicate); False
+        where the hand is held or carried on while lost, or has never been seen. A consumer that acts
+        only on a hand seen this frame (a robot hand that holds its command while its hand is lost) reads
+        this rather than judging the input again.
     issues: what was wrong with the input, one line each.
     """
 
@@ -74,6 +79,8 @@ class RefinedHands:
     right_keypoints: Tensor
     left_confidence: Tensor
     right_confidence: Tensor
+    left_observed: Tensor
+    right_observed: Tensor
     issues: list[str] = field(default_factory=list)
 
     @staticmethod
@@ -88,6 +95,8 @@ class RefinedHands:
             torch.cat([h.right_keypoints for h in items]),
             torch.cat([h.left_confidence for h in items]),
             torch.cat([h.right_confidence for h in items]),
+            torch.cat([h.left_observed for h in items]),
+            torch.cat([h.right_observed for h in items]),
             [issue for h in items for issue in h.issues],
         )
 
@@ -240,7 +249,8 @@ class HandPriorRefiner:
             )
             out.append((torch.where(t.observed[:, None, None], kp, torch.nan), confidence))
         self._warn_all(issues)
-        return RefinedHands(left, right, out[0][0], out[1][0], out[0][1], out[1][1], issues)
+        observed = (sides["left"].observed.clone(), sides["right"].observed.clone())
+        return RefinedHands(left, right, out[0][0], out[1][0], out[0][1], out[1][1], *observed, issues)
 
     def step(
         self, observation: TwoHandObservation, time_s: float | None = None, silence_s: float | None = None
@@ -285,6 +295,8 @@ class HandPriorRefiner:
             result["right"][1],
             result["left"][2],
             result["right"][2],
+            plan.sides["left"].observed.clone(),
+            plan.sides["right"].observed.clone(),
             issues,
         )
 

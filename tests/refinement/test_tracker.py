@@ -70,6 +70,7 @@ def test_stream_refines_every_frame(stream: Stream) -> None:
     assert frames.right.batch_size == STREAM_FRAMES
     assert torch.isfinite(frames.left_keypoints).all() and torch.isfinite(frames.right_keypoints).all()
     assert torch.equal(frames.left_confidence, torch.ones(STREAM_FRAMES))
+    assert bool(frames.left_observed.all() and frames.right_observed.all())
     assert frames.issues == []
     n = STREAM_FRAMES
     for refined, noisy, true in (
@@ -103,6 +104,7 @@ def test_a_lost_hand_is_held_while_its_confidence_decays(stream: Stream, how: st
         # The other hand is still refined from its keypoints.
         assert mpjpe_mm(out.left_keypoints[0], stream.truth.left_keypoints[STREAM_FRAMES]) < 8.0
         assert float(out.left_confidence) == 1.0
+        assert bool(out.left_observed[0]) and not bool(out.right_observed[0])
 
 
 def test_a_frame_in_millimetres_is_converted(stream: Stream) -> None:
@@ -170,6 +172,7 @@ def test_the_same_hand_in_both_slots_is_detected_and_the_worse_match_dropped(str
     out = refiner.step(TwoHandObservation.from_keypoints(left, left + 0.002))  # the left hand twice, 2 mm apart
     lines = [issue for issue in out.issues if "same hand" in issue]
     assert len(lines) == 1 and "dropped the right one" in lines[0], out.issues
+    assert bool(out.left_observed[0]) and not bool(out.right_observed[0])  # the input had a right hand; it was not used
     # The right hand is held (carried on) as lost, never pulled onto the left hand.
     assert any(issue.startswith("right hand not observed") for issue in out.issues)
     assert mpjpe_mm(out.right_keypoints[0], stream.outputs[-1].right_keypoints[0]) < 5.0

@@ -319,20 +319,6 @@ def refined_to_message(refined: RefinedHands, header: Header) -> TwoHandState:
     return out
 
 
-def observed_sides(observation: TwoHandObservation) -> tuple[bool, bool]:
-    """One frame's observation -> (left seen, right seen): the side is reported, with some finite keypoint
-    or finite parameters, at a confidence above 0 (a lost hand's robot hand holds its last command)."""
-
-    def seen(hand: HandObservation | None) -> bool:
-        if hand is None or (hand.confidence is not None and not bool((hand.confidence > 0).all())):
-            return False
-        if hand.keypoints is not None and bool(torch.isfinite(hand.keypoints).all(dim=-1).any()):
-            return True
-        return hand.params is not None and bool(torch.isfinite(hand.params.to_vector()).all())
-
-    return seen(observation.left), seen(observation.right)
-
-
 def matrix_to_pose(matrix: np.ndarray) -> Pose:
     """(4, 4) rigid transform, metres -> Pose (position, unit quaternion)."""
     rotation = torch.as_tensor(np.asarray(matrix, dtype=np.float64)[None, :3, :3])

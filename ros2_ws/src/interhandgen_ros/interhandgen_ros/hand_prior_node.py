@@ -53,7 +53,6 @@ from interhandgen_core.retargeting.configuration import RetargetConfig
 from interhandgen_core.retargeting.retargeter import StreamingRetargeter
 from interhandgen_ros.conversions import (
     POSE_ARRAY_INPUTS,
-    observed_sides,
     refined_to_message,
     robot_command_to_message,
     stamp_seconds,
@@ -174,7 +173,7 @@ class HandPriorNode(InterHandGenNode):
             refined = self.refiner.step(observation, stamp_seconds(msg.header.stamp), silence)
             model = self.refiner.model
             if self.retargeter is not None:
-                self._command_robot_hands(self.retargeter, refined, observed_sides(observation), msg.header)
+                self._command_robot_hands(self.retargeter, refined, msg.header)
         # refined.issues (lost hands, unit guesses) reach the ROS log through the library's
         # throttled logging (node_base.RosLogHandler), once each.
         if self._refined is not None:
@@ -196,13 +195,12 @@ class HandPriorNode(InterHandGenNode):
                 )
             )
 
-    def _command_robot_hands(
-        self, retargeter: StreamingRetargeter, refined: RefinedHands, seen: tuple[bool, bool], header: Any
-    ) -> None:
-        """One refined frame -> both robot hands' commands, published; a hand not seen in this frame's input,
-        or refined below robot_min_confidence, holds its last command (valid false); one never commanded is
-        not published."""
+    def _command_robot_hands(self, retargeter: StreamingRetargeter, refined: RefinedHands, header: Any) -> None:
+        """One refined frame -> both robot hands' commands, published; a hand whose observation the refiner did
+        not use this frame (RefinedHands.*_observed: lost, held, dropped as a duplicate), or refined below
+        robot_min_confidence, holds its last command (valid false); one never commanded is not published."""
         threshold = self.param("robot_min_confidence")
+        seen = bool(refined.left_observed[0]), bool(refined.right_observed[0])
         hands = retargeter.step(
             refined.left_keypoints[0].detach().double().cpu().numpy(),
             refined.right_keypoints[0].detach().double().cpu().numpy(),
