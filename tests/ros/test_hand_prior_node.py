@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point, Pose, PoseArray
 from interhandgen_msgs.msg import HandState, TwoHandState
 from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
 
 from interhandgen_core.data.motion_sequences import MotionConfig
 from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
@@ -221,6 +223,48 @@ def test_bad_messages_and_a_flood_are_survived(ros, start_node) -> None:  # type
         node.process.poll() is None and refined and torch.isfinite(torch.tensor(keypoints_of(refined[-1].left))).all()
     )
     assert node.stop() == 0
+
+
+def test_a_rate_that_jumps_from_30_to_90_hz_leaves_no_backlog_and_no_restart(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    """2 s at 30 Hz, then 2 s at 90 Hz (stamps and sending alike; issue 20's bad input): the node never dies,
+    publishes states in stamp order, answers the stream's last frame soon after it (superseded frames are
+    dropped, not queued), and does not take the faster frames for a restart or their skipped ones for silence."""
+    node = start_node("hand_prior_node", {**FAST, "iterations": 8, "markers_max_hz": 5.0})
+    refined: list[TwoHandState] = []
+    markers: list[float] = []
+    ros.create_subscription(TwoHandState, "hands/refined", refined.append, 100)
+    ros.create_subscription(MarkerArray, "hands/markers", lambda m: markers.append(time.monotonic()), 100)
+    publisher = ros.create_publisher(TwoHandState, "hands/noisy", 100)
+    assert spin_until(ros, lambda: publisher.get_subscription_count() > 0, 60), node.output()
+    seq = sequence()
+    obs = seq.observed
+    times = [i / 30.0 for i in range(60)] + [2.0 + i / 90.0 for i in range(180)]
+    messages = []
+    for t in times:
+        frame = min(FRAMES - 1, int(t * FRAMES / 4.0))  # the sequence's motion spread over the 4 s
+        msg = state(obs.left_keypoints[frame].numpy(), obs.right_keypoints[frame].numpy(), 0)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = int(t), round((t - int(t)) * 1e9)
+        msg.left.header = msg.right.header = msg.header
+        messages.append((t, msg))
+    assert publish_until(ros, publisher, messages[0][1], lambda: bool(refined), 5, 4), node.output()
+    start = time.monotonic()
+    for t, msg in messages[1:]:
+        spin_until(ros, lambda: False, max(0.0, start + t - time.monotonic()))
+        publisher.publish(msg)
+    last_stamp = messages[-1][1].header.stamp
+    sent = time.monotonic()
+    assert spin_until(ros, lambda: refined[-1].header.stamp == last_stamp, 2.0), (len(refined), node.output())
+    answered = time.monotonic() - sent
+    stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in refined]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    assert all(np.isfinite(keypoints_of(m.left)).all() and np.isfinite(keypoints_of(m.right)).all() for m in refined)
+    restarts = [line for line in node.output().splitlines() if "tracking restarted" in line]
+    print(f"{len(refined)} states for {len(messages)} inputs; the last answered {1000 * answered:.0f} ms after it")
+    assert not restarts, restarts
+    # Meshes at most markers_max_hz (5) a second, states for every refined frame.
+    during = [t for t in markers if t >= start]
+    assert 0 < len(during) <= 5 * (sent - start + 2.0) + 1 and len(during) < len(refined), (len(during), len(refined))
+    assert node.process.poll() is None and node.stop() == 0
 
 
 def test_jumps_and_tracker_errors_are_never_published_far_from_the_input_when_trusted(ros, start_node) -> None:  # type: ignore[no-untyped-def]

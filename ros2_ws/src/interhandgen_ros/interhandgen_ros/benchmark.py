@@ -50,6 +50,7 @@ from interhandgen_core.data.procedural_objects import generate_objects
 from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
 from interhandgen_core.data.tracking_sequences import make_tracking_sequences
 from interhandgen_core.evaluation.machine_load import MachineLoad
+from interhandgen_core.evaluation.refinement_benchmark import percentile
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_ros.conversions import points_to_cloud
@@ -187,7 +188,17 @@ def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
     process = _start("hand_prior_node", params)
     try:
         refined: list[float] = []
-        node.create_subscription(TwoHandState, "hands/refined", lambda m: refined.append(time.perf_counter()), 100)
+        sent_at: dict[tuple[int, int], float] = {}  # stamp -> when it was published (perf_counter)
+        end_to_end_ms: list[float] = []
+
+        def on_refined(msg: TwoHandState) -> None:
+            now = time.perf_counter()
+            refined.append(now)
+            published = sent_at.get((msg.header.stamp.sec, msg.header.stamp.nanosec))
+            if published is not None:
+                end_to_end_ms.append(1000.0 * (now - published))
+
+        node.create_subscription(TwoHandState, "hands/refined", on_refined, 100)
         joint_states: dict[str, list[float]] = {"left": [], "right": []}
         for side, received in joint_states.items():
             node.create_subscription(
@@ -207,7 +218,9 @@ def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
         with MachineLoad(pids=(process.pid,)) as load:
             start = time.perf_counter()
             for i in range(frames):
-                publisher.publish(_two_hand_message(obs, i, i * period))
+                message = _two_hand_message(obs, i, i * period)
+                sent_at[(message.header.stamp.sec, message.header.stamp.nanosec)] = time.perf_counter()
+                publisher.publish(message)
                 _spin_until(node, lambda: False, max(0.0, start + (i + 1) * period - time.perf_counter()))
                 bar.update(1)
             _spin_until(node, lambda: False, 2.0)
@@ -226,6 +239,9 @@ def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
             "joint_states_hz": {side: len(times) / duration for side, times in joint_states.items()},
             "node_latency_median_ms": float(values.get("latency_median_ms", "nan")),
             "node_latency_p95_ms": float(values.get("latency_p95_ms", "nan")),
+            # From publishing a state to receiving its refined state over DDS: queueing included.
+            "end_to_end_median_ms": statistics.median(end_to_end_ms) if end_to_end_ms else None,
+            "end_to_end_p95_ms": percentile(end_to_end_ms, 0.95) if end_to_end_ms else None,
             "device": args.device,
             "backend": args.backend,
             **_load_figures(load, "the hand prior's rate"),

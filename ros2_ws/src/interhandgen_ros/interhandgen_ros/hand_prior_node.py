@@ -33,7 +33,9 @@ change while it runs).
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -76,6 +78,7 @@ class HandPriorNode(InterHandGenNode):
         self._lock = threading.Lock()
         self._refined: Any = None
         self._markers: Any = None
+        self._markers_last_s = -math.inf  # time.monotonic() of the last marker update
         self.retargeter: StreamingRetargeter | None = None
         # The stream's timing as it arrives (the worker refines only the newest input): the last input's
         # stamp and the longest gap between consecutive inputs since the last refined one (step's silence_s).
@@ -172,13 +175,14 @@ class HandPriorNode(InterHandGenNode):
                 silence, self._silence_s = self._silence_s, 0.0
             refined = self.refiner.step(observation, stamp_seconds(msg.header.stamp), silence)
             model = self.refiner.model
+            markers_due = self._markers_due(time.monotonic())
             if self.retargeter is not None:
-                self._command_robot_hands(self.retargeter, refined, msg.header)
+                self._command_robot_hands(self.retargeter, refined, msg.header, markers_due)
         # refined.issues (lost hands, unit guesses) reach the ROS log through the library's
         # throttled logging (node_base.RosLogHandler), once each.
         if self._refined is not None:
             self._refined.publish(refined_to_message(refined, msg.header))
-        if self._markers is not None and self.param("publish_markers"):
+        if self._markers is not None and markers_due:
             with torch.no_grad():
                 lo = model.left_layer(refined.left)
                 ro = model.right_layer(refined.right)
@@ -195,7 +199,16 @@ class HandPriorNode(InterHandGenNode):
                 )
             )
 
-    def _command_robot_hands(self, retargeter: StreamingRetargeter, refined: RefinedHands, header: Any) -> None:
+    def _markers_due(self, now_s: float) -> bool:
+        """Markers are published at most markers_max_hz times a second (they cost more than the refinement)."""
+        if not self.param("publish_markers") or now_s - self._markers_last_s < 1.0 / self.param("markers_max_hz"):
+            return False
+        self._markers_last_s = now_s
+        return True
+
+    def _command_robot_hands(
+        self, retargeter: StreamingRetargeter, refined: RefinedHands, header: Any, markers_due: bool
+    ) -> None:
         """One refined frame -> both robot hands' commands, published; a hand whose observation the refiner did
         not use this frame (RefinedHands.*_observed: lost, held, dropped as a duplicate), or refined below
         robot_min_confidence, holds its last command (valid false); one never commanded is not published."""
@@ -224,7 +237,7 @@ class HandPriorNode(InterHandGenNode):
                 f"robot_{side}",
                 1.0 if message.valid else 0.4,
             )
-        if self.param("publish_markers"):
+        if markers_due:
             self._robot["markers"].publish(markers)
 
 

@@ -236,6 +236,15 @@ HAND_PRIOR_PARAMETERS = (
     mirrored("penetration_weight", RefinerConfig, "penetration_weight"),
     mirrored("smoothness_weight", RefinerConfig, "smoothness_weight"),
     ParameterSpec("publish_markers", True, "publish hand meshes as markers"),
+    ParameterSpec(
+        "markers_max_hz",
+        10.0,
+        "most marker updates per second (meshes cost about 20 ms a frame to build on a CPU; the states are "
+        "published for every refined frame whatever this is)",
+        0.0,
+        1000.0,
+        low_open=True,
+    ),
     dataclasses.replace(
         _ROBOT_HANDS,
         description="also publish the robot hands' joint states and wrist poses (robot) for every refined frame",
