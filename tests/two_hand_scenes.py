@@ -62,6 +62,25 @@ def apart(layers: tuple[HandLayer, HandLayer], batch: int, seed: int, drift_m: f
     return scene
 
 
+def overlapping(layers: tuple[HandLayer, HandLayer], batch: int = 2) -> Scene:
+    """The right hand turned to lie along the left one, 1 cm from it: the palms go through each other."""
+    generator = torch.Generator().manual_seed(4)
+    left = HandParams(
+        0.1 * torch.randn(batch, 45, generator=generator),
+        torch.zeros(batch, 10),
+        torch.eye(3).expand(batch, 3, 3),
+        torch.zeros(batch, 3),
+    )
+    flipped = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, torch.pi]])).expand(batch, 3, 3)
+    right = HandParams(
+        0.1 * torch.randn(batch, 45, generator=generator),
+        torch.zeros(batch, 10),
+        flipped,
+        torch.tensor([[0.0, 0.01, 0.0]]).expand(batch, 3),
+    )
+    return scene_of(layers, (left, right))
+
+
 def with_noise(keypoints: Tensor, sigma_m: float, seed: int) -> Tensor:
     return keypoints + sigma_m * torch.randn(keypoints.shape, generator=torch.Generator().manual_seed(seed))
 

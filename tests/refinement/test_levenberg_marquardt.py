@@ -8,11 +8,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 import torch
 
 from interhandgen_core.contact.interaction import penetration_depth
-from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.pipelines.interhandgen import InterHandGen
@@ -22,37 +20,7 @@ from interhandgen_core.refinement.objective import FrameTargets
 from interhandgen_core.refinement.refiner import HandPriorRefiner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tiny_prior import write_tiny_prior
-from two_hand_scenes import Scene, apart, procedural_layers, scene_of, with_noise
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> InterHandGen:
-    return InterHandGen.from_pretrained(write_tiny_prior(tmp_path_factory.mktemp("prior")))
-
-
-@pytest.fixture(scope="module")
-def layers() -> tuple[HandLayer, HandLayer]:
-    return procedural_layers()
-
-
-def overlapping(layers: tuple[HandLayer, HandLayer], batch: int = 2) -> Scene:
-    """The right hand turned to lie along the left one, 1 cm from it: the palms go through each other."""
-    generator = torch.Generator().manual_seed(4)
-    left = HandParams(
-        0.1 * torch.randn(batch, 45, generator=generator),
-        torch.zeros(batch, 10),
-        torch.eye(3).expand(batch, 3, 3),
-        torch.zeros(batch, 3),
-    )
-    flipped = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, torch.pi]])).expand(batch, 3, 3)
-    right = HandParams(
-        0.1 * torch.randn(batch, 45, generator=generator),
-        torch.zeros(batch, 10),
-        flipped,
-        torch.tensor([[0.0, 0.01, 0.0]]).expand(batch, 3),
-    )
-    return scene_of(layers, (left, right))
+from two_hand_scenes import Scene, apart, overlapping, scene_of, with_noise
 
 
 def frame(refiner: HandPriorRefiner, scene: Scene, start: tuple[HandParams, HandParams], seed: int) -> FrameTargets:

@@ -26,19 +26,8 @@ from interhandgen_core.refinement.observation import HandObservation, TwoHandObs
 from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tiny_prior import TINY_DIFFUSION, write_tiny_object_prior, write_tiny_prior
-from two_hand_scenes import apart, mpjpe_mm, procedural_layers, scene_of, with_noise
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> InterHandGen:
-    return InterHandGen.from_pretrained(write_tiny_prior(tmp_path_factory.mktemp("prior")))
-
-
-@pytest.fixture(scope="module")
-def layers() -> tuple[HandLayer, HandLayer]:
-    return procedural_layers()
-
+from tiny_prior import TINY_DIFFUSION, write_tiny_object_prior
+from two_hand_scenes import apart, mpjpe_mm, scene_of, with_noise
 
 # ---------------------------------------------------------------- refine: independent estimates
 

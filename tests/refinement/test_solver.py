@@ -7,12 +7,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 import torch
 
 from interhandgen_core.contact.interaction import penetration_depth
-from interhandgen_core.geometry.rotations import axis_angle_to_matrix
-from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.pipelines.interhandgen import InterHandGen
 from interhandgen_core.refinement.configuration import RefinerConfig
@@ -20,20 +17,9 @@ from interhandgen_core.refinement.observation import TwoHandObservation
 from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tiny_prior import write_tiny_prior
-from two_hand_scenes import Scene, apart, procedural_layers, scene_of
+from two_hand_scenes import Scene, apart, overlapping, scene_of
 
 CONFIG = RefinerConfig(batch_iterations=20)
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> InterHandGen:
-    return InterHandGen.from_pretrained(write_tiny_prior(tmp_path_factory.mktemp("prior")))
-
-
-@pytest.fixture(scope="module")
-def layers() -> tuple[HandLayer, HandLayer]:
-    return procedural_layers()
 
 
 def reference(model: InterHandGen) -> HandPriorRefiner:
@@ -44,25 +30,6 @@ def reference(model: InterHandGen) -> HandPriorRefiner:
         left, right, free, replace(targets, near=None), iterations
     )
     return refiner
-
-
-def overlapping(layers: tuple[HandLayer, HandLayer]) -> Scene:
-    """The right hand turned to lie along the left one, 1 cm from it: the palms go through each other."""
-    generator = torch.Generator().manual_seed(4)
-    left = HandParams(
-        0.1 * torch.randn(2, 45, generator=generator),
-        torch.zeros(2, 10),
-        torch.eye(3).expand(2, 3, 3),
-        torch.zeros(2, 3),
-    )
-    flipped = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, torch.pi]])).expand(2, 3, 3)
-    right = HandParams(
-        0.1 * torch.randn(2, 45, generator=generator),
-        torch.zeros(2, 10),
-        flipped,
-        torch.tensor([[0.0, 0.01, 0.0]]).expand(2, 3),
-    )
-    return scene_of(layers, (left, right))
 
 
 def refined(refiner: HandPriorRefiner, scene: Scene) -> RefinedHands:

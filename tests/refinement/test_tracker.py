@@ -23,19 +23,7 @@ from interhandgen_core.refinement.observation import PALM_KEYPOINTS, HandObserva
 from interhandgen_core.refinement.refiner import HandPriorRefiner, RefinedHands
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tiny_prior import write_tiny_prior
-from two_hand_scenes import Scene, apart, mpjpe_mm, procedural_layers, with_noise
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> InterHandGen:
-    return InterHandGen.from_pretrained(write_tiny_prior(tmp_path_factory.mktemp("prior")))
-
-
-@pytest.fixture(scope="module")
-def layers() -> tuple[HandLayer, HandLayer]:
-    return procedural_layers()
-
+from two_hand_scenes import Scene, apart, mpjpe_mm, with_noise
 
 STREAM_FRAMES = 10
 
