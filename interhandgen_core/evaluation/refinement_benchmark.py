@@ -67,8 +67,11 @@ VARIANTS: dict[str, Variant] = {
     "fit": DATA_ONLY,
     "prior off": {"prior_weight": 0.0},
     "prior on": {},
-    # The same objective solved by L-BFGS (the solver of every frame before Levenberg-Marquardt).
-    "prior on, L-BFGS": {"stream_solver": "lbfgs"},
+    # The same objective solved by L-BFGS (the solver of every frame before Levenberg-Marquardt), with
+    # Eq. 9's target re-taken at every frame as before.
+    "prior on, L-BFGS": {"stream_solver": "lbfgs", "prior_reuse_distance": 0.0},
+    # Eq. 9's target re-taken at every frame (refinement/prior_target.py's reference).
+    "prior on, target every frame": {"prior_reuse_distance": 0.0},
 }
 
 

@@ -49,6 +49,10 @@ class RefinerConfig(ConfigBase):
         a deterministic function of the state and adds no jitter of its own (not in the paper).
     prior_noise_draws: noise draws averaged in the forward-reverse step, an even number (antithetic
         pairs, refinement/prior_term.py); one denoiser call on a batch of draws x 2 x rows.
+    prior_reuse_distance: a stream's frame re-takes Eq. 9's target (one denoiser call) only when the prior's
+        view of the state (pair_states, normalised units) moved more than this (root mean square over its
+        dimensions) since it was last taken; in between, the correction taken then is applied to the new
+        state (refinement/prior_target.py). 0: every frame.
     prior_placement_distance_m: the prior judges where one hand is relative to the other only
         while the hands are closer than this (closest vertices): it learned interacting hands
         (paper 4.1), so for hands apart it knows their articulation but not their placement, and
@@ -109,6 +113,9 @@ class RefinerConfig(ConfigBase):
     betas_weight: float = setting(0.05, low=0.0, help="weight of the mean squared betas")
     prior_timestep: int = setting(30, low=0, help="t of the forward-reverse step of Eq. 9 (< the model's T)")
     prior_noise_draws: int = setting(8, low=2, help="noise draws averaged in the prior term; even")
+    prior_reuse_distance: float = setting(
+        0.3, low=0.0, help="a stream re-takes Eq. 9's target once its state moved more than this (rms, normalised)"
+    )
     prior_placement_distance_m: float = setting(
         0.02, low=0.0, units="metres", help="the prior judges the hands' placement only when closer than this"
     )

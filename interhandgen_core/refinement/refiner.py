@@ -47,6 +47,7 @@ from interhandgen_core.refinement.issues import ThrottledLog
 from interhandgen_core.refinement.levenberg_marquardt import LevenbergMarquardtSolver
 from interhandgen_core.refinement.objective import FrameTargets, RefinementObjective, hands_near
 from interhandgen_core.refinement.observation import TwoHandObservation
+from interhandgen_core.refinement.prior_target import PriorTarget
 from interhandgen_core.refinement.prior_term import antithetic_noise
 from interhandgen_core.refinement.side_targets import SideTargets, observation_to_targets
 from interhandgen_core.refinement.solver import HandsSolver
@@ -136,6 +137,7 @@ class HandPriorRefiner:
         self.starts = StartStates(model.left_layer, model.right_layer, mean, device)
         self._log = ThrottledLog(self.config.warning_interval_s, logger)
         self.tracker = HandTracker()
+        self.prior_target = PriorTarget(self.objective)
         self._last_time_s: float | None = None  # the last step's timestamp, seconds
 
     @classmethod
@@ -171,6 +173,7 @@ class HandPriorRefiner:
     def reset(self) -> None:
         """Forget the stream: the next ``step`` starts tracking afresh."""
         self.tracker.reset()
+        self.prior_target.reset()
         self._last_time_s = None
 
     def _restart_on_time(self, time_s: float | None, silence_s: float | None, issues: list[str]) -> None:
@@ -279,7 +282,7 @@ class HandPriorRefiner:
             # Warm-started, the state moves little within a frame: Eq. 9's detached target is taken
             # once at the start of the frame instead of at every evaluation (a denoiser call saved
             # per evaluation); a fresh start is far from its end, so it recomputes the target.
-            plan.targets.prior_estimate, plan.targets.placement = self.objective.prior_estimate(
+            plan.targets.prior_estimate, plan.targets.placement = self.prior_target(
                 plan.states["left"], plan.states["right"], plan.targets
             )
         solve = self.stream_solver.solve if config.stream_solver == "levenberg_marquardt" else self.solver.solve_staged
