@@ -47,7 +47,16 @@ def test_bench_refine_reports_every_variant(
     assert main([*args, "--json", str(report)]) == 0
     rows = json.loads(report.read_text())
     pooled = [r for r in rows if r["sequence"] == "all"]
-    variants = ["observed", "One-Euro", "per-frame", "fit", "prior off", "prior on", "prior on, L-BFGS", "prior on, target every frame"]
+    variants = [
+        "observed",
+        "One-Euro",
+        "per-frame",
+        "fit",
+        "prior off",
+        "prior on",
+        "prior on, L-BFGS",
+        "prior on, target every frame",
+    ]
     assert [r["variant"] for r in pooled] == variants
     for row in rows:
         assert row["what"] == "refine" and row["batch"] == 1 and row["backend"] == "torch"
@@ -81,7 +90,16 @@ def test_bench_refine_wide_suite_has_every_row_and_column_pooled_and_per_sequenc
     args = ["bench", "refine", "--suite", "wide", "--sequences", "2", "--frames", "4", "--quiet"]
     assert main([*args, "--checkpoint", str(tiny_checkpoint), "--one-euro-beta", "3", "--json", str(report)]) == 0
     rows = json.loads(report.read_text())
-    variants = ["observed", "One-Euro", "per-frame", "fit", "prior off", "prior on", "prior on, L-BFGS", "prior on, target every frame"]
+    variants = [
+        "observed",
+        "One-Euro",
+        "per-frame",
+        "fit",
+        "prior off",
+        "prior on",
+        "prior on, L-BFGS",
+        "prior on, target every frame",
+    ]
     assert [(r["sequence"], r["variant"]) for r in rows] == [(s, v) for s in ("all", 0, 1) for v in variants]
     assert [r["name"] for r in rows if r["variant"] == "fit"] == ["", WIDE_SUITE[0].name, WIDE_SUITE[1].name]
     for row in rows:
