@@ -60,9 +60,10 @@ class RefinerConfig(ConfigBase):
     penetration_gate_m: the penetration term is evaluated only on rows whose two skeletons (start of
         the frame, or the observation) come closer than this; farther hands cannot touch within a
         frame, and a frame without touching hands needs no mesh (keypoints only: ~5x cheaper).
-    penetration_tolerance_m: a frame is first solved without the penetration term; only a result whose
-        deepest vertex is more than this behind the other hand's surface is solved again with it
-        (refinement/solver.py, ``solve_staged``).
+    penetration_tolerance_m: L-BFGS (refine, and stream_solver "lbfgs") first solves without the penetration
+        term; only a result whose deepest vertex is more than this behind the other hand's surface is solved
+        again with it (refinement/solver.py, ``solve_staged``). Levenberg-Marquardt does not stop early while a
+        vertex is deeper than this (refinement/levenberg_marquardt.py).
     robust_scale_m: scale of the robust keypoint error; residuals far above it count as outliers.
     velocity_damping: fraction of the last frame's velocity the smoothness prediction keeps, [0, 1].
     min_keypoints: fewest finite keypoints (of 21) that make a hand observed this frame.
