@@ -268,7 +268,9 @@ def _poisson_mesh(points: NDArray[np.float64], normals: NDArray[np.float64]) -> 
 
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(points)))
     cloud.normals = o3d.utility.Vector3dVector(np.ascontiguousarray(normals))
-    surface, _ = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(cloud, depth=_POISSON_DEPTH)
+    # One thread: open3d's multithreaded Poisson segfaults at random (isl-org/Open3D#6828, mkazhdan/PoissonRecon
+    # #298; seen here once in a CI run, exit -11); on this machine's 2 cores the single thread costs little.
+    surface, _ = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(cloud, depth=_POISSON_DEPTH, n_threads=1)
     mesh = trimesh.Trimesh(np.asarray(surface.vertices), np.asarray(surface.triangles), process=True)
     pieces = [piece for piece in mesh.split(only_watertight=True) if len(piece.faces) >= 4]
     largest = max(pieces, key=lambda piece: len(piece.faces)) if pieces else None
