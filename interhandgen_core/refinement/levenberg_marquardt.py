@@ -14,21 +14,24 @@ Notation (code -> meaning; per row b of B independent rows):
                                         of VARIABLE_SCALE (refinement/solver.py); starts at 0
     m           mask        (B, N)      1 for the dimensions of the hands that move
     x(u)                                x0 + m * u * s
-    e(u)        residuals   (B, R)      RefinementObjective.residuals; E(u) = |e(u)|^2
+    e(u)        residuals   (B, R)      RefinementObjective.residuals (with Eq. 7's pairs at u)
+    E(u)        cost        (B,)        the objective: |e(u)|^2 without the pairs, plus Eq. 7
     J           jacobian    (B, R, N)   de/du, (e(u + h d_n) - e(u)) / h per column n
     A, g                    (B, N, N), (B, N)   J^T J and J^T e
     lambda      damping     (B,)        Marquardt's damping, per row
 
-    delta = -(A + lambda diag(A) + epsilon I)^-1 g        (Marquardt 1963, scaled damping)
-    tried for lambda x (1, 10, 100) at once; the lowest E is taken if it lowers E (lambda <- its
-    lambda / 3), else the step is refused and lambda <- 400 lambda.
+    delta = -(A + lambda (diag(A) + I) + epsilon I)^-1 g   (Marquardt 1963; the identity keeps the
+                                                            step bounded along dimensions of A near 0)
+    a step that lowers E is taken (lambda /= 3), else refused (lambda *= 10). The trial is linearised
+    at once, so a taken step costs one batched evaluation; a frame stops after ``iterations``, or once
+    a taken step gained less than RefinerConfig.converged_decrease of E and no vertex lies deeper than
+    penetration_tolerance_m behind the other hand.
 
-A state started afresh (far from its end) re-takes Eq. 9's target at the start of every
-iteration instead of once per frame. Penetration (Eq. 7) is not a sum of squares; the staged
-solve (refinement/solver.py ``solve_staged``) solves the rows whose result interpenetrates
-again with L-BFGS and the penetration term, as it does after an L-BFGS first stage.
-``HandsSolver.solve`` (L-BFGS on the same objective) is the reference; tests/refinement/
-test_levenberg_marquardt.py compares the two.
+Penetration (Eq. 7) is no sum of squares: its vertex pairs are found at each linearisation and enter
+as reweighted depth residuals (objective.py ``PenetrationPairs``); a step is judged on E with Eq. 7
+itself. A state started afresh (far from its end) re-takes Eq. 9's target at every iteration
+instead of once per frame. ``HandsSolver.solve`` (L-BFGS on the same objective) is the reference;
+tests/refinement/test_levenberg_marquardt.py compares the two.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ class LevenbergMarquardtSolver:
 
     def __init__(self, objective: RefinementObjective) -> None:
         self.objective = objective
-        # A float64 twin of the hand layers and the normaliser: central differences need the digits.
+        # A float64 twin of the hand layers and the normaliser: forward differences need the digits.
         self._double = copy.copy(objective)
         self._double.left_layer = copy.deepcopy(objective.left_layer).double()
         self._double.right_layer = copy.deepcopy(objective.right_layer).double()
