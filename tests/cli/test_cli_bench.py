@@ -21,6 +21,19 @@ def test_bench_bad_batches_exit_2(batches: str, capsys: pytest.CaptureFixture[st
     assert "usage: interhandgen bench" in capsys.readouterr().err
 
 
+# The rows bench refine reports, in order: the tracker's keypoints, then every variant it runs.
+VARIANT_ROWS = [
+    "observed",
+    "One-Euro",
+    "per-frame",
+    "fit",
+    "prior off",
+    "prior on",
+    "prior on, L-BFGS",
+    "prior on, target every frame",
+]
+
+
 def test_bench_missing_checkpoint_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.safetensors"
     assert main(["bench", "--what", "denoiser", "--batches", "1", "--checkpoint", str(missing)]) == 1
@@ -47,16 +60,7 @@ def test_bench_refine_reports_every_variant(
     assert main([*args, "--json", str(report)]) == 0
     rows = json.loads(report.read_text())
     pooled = [r for r in rows if r["sequence"] == "all"]
-    variants = [
-        "observed",
-        "One-Euro",
-        "per-frame",
-        "fit",
-        "prior off",
-        "prior on",
-        "prior on, L-BFGS",
-        "prior on, target every frame",
-    ]
+    variants = VARIANT_ROWS
     assert [r["variant"] for r in pooled] == variants
     for row in rows:
         assert row["what"] == "refine" and row["batch"] == 1 and row["backend"] == "torch"
@@ -90,16 +94,7 @@ def test_bench_refine_wide_suite_has_every_row_and_column_pooled_and_per_sequenc
     args = ["bench", "refine", "--suite", "wide", "--sequences", "2", "--frames", "4", "--quiet"]
     assert main([*args, "--checkpoint", str(tiny_checkpoint), "--one-euro-beta", "3", "--json", str(report)]) == 0
     rows = json.loads(report.read_text())
-    variants = [
-        "observed",
-        "One-Euro",
-        "per-frame",
-        "fit",
-        "prior off",
-        "prior on",
-        "prior on, L-BFGS",
-        "prior on, target every frame",
-    ]
+    variants = VARIANT_ROWS
     assert [(r["sequence"], r["variant"]) for r in rows] == [(s, v) for s in ("all", 0, 1) for v in variants]
     assert [r["name"] for r in rows if r["variant"] == "fit"] == ["", WIDE_SUITE[0].name, WIDE_SUITE[1].name]
     for row in rows:
