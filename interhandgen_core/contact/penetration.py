@@ -67,7 +67,7 @@ SignedDistance = Callable[[Tensor], Tensor]
 # On the CPU, points further than this outside the bounding box of the other point set are not searched
 # (geometry/tree_nearest.nearest_indices): in front of a closed surface, Eq. 8 reads 0 there. Two
 # hand vertex spacings (about 5 mm each); tests/contact/test_penetration.py compares with the full search.
-SEARCH_MARGIN_M = 0.01
+_SEARCH_MARGIN_M = 0.01
 
 _CENTIMETRES_PER_METRE = 100.0
 
@@ -136,9 +136,9 @@ def penetration_loss(
         to_other, from_other = indices
     elif use_trees(vertices):  # the same nearest vertices, by k-d trees (geometry/tree_nearest.py)
         if symmetric:
-            to_other, from_other = nearest_indices_both_ways(vertices, other_vertices, SEARCH_MARGIN_M)
+            to_other, from_other = nearest_indices_both_ways(vertices, other_vertices, _SEARCH_MARGIN_M)
         else:
-            to_other = nearest_indices(vertices, other_vertices, SEARCH_MARGIN_M)
+            to_other = nearest_indices(vertices, other_vertices, _SEARCH_MARGIN_M)
     loss = _searched_penetration(vertices, other_vertices, other_normals, to_other).mean(-1)
     if symmetric:
         if normals is None:
@@ -161,7 +161,7 @@ def hand_pair_indices(
     """
     if not use_trees(vertices):
         return None
-    vertices, other_vertices, margin = vertices.detach(), other_vertices.detach(), SEARCH_MARGIN_M + travel
+    vertices, other_vertices, margin = vertices.detach(), other_vertices.detach(), _SEARCH_MARGIN_M + travel
     if other_trees is None:
         return nearest_indices_both_ways(vertices, other_vertices, margin)
     return other_trees.nearest(vertices, margin), nearest_indices(other_vertices, vertices, margin)
@@ -172,13 +172,16 @@ class HandPairDepths:
     """Each hand against the nearest vertex of the other (depth_behind_nearest), metres.
 
     right_depth, right_distance (B, V_r): right vertices against the left surface;
-    left_depth, left_distance (B, V_l): left vertices against the right surface.
+    left_depth, left_distance (B, V_l): left vertices against the right surface;
+    left_normals (B, V_l, 3), right_normals (B, V_r, 3): the unit vertex normals the depths were taken along.
     """
 
     right_depth: Tensor
     right_distance: Tensor
     left_depth: Tensor
     left_distance: Tensor
+    left_normals: Tensor
+    right_normals: Tensor
 
 
 def hand_pair_depths(
@@ -196,7 +199,7 @@ def hand_pair_depths(
     right_normals = vertex_normals(right_vertices, right_faces)
     right_depth, right_distance = depth_behind_nearest(right_vertices, left_vertices, left_normals, right_to_left)
     left_depth, left_distance = depth_behind_nearest(left_vertices, right_vertices, right_normals, left_to_right)
-    return HandPairDepths(right_depth, right_distance, left_depth, left_distance)
+    return HandPairDepths(right_depth, right_distance, left_depth, left_distance, left_normals, right_normals)
 
 
 def margin_penetration(depth: Tensor, margin: float) -> Tensor:
@@ -282,7 +285,7 @@ def object_guidance_terms(
     if not use_trees(vertices):
         index = None
     elif reach is None or not _one_cloud(object_points):
-        index = nearest_indices(object_points, vertices, SEARCH_MARGIN_M)
+        index = nearest_indices(object_points, vertices, _SEARCH_MARGIN_M)
     else:
         index = nearest_indices_within(object_points[0], vertices, signed.detach() < 2.0 * reach, reach)
     if normals is None:

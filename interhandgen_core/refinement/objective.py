@@ -22,14 +22,13 @@ import torch
 from torch import Tensor
 
 from interhandgen_core.contact.penetration import (
-    SEARCH_MARGIN_M,
-    depth_behind_nearest,
+    hand_pair_depths,
+    hand_pair_indices,
     one_way_penetration,
     penetration_loss,
 )
 from interhandgen_core.geometry.nearest import nearest_neighbors_both_ways
 from interhandgen_core.geometry.normals import vertex_normals
-from interhandgen_core.geometry.tree_nearest import nearest_indices_both_ways, use_trees
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.keypoints import KEYPOINT_PARENTS, NUM_KEYPOINTS
 from interhandgen_core.hands.layer import HandLayer
@@ -282,23 +281,26 @@ class RefinementObjective:
         surface along its normal (B,) metres, 0 where none (``deepest_penetration`` reports the distance to
         the nearest vertex instead, Eq. 7's measure, which is never smaller)."""
         left_v, right_v = self.left_layer(left).vertices, self.right_layer(right).vertices
-        left_n = vertex_normals(left_v, self.left_layer.faces)
-        right_n = vertex_normals(right_v, self.right_layer.faces)
-        if use_trees(right_v):
-            right_to_left, left_to_right = nearest_indices_both_ways(right_v, left_v, SEARCH_MARGIN_M)
-        else:
-            right_to_left, left_to_right = nearest_neighbors_both_ways(right_v, left_v)
+        indices = hand_pair_indices(right_v, left_v)  # k-d trees on the CPU; elsewhere all pairs
+        right_to_left, left_to_right = indices if indices is not None else nearest_neighbors_both_ways(right_v, left_v)
+        depths = hand_pair_depths(
+            left_v,
+            self.left_layer.faces,
+            right_v,
+            self.right_layer.faces,
+            right_to_left.clamp_min(0),
+            left_to_right.clamp_min(0),
+        )
         weight = self.config.penetration_weight
         found = []  # per direction: (row, penetrating vertex, its nearest other vertex, D0, d0 (cm), normal, V)
         total = left_v.new_zeros(left_v.shape[0])
         deepest = left_v.new_zeros(left_v.shape[0])
-        for sign, vertices, other, other_normals, index in (
-            (1.0, right_v, left_v, left_n, right_to_left),
-            (-1.0, left_v, right_v, right_n, left_to_right),
+        for sign, vertices, other_normals, index, depth, distance in (
+            (1.0, right_v, depths.left_normals, right_to_left, depths.right_depth, depths.right_distance),
+            (-1.0, left_v, depths.right_normals, left_to_right, depths.left_depth, depths.left_distance),
         ):
             searched = (index >= 0) & near[:, None]
             nearest = index.clamp_min(0)
-            depth, distance = depth_behind_nearest(vertices, other, other_normals, nearest)
             inside = searched & (depth > 0)
             total = total + weight * _CM * torch.where(inside, distance, 0.0).sum(-1) / vertices.shape[1]
             deepest = torch.maximum(deepest, torch.where(inside, depth, 0.0).amax(-1))
