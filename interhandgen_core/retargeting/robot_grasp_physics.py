@@ -53,7 +53,7 @@ import numpy as np
 from mujoco import rollout
 from numpy.typing import NDArray
 
-from interhandgen_core.config import ConfigBase, setting
+from interhandgen_core.config import ConfigBase, setting, setting_like
 from interhandgen_core.errors import DataError
 from interhandgen_core.io.robot_hand_files import RobotSide
 from interhandgen_core.physics.configuration import GraspPhysicsConfig
@@ -108,12 +108,10 @@ class RobotGraspPhysicsConfig(ConfigBase):
         units="metres",
         help="a retargeted fingertip within this of the surface is fitted onto it",
     )
-    max_initial_penetration: float = setting(
+    max_initial_penetration: float = setting_like(
+        GraspPhysicsConfig,
+        "max_initial_penetration",
         0.03,
-        low=0.0,
-        low_open=True,
-        allow_inf=True,
-        units="metres",
         help="a robot hand that starts deeper than this inside the object (after the fit) fails the grasp",
     )
     max_back_off: float = setting(
