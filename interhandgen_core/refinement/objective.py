@@ -17,6 +17,7 @@ Every term is per row, so that independent rows (a batch of estimates) do not mi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -110,6 +111,16 @@ class PenetrationPairs:
     right_pos: Tensor
     normal: Tensor
     factor: Tensor
+
+
+class HandPoints(NamedTuple):
+    """The points of B two-hand states the residuals read, metres, world frame: keypoints (B, 21, 3) per hand,
+    and the vertices of a PenetrationPairs (B, K_l, 3), (B, K_r, 3) (its left_ids, right_ids), None without."""
+
+    left_keypoints: Tensor
+    right_keypoints: Tensor
+    left_vertices: Tensor | None = None
+    right_vertices: Tensor | None = None
 
 
 def hands_near(left_keypoints: Tensor, right_keypoints: Tensor, gate_m: float) -> Tensor:
@@ -226,15 +237,32 @@ class RefinementObjective:
         (targets.prior_estimate and targets.placement set) when prior_weight > 0. The Geman-McClure error
         becomes the residual (J - K) s / sqrt(r^2 + s^2), whose square is rho(r). Row order: left data,
         right data (63 each), smoothness (63 each), pose (45 each), betas (10 each), then the prior's
-        anchor (55) and other hand (64) when prior_weight > 0, then with ``pairs`` 3 per pair of Eq. 7's
+        anchor (55) and other hand (64) when prior_weight > 0, then with ``pairs`` one per pair of Eq. 7's
         least-squares form (PenetrationPairs).
         """
-        c = self.config
+        return self.residuals_at(left, right, self.hand_points(left, right, pairs), targets, pairs)
+
+    def hand_points(self, left: HandParams, right: HandParams, pairs: PenetrationPairs | None = None) -> HandPoints:
+        """left, right (B,) -> HandPoints: the keypoints, and the vertices of ``pairs`` where given (no mesh)."""
         if pairs is None:
-            left_kp, right_kp = self.left_layer.keypoints(left), self.right_layer.keypoints(right)
-        else:
-            left_kp, left_v = self.left_layer.keypoints_and_vertices(left, pairs.left_ids)
-            right_kp, right_v = self.right_layer.keypoints_and_vertices(right, pairs.right_ids)
+            return HandPoints(self.left_layer.keypoints(left), self.right_layer.keypoints(right))
+        left_kp, left_v = self.left_layer.keypoints_and_vertices(left, pairs.left_ids)
+        right_kp, right_v = self.right_layer.keypoints_and_vertices(right, pairs.right_ids)
+        return HandPoints(left_kp, right_kp, left_v, right_v)
+
+    def residuals_at(
+        self,
+        left: HandParams,
+        right: HandParams,
+        points: HandPoints,
+        targets: FrameTargets,
+        pairs: PenetrationPairs | None = None,
+    ) -> Tensor:
+        """``residuals`` with the hands' points given: points = hand_points(left, right, pairs), or the same
+        points gathered from fewer evaluations (levenberg_marquardt.py evaluates each hand only on the
+        states that move it)."""
+        c = self.config
+        left_kp, right_kp = points.left_keypoints, points.right_keypoints
         dtype = left_kp.dtype
         lp, rp = targets.left_present.to(dtype)[:, None], targets.right_present.to(dtype)[:, None]
         parts = [
@@ -267,7 +295,9 @@ class RefinementObjective:
                 )
             ]
         if pairs is not None:
-            offsets = (right_v[:, pairs.right_pos] - left_v[:, pairs.left_pos]) * _CM
+            if points.left_vertices is None or points.right_vertices is None:
+                raise ValueError("residuals with penetration pairs need the pairs' vertices in points")
+            offsets = (points.right_vertices[:, pairs.right_pos] - points.left_vertices[:, pairs.left_pos]) * _CM
             parts.append(-(offsets * pairs.normal).sum(-1) * pairs.factor)
         return torch.cat(parts, dim=-1)
 

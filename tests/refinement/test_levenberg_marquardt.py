@@ -5,6 +5,7 @@ L-BFGS (HandsSolver.solve) on the same frames, hands apart and hands through eac
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -126,6 +127,50 @@ def test_difference_jacobian_matches_autograd(model: InterHandGen, layers: tuple
     scale = exact.abs().max()
     assert float((here.jacobian[0] - exact).abs().max()) < 1e-5 * float(scale)
     torch.testing.assert_close(here.residual[0], residuals(u))
+
+
+def test_each_hand_evaluated_on_its_own_columns_equals_every_state(
+    model: InterHandGen, layers: tuple[HandLayer, HandLayer]
+) -> None:
+    """_points_by_hand (each hand on the base and its own columns, gathered) against hand_points on all N + 1
+    states of two rows, with Eq. 7's pairs' vertices: the same points."""
+    refiner = HandPriorRefiner(model)
+    solver = LevenbergMarquardtSolver(refiner.objective)
+    scene = overlapping(layers, batch=2)
+    targets = _as_double(frame(refiner, scene, (scene.left, scene.right), seed=5))
+    base = torch.stack([scene.left.to_vector(), scene.right.to_vector()]).double()
+    mask = torch.ones(2, 128, dtype=torch.float64)
+    u = 0.1 * torch.randn(2, 128, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    pairs, _, _ = solver._pairs(base, u, mask, targets)
+    assert pairs is not None
+    states = torch.cat([u[None], u[None] + 1e-3 * torch.eye(128, dtype=torch.float64)[:, None]]).reshape(-1, 128)
+    vectors = solver._vectors(base, states, mask)
+    gathered = solver._points_by_hand(vectors, pairs, batch=2)
+    every = solver._double.hand_points(HandParams.from_vector(vectors[0]), HandParams.from_vector(vectors[1]), pairs)
+    for a, b in zip(gathered, every, strict=True):
+        assert a is not None and b is not None
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_a_deadline_passed_runs_one_iteration_and_keeps_the_best_state(
+    model: InterHandGen, layers: tuple[HandLayer, HandLayer]
+) -> None:
+    """A deadline already past: the first iteration runs and no other (the same state as iterations=1), and the
+    objective is no higher than at the start; a deadline far ahead changes nothing."""
+    refiner = HandPriorRefiner(model)
+    scene = overlapping(layers, batch=1)
+    start = perturbed(scene, seed=8)
+    targets = frame(refiner, scene, start, seed=9)
+    free = torch.ones(2, 1, dtype=torch.bool)
+    solve = refiner.stream_solver.solve
+    late = solve(*start, free, replace(targets), 8, deadline=0.0)
+    one = solve(*start, free, replace(targets), 1)
+    for a, b in zip(late, one, strict=True):
+        torch.testing.assert_close(a.to_vector(), b.to_vector(), rtol=0, atol=0)
+    assert float(objective_value(refiner, late, targets)[0]) <= float(objective_value(refiner, start, targets)[0])
+    unhurried = solve(*start, free, replace(targets), 8, deadline=time.perf_counter() + 3600.0)
+    for a, b in zip(unhurried, solve(*start, free, replace(targets), 8), strict=True):
+        torch.testing.assert_close(a.to_vector(), b.to_vector(), rtol=0, atol=0)
 
 
 def test_reaches_the_minimum_lbfgs_finds(model: InterHandGen, layers: tuple[HandLayer, HandLayer]) -> None:
