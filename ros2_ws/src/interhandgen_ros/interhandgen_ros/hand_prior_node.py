@@ -66,7 +66,7 @@ from interhandgen_ros.node_base import InterHandGenNode
 from interhandgen_ros.parameters import HAND_PRIOR_PARAMETERS
 
 # Refiner fields that follow node parameters of the same name, read at every frame.
-TUNABLE = ("stream_solver", "iterations", "prior_weight", "penetration_weight", "smoothness_weight")
+TUNABLE = ("stream_solver", "iterations", "frame_budget_s", "prior_weight", "penetration_weight", "smoothness_weight")
 
 
 class HandPriorNode(InterHandGenNode):
@@ -229,6 +229,8 @@ class HandPriorNode(InterHandGenNode):
                 continue  # never commanded: nothing a robot could follow
             self._robot[f"{side}_joints"].publish(message.joint_state)
             self._robot[f"{side}_command"].publish(message)
+            if not markers_due:
+                continue
             markers.markers += robot_hand_markers(
                 commands.link_positions[0],
                 retargeter.hand.point_keypoints,

@@ -34,8 +34,10 @@ def mesh_marker(
     marker.scale.x = marker.scale.y = marker.scale.z = 1.0
     marker.color = ColorRGBA(r=colour[0], g=colour[1], b=colour[2], a=float(alpha))
     marker.lifetime = Duration(sec=0)  # until replaced
-    corners = vertices.detach().double().cpu().numpy()[faces.detach().cpu().numpy().reshape(-1)]
-    marker.points = [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in corners]
+    # One Point per vertex, shared by the faces around it: a sixth of the messages of one per corner
+    # (building them in Python is what a mesh marker costs; a corner is a reference to its vertex's).
+    points = [Point(x=x, y=y, z=z) for x, y, z in vertices.detach().double().cpu().tolist()]
+    marker.points = [points[v] for v in faces.detach().cpu().reshape(-1).tolist()]
     return marker
 
 
