@@ -31,6 +31,7 @@ Tracking rules (RefinerConfig), all reported in ``RefinedHands.issues`` and logg
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -273,6 +274,7 @@ class HandPriorRefiner:
                 "call it once per frame, or use refine for independent estimates"
             )
         config = self.config
+        deadline = time.perf_counter() + config.frame_budget_s if config.frame_budget_s > 0 else None
         sides, issues = self._targets(observation)
         self._restart_on_time(time_s, silence_s, issues)
         plan = self.tracker.plan(sides, config, self.starts, self.model.device)
@@ -285,8 +287,11 @@ class HandPriorRefiner:
             plan.targets.prior_estimate, plan.targets.placement = self.prior_target(
                 plan.states["left"], plan.states["right"], plan.targets
             )
-        solve = self.stream_solver.solve if config.stream_solver == "levenberg_marquardt" else self.solver.solve_staged
-        left, right = solve(plan.states["left"], plan.states["right"], plan.free, plan.targets, plan.iterations)
+        states = (plan.states["left"], plan.states["right"], plan.free, plan.targets, plan.iterations)
+        if config.stream_solver == "levenberg_marquardt":
+            left, right = self.stream_solver.solve(*states, deadline=deadline)
+        else:
+            left, right = self.solver.solve_staged(*states)
         left, right = self._bounded(left, right, issues)
         left_kp, right_kp = self.solver.keypoints(left, right)
         result = self.tracker.advance(plan, {"left": (left, left_kp), "right": (right, right_kp)}, config)

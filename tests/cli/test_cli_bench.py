@@ -31,6 +31,7 @@ VARIANT_ROWS = [
     "prior on",
     "prior on, L-BFGS",
     "prior on, target every frame",
+    "prior on, 25 ms a frame",
 ]
 
 

@@ -232,6 +232,7 @@ HAND_PRIOR_PARAMETERS = (
     ),
     mirrored("stream_solver", RefinerConfig, "stream_solver"),
     mirrored("iterations", RefinerConfig, "iterations"),
+    mirrored("frame_budget_s", RefinerConfig, "frame_budget_s"),
     mirrored("prior_weight", RefinerConfig, "prior_weight"),
     mirrored("penetration_weight", RefinerConfig, "penetration_weight"),
     mirrored("smoothness_weight", RefinerConfig, "smoothness_weight"),
@@ -239,8 +240,7 @@ HAND_PRIOR_PARAMETERS = (
     ParameterSpec(
         "markers_max_hz",
         10.0,
-        "most marker updates per second (meshes cost about 20 ms a frame to build on a CPU; the states are "
-        "published for every refined frame whatever this is)",
+        "most marker updates per second (the states are published for every refined frame whatever this is)",
         0.0,
         1000.0,
         low_open=True,
