@@ -57,14 +57,23 @@ class PerFrameFit:
     batch: int = 64
 
 
+@dataclass(frozen=True)
+class RealTime:
+    """A variant that streams each sequence in real time at its frame rate, as hand_prior_node does with a live
+    tracker on this machine: a frame arrives every 1 / fps seconds of the wall clock; the refiner takes the
+    newest one waiting whenever it is free, and the frames that a newer one replaced meanwhile are superseded
+    (counted). A frame's output is its own refined state, or for a superseded frame the last one refined before
+    it (what a robot following the stream holds). ``hurry``: step's interrupt answers whether a newer frame has
+    arrived (hand_prior_node's hurry_when_behind). ``overrides``: RefinerConfig fields."""
+
+    overrides: dict[str, Any]
+    hurry: bool = False
+
+
 DATA_ONLY = {"prior_weight": 0.0, "penetration_weight": 0.0, "smoothness_weight": 0.0}
 # A variant is a refiner (RefinerConfig overrides: a refiner change needs no change here), a per-frame
 # fit or a One-Euro filter of the tracker's keypoints (its configuration).
-Variant = dict[str, Any] | OneEuroConfig | PerFrameFit
-# frame_budget_s that keeps hand_prior_node up with a 30 Hz tracker on this project's 2-core CPU: the period
-# (33 ms) less the node's own time around the refinement (README "Rate").
-REAL_TIME_FRAME_BUDGET_S = 0.025
-
+Variant = dict[str, Any] | OneEuroConfig | PerFrameFit | RealTime
 VARIANTS: dict[str, Variant] = {
     "One-Euro": OneEuroConfig(),
     "per-frame": PerFrameFit(DATA_ONLY),
@@ -76,8 +85,10 @@ VARIANTS: dict[str, Variant] = {
     "prior on, L-BFGS": {"stream_solver": "lbfgs", "prior_reuse_distance": 0.0},
     # Eq. 9's target re-taken at every frame (refinement/prior_target.py's reference).
     "prior on, target every frame": {"prior_reuse_distance": 0.0},
-    # Each frame within a budget of this machine's time (frame_budget_s): rate bought with accuracy.
-    f"prior on, {1000 * REAL_TIME_FRAME_BUDGET_S:g} ms a frame": {"frame_budget_s": REAL_TIME_FRAME_BUDGET_S},
+    # Streamed at the sequences' rate on the wall clock, as hand_prior_node meets a live tracker: frames
+    # superseded while the refiner is busy, or (hurried) its frames cut short once a newer one is waiting.
+    "prior on, real time": RealTime({}),
+    "prior on, real time, hurried": RealTime({}, hurry=True),
 }
 
 
@@ -115,6 +126,7 @@ class _Track:
     depth: Tensor | None
     latencies: list[float]
     confidence: Tensor | None = None
+    superseded: int | None = None  # frames a newer one replaced before they were refined (RealTime)
 
 
 def _refined_tracks(
@@ -132,6 +144,63 @@ def _refined_tracks(
             latencies.append(1000.0 * (time.perf_counter() - start))
             bar.update(1)
         tracks.append(_mesh_track(model, RefinedHands.cat(frames), latencies))
+    return tracks
+
+
+def _real_time_tracks(
+    model: TwoHandPipeline, variant: RealTime, config: RefinerConfig, sequences: list[TrackingSequence], bar: tqdm
+) -> list[_Track]:
+    refiner = HandPriorRefiner(model, replace(config, **variant.overrides))
+    tracks = []
+    for sequence in sequences:
+        refiner.reset()
+        period, count = 1.0 / sequence.fps, sequence.num_frames
+        frames: list[RefinedHands] = []
+        latencies: list[float] = []
+        refined_at: list[int] = []  # per output frame, the frame whose refined state it is
+        start = time.perf_counter()
+        latest = -1
+        while latest < count - 1:
+            waited = (latest + 1) * period - (time.perf_counter() - start)
+            if waited > 0:  # idle until the next frame arrives
+                time.sleep(waited)
+            newest = min(count - 1, int((time.perf_counter() - start) / period))  # the frames between: superseded
+            # A newer frame has arrived once the clock passes this one's successor.
+            next_arrival = start + (newest + 1) * period
+
+            def newer_waiting(next_arrival: float = next_arrival) -> bool:
+                return time.perf_counter() >= next_arrival
+
+            began = time.perf_counter()
+            frames.append(
+                refiner.step(
+                    _observation(sequence, newest), newest * period, period, newer_waiting if variant.hurry else None
+                )
+            )
+            latencies.append(1000.0 * (time.perf_counter() - began))
+            refined_at += [len(frames) - 2] * (newest - latest - 1) + [len(frames) - 1]
+            bar.update(newest - latest)
+            latest = newest
+        out = RefinedHands.cat(frames)
+        index = torch.tensor(refined_at).clamp_min(0)  # -1: no frame refined yet (the first one late)
+        unset = torch.tensor(refined_at) < 0
+        left_kp, right_kp = (
+            k[index].masked_fill(unset[:, None, None], torch.nan) for k in (out.left_keypoints, out.right_keypoints)
+        )
+        left_c, right_c = (c[index].masked_fill(unset, 0.0) for c in (out.left_confidence, out.right_confidence))
+        held = RefinedHands(
+            out.left.select(index),
+            out.right.select(index),
+            left_kp,
+            right_kp,
+            left_c,
+            right_c,
+            out.left_observed[index],
+            out.right_observed[index],
+            [],
+        )
+        track = _mesh_track(model, held, latencies)
+        tracks.append(replace(track, superseded=count - len(frames)))
     return tracks
 
 
@@ -227,6 +296,11 @@ def _figures(tracks: list[_Track], sequences: list[TrackingSequence]) -> dict[st
         "worst_trusted_frame_error_mm": worst_trusted,
         "median_ms": statistics.median(latencies) if timed else None,
         "p95_ms": percentile(latencies, 0.95) if timed else None,
+        "superseded_fraction": (
+            sum(t.superseded or 0 for t in tracks) / sum(s.num_frames for s in sequences)
+            if all(t.superseded is not None for t in tracks)
+            else None
+        ),
     }
 
 
@@ -267,6 +341,8 @@ def run_refinement_benchmark(
                 tracks = _filtered_tracks(variant, sequences, bar)
             elif isinstance(variant, PerFrameFit):
                 tracks = _per_frame_tracks(model, variant, base, sequences, bar)
+            elif isinstance(variant, RealTime):
+                tracks = _real_time_tracks(model, variant, base, sequences, bar)
             else:
                 tracks = _refined_tracks(model, replace(base, **variant), sequences, bar)
         bar.close()
@@ -294,7 +370,7 @@ def format_refinement_rows(rows: list[dict[str, Any]]) -> str:
     header = (
         f"{'variant':<10} {'MPJPE mm':>9} {'(seen)':>7} {'p95':>7} {'worst':>7} {'w seen':>7} {'w trust':>7} "
         f"{'accel err':>9} "
-        f"{'pen mean':>8} {'pen p95':>8} {'ms/frame':>8} {'p95 ms':>7} {'others':>7}"
+        f"{'pen mean':>8} {'pen p95':>8} {'ms/frame':>8} {'p95 ms':>7} {'supersd':>7} {'others':>7}"
     )
     lines: list[str] = []
     previous: Any = object()
@@ -310,6 +386,6 @@ def format_refinement_rows(rows: list[dict[str, Any]]) -> str:
             f"{cell(r.get('worst_seen_frame_error_mm'), '7.2f')} {cell(r.get('worst_trusted_frame_error_mm'), '7.2f')} "
             f"{cell(r['acceleration_error_mm'], '9.2f')} {cell(r['mean_penetration_mm'], '8.2f')} "
             f"{cell(r['p95_penetration_mm'], '8.2f')} {cell(r['median_ms'], '8.2f')} {cell(r['p95_ms'], '7.2f')} "
-            f"{load_cell(r):>7}"
+            f"{cell(r.get('superseded_fraction'), '7.1%')} {load_cell(r):>7}"
         )
     return "\n".join(lines)

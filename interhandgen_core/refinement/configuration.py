@@ -37,12 +37,6 @@ class RefinerConfig(ConfigBase):
         Levenberg-Marquardt: see converged_decrease).
     converged_decrease: a Levenberg-Marquardt solve stops once a step lowered the objective by less than
         this fraction of it (every row): a frame that moved little ends after one or two iterations.
-    frame_budget_s: wall-clock time a stream's frame (``step``) may take, seconds; 0: no limit. Levenberg-Marquardt
-        starts no iteration that the last one's duration says would end past it, and the frame keeps the best
-        state so far (a taken step never raises the objective), whose fit residual sets its confidence as
-        for any frame (fit_residual_m). For a caller that must keep up with its input at some cost in accuracy
-        (README: the benchmark's "ms a frame" row). Without it, iterations alone bound a frame and a stream's
-        result does not depend on the machine's speed. The L-BFGS stream solver ignores it.
     init_iterations: iterations for a hand seen for the first time (or again after being lost),
         started from a rigid fit of a mean hand to its palm keypoints.
     realign_iterations: iterations for a hand re-aligned rigidly after a jump beyond
@@ -108,9 +102,6 @@ class RefinerConfig(ConfigBase):
     iterations: int = setting(8, low=0, high=200, help="optimiser iterations per frame")
     converged_decrease: float = setting(
         0.3, low=0.0, high=1.0, help="a stream's Levenberg-Marquardt solve stops once a step lowers E less than this"
-    )
-    frame_budget_s: float = setting(
-        0.0, low=0.0, high=10.0, units="seconds", help="time a stream's frame may take (0: no limit; LM only)"
     )
     init_iterations: int = setting(60, low=0, help="iterations for a hand seen for the first time")
     realign_iterations: int = setting(16, low=0, help="iterations for a hand re-aligned after a jump")

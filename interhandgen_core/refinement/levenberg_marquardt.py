@@ -37,7 +37,7 @@ tests/refinement/test_levenberg_marquardt.py compares the two.
 from __future__ import annotations
 
 import copy
-import time
+from collections.abc import Callable
 from dataclasses import fields, replace
 from typing import NamedTuple
 
@@ -77,12 +77,12 @@ class LevenbergMarquardtSolver:
         free: Tensor,
         targets: FrameTargets,
         iterations: int,
-        deadline: float | None = None,
+        interrupt: Callable[[], bool] | None = None,
     ) -> tuple[HandParams, HandParams]:
         """left, right (B,); free: (2, B) bool (left, right) -> refined (left, right), same dtype as given.
 
-        ``deadline``: a time.perf_counter() value; no iteration starts that the last one's duration says would
-        end past it (the first always runs), and the best state so far is returned."""
+        ``interrupt``: asked after each iteration but the last; True ends the solve there (the first iteration
+        always runs) with the best state so far (a newer input waiting: refinement/refiner.py ``step``)."""
         if iterations == 0 or not bool(free.any()):
             return left, right
         self._double.config = self.objective.config
@@ -97,7 +97,6 @@ class LevenbergMarquardtSolver:
         here = self._linearised(base, u, mask, frame)
         config = self.objective.config
         for iteration in range(iterations):
-            started = time.perf_counter()
             a = here.jacobian.transpose(1, 2) @ here.jacobian
             g = (here.jacobian.transpose(1, 2) @ here.residual[..., None])[..., 0]
             diagonal = torch.diagonal(a, dim1=1, dim2=2)
@@ -123,8 +122,7 @@ class LevenbergMarquardtSolver:
             damping = damping.clamp(_DAMPING_MIN, _DAMPING_MAX)
             if last or bool(converged.all()):
                 break
-            now = time.perf_counter()
-            if deadline is not None and now + (now - started) > deadline:  # the next would end past it
+            if interrupt is not None and interrupt():
                 break
             if not fixed_target:  # Eq. 9's target re-taken at the new state
                 frame = self._frame_targets(base, u, mask, targets, fixed_target)

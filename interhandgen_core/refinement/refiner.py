@@ -31,7 +31,7 @@ Tracking rules (RefinerConfig), all reported in ``RefinedHands.issues`` and logg
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -257,7 +257,11 @@ class HandPriorRefiner:
         return RefinedHands(left, right, out[0][0], out[1][0], out[0][1], out[1][1], *observed, issues)
 
     def step(
-        self, observation: TwoHandObservation, time_s: float | None = None, silence_s: float | None = None
+        self,
+        observation: TwoHandObservation,
+        time_s: float | None = None,
+        silence_s: float | None = None,
+        interrupt: Callable[[], bool] | None = None,
     ) -> RefinedHands:
         """One frame of a stream (batch of one) -> its refined state, warm-started from the last frame.
 
@@ -267,6 +271,10 @@ class HandPriorRefiner:
         longest gap between consecutive frames of the stream since the last step, seconds, by their
         timestamps: the stream's silence, which the gap since the last *refined* frame overstates (a
         slow machine skipping frames of a live stream would otherwise restart tracking at every frame).
+        ``interrupt``: asked between solver iterations (Levenberg-Marquardt; L-BFGS ignores it); True ends the
+        frame's solve there with its best state so far, whose fit sets its confidence as for any frame: for a
+        caller with a newer input waiting (hand_prior_node's hurry_when_behind), which would otherwise be
+        superseded while this frame runs its full iterations.
         """
         if observation.batch_size != 1:
             raise DataError(
@@ -274,7 +282,6 @@ class HandPriorRefiner:
                 "call it once per frame, or use refine for independent estimates"
             )
         config = self.config
-        deadline = time.perf_counter() + config.frame_budget_s if config.frame_budget_s > 0 else None
         sides, issues = self._targets(observation)
         self._restart_on_time(time_s, silence_s, issues)
         plan = self.tracker.plan(sides, config, self.starts, self.model.device)
@@ -289,7 +296,7 @@ class HandPriorRefiner:
             )
         states = (plan.states["left"], plan.states["right"], plan.free, plan.targets, plan.iterations)
         if config.stream_solver == "levenberg_marquardt":
-            left, right = self.stream_solver.solve(*states, deadline=deadline)
+            left, right = self.stream_solver.solve(*states, interrupt=interrupt)
         else:
             left, right = self.solver.solve_staged(*states)
         left, right = self._bounded(left, right, issues)

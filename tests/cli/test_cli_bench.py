@@ -31,7 +31,8 @@ VARIANT_ROWS = [
     "prior on",
     "prior on, L-BFGS",
     "prior on, target every frame",
-    "prior on, 25 ms a frame",
+    "prior on, real time",
+    "prior on, real time, hurried",
 ]
 
 

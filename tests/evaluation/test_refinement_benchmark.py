@@ -65,3 +65,56 @@ def test_tuning_prefers_smoothing_on_jitter_and_ranks_best_first() -> None:
     assert [r["mpjpe_mm"] for r in rows] == sorted(r["mpjpe_mm"] for r in rows)
     assert rows[0]["min_cutoff_hz"] == 1.0  # 1000 Hz passes the jitter through
     assert all(math.isfinite(r["acceleration_error_mm"]) for r in rows)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    import sys
+    from pathlib import Path
+
+    from interhandgen_core.pipelines.interhandgen import InterHandGen
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tiny_prior import write_tiny_prior
+
+    return InterHandGen.from_pretrained(write_tiny_prior(tmp_path_factory.mktemp("prior")))
+
+
+def _motion(fps: float, frames: int) -> list[TrackingSequence]:
+    from interhandgen_core.data.motion_sequences import MotionConfig
+    from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
+    from interhandgen_core.data.tracking_sequences import make_tracking_sequences
+    from interhandgen_core.hands.layer import HandLayer
+    from interhandgen_core.hands.loading import load_hand_pair
+
+    right, left = load_hand_pair("procedural")
+    motion = MotionConfig(frames=frames, fps=fps)
+    return make_tracking_sequences(HandLayer(right), HandLayer(left), 1, motion, TrackerNoiseConfig(), seed=0)
+
+
+def test_real_time_that_keeps_up_is_the_offline_stream(tiny_model) -> None:  # type: ignore[no-untyped-def]
+    """Frames 0.2 s apart, each refined well within that: nothing superseded, the same figures as the stream
+    refined offline (the slow reference: every frame in turn, no clock)."""
+    from interhandgen_core.evaluation.refinement_benchmark import RealTime
+
+    fast = {"init_iterations": 4, "realign_iterations": 4}
+    rows = run_refinement_benchmark(
+        tiny_model, _motion(5.0, 4), variants={"offline": fast, "real time": RealTime(fast)}, progress=False
+    )
+    offline, real_time = rows[1], rows[2]
+    assert real_time["superseded_fraction"] == 0.0 and offline["superseded_fraction"] is None
+    for key in ("mpjpe_mm", "mpjpe_observed_mm", "acceleration_error_mm", "worst_trusted_frame_error_mm"):
+        assert real_time[key] == pytest.approx(offline[key], rel=1e-6), key
+
+
+def test_real_time_behind_supersedes_and_holds(tiny_model) -> None:  # type: ignore[no-untyped-def]
+    """Frames 1 ms apart, the first (a hand's initialisation, many iterations) refined in far more than the
+    5 ms of the sequence: the newest frame is refined next, the three between superseded and held at the
+    first's output."""
+    from interhandgen_core.evaluation.refinement_benchmark import RealTime
+
+    rows = run_refinement_benchmark(
+        tiny_model, _motion(1000.0, 5), variants={"real time": RealTime({})}, progress=False
+    )
+    assert rows[1]["superseded_fraction"] == pytest.approx(3 / 5)
+    assert rows[1]["coverage"] >= 4 / 5  # every frame after the first refined one holds an output

@@ -5,7 +5,7 @@ L-BFGS (HandsSolver.solve) on the same frames, hands apart and hands through eac
 from __future__ import annotations
 
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -152,24 +152,37 @@ def test_each_hand_evaluated_on_its_own_columns_equals_every_state(
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
-def test_a_deadline_passed_runs_one_iteration_and_keeps_the_best_state(
+def test_an_interrupt_ends_the_solve_after_the_iteration_it_answers_true_and_keeps_the_best_state(
     model: InterHandGen, layers: tuple[HandLayer, HandLayer]
 ) -> None:
-    """A deadline already past: the first iteration runs and no other (the same state as iterations=1), and the
-    objective is no higher than at the start; a deadline far ahead changes nothing."""
+    """interrupt(): asked after each iteration but the last; True after the first gives the state of iterations=1
+    and an objective no higher than at the start, after the second that of iterations=2; never True, no change."""
     refiner = HandPriorRefiner(model)
     scene = overlapping(layers, batch=1)
     start = perturbed(scene, seed=8)
     targets = frame(refiner, scene, start, seed=9)
     free = torch.ones(2, 1, dtype=torch.bool)
     solve = refiner.stream_solver.solve
-    late = solve(*start, free, replace(targets), 8, deadline=0.0)
-    one = solve(*start, free, replace(targets), 1)
-    for a, b in zip(late, one, strict=True):
-        torch.testing.assert_close(a.to_vector(), b.to_vector(), rtol=0, atol=0)
-    assert float(objective_value(refiner, late, targets)[0]) <= float(objective_value(refiner, start, targets)[0])
-    unhurried = solve(*start, free, replace(targets), 8, deadline=time.perf_counter() + 3600.0)
-    for a, b in zip(unhurried, solve(*start, free, replace(targets), 8), strict=True):
+    asked: list[int] = []
+
+    def after(count: int) -> Callable[[], bool]:
+        def interrupt() -> bool:
+            asked.append(1)
+            return len(asked) >= count
+
+        return interrupt
+
+    for count in (1, 2):
+        asked.clear()
+        stopped = solve(*start, free, replace(targets), 8, interrupt=after(count))
+        assert len(asked) == count
+        for a, b in zip(stopped, solve(*start, free, replace(targets), count), strict=True):
+            torch.testing.assert_close(a.to_vector(), b.to_vector(), rtol=0, atol=0)
+        assert float(objective_value(refiner, stopped, targets)[0]) <= float(
+            objective_value(refiner, start, targets)[0]
+        )
+    never = solve(*start, free, replace(targets), 8, interrupt=lambda: False)
+    for a, b in zip(never, solve(*start, free, replace(targets), 8), strict=True):
         torch.testing.assert_close(a.to_vector(), b.to_vector(), rtol=0, atol=0)
 
 

@@ -185,23 +185,21 @@ def test_step_takes_one_frame(model: InterHandGen, layers: tuple[HandLayer, Hand
         HandPriorRefiner(model).step(TwoHandObservation.from_keypoints(truth.left_keypoints, truth.right_keypoints))
 
 
-def test_a_frame_budget_spent_at_once_solves_each_frame_one_iteration(
+def test_an_interrupt_ends_each_frame_after_its_first_iteration(
     model: InterHandGen, layers: tuple[HandLayer, HandLayer]
 ) -> None:
-    """frame_budget_s shorter than any iteration: every frame of the stream, the first included, stops after its
-    first iteration: the stream of a refiner with one iteration for every kind of frame."""
-    truth = apart(layers, 5, seed=3)
-    rushed = HandPriorRefiner(model, RefinerConfig(frame_budget_s=1e-9))
-    one = HandPriorRefiner(model, RefinerConfig(iterations=1, init_iterations=1, realign_iterations=1))
-    for i in range(5):
-        frame = TwoHandObservation.from_keypoints(
-            with_noise(truth.left_keypoints[i : i + 1], 0.004, i),
-            with_noise(truth.right_keypoints[i : i + 1], 0.004, 9 + i),
-        )
-        a, b = rushed.step(frame, i / 30.0), one.step(frame, i / 30.0)
+    """step(interrupt=...) that answers True (a newer input waiting): the stream of one iteration per frame; one
+    that answers False: the stream without it."""
+    truth = apart(layers, 4, seed=4)
+    one_each = RefinerConfig(iterations=1, init_iterations=1, realign_iterations=1)
+    hurried, one = HandPriorRefiner(model), HandPriorRefiner(model, one_each)
+    calm, plain = HandPriorRefiner(model), HandPriorRefiner(model)
+    for i in range(4):
+        frame = TwoHandObservation.from_keypoints(truth.left_keypoints[i : i + 1], truth.right_keypoints[i : i + 1])
+        a, b = hurried.step(frame, i / 30.0, interrupt=lambda: True), one.step(frame, i / 30.0)
         torch.testing.assert_close(a.left_keypoints, b.left_keypoints, rtol=0, atol=1e-6)
-        torch.testing.assert_close(a.right_keypoints, b.right_keypoints, rtol=0, atol=1e-6)
-        torch.testing.assert_close(a.left_confidence, b.left_confidence)
+        c, d = calm.step(frame, i / 30.0, interrupt=lambda: False), plain.step(frame, i / 30.0)
+        torch.testing.assert_close(c.right_keypoints, d.right_keypoints, rtol=0, atol=0)
 
 
 def test_an_object_conditioned_prior_is_refused(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
     interhandgen_ros_bench grasp   [--points 20000] [--num 32] [--repeats 20]
         publish a cloud, wait for its proposals; latency from publish to receipt, median / p95
-    interhandgen_ros_bench hand    [--rate 30] [--seconds 20] [--robot-hands] [--frame-budget S]
+    interhandgen_ros_bench hand    [--rate 30] [--seconds 20] [--robot-hands] [--no-hurry]
         stream a noisy two-hand sequence at --rate; refined states per second, fraction dropped;
         --robot-hands: with the robot hands on (robot_hands:=true), their joint states per second too
     interhandgen_ros_bench memory  [--clouds 1000]
@@ -185,8 +185,8 @@ def grasp_latency(node: Node, args: argparse.Namespace) -> dict[str, Any]:
 
 def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
     params = {"device": args.device, "backend": args.backend, "input_qos": "DEFAULT", "robot_hands": args.robot_hands}
-    if args.frame_budget is not None:
-        params["frame_budget_s"] = args.frame_budget
+    if args.no_hurry:
+        params["hurry_when_behind"] = False
     process = _start("hand_prior_node", params)
     try:
         refined: list[float] = []
@@ -238,7 +238,7 @@ def hand_rate(node: Node, args: argparse.Namespace) -> dict[str, Any]:
             "refined_hz": len(refined) / duration,
             "dropped_fraction": 1.0 - len(refined) / frames,
             "robot_hands": args.robot_hands,
-            "frame_budget_s": args.frame_budget,
+            "hurry_when_behind": not args.no_hurry,
             "joint_states_hz": {side: len(times) / duration for side, times in joint_states.items()},
             "node_latency_median_ms": float(values.get("latency_median_ms", "nan")),
             "node_latency_p95_ms": float(values.get("latency_p95_ms", "nan")),
@@ -418,10 +418,7 @@ def main(argv: list[str] | None = None) -> None:
         "--robot-hands", action="store_true", help="hand: with robot_hands:=true (Shadow), counting joint states"
     )
     parser.add_argument(
-        "--frame-budget",
-        type=float,
-        default=None,
-        help="hand: the node's frame_budget_s parameter, seconds (default: the node's)",
+        "--no-hurry", action="store_true", help="hand: hurry_when_behind:=false (every frame its full iterations)"
     )
     parser.add_argument("--device", default="cpu", help="the node's device parameter (default: %(default)s)")
     parser.add_argument("--backend", default="torch", help="the node's backend parameter (default: %(default)s)")

@@ -66,7 +66,7 @@ from interhandgen_ros.node_base import InterHandGenNode
 from interhandgen_ros.parameters import HAND_PRIOR_PARAMETERS
 
 # Refiner fields that follow node parameters of the same name, read at every frame.
-TUNABLE = ("stream_solver", "iterations", "frame_budget_s", "prior_weight", "penetration_weight", "smoothness_weight")
+TUNABLE = ("stream_solver", "iterations", "prior_weight", "penetration_weight", "smoothness_weight")
 
 
 class HandPriorNode(InterHandGenNode):
@@ -173,7 +173,8 @@ class HandPriorNode(InterHandGenNode):
                 self.refiner.reconfigure(config)
             with self._arrival_lock:
                 silence, self._silence_s = self._silence_s, 0.0
-            refined = self.refiner.step(observation, stamp_seconds(msg.header.stamp), silence)
+            interrupt = self.newer_waiting if self.param("hurry_when_behind") else None
+            refined = self.refiner.step(observation, stamp_seconds(msg.header.stamp), silence, interrupt)
             model = self.refiner.model
             markers_due = self._markers_due(time.monotonic())
             if self.retargeter is not None:

@@ -337,6 +337,11 @@ class InterHandGenNode(LifecycleNode):
             self._slot = msg
             self._slot_lock.notify()
 
+    def newer_waiting(self) -> bool:
+        """True while a message newer than the one being processed waits in the input slot: long work can end
+        early rather than have it superseded (hand_prior_node's hurry_when_behind)."""
+        return self._slot is not None  # one reference read: no lock needed
+
     def _work(self) -> None:
         while True:
             with self._slot_lock:

@@ -232,7 +232,13 @@ HAND_PRIOR_PARAMETERS = (
     ),
     mirrored("stream_solver", RefinerConfig, "stream_solver"),
     mirrored("iterations", RefinerConfig, "iterations"),
-    mirrored("frame_budget_s", RefinerConfig, "frame_budget_s"),
+    ParameterSpec(
+        "hurry_when_behind",
+        True,
+        "a frame stops iterating once a newer input is waiting and publishes its best state (confidence from its "
+        "fit), so that inputs are not superseded while it runs its full iterations; false: every frame its "
+        "iterations, newer inputs superseded meanwhile",
+    ),
     mirrored("prior_weight", RefinerConfig, "prior_weight"),
     mirrored("penetration_weight", RefinerConfig, "penetration_weight"),
     mirrored("smoothness_weight", RefinerConfig, "smoothness_weight"),
