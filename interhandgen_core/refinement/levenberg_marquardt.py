@@ -22,10 +22,11 @@ Notation (code -> meaning; per row b of B independent rows):
 
     delta = -(A + lambda (diag(A) + I) + epsilon I)^-1 g   (Marquardt 1963; the identity keeps the
                                                             step bounded along dimensions of A near 0)
-    a step that lowers E is taken (lambda /= 3), else refused (lambda *= 10). The trial is linearised
-    at once, so a taken step costs one batched evaluation; a frame stops after ``iterations``, or once
+    a step that lowers E is taken (lambda /= 3), else refused (lambda *= 10). The trial is evaluated
+    first (E and Eq. 7's pairs) and linearised, with those pairs, only when it is taken and the solve goes
+    on: a refused step, or the last one, costs no Jacobian. A frame stops after ``iterations``, or once
     a taken step gained less than RefinerConfig.converged_decrease of E and no vertex lies deeper than
-    penetration_tolerance_m behind the other hand.
+    penetration_tolerance_m behind the other hand, or when ``solve``'s interrupt says so.
 
 Penetration (Eq. 7) is no sum of squares: its vertex pairs are found at each linearisation and enter
 as reweighted depth residuals (objective.py ``PenetrationPairs``); a step is judged on E with Eq. 7
@@ -103,13 +104,9 @@ class LevenbergMarquardtSolver:
             system = a + torch.diag_embed(damping[:, None] * (diagonal + 1.0) + _EPSILON)
             trial_u = u - torch.linalg.solve(system, g) * mask
             last = iteration == iterations - 1
-            # The trial is linearised at once (a taken step needs no second evaluation) unless nothing
-            # follows or Eq. 9's target moves with the state; then it is only evaluated.
-            trial: Linearisation | Evaluation = (
-                self._evaluated(base, trial_u, mask, frame)
-                if last or not fixed_target
-                else self._linearised(base, trial_u, mask, frame)
-            )
+            # The trial is evaluated (its Eq. 7 pairs found); it is linearised, with those pairs, only when it
+            # is taken and the solve goes on: a converged or refused step costs no Jacobian.
+            trial = self._evaluated(base, trial_u, mask, frame)
             better = trial.cost < here.cost
             # Done: a small decrease, and no vertex deeper than the tolerance behind the other hand.
             converged = (
@@ -127,8 +124,11 @@ class LevenbergMarquardtSolver:
             if not fixed_target:  # Eq. 9's target re-taken at the new state
                 frame = self._frame_targets(base, u, mask, targets, fixed_target)
                 here = self._linearised(base, u, mask, frame)
-            elif isinstance(trial, Linearisation):
-                here = _kept(better, trial, here) or self._linearised(base, u, mask, frame)
+            elif bool(better.all()):  # u is the trial: its pairs are those just found
+                here = self._linearised(base, u, mask, frame, trial.pairs)
+            elif bool(better.any()):  # some rows kept their state: linearised afresh
+                here = self._linearised(base, u, mask, frame)
+            # else every row refused the step: the same linearisation, with more damping
         vectors = self._vectors(base, u, mask).to(dtype)
         # A hand that does not move comes back as it came (not through the 6D rotation and float64).
         return _moved(free[0], left, vectors[0]), _moved(free[1], right, vectors[1])
@@ -169,20 +169,29 @@ class LevenbergMarquardtSolver:
         return self._double.penetration_pairs(*self._state(base, u, mask), near)
 
     def _evaluated(self, base: Tensor, u: Tensor, mask: Tensor, targets: FrameTargets) -> Evaluation:
-        """E(u) (B,), the objective itself (the squared residuals and Eq. 7), and the deepest vertex, at u."""
+        """E(u) (B,), the objective itself (the squared residuals and Eq. 7), the deepest vertex, and Eq. 7's
+        pairs (``_pairs``), at u."""
         with torch.no_grad():
             residual = self._double.residuals(*self._state(base, u, mask), targets)
-        _, penetration, deepest = self._pairs(base, u, mask, targets)
-        return Evaluation(residual.pow(2).sum(-1) + penetration, deepest)
+        found = self._pairs(base, u, mask, targets)
+        return Evaluation(residual.pow(2).sum(-1) + found[1], found[2], found)
 
-    def _linearised(self, base: Tensor, u: Tensor, mask: Tensor, targets: FrameTargets) -> Linearisation:
-        """e(u), J by forward differences (the N + 1 states in one evaluation), E(u) and the deepest vertex.
+    def _linearised(
+        self,
+        base: Tensor,
+        u: Tensor,
+        mask: Tensor,
+        targets: FrameTargets,
+        found: tuple[PenetrationPairs | None, Tensor, Tensor] | None = None,
+    ) -> Linearisation:
+        """e(u), J by forward differences (the N + 1 states in one evaluation), E(u) and the deepest vertex;
+        ``found``: ``_pairs`` at u where already known.
 
         e holds Eq. 7's pairs at u in least-squares form (PenetrationPairs): J^T J and J^T e are then the
         Gauss-Newton model of the majoriser that touches E at u.
         """
         batch, n = u.shape
-        pairs, penetration, deepest = self._pairs(base, u, mask, targets)
+        pairs, penetration, deepest = self._pairs(base, u, mask, targets) if found is None else found
         steps = _STEP * torch.eye(n, dtype=u.dtype, device=u.device)
         states = torch.cat([u[None], u[None] + steps[:, None]]).reshape(-1, n)  # (N + 1) x B rows
         repeated = _repeated(targets, n + 1)
@@ -235,10 +244,12 @@ def _hand_points(layer: HandLayer, hand: HandParams, vertex_ids: Tensor | None) 
 
 
 class Evaluation(NamedTuple):
-    """The objective at a state: cost E (B,) and the deepest vertex behind the other hand (B,) metres."""
+    """The objective at a state: cost E (B,), the deepest vertex behind the other hand (B,) metres, and Eq. 7's
+    pairs there with their term and deepest vertex (LevenbergMarquardtSolver._pairs)."""
 
     cost: Tensor
     deepest: Tensor
+    pairs: tuple[PenetrationPairs | None, Tensor, Tensor]
 
 
 class Linearisation(NamedTuple):
@@ -248,23 +259,6 @@ class Linearisation(NamedTuple):
     jacobian: Tensor
     cost: Tensor
     deepest: Tensor
-
-
-def _kept(better: Tensor, trial: Linearisation, here: Linearisation) -> Linearisation | None:
-    """Per row, the trial's linearisation where its step was taken, else the current one; None where the
-    two hold different pairs of Eq. 7 (residuals of another length) and some rows refused the step."""
-    if bool(better.all()):
-        return trial
-    if not bool(better.any()):
-        return here
-    if trial.residual.shape != here.residual.shape:
-        return None
-    return Linearisation(
-        torch.where(better[:, None], trial.residual, here.residual),
-        torch.where(better[:, None, None], trial.jacobian, here.jacobian),
-        torch.where(better, trial.cost, here.cost),
-        torch.where(better, trial.deepest, here.deepest),
-    )
 
 
 def _moved(free: Tensor, given: HandParams, vectors: Tensor) -> HandParams:
