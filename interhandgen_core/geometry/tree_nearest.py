@@ -136,20 +136,26 @@ def _wanted(queries: Tensor, points: Tensor, margin: float | None) -> Tensor:
     return ((q >= lower) & (q <= upper)).all(dim=-1)
 
 
-def nearest_indices(queries: Tensor, points: Tensor, margin: float | None = None) -> Tensor:
+def nearest_indices(
+    queries: Tensor, points: Tensor, margin: float | None = None, radius: float | None = None
+) -> Tensor:
     """queries (B, N, 3), points (B, M, 3) -> (B, N) long: each query's nearest point of its own sample.
 
     With ``margin`` (metres), queries more than ``margin`` outside the bounding box of their sample's
     points are not searched and read -1: for a set that samples a closed surface they lie in front of
     it, where the penetration tests of contact/penetration.py read 0 (a hand's vertex spacing is about
     5 mm; the margin should exceed it). Most pairs of hands are apart, so most searches are skipped.
+    With ``radius`` (metres), a query whose nearest point is farther than that reads -1 too (the search
+    is cut off there: about twice as fast for interlocked hands at 2.5 cm).
     """
     wanted = _wanted(queries, points, margin)
     q_np, p_np, wanted_np = _numpy(queries), _numpy(points), wanted.cpu().numpy()
     out = np.full(q_np.shape[:2], -1, dtype=np.int64)
+    bound = np.inf if radius is None else radius
     for b in np.flatnonzero(wanted_np.any(axis=1)):  # one tree per sample (module docstring), where any query is near
         rows = np.flatnonzero(wanted_np[b])
-        out[b, rows] = cKDTree(p_np[b], **_ONE_PASS).query(q_np[b, rows], k=1)[1]
+        found = cKDTree(p_np[b], **_ONE_PASS).query(q_np[b, rows], k=1, distance_upper_bound=bound)[1]
+        out[b, rows] = np.where(found < p_np.shape[1], found, -1)  # M: none within the radius
     return torch.from_numpy(out).to(queries.device)
 
 
@@ -200,7 +206,9 @@ def nearest_indices_within(cloud: Tensor, points: Tensor, candidates: Tensor, ra
     return out.reshape(batch, size).to(points.device)
 
 
-def nearest_indices_both_ways(a: Tensor, b: Tensor, margin: float | None = None) -> tuple[Tensor, Tensor]:
+def nearest_indices_both_ways(
+    a: Tensor, b: Tensor, margin: float | None = None, radius: float | None = None
+) -> tuple[Tensor, Tensor]:
     """a (B, N, 3), b (B, M, 3) -> (index into b of each point of a (B, N), index into a of each point of b (B, M));
-    -1 for points skipped by ``margin`` (nearest_indices)."""
-    return nearest_indices(a, b, margin), nearest_indices(b, a, margin)
+    -1 for points skipped by ``margin`` or beyond ``radius`` (nearest_indices)."""
+    return nearest_indices(a, b, margin, radius), nearest_indices(b, a, margin, radius)

@@ -41,6 +41,20 @@ def test_a_margin_skips_only_queries_outside_the_other_box() -> None:
     assert bool((apart == -1).all())
 
 
+def test_a_radius_leaves_out_exactly_the_queries_whose_nearest_point_is_farther() -> None:
+    """radius: -1 where the reference's nearest distance exceeds it, the reference's nearest point elsewhere."""
+    g = torch.Generator().manual_seed(5)
+    queries, points = torch.randn(3, 400, 3, generator=g) * 0.05, torch.randn(3, 150, 3, generator=g) * 0.05
+    reference_distance, _ = nearest_neighbors_torch(queries, points)
+    index = nearest_indices(queries, points, margin=0.01, radius=0.01)
+    within = reference_distance <= 0.01
+    assert torch.equal(index >= 0, within) and 0 < int(within.sum()) < within.numel()
+    found = _gathered_distance(queries, points, index.clamp_min(0))
+    assert torch.allclose(found[within], reference_distance[within], atol=1e-7)
+    ab, ba = nearest_indices_both_ways(queries, points, 0.01, 0.01)
+    assert torch.equal(ab, index) and torch.equal(ba, nearest_indices(points, queries, 0.01, 0.01))
+
+
 def test_a_cloud_tree_finds_the_reference_k_nearest() -> None:
     g = torch.Generator().manual_seed(5)
     cloud, queries = torch.randn(500, 3, generator=g), torch.randn(3, 50, 3, generator=g)
