@@ -339,8 +339,6 @@ class HandPriorRefiner:
         6 mm of mean keypoint error on development sequences.
         """
         gate = self.config.penetration_gate_m
-        with torch.no_grad():
-            start = hands_near(self.model.left_layer.keypoints(left), self.model.right_layer.keypoints(right), gate)
         observed = [
             torch.where(weight[..., None] > 0, keypoints, torch.nan)
             for keypoints, weight in (
@@ -348,7 +346,12 @@ class HandPriorRefiner:
                 (targets.right_keypoints, targets.right_weight),
             )
         ]
-        targets.near = start | hands_near(observed[0], observed[1], gate)
+        near = hands_near(observed[0], observed[1], gate)
+        if not bool(near.all()):  # the start states' skeletons only where the observations are apart
+            with torch.no_grad():
+                start_kp = self.model.left_layer.keypoints(left), self.model.right_layer.keypoints(right)
+            near = near | hands_near(*start_kp, gate)
+        targets.near = near
 
     def to_hands_file(self, hands: RefinedHands) -> HandsFile:
         """RefinedHands -> the hands-file schema (README "Conventions"), with keypoints NaN where a hand has no state."""
