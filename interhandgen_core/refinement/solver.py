@@ -108,5 +108,6 @@ class HandsSolver:
 
     def keypoints(self, left: HandParams, right: HandParams) -> tuple[Tensor, Tensor]:
         """left, right (B,) -> their keypoints (B, 21, 3) each, metres, without gradients."""
-        with torch.no_grad():  # HandLayer.keypoints: no mesh
-            return self.objective.left_layer.keypoints(left), self.objective.right_layer.keypoints(right)
+        with torch.no_grad():
+            left_kp, right_kp, _, _ = self.objective.keypoints(left, right)
+        return left_kp, right_kp
