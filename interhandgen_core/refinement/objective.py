@@ -312,7 +312,8 @@ class RefinementObjective:
         surface along its normal (B,) metres, 0 where none (``deepest_penetration`` reports the distance to
         the nearest vertex instead, Eq. 7's measure, which is never smaller)."""
         left_v, right_v = self.left_layer(left).vertices, self.right_layer(right).vertices
-        # k-d trees on the CPU, cut off at the radius beyond which no vertex penetrates; elsewhere all pairs
+        # k-d trees on the CPU, cut off at HAND_SEARCH_RADIUS_M (contact/penetration.py says what it may miss);
+        # elsewhere all pairs
         indices = hand_pair_indices(right_v, left_v, radius=HAND_SEARCH_RADIUS_M)
         right_to_left, left_to_right = indices if indices is not None else nearest_neighbors_both_ways(right_v, left_v)
         depths = hand_pair_depths(
