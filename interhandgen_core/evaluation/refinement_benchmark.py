@@ -72,7 +72,7 @@ class RealTime:
 
 DATA_ONLY = {"prior_weight": 0.0, "penetration_weight": 0.0, "smoothness_weight": 0.0}
 # A variant is a refiner (RefinerConfig overrides: a refiner change needs no change here), a per-frame
-# fit or a One-Euro filter of the tracker's keypoints (its configuration).
+# fit, a refiner streamed in real time, or a One-Euro filter of the tracker's keypoints (its configuration).
 Variant = dict[str, Any] | OneEuroConfig | PerFrameFit | RealTime
 VARIANTS: dict[str, Variant] = {
     "One-Euro": OneEuroConfig(),
@@ -182,8 +182,8 @@ def _real_time_tracks(
             bar.update(newest - latest)
             latest = newest
         out = RefinedHands.cat(frames)
-        index = torch.tensor(refined_at).clamp_min(0)  # -1: no frame refined yet (the first one late)
-        unset = torch.tensor(refined_at) < 0
+        held_at = torch.tensor(refined_at)  # -1: no frame refined yet (the first one late)
+        index, unset = held_at.clamp_min(0), held_at < 0
         left_kp, right_kp = (
             k[index].masked_fill(unset[:, None, None], torch.nan) for k in (out.left_keypoints, out.right_keypoints)
         )
