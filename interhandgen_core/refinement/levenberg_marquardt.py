@@ -155,25 +155,41 @@ class LevenbergMarquardtSolver:
         vectors = self._vectors(base, u, mask)
         return HandParams.from_vector(vectors[0]), HandParams.from_vector(vectors[1])
 
+    def _near(self, targets: FrameTargets) -> Tensor | None:
+        """(B,) bool, the rows where Eq. 7 applies; None where it applies to none."""
+        near = targets.left_present & targets.right_present
+        if targets.near is not None:
+            near = near & targets.near
+        if self.objective.config.penetration_weight == 0 or not bool(near.any()):
+            return None
+        return near
+
     def _pairs(
         self, base: Tensor, u: Tensor, mask: Tensor, targets: FrameTargets
     ) -> tuple[PenetrationPairs | None, Tensor, Tensor]:
         """Eq. 7's pairs at u (B rows), its weighted value (B,) and the deepest vertex (B,) metres;
         (None, 0, 0) where no term applies."""
-        near = targets.left_present & targets.right_present
-        if targets.near is not None:
-            near = near & targets.near
-        if self.objective.config.penetration_weight == 0 or not bool(near.any()):
+        near = self._near(targets)
+        if near is None:
             zero = u.new_zeros(u.shape[0])
             return None, zero, zero
         return self._double.penetration_pairs(*self._state(base, u, mask), near)
 
     def _evaluated(self, base: Tensor, u: Tensor, mask: Tensor, targets: FrameTargets) -> Evaluation:
         """E(u) (B,), the objective itself (the squared residuals and Eq. 7), the deepest vertex, and Eq. 7's
-        pairs (``_pairs``), at u."""
+        pairs (``_pairs``), at u. Where Eq. 7 applies, one forward of both meshes gives the residuals'
+        keypoints and the pairs' vertices (not a keypoint pass and a mesh pass)."""
+        near = self._near(targets)
+        if near is None:
+            found = self._pairs(base, u, mask, targets)
+            with torch.no_grad():
+                residual = self._double.residuals(*self._state(base, u, mask), targets)
+            return Evaluation(residual.pow(2).sum(-1) + found[1], found[2], found)
+        left, right = self._state(base, u, mask)
         with torch.no_grad():
-            residual = self._double.residuals(*self._state(base, u, mask), targets)
-        found = self._pairs(base, u, mask, targets)
+            lo, ro = self._double.left_layer(left), self._double.right_layer(right)
+            residual = self._double.residuals_at(left, right, HandPoints(lo.keypoints, ro.keypoints), targets)
+        found = self._double.vertex_penetration_pairs(lo.vertices, ro.vertices, near)
         return Evaluation(residual.pow(2).sum(-1) + found[1], found[2], found)
 
     def _linearised(

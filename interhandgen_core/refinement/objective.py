@@ -311,7 +311,14 @@ class RefinementObjective:
         (``terms``' penetration times penetration_weight) and the deepest vertex's depth behind the other
         surface along its normal (B,) metres, 0 where none (``deepest_penetration`` reports the distance to
         the nearest vertex instead, Eq. 7's measure, which is never smaller)."""
-        left_v, right_v = self.left_layer(left).vertices, self.right_layer(right).vertices
+        return self.vertex_penetration_pairs(self.left_layer(left).vertices, self.right_layer(right).vertices, near)
+
+    @torch.no_grad()
+    def vertex_penetration_pairs(
+        self, left_v: Tensor, right_v: Tensor, near: Tensor
+    ) -> tuple[PenetrationPairs | None, Tensor, Tensor]:
+        """left_v (B, V_l, 3), right_v (B, V_r, 3) metres, the hands' meshes (a caller that has them from the
+        same forward as its keypoints), near (B,) bool -> ``penetration_pairs``'s answer."""
         # k-d trees on the CPU, cut off at HAND_SEARCH_RADIUS_M (contact/penetration.py says what it may miss);
         # elsewhere all pairs
         indices = hand_pair_indices(right_v, left_v, radius=HAND_SEARCH_RADIUS_M)

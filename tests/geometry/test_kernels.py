@@ -10,7 +10,7 @@ import trimesh
 
 from interhandgen_core.geometry.distance import point_triangle_distance, points_to_surface_distance
 from interhandgen_core.geometry.nearest import nearest_neighbors, nearest_neighbors_torch
-from interhandgen_core.geometry.normals import vertex_normals
+from interhandgen_core.geometry.normals import vertex_normals, vertex_normals_reference
 from interhandgen_core.geometry.winding import inside_mesh, winding_numbers
 
 
@@ -30,6 +30,21 @@ def test_sphere_normals_point_outwards(sphere: tuple[torch.Tensor, torch.Tensor]
 def test_reversed_winding_flips_normals(sphere: tuple[torch.Tensor, torch.Tensor]) -> None:
     v, f = sphere
     assert torch.allclose(vertex_normals(v, f.flip(-1)), -vertex_normals(v, f), atol=1e-6)
+
+
+def test_vertex_normals_match_the_reference_with_their_gradients(sphere: tuple[torch.Tensor, torch.Tensor]) -> None:
+    v, f = sphere
+    gen = torch.Generator().manual_seed(0)
+    batch = (v.expand(3, -1, -1) + 0.05 * torch.randn(3, *v.shape[1:], generator=gen)).double()
+    weights = torch.randn(batch.shape, generator=gen, dtype=batch.dtype)
+    grads = []
+    for normals_of in (vertex_normals, vertex_normals_reference):
+        x = batch.clone().requires_grad_()
+        normals = normals_of(x, f)
+        (normals * weights).sum().backward()
+        grads.append((normals.detach(), x.grad))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-12)
+    assert torch.allclose(grads[0][1], grads[1][1], atol=1e-10)
 
 
 def test_nearest_neighbours_match_brute_force() -> None:
