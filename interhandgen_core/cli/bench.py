@@ -2,7 +2,7 @@
 
     interhandgen bench [cascade|denoiser|grasp|refine|train] [--backends torch,onnxruntime,cuda-graph,tensorrt]
                        [--device cpu|cuda] [--batches 1,16,64] [--preset small|paper] [--json FILE]
-    interhandgen bench refine [--suite default|wide] [--sequences N] [--tune-one-euro]
+    interhandgen bench refine [--suite default|wide] [--sequences N] [--passes P] [--tune-one-euro]
     interhandgen bench retarget [--robot shadow|FILE.yaml] [--sequences N] [--objects M] [--repeats R]
 
 Prints a table of rows (the bench-row fields of README "Conventions", and the load other processes
@@ -61,6 +61,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=positive_int,
         default=parameter_default(run_refine_benchmark, "sequences"),
         help="refine: tracking sequences (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--passes",
+        type=positive_int,
+        default=parameter_default(run_refine_benchmark, "passes"),
+        help="refine: runs of each variant over the sequences, in turn, for its timing (all pooled, each pass's "
+        "median in --json's pass_medians_ms; accuracy from the first; real-time rows run once) "
+        "(default: %(default)s)",
     )
     bench.add_argument(
         "--objects",
@@ -165,6 +173,7 @@ def run(args: argparse.Namespace) -> None:
             progress=not args.quiet,
             suite=args.suite,
             one_euro=one_euro_config(args),
+            passes=args.passes,
         )
         print(format_refinement_rows(rows))
     else:

@@ -270,6 +270,7 @@ def run_refine_benchmark(
     progress: bool = True,
     suite: str = "default",
     one_euro: OneEuroConfig | None = None,
+    passes: int = 1,
 ) -> list[dict[str, Any]]:
     """Refinement of synthetic noisy tracks (data/tracking_suites.py) -> the rows of run_refinement_benchmark.
 
@@ -278,7 +279,8 @@ def run_refine_benchmark(
     load of the machine during its timing (None for the untimed "observed" row).
     ``backend`` runs the refiner's denoiser calls (torch eager when None). ``progress``: bars on stderr
     while the tracks are made and while each variant runs. ``suite``: "default" or "wide" (data/tracking_suites.py);
-    ``one_euro``: the One-Euro row's settings (OneEuroConfig's tuned defaults when None).
+    ``one_euro``: the One-Euro row's settings (OneEuroConfig's tuned defaults when None); ``passes``:
+    run_refinement_benchmark's.
     """
     model = TwoHandPipeline.from_pretrained(checkpoint, device=device, backend=backend)
     dev = model.device
@@ -298,7 +300,7 @@ def run_refine_benchmark(
     )
     tracks = [track.to(dev) for track in tracks]
     variants = {**VARIANTS, "One-Euro": one_euro} if one_euro is not None else None
-    rows = run_refinement_benchmark(model, tracks, config, variants, progress=progress)
+    rows = run_refinement_benchmark(model, tracks, config, variants, progress=progress, passes=passes)
     meta = {
         "backend": model.backend.config.spec,
         "device": device_name(dev),

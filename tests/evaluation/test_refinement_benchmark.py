@@ -57,6 +57,23 @@ def test_one_euro_rows_pooled_and_per_sequence_without_a_model() -> None:
     assert "all sequences" in table and "sequence 1: b" in table and "One-Euro" in table
 
 
+def test_passes_pool_the_timing_and_keep_the_first_pass_figures() -> None:
+    sequences = [_sequence(60, 0, "a"), _sequence(40, 1, "b")]
+    variants = {"One-Euro": OneEuroConfig(min_cutoff_hz=2.0, beta=5.0)}
+    once = run_refinement_benchmark(None, sequences, variants=variants, progress=False)  # type: ignore[arg-type]
+    thrice = run_refinement_benchmark(None, sequences, variants=variants, progress=False, passes=3)  # type: ignore[arg-type]
+    assert [(r["sequence"], r["variant"]) for r in thrice] == [(r["sequence"], r["variant"]) for r in once]
+    for one, three in zip(once, thrice, strict=True):
+        assert three["mpjpe_mm"] == one["mpjpe_mm"] and three["worst_frame_error_mm"] == one["worst_frame_error_mm"]
+        if one["variant"] == "observed":
+            assert three["pass_medians_ms"] is None and three["median_ms"] is None
+            continue
+        assert len(one["pass_medians_ms"]) == 1 and len(three["pass_medians_ms"]) == 3
+        assert min(three["pass_medians_ms"]) <= three["median_ms"] <= max(three["pass_medians_ms"])
+    with pytest.raises(ValueError, match="passes must be at least 1"):
+        run_refinement_benchmark(None, sequences, variants=variants, progress=False, passes=0)  # type: ignore[arg-type]
+
+
 def test_tuning_prefers_smoothing_on_jitter_and_ranks_best_first() -> None:
     sequences = [_sequence(60, 2, "a", jitter_m=0.01), _sequence(60, 3, "b", jitter_m=0.01)]
     grid = {"min_cutoff_hz": (1.0, 1000.0), "beta": (0.0, 10.0), "d_cutoff_hz": (1.0,)}
@@ -114,7 +131,8 @@ def test_real_time_behind_supersedes_and_holds(tiny_model) -> None:  # type: ign
     from interhandgen_core.evaluation.refinement_benchmark import RealTime
 
     rows = run_refinement_benchmark(
-        tiny_model, _motion(1000.0, 5), variants={"real time": RealTime({})}, progress=False
+        tiny_model, _motion(1000.0, 5), variants={"real time": RealTime({})}, progress=False, passes=2
     )
     assert rows[1]["superseded_fraction"] == pytest.approx(3 / 5)
+    assert rows[1]["pass_medians_ms"] is not None and len(rows[1]["pass_medians_ms"]) == 1
     assert rows[1]["coverage"] >= 4 / 5  # every frame after the first refined one holds an output
