@@ -180,12 +180,12 @@ class LevenbergMarquardtSolver:
         pairs (``_pairs``), at u. Where Eq. 7 applies, one forward of both meshes gives the residuals'
         keypoints and the pairs' vertices (not a keypoint pass and a mesh pass)."""
         near = self._near(targets)
-        if near is None:
-            found = self._pairs(base, u, mask, targets)
-            with torch.no_grad():
-                residual = self._double.residuals(*self._state(base, u, mask), targets)
-            return Evaluation(residual.pow(2).sum(-1) + found[1], found[2], found)
         left, right = self._state(base, u, mask)
+        if near is None:
+            with torch.no_grad():
+                residual = self._double.residuals(left, right, targets)
+            zero = u.new_zeros(u.shape[0])
+            return Evaluation(residual.pow(2).sum(-1), zero, (None, zero, zero))
         with torch.no_grad():
             lo, ro = self._double.left_layer(left), self._double.right_layer(right)
             residual = self._double.residuals_at(left, right, HandPoints(lo.keypoints, ro.keypoints), targets)
