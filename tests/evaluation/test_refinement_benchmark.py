@@ -110,14 +110,17 @@ def _motion(fps: float, frames: int) -> list[TrackingSequence]:
 
 
 def test_real_time_that_keeps_up_is_the_offline_stream(tiny_model) -> None:  # type: ignore[no-untyped-def]
-    """Frames 0.2 s apart, each refined well within that: nothing superseded, the same figures as the stream
-    refined offline (the slow reference: every frame in turn, no clock)."""
+    """Frames 1 s apart, each refined well within that (about 0.1 s here, 0.2 s and more on a loaded CI
+    machine, which superseded a frame at 0.2 s apart): nothing superseded, the same figures as the stream
+    refined offline (the slow reference: every frame in turn, no clock). reinit_after_s above the gap, so
+    that the real-time stream's timestamps restart nothing that the offline stream (no timestamps) keeps."""
     from interhandgen_core.evaluation.refinement_benchmark import RealTime
 
-    fast = {"init_iterations": 4, "realign_iterations": 4}
+    fast = {"init_iterations": 4, "realign_iterations": 4, "reinit_after_s": 10.0}
     rows = run_refinement_benchmark(
-        tiny_model, _motion(5.0, 4), variants={"offline": fast, "real time": RealTime(fast)}, progress=False
+        tiny_model, _motion(1.0, 4), variants={"offline": fast, "real time": RealTime(fast)}, progress=False
     )
+    assert rows[1]["p95_ms"] < 500, rows[1]  # the premise: every frame refined well within its second
     offline, real_time = rows[1], rows[2]
     assert real_time["superseded_fraction"] == 0.0 and offline["superseded_fraction"] is None
     for key in ("mpjpe_mm", "mpjpe_observed_mm", "acceleration_error_mm", "worst_trusted_frame_error_mm"):
