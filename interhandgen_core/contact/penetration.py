@@ -59,6 +59,7 @@ from interhandgen_core.geometry.tree_nearest import (
     nearest_indices_within,
     use_trees,
 )
+from interhandgen_core.hands.capsule_proxy import HandCapsules
 
 # points (B, N, 3) metres, object frame -> (B, N) signed distance to the object, metres, negative inside:
 # a structure built once per cloud (geometry/tree_nearest.CloudTree) in place of the per-call search.
@@ -152,6 +153,23 @@ def penetration_loss(
             normals = vertex_normals(vertices, faces)
         loss = loss + _searched_penetration(other_vertices, vertices, normals, from_other).mean(-1)
     return loss * _CENTIMETRES_PER_METRE
+
+
+def capsule_penetration_loss(
+    vertices: Tensor, capsules: HandCapsules, other_vertices: Tensor, other_capsules: HandCapsules
+) -> Tensor:
+    """Eq. 7-8 against capsule proxies, both ways: vertices (B, V, 3) of a hand and its HandCapsules, other_vertices
+    (B, W, 3) of the other hand and its HandCapsules, metres -> (B,) centimetres.
+
+    Each vertex's depth inside the other hand's capsules (hands/capsule_proxy.py), 0 outside, averaged over its
+    hand's vertices, the two hands summed: penetration_loss's units, with the depth below the proxy's surface in
+    place of Eq. 7's distance to the nearest vertex behind the other mesh. No nearest-neighbour search: about 20
+    capsules per hand are searched exhaustively. tests/contact/test_penetration.py compares it with the mesh term.
+    """
+    packed = use_trees(vertices)  # the CPU's path: reading back to the host is allowed there
+    into_other = other_capsules.depth(vertices, packed).mean(-1)
+    from_other = capsules.depth(other_vertices, packed).mean(-1)
+    return (into_other + from_other) * _CENTIMETRES_PER_METRE
 
 
 def hand_pair_indices(

@@ -37,6 +37,7 @@ from torch import Tensor
 
 from interhandgen_core.contact.penetration import (
     SignedDistance,
+    capsule_penetration_loss,
     hand_pair_indices,
     object_guidance_terms,
     penetration_loss,
@@ -46,6 +47,7 @@ from interhandgen_core.geometry.distance_grid import GridSignedDistance, Screene
 from interhandgen_core.geometry.mirroring import mirror_points
 from interhandgen_core.geometry.normals import vertex_normals
 from interhandgen_core.geometry.tree_nearest import SampleTrees, TreeSignedDistance, use_trees
+from interhandgen_core.hands.capsule_proxy import CapsuleProxy, HandCapsules
 from interhandgen_core.hands.hand_params import HAND_DIM, HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import SamplerConfig
@@ -135,19 +137,29 @@ def cloud_distance(points: Tensor, normals: Tensor) -> TreeSignedDistance | None
 @dataclass
 class AnchorHand:
     """The anchor hand that guidance keeps the other hand out of, as it stands for a whole chain, object or
-    hand frame, metres: vertices (N, V, 3), their vertex normals (N, V, 3) and, on the CPU, one k-d tree
-    per sample (geometry/tree_nearest.SampleTrees), each computed once instead of at every guidance step."""
+    hand frame, metres: vertices (N, V, 3) and either its capsule proxy (``capsules``, hands/capsule_proxy.py;
+    SamplerConfig.hand_guidance "capsules") or its vertex normals (N, V, 3) and, on the CPU, one k-d tree per
+    sample (geometry/tree_nearest.SampleTrees) for Eq. 7-8 against its mesh ("mesh"); each computed once
+    instead of at every guidance step."""
 
     vertices: Tensor
-    normals: Tensor
+    normals: Tensor | None
     trees: SampleTrees | None
+    capsules: HandCapsules | None = None
 
     @classmethod
     def of(cls, vertices: Tensor, faces: Tensor, with_trees: bool = True) -> AnchorHand:
-        """vertices (N, V, 3), faces (F, 3) -> AnchorHand; trees only where ``with_trees`` and on the CPU."""
+        """vertices (N, V, 3), faces (F, 3) -> AnchorHand for the mesh term; trees only where ``with_trees`` and on
+        the CPU."""
         vertices = vertices.detach()
         trees = SampleTrees(vertices) if with_trees and use_trees(vertices) else None
         return cls(vertices, vertex_normals(vertices, faces), trees)
+
+    @classmethod
+    def of_capsules(cls, vertices: Tensor, capsules: HandCapsules) -> AnchorHand:
+        """vertices (N, V, 3) and their HandCapsules (N, 20) -> AnchorHand for the capsule term."""
+        detached = HandCapsules(capsules.start.detach(), capsules.end.detach(), capsules.radius.detach())
+        return cls(vertices.detach(), None, None, detached)
 
 
 def check_stop(should_stop: StopHook | None, where: str) -> None:
@@ -188,6 +200,26 @@ class CascadedSampler:
         self.config = config
         self.should_stop = should_stop
         self._timesteps: dict[torch.device, tuple[Tensor, Tensor]] = {}
+        # Made now, not during sampling: making them reads back to the host (runtime/cuda_graph.py captures a chain).
+        self._proxies = (
+            (CapsuleProxy.of_layer(right_layer), CapsuleProxy.of_layer(left_layer))
+            if config.hand_guidance == "capsules"
+            else None
+        )
+
+    def capsule_proxies(self) -> tuple[CapsuleProxy, CapsuleProxy]:
+        """(right, left) CapsuleProxy of the two hand layers, made with the sampler (made now where it was not)."""
+        if self._proxies is None:
+            self._proxies = (CapsuleProxy.of_layer(self.right_layer), CapsuleProxy.of_layer(self.left_layer))
+        return self._proxies
+
+    def anchor_hand(self, left: HandParams, with_trees: bool = True) -> AnchorHand:
+        """The left anchor hands (N) -> AnchorHand for the hand-hand term that ``config.hand_guidance`` names."""
+        with torch.no_grad():
+            out = self.left_layer(left)
+            if self.config.hand_guidance == "capsules":
+                return AnchorHand.of_capsules(out.vertices, self.capsule_proxies()[1](out.keypoints, out.vertices))
+            return AnchorHand.of(out.vertices, self.left_layer.faces, with_trees)
 
     def with_denoise(self: SamplerT, denoise: DenoiseFn, keep_stop: bool = True) -> SamplerT:
         """This sampler (its class, schedule, normaliser, hand layers, configuration and, with ``keep_stop``,
@@ -253,6 +285,8 @@ class CascadedSampler:
                 x = self.schedule.ddim_step(x, tt, t_prev, eps)  # line 9
             if mirrored is not None and w_pen > 0:
                 x = self._guide(x, t_prev, eps, None, mirrored, w_pen)
+        if mirrored is not None:
+            x = self._guide_finished(x, None, mirrored)
         return x
 
     def anchor_to_condition(self, anchor: Tensor, with_object: bool = False) -> tuple[Tensor, HandParams]:
@@ -271,8 +305,7 @@ class CascadedSampler:
         """Algorithm 2 lines 13-22: the right hand given the left anchor. x_T, cond (N, 64) -> (N, 64) normalised."""
         num, device = cond.shape[0], cond.device
         w_cfg = self.config.cfg_weight
-        with torch.no_grad():
-            anchor = AnchorHand.of(self.left_layer(left).vertices, self.left_layer.faces)
+        anchor = self.anchor_hand(left)
         embedding = None if obj is None else obj.embedding.expand(num, -1)
         embedding2 = None if embedding is None else torch.cat([embedding, embedding])
         x = noise
@@ -296,6 +329,13 @@ class CascadedSampler:
                 x = self.schedule.ddim_step(x, tt, t_prev, eps)  # line 20
             if w_pen > 0:
                 x = self._guide(x, t_prev, eps, anchor, obj, w_pen)
+        return self._guide_finished(x, anchor, obj)
+
+    def _guide_finished(self, x: Tensor, anchor: AnchorHand | None, obj: ObjectCondition | None) -> Tensor:
+        """``config.final_guidance_steps`` guidance steps on finished samples x (N, 64), at w_pen (t = 0)."""
+        clean = torch.full((), -1, dtype=torch.long, device=x.device)  # t_prev = -1: alpha 1, x_0 = x
+        for _ in range(self.config.final_guidance_steps):
+            x = self._guide(x, clean, torch.zeros_like(x), anchor, obj, self.config.penetration_guidance_weight)
         return x
 
     def _guide(
@@ -303,27 +343,30 @@ class CascadedSampler:
         x_prev: Tensor,
         t_prev: Tensor,
         eps: Tensor,
-        anchor: AnchorHand | Tensor | None,
+        anchor: AnchorHand | None,
         obj: ObjectCondition | None,
         weight: float,
     ) -> Tensor:
         """Anti-penetration guidance: x_{t-1} <- x_{t-1} - w_pen grad L_pen(x_{t-1}, x_l [, O]).
 
         The vertices come from the clean estimate (x_{t-1} - sqrt(1 - alpha_{t-1}) eps) / sqrt(alpha_{t-1})
-        (paper 3.4), so the loss sees hands, not noise. ``anchor`` (its vertices (N, V, 3), or an AnchorHand
-        made once per chain) adds the hand-hand term, ``obj`` the hand-object terms (its cloud, in the frame
+        (paper 3.4), so the loss sees hands, not noise. ``anchor`` (made once per chain, ``anchor_hand``) adds the
+        hand-hand term, against its capsules or its mesh; ``obj`` the hand-object terms (its cloud, in the frame
         of the hand being made).
         """
-        if isinstance(anchor, Tensor):
-            anchor = AnchorHand.of(anchor, self.left_layer.faces, with_trees=False)
         with torch.enable_grad():
             x_var = x_prev.detach().requires_grad_(True)
             x0 = self.schedule.x0_from_eps(x_var, t_prev, eps)
             hand = HandParams.from_vector(self.normalizer.denormalize(x0))
-            vertices = self.right_layer(hand).vertices
-            normals = vertex_normals(vertices, self.right_layer.faces)  # read by both terms
+            out = self.right_layer(hand)
+            vertices = out.vertices
+            normals = None  # read by the mesh and object terms, computed once for both
             loss = torch.zeros((), device=x_prev.device)
-            if anchor is not None:
+            if anchor is not None and anchor.capsules is not None:
+                capsules = self.capsule_proxies()[0](out.keypoints, vertices)
+                loss = loss + capsule_penetration_loss(vertices, capsules, anchor.vertices, anchor.capsules).sum()
+            elif anchor is not None:
+                normals = vertex_normals(vertices, self.right_layer.faces)
                 indices = (
                     None if anchor.trees is None else hand_pair_indices(vertices, anchor.vertices, 0.0, anchor.trees)
                 )
@@ -340,6 +383,8 @@ class CascadedSampler:
                     ).sum()
                 )
             if obj is not None:
+                if normals is None:
+                    normals = vertex_normals(vertices, self.right_layer.faces)
                 num = vertices.shape[0]
                 points, point_normals = (c.expand(num, *c.shape) for c in (obj.points, obj.normals))
                 penetration, gap = object_guidance_terms(
@@ -353,7 +398,7 @@ class CascadedSampler:
                     reach=SKIN_REACH_M,
                 )
                 loss = loss + penetration.sum() + self.config.object_contact_weight * gap.sum()
-            (grad,) = torch.autograd.grad(loss, x_var)
+        (grad,) = torch.autograd.grad(loss, x_var)
         step = weight * grad
         # Trust region per sample (SamplerConfig.penetration_max_step): a deep penetration
         # is separated over several steps instead of in one jump that overshoots contact.
@@ -410,7 +455,7 @@ class JointSampler(CascadedSampler):
                 with torch.no_grad():
                     anchor = self.schedule.x0_from_eps(x[:, :HAND_DIM], t_prev, eps[:, :HAND_DIM])
                     _, left = self.anchor_to_condition(anchor)
-                    anchor_vertices = self.left_layer(left).vertices
-                other = self._guide(x[:, HAND_DIM:], t_prev, eps[:, HAND_DIM:], anchor_vertices, None, w_pen)
+                anchor_hand = self.anchor_hand(left, with_trees=False)
+                other = self._guide(x[:, HAND_DIM:], t_prev, eps[:, HAND_DIM:], anchor_hand, None, w_pen)
                 x = torch.cat([x[:, :HAND_DIM], other], dim=-1)
         return pair_from_vectors(self.normalizer, x[:, :HAND_DIM].detach(), x[:, HAND_DIM:].detach())

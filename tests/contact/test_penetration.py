@@ -7,6 +7,7 @@ import torch
 import trimesh
 
 from interhandgen_core.contact.penetration import (
+    capsule_penetration_loss,
     depth_behind_nearest,
     hand_pair_depths,
     margin_penetration,
@@ -15,6 +16,7 @@ from interhandgen_core.contact.penetration import (
 )
 from interhandgen_core.geometry.nearest import nearest_neighbors
 from interhandgen_core.geometry.normals import vertex_normals
+from interhandgen_core.hands.capsule_proxy import HandCapsules
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +58,26 @@ def test_overlapping_balls(ball: tuple[torch.Tensor, torch.Tensor]) -> None:
     # Mean per vertex in centimetres.
     expected = 100 * one_way_penetration(right, left, vertex_normals(left, f)).mean(-1)
     assert torch.allclose(one_way, expected)
+
+
+def test_capsule_penetration_of_two_balls_is_their_analytic_overlap(ball: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """Each ball its own proxy (one capsule of zero length, its radius): the depth of each vertex in the other ball."""
+    v, _ = ball
+    offsets = torch.tensor([0.09, 0.12])  # 1 cm overlap, 2 cm apart
+    centres = torch.stack([offsets, torch.zeros(2), torch.zeros(2)], -1)  # (2, 3) the right balls' centres
+    left = v.expand(2, -1, -1)
+    right = (v[None] + centres[:, None]).requires_grad_(True)
+    radius = torch.full((2, 1), 0.05)
+    left_proxy = HandCapsules(torch.zeros(2, 1, 3), torch.zeros(2, 1, 3), radius)
+    right_proxy = HandCapsules(centres[:, None], centres[:, None], radius)
+    loss = capsule_penetration_loss(right, right_proxy, left, left_proxy)
+    into_left = torch.relu(0.05 - right.norm(dim=-1)).mean(-1)
+    into_right = torch.relu(0.05 - (left - centres[:, None]).norm(dim=-1)).mean(-1)
+    assert float(loss[0].detach()) > 0.0 and float(loss[1].detach()) == 0.0
+    assert torch.allclose(loss.detach(), 100 * (into_left + into_right).detach(), atol=1e-6)
+    # Its gradient moves the right ball's vertices away from the left ball (+x), none of the far pair's.
+    (grad,) = torch.autograd.grad(loss.sum(), right)
+    assert float(grad[0, :, 0].sum()) < 0.0 and float(grad[1].abs().sum()) == 0.0
 
 
 def test_hand_pair_depths_and_the_margin_penalty(ball: tuple[torch.Tensor, torch.Tensor]) -> None:

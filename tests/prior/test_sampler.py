@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from interhandgen_core.errors import Cancelled
-from interhandgen_core.hands.hand_params import HAND_DIM
+from interhandgen_core.hands.hand_params import HAND_DIM, HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import DenoiserConfig, DiffusionConfig, SamplerConfig
 from interhandgen_core.prior.denoiser import Denoiser
@@ -101,16 +102,78 @@ def test_batched_guidance_step_matches_per_sample_steps(parts: tuple) -> None:
     x = 0.3 * torch.randn(6, HAND_DIM, generator=gen)
     eps = torch.randn(6, HAND_DIM, generator=gen)
     t_prev = torch.tensor(5)
-    batched = sampler._guide(x, t_prev, eps, left_vertices, None, 4.0)
+    faces = sampler.left_layer.faces
+    batched = sampler._guide(x, t_prev, eps, AnchorHand.of(left_vertices, faces, with_trees=False), None, 4.0)
     assert not torch.allclose(batched, x)  # the step did something
     single = torch.cat(
-        [sampler._guide(x[i : i + 1], t_prev, eps[i : i + 1], left_vertices[i : i + 1], None, 4.0) for i in range(6)]
+        [
+            sampler._guide(
+                x[i : i + 1], t_prev, eps[i : i + 1], AnchorHand.of(left_vertices[i : i + 1], faces, False), None, 4.0
+            )
+            for i in range(6)
+        ]
     )
     assert torch.allclose(batched, single, atol=1e-5)
     # The anchor with its normals and k-d trees made once per chain (sample_other): the same step.
     anchor = AnchorHand.of(left_vertices, sampler.left_layer.faces)
     assert anchor.trees is not None
     assert torch.allclose(sampler._guide(x, t_prev, eps, anchor, None, 4.0), batched, atol=1e-6)
+
+
+def test_batched_capsule_guidance_step_matches_per_sample_steps(parts: tuple) -> None:
+    """The capsule term (hand_guidance "capsules"): one step on a batch equals the same step on each sample."""
+    sampler = make_sampler(parts, SamplerConfig(ddim_steps=4, hand_guidance="capsules"))
+    gen = torch.Generator().manual_seed(3)
+    _, left = sampler.anchor_to_condition(sampler.sample_anchor(torch.randn(6, HAND_DIM, generator=gen)))
+    anchor = sampler.anchor_hand(left)
+    assert anchor.capsules is not None and anchor.trees is None and anchor.normals is None
+    x = 0.3 * torch.randn(6, HAND_DIM, generator=gen)
+    eps = torch.randn(6, HAND_DIM, generator=gen)
+    t_prev = torch.tensor(5)
+    batched = sampler._guide(x, t_prev, eps, anchor, None, 4.0)
+    assert not torch.allclose(batched, x)
+    single = torch.cat(
+        [
+            sampler._guide(
+                x[i : i + 1], t_prev, eps[i : i + 1], sampler.anchor_hand(left.select(slice(i, i + 1))), None, 4.0
+            )
+            for i in range(6)
+        ]
+    )
+    assert torch.allclose(batched, single, atol=1e-5)
+
+
+def test_final_guidance_steps_separate_the_finished_hands(parts: tuple) -> None:
+    """final_guidance_steps: steps on the returned hands that lower the capsule penetration they guide by."""
+    from interhandgen_core.contact.penetration import capsule_penetration_loss
+
+    def penetration(sampler: CascadedSampler, x: torch.Tensor, anchor: AnchorHand) -> torch.Tensor:
+        with torch.no_grad():
+            out = sampler.right_layer(HandParams.from_vector(sampler.normalizer.denormalize(x)))
+            capsules = sampler.capsule_proxies()[0](out.keypoints, out.vertices)
+            assert anchor.capsules is not None
+            return capsule_penetration_loss(out.vertices, capsules, anchor.vertices, anchor.capsules)
+
+    config = SamplerConfig(ddim_steps=4, hand_guidance="capsules", penetration_max_step=0.05)
+    none, some = (make_sampler(parts, replace(config, final_guidance_steps=k)) for k in (0, 8))
+    gen = torch.Generator().manual_seed(5)
+    _, left = none.anchor_to_condition(none.sample_anchor(torch.randn(6, HAND_DIM, generator=gen)))
+    x = 0.3 * torch.randn(6, HAND_DIM, generator=gen)  # right hands placed onto the anchors
+    anchor = none.anchor_hand(left)
+    assert torch.equal(none._guide_finished(x, anchor, None), x)
+    moved = some._guide_finished(x, anchor, None)
+    before, after = penetration(none, x, anchor), penetration(none, moved, anchor)
+    assert (before > 0).sum() >= 3  # the test has penetrating samples to act on
+    assert torch.all(after <= before + 1e-6)
+    assert after.sum() < 0.5 * before.sum()
+    assert torch.all((moved - x).norm(dim=-1) <= 8 * 0.05 + 1e-5)  # each step within the trust region
+
+
+def test_hand_guidance_names_a_known_term() -> None:
+    from interhandgen_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="hand_guidance"):
+        SamplerConfig(hand_guidance="spheres")
 
 
 def test_unguided_chain_is_batch_independent(parts: tuple) -> None:
@@ -150,13 +213,12 @@ def test_guidance_step_is_bounded_by_the_trust_region(parts: tuple) -> None:
     )
     gen = torch.Generator().manual_seed(9)
     _, left = bounded.anchor_to_condition(bounded.sample_anchor(torch.randn(6, HAND_DIM, generator=gen)))
-    with torch.no_grad():
-        left_vertices = bounded.left_layer(left).vertices
+    anchor = bounded.anchor_hand(left, with_trees=False)
     x = 0.3 * torch.randn(6, HAND_DIM, generator=gen)
     eps = torch.randn(6, HAND_DIM, generator=gen)
     t_prev = torch.tensor(5)
-    small = (bounded._guide(x, t_prev, eps, left_vertices, None, 1e4) - x).norm(dim=-1)
-    large = (unbounded._guide(x, t_prev, eps, left_vertices, None, 1e4) - x).norm(dim=-1)
+    small = (bounded._guide(x, t_prev, eps, anchor, None, 1e4) - x).norm(dim=-1)
+    large = (unbounded._guide(x, t_prev, eps, anchor, None, 1e4) - x).norm(dim=-1)
     moved = large > 0
     assert moved.any()
     assert torch.all(small <= 0.2 + 1e-5)
