@@ -46,3 +46,22 @@ def test_statistics_summary(ball: tuple[torch.Tensor, torch.Tensor]) -> None:
 def test_statistics_refuse_empty() -> None:
     with pytest.raises(ValueError, match="at least one"):
         interaction_statistics(torch.zeros(0), torch.zeros(0))
+
+
+def test_the_cpu_tree_search_measures_what_the_all_pairs_search_does() -> None:
+    from interhandgen_core.contact.interaction import interpenetration
+    from interhandgen_core.geometry.tree_nearest import all_pairs_search
+
+    mesh = trimesh.creation.icosphere(subdivisions=3, radius=0.05)
+    v = torch.tensor(mesh.vertices, dtype=torch.float32)
+    f = torch.tensor(mesh.faces, dtype=torch.long)
+    offsets = torch.tensor([[0.08, 0.0, 0.0], [0.0, 0.095, 0.01], [0.2, 0.0, 0.0]])  # 2 cm, 5 mm deep, 10 cm apart
+    left = v.expand(3, -1, -1)
+    right = v[None] + offsets[:, None]
+    trees = interpenetration(left, f, right, f)
+    with all_pairs_search():
+        reference = interpenetration(left, f, right, f)
+    assert float(trees.depth[0]) > 0.015 and float(trees.depth[2]) == 0.0
+    for mine, theirs in ((trees.depth, reference.depth), (trees.min_distance, reference.min_distance)):
+        assert torch.allclose(mine, theirs)
+    assert torch.equal(trees.inside_box, reference.inside_box)
