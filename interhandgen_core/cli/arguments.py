@@ -25,6 +25,7 @@ from interhandgen_core.data.tracking_suites import SUITES
 from interhandgen_core.errors import ConfigError, InterHandGenError
 from interhandgen_core.physics.configuration import GraspPhysicsConfig
 from interhandgen_core.pipelines.grasp import RANKINGS
+from interhandgen_core.pipelines.prior_pipeline import PriorPipeline
 from interhandgen_core.prior.configuration import SamplerConfig
 from interhandgen_core.refinement.one_euro import OneEuroConfig
 from interhandgen_core.runtime.configuration import BACKEND_NAMES, BackendConfig, default_cache_dir
@@ -175,6 +176,28 @@ def backend_config(args: argparse.Namespace) -> BackendConfig | None:
     return BackendConfig.parse(args.backend or BackendConfig().spec, cache_dir=args.cache_dir)
 
 
+# How guidance is applied (README "Anti-penetration guidance"): sample, grasp and evaluate grasps.
+GUIDANCE_SCHEDULE_FLAGS: dict[str, str | tuple[str, ...]] = {
+    "hand_guidance": "--hand-guidance",
+    "penetration_min_weight": "--guidance-min-weight",
+    "penetration_max_step": "--guidance-max-step",
+    "final_guidance_steps": "--final-guidance-steps",
+}
+
+
+def add_guidance_schedule_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per GUIDANCE_SCHEDULE_FLAGS field; left out, SamplerConfig's defaults (guidance_schedule reads them)."""
+    add_config_options(parser, SamplerConfig, GUIDANCE_SCHEDULE_FLAGS, flags=GUIDANCE_SCHEDULE_FLAGS)
+
+
+def with_guidance_schedule(model: PriorPipeline, args: argparse.Namespace) -> None:
+    """Set the options of add_guidance_schedule_arguments that were given on ``model.sampler_config``, the base of its
+    sampling calls."""
+    given = config_overrides(args, GUIDANCE_SCHEDULE_FLAGS)
+    if given:
+        model.sampler_config = dataclasses.replace(model.sampler_config, **given)
+
+
 def add_grasp_guidance_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of grasp and evaluate grasps: the object-conditioned prior, its device and its guidance weights.
 
@@ -183,6 +206,7 @@ def add_grasp_guidance_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="object-conditioned prior (default: the shipped one)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: %(default)s)")
     add_config_options(parser, SamplerConfig, GRASP_GUIDANCE_FLAGS, flags=GRASP_GUIDANCE_FLAGS)
+    add_guidance_schedule_arguments(parser)
 
 
 def add_physics_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:

@@ -21,6 +21,7 @@ from interhandgen_core.cli.arguments import (
     parameter_default,
     physics_config,
     positive_int,
+    with_guidance_schedule,
 )
 from interhandgen_core.cli.output_paths import check_output_folder
 from interhandgen_core.errors import ConfigError, InterHandGenError
@@ -160,6 +161,7 @@ def run_grasps(args: argparse.Namespace) -> None:
         load_robot_hand(args.robot)  # a bad robot is refused before any sampling
         robot = RobotGraspPhysicsConfig(robot=args.robot)
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device)
+    with_guidance_schedule(model, args)
     result = evaluate_heldout_grasps(
         model,
         num_objects=args.objects,

@@ -34,6 +34,7 @@ from interhandgen_core.cli.arguments import (
     float_triple,
     physics_config,
     positive_int,
+    with_guidance_schedule,
 )
 from interhandgen_core.cli.output_paths import check_output_folder
 from interhandgen_core.config import add_config_options, config_overrides, default_of
@@ -122,6 +123,7 @@ def run(args: argparse.Namespace) -> None:
     physics = physics_options if args.physics else None
     obj = read_object(args.object)
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device, backend=backend_config(args))
+    with_guidance_schedule(model, args)
     try:
         grasps = model.sample(
             args.num,

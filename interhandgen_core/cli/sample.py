@@ -1,6 +1,7 @@
 """`interhandgen sample`: two-hand interactions from a prior, as hands file, meshes, preview and statistics.
 
     interhandgen sample --num N --out DIR [--checkpoint PATH] [--seed S] [--steps K] [--cfg W] [--penetration-guidance-weight W]
+        [--hand-guidance capsules|mesh] [--guidance-min-weight W] [--guidance-max-step S] [--final-guidance-steps K]
 
 Writes DIR/samples.npz (the hands-file schema), one DIR/sample_NNNN.ply per sample,
 DIR/preview.png and DIR/statistics.json (contact/interaction.py's figures).
@@ -15,8 +16,10 @@ from pathlib import Path
 from interhandgen_core.cli.arguments import (
     PENETRATION_GUIDANCE_FLAGS,
     add_backend_arguments,
+    add_guidance_schedule_arguments,
     backend_config,
     positive_int,
+    with_guidance_schedule,
 )
 from interhandgen_core.cli.output_paths import check_output_folder
 from interhandgen_core.config import add_config_options
@@ -42,6 +45,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sample.add_argument("--checkpoint", default=None, help="prior .safetensors (default: the shipped small prior)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     add_config_options(sample, SamplerConfig, SAMPLER_FLAGS, flags=SAMPLER_FLAGS)
+    add_guidance_schedule_arguments(sample)
     sample.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: %(default)s)")
     add_backend_arguments(sample)
     sample.add_argument(
@@ -62,6 +66,7 @@ def run(args: argparse.Namespace) -> None:
     model = TwoHandPipeline.from_pretrained(
         args.checkpoint, device=args.device, mano_dir=args.mano_dir, backend=backend_config(args)
     )
+    with_guidance_schedule(model, args)
     samples = model.sample(
         args.num,
         seed=args.seed,
