@@ -21,16 +21,15 @@ from typing import Any
 
 import mujoco
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
 from interhandgen_core.errors import DataError
+from interhandgen_core.hands.capsule_proxy import bone_labels
 from interhandgen_core.hands.keypoints import NUM_KEYPOINTS
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.physics.array_input import float_array
 
-# Parent of each of the 21 keypoints (hands/keypoints.py order): the wrist, then four per finger
-# from its base to its tip; each finger's base hangs from the wrist.
-KEYPOINT_PARENTS: tuple[int, ...] = (-1, *(0 if k % 4 == 1 else k - 1 for k in range(1, NUM_KEYPOINTS)))
 # Fewest vertices of a part that spans a volume (a tetrahedron).
 _MIN_PART_VERTICES = 4
 
@@ -69,16 +68,11 @@ class HandParts:
 
     @staticmethod
     def from_keypoints(vertices: Any, keypoints: Any) -> HandParts:
-        """vertices (V, 3), keypoints (21, 3) of one pose, metres, same frame -> the nearest of the 20 bones per vertex."""
+        """vertices (V, 3), keypoints (21, 3) of one pose, metres, same frame -> the nearest of the 20 bones per vertex
+        (hands/capsule_proxy.bone_labels)."""
         v = float_array(vertices, "hand vertices", (3,), 2)
         k = float_array(keypoints, "hand keypoints", (NUM_KEYPOINTS, 3), 2)
-        start = k[list(KEYPOINT_PARENTS[1:])]  # (20, 3) bone starts
-        end = k[1:]  # (20, 3) bone ends
-        axis = end - start
-        length2 = np.maximum((axis * axis).sum(-1), 1e-12)
-        t = np.clip(np.einsum("vbk,bk->vb", v[:, None] - start[None], axis) / length2, 0.0, 1.0)
-        nearest = start[None] + t[..., None] * axis[None]  # (V, 20, 3)
-        return HandParts._compact(np.argmin(((v[:, None] - nearest) ** 2).sum(-1), axis=1))
+        return HandParts._compact(bone_labels(torch.from_numpy(v), torch.from_numpy(k)).numpy())
 
     @staticmethod
     def _compact(labels: NDArray[np.int64]) -> HandParts:

@@ -6,9 +6,10 @@ import torch
 
 from interhandgen_core.errors import DataError
 from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.hands.keypoints import KEYPOINT_PARENTS
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
-from interhandgen_core.physics.hand_bodies import KEYPOINT_PARENTS, HandParts
+from interhandgen_core.physics.hand_bodies import HandParts
 
 
 @pytest.fixture(scope="module")
