@@ -8,8 +8,13 @@ Notation (paper -> code):
     w_pen                       ``config.penetration_guidance_weight`` at t = 0, multiplied by
                                 ``config.penetration_decay`` per DDIM step away from t = 0;
                                 each step's change is bounded by
-                                ``config.penetration_max_step`` (not in the paper)
-    L_pen                       ``penetration.penetration_loss``       (Eq. 7-8); with an object also
+                                ``config.penetration_max_step`` (not in the paper); steps where it is
+                                below ``config.penetration_min_weight`` are skipped, and
+                                ``config.final_guidance_steps`` more are taken on the finished
+                                sample at t = 0 (not in the paper)
+    L_pen                       ``penetration.capsule_penetration_loss`` (Eq. 7-8 against the other
+                                hand's capsule proxy, ``config.hand_guidance`` "capsules") or
+                                ``penetration.penetration_loss`` (Eq. 7-8 against its mesh); with an object also
                                 ``penetration.object_guidance_terms``: Eq. 7 against the cloud and,
                                 weighted by ``config.object_contact_weight``, the hand's gap to
                                 the object (a pull onto it, not in the paper)
@@ -332,10 +337,14 @@ class CascadedSampler:
         return self._guide_finished(x, anchor, obj)
 
     def _guide_finished(self, x: Tensor, anchor: AnchorHand | None, obj: ObjectCondition | None) -> Tensor:
-        """``config.final_guidance_steps`` guidance steps on finished samples x (N, 64), at w_pen (t = 0)."""
+        """``config.final_guidance_steps`` guidance steps on finished samples x (N, 64), at w_pen (t = 0); none
+        without guidance (w_pen 0)."""
+        weight = self.config.penetration_guidance_weight
+        if weight <= 0:
+            return x
         clean = torch.full((), -1, dtype=torch.long, device=x.device)  # t_prev = -1: alpha 1, x_0 = x
         for _ in range(self.config.final_guidance_steps):
-            x = self._guide(x, clean, torch.zeros_like(x), anchor, obj, self.config.penetration_guidance_weight)
+            x = self._guide(x, clean, torch.zeros_like(x), anchor, obj, weight)
         return x
 
     def _guide(
@@ -458,4 +467,9 @@ class JointSampler(CascadedSampler):
                 anchor_hand = self.anchor_hand(left, with_trees=False)
                 other = self._guide(x[:, HAND_DIM:], t_prev, eps[:, HAND_DIM:], anchor_hand, None, w_pen)
                 x = torch.cat([x[:, :HAND_DIM], other], dim=-1)
+        if self.config.final_guidance_steps > 0 and self.config.penetration_guidance_weight > 0:
+            with torch.no_grad():
+                _, left = self.anchor_to_condition(x[:, :HAND_DIM])
+            other = self._guide_finished(x[:, HAND_DIM:], self.anchor_hand(left, with_trees=False), None)
+            x = torch.cat([x[:, :HAND_DIM], other], dim=-1)
         return pair_from_vectors(self.normalizer, x[:, :HAND_DIM].detach(), x[:, HAND_DIM:].detach())

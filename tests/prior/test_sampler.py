@@ -161,6 +161,8 @@ def test_final_guidance_steps_separate_the_finished_hands(parts: tuple) -> None:
     x = 0.3 * torch.randn(6, HAND_DIM, generator=gen)  # right hands placed onto the anchors
     anchor = none.anchor_hand(left)
     assert torch.equal(none._guide_finished(x, anchor, None), x)
+    unguided = make_sampler(parts, replace(config, final_guidance_steps=8, penetration_guidance_weight=0.0))
+    assert torch.equal(unguided._guide_finished(x, anchor, None), x)  # no guidance: no final steps either
     moved = some._guide_finished(x, anchor, None)
     before, after = penetration(none, x, anchor), penetration(none, moved, anchor)
     assert (before > 0).sum() >= 3  # the test has penetrating samples to act on
