@@ -214,8 +214,8 @@ class SamplerConfig(ConfigBase):
         guidance step costs a hand-layer pass and a backward pass. 0 = guide every step (the paper's
         Algorithm 2). The default, 2, guides the last 7 of 32 steps (w_pen 4 x 0.9^k >= 2) and leaves the
         rest to ``final_guidance_steps``: with the mesh term and no final steps, skipping the steps below 1.0
-        had raised hand-hand penetration (0.20 -> 0.69 mm) on the development objects; with the final steps
-        it lowers both penetrations (README "Anti-penetration guidance").
+        had raised hand-hand penetration (0.20 -> 0.69 mm) on the development objects; with the final steps,
+        guiding every step measured no better (README "Anti-penetration guidance").
     penetration_max_step: largest change of one sample's normalised 64-vector that one
         anti-penetration step may make (a trust region; not in the paper), > 0; ``inf``
         applies the paper's plain gradient step. The gradient of Eq. 7 grows with the
