@@ -186,7 +186,7 @@ GUIDANCE_SCHEDULE_FLAGS: dict[str, str | tuple[str, ...]] = {
 
 
 def add_guidance_schedule_arguments(parser: argparse.ArgumentParser) -> None:
-    """One option per GUIDANCE_SCHEDULE_FLAGS field; left out, SamplerConfig's defaults (guidance_schedule reads them)."""
+    """One option per GUIDANCE_SCHEDULE_FLAGS field; left out, SamplerConfig's defaults (with_guidance_schedule reads them)."""
     add_config_options(parser, SamplerConfig, GUIDANCE_SCHEDULE_FLAGS, flags=GUIDANCE_SCHEDULE_FLAGS)
 
 

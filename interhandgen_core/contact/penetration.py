@@ -164,7 +164,7 @@ def capsule_penetration_loss(
     Each vertex's depth inside the other hand's capsules (hands/capsule_proxy.py), 0 outside, averaged over its
     hand's vertices, the two hands summed: penetration_loss's units, with the depth below the proxy's surface in
     place of Eq. 7's distance to the nearest vertex behind the other mesh. No nearest-neighbour search: about 20
-    capsules per hand are searched exhaustively. tests/contact/test_penetration.py compares it with the mesh term.
+    capsules per hand are searched exhaustively. tests/contact/test_penetration.py checks it on two balls' analytic overlap.
     """
     packed = use_trees(vertices)  # the CPU's path: reading back to the host is allowed there
     into_other = other_capsules.depth(vertices, packed).mean(-1)
