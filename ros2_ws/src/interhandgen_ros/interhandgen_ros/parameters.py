@@ -168,21 +168,39 @@ def current_value(specs: dict[str, ParameterSpec], name: str, read: Callable[[st
 
 _GUIDANCE = mirrored("penetration_guidance_weight", SamplerConfig, "penetration_guidance_weight")
 
-_COMMON = (
-    ParameterSpec(
-        "autostart", True, "configure and activate on start (a lifecycle manager may do it instead)", read_only=True
-    ),
-    ParameterSpec("model_file_path", "", "prior checkpoint (.safetensors); empty: the shipped one", read_only=True),
-    ParameterSpec("device", "cpu", "cpu, cuda, cuda:N or auto", read_only=True, pattern=_DEVICE),
-    mirrored("backend", BackendConfig, "name", read_only=True),
-    mirrored("precision", BackendConfig, "precision", read_only=True),
-    ParameterSpec("engine_file_path", "", "TensorRT engine file; empty: the engine cache", read_only=True),
-    mirrored("force_engine_update", BackendConfig, "force_rebuild", read_only=True),
-    mirrored("max_batch_size", BackendConfig, "max_batch", read_only=True),
-    ParameterSpec("input_qos", "SENSOR_DATA", "QoS of the input subscription", choices=QOS_CHOICES, read_only=True),
-    ParameterSpec("input_qos_depth", 1, "input queue depth (1: newest message only)", 1, 100, read_only=True),
-    ParameterSpec("expected_frame_id", "", "drop inputs of any other frame; empty: accept every frame"),
-    ParameterSpec("diagnostics_period_s", 1.0, "seconds between diagnostics messages", 0.1, 60.0),
+
+def _common(input_qos_depth: ParameterSpec) -> tuple[ParameterSpec, ...]:
+    """The parameters every node has, with its own input queue depth."""
+    return (
+        ParameterSpec(
+            "autostart", True, "configure and activate on start (a lifecycle manager may do it instead)", read_only=True
+        ),
+        ParameterSpec("model_file_path", "", "prior checkpoint (.safetensors); empty: the shipped one", read_only=True),
+        ParameterSpec("device", "cpu", "cpu, cuda, cuda:N or auto", read_only=True, pattern=_DEVICE),
+        mirrored("backend", BackendConfig, "name", read_only=True),
+        mirrored("precision", BackendConfig, "precision", read_only=True),
+        ParameterSpec("engine_file_path", "", "TensorRT engine file; empty: the engine cache", read_only=True),
+        mirrored("force_engine_update", BackendConfig, "force_rebuild", read_only=True),
+        mirrored("max_batch_size", BackendConfig, "max_batch", read_only=True),
+        ParameterSpec("input_qos", "SENSOR_DATA", "QoS of the input subscription", choices=QOS_CHOICES, read_only=True),
+        input_qos_depth,
+        ParameterSpec("expected_frame_id", "", "drop inputs of any other frame; empty: accept every frame"),
+        ParameterSpec("diagnostics_period_s", 1.0, "seconds between diagnostics messages", 0.1, 60.0),
+    )
+
+
+# The input queue: the newest message only for clouds (a grasp node works on the latest view); for a hand stream,
+# every message reaches the callback that notes its timestamp, so that frames dropped while the node was stalled
+# are not read as the stream falling silent (reinit_after_s); the worker still refines only the newest.
+_NEWEST_ONLY = ParameterSpec("input_qos_depth", 1, "input queue depth (1: newest message only)", 1, 100, read_only=True)
+_EVERY_STAMP = ParameterSpec(
+    "input_qos_depth",
+    100,
+    "input queue depth: 100 frames (1.1 s at 90 Hz) of a stall of this node reach its silence check "
+    "(reinit_after_s); the newest is refined",
+    1,
+    100,
+    read_only=True,
 )
 
 # Robot hands (README "Robot hands"): retargeting onto two robot hands, loaded in on_configure.
@@ -195,7 +213,7 @@ _ROBOT = (
 )
 
 GRASP_PROPOSAL_PARAMETERS = (
-    *_COMMON,
+    *_common(_NEWEST_ONLY),
     # The action's goals are checked against the same range (grasp_proposal_node).
     mirrored("num_grasps", GraspRequestConfig, "num_grasps"),
     mirrored("ddim_steps", SamplerConfig, "ddim_steps"),
@@ -220,7 +238,7 @@ GRASP_PROPOSAL_PARAMETERS = (
 )
 
 HAND_PRIOR_PARAMETERS = (
-    *_COMMON,
+    *_common(_EVERY_STAMP),
     ParameterSpec(
         "input_type",
         "two_hand_state",
