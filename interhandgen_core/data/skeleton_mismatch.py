@@ -27,9 +27,8 @@ from torch import Tensor
 
 from interhandgen_core.config import ConfigBase, setting
 from interhandgen_core.errors import ConfigError, DataError
-from interhandgen_core.hands.keypoints import KEYPOINT_PARENTS, NUM_KEYPOINTS
+from interhandgen_core.hands.keypoints import KEYPOINT_PARENTS, NUM_BONES, NUM_KEYPOINTS, bone_segments
 
-NUM_BONES = NUM_KEYPOINTS - 1
 BONES_PER_FINGER = 4
 # A jittered bone never shrinks below half its length (a Gaussian tail would flip it).
 MIN_JITTER_SCALE = 0.5
@@ -84,8 +83,8 @@ def rescale_bones(keypoints: Tensor, scales: Tensor) -> Tensor:
         raise DataError(f"keypoints must be (..., {NUM_KEYPOINTS}, 3), got {tuple(keypoints.shape)}")
     if scales.shape[-1] != NUM_BONES:
         raise DataError(f"scales must be (..., {NUM_BONES}) bone factors, got {tuple(scales.shape)}")
-    parents = torch.tensor(KEYPOINT_PARENTS[1:], device=keypoints.device)
-    bones = keypoints[..., 1:, :] - keypoints[..., parents, :]  # (..., 20, 3) v
+    start, end = bone_segments(keypoints)
+    bones = end - start  # (..., 20, 3) v
     scaled = bones * scales.to(keypoints)[..., None]
     ancestry = _ANCESTRY.to(device=keypoints.device, dtype=keypoints.dtype)
     offsets = torch.einsum("kb,...bd->...kd", ancestry, scaled)  # (..., 21, 3), 0 at the wrist
@@ -108,5 +107,5 @@ def bone_jitter_scales(frames: int, hands: int, config: BoneJitterConfig, genera
 
 def bone_lengths(keypoints: Tensor) -> Tensor:
     """keypoints (..., 21, 3) -> (..., 20) bone lengths, same unit (bone b ends at keypoint b + 1)."""
-    parents = torch.tensor(KEYPOINT_PARENTS[1:], device=keypoints.device)
-    return (keypoints[..., 1:, :] - keypoints[..., parents, :]).norm(dim=-1)
+    start, end = bone_segments(keypoints)
+    return (end - start).norm(dim=-1)

@@ -28,23 +28,14 @@ from interhandgen_core.geometry.capsules import (
     points_to_capsules_signed_distance,
     points_to_segment_distance,
 )
-from interhandgen_core.hands.hand_params import BETAS, HandParams
-from interhandgen_core.hands.keypoints import KEYPOINT_PARENTS, NUM_KEYPOINTS
+from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.hands.keypoints import KEYPOINT_PARENTS, NUM_BETAS, NUM_BONES, NUM_KEYPOINTS, bone_segments
 from interhandgen_core.hands.layer import HandLayer
 
-NUM_BONES = NUM_KEYPOINTS - 1
 # A bone's radius: this quantile of its vertices' distances to its axis (module docstring).
 RADIUS_QUANTILE = 0.75
 # Keypoints that lie on the skin (the five fingertips): their bones end a radius short of them.
 _TIP_KEYPOINTS = tuple(k for k in range(1, NUM_KEYPOINTS) if k not in KEYPOINT_PARENTS)
-
-
-def bone_segments(keypoints: Tensor, parents: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """keypoints (..., 21, 3) -> (start (..., 20, 3), end (..., 20, 3)): the bones from parent to child.
-    ``parents``: KEYPOINT_PARENTS[1:] as a (20,) long tensor on the keypoints' device (made here when None)."""
-    if parents is None:
-        parents = torch.tensor(KEYPOINT_PARENTS[1:], device=keypoints.device)
-    return keypoints[..., parents, :], keypoints[..., 1:, :]
 
 
 def bone_labels(vertices: Tensor, keypoints: Tensor) -> Tensor:
@@ -110,7 +101,7 @@ class CapsuleProxy:
         dtype, device = layer.v_template.dtype, layer.v_template.device
         rest = HandParams(
             pose=torch.zeros(1, 45, dtype=dtype, device=device),
-            betas=torch.zeros(1, BETAS.stop - BETAS.start, dtype=dtype, device=device),
+            betas=torch.zeros(1, NUM_BETAS, dtype=dtype, device=device),
             rotation=torch.eye(3, dtype=dtype, device=device)[None],
             translation=torch.zeros(1, 3, dtype=dtype, device=device),
         )

@@ -14,6 +14,9 @@ keypoint trackers such as OpenPose and MediaPipe):
 
 from __future__ import annotations
 
+import torch
+from torch import Tensor
+
 NUM_JOINTS = 16
 NUM_KEYPOINTS = 21
 NUM_FINGER_POSE = 45  # 15 finger joints x 3 axis-angle numbers
@@ -56,3 +59,13 @@ KEYPOINTS_FROM_JOINTS_AND_TIPS: tuple[int, ...] = (
 # Parent of each keypoint in the 21-keypoint order: the 20 bones (keypoint k's bone runs from
 # KEYPOINT_PARENTS[k] to k; the wrist, -1, has none). Every finger hangs from the wrist.
 KEYPOINT_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
+NUM_BONES = NUM_KEYPOINTS - 1
+
+
+def bone_segments(keypoints: Tensor, parents: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """keypoints (..., 21, 3) -> (start (..., 20, 3), end (..., 20, 3)): the bones from parent to child (bone b
+    ends at keypoint b + 1). ``parents``: KEYPOINT_PARENTS[1:] as a (20,) long tensor on the keypoints' device,
+    made here when None (a caller that may not copy to its device at call time passes its own)."""
+    if parents is None:
+        parents = torch.tensor(KEYPOINT_PARENTS[1:], device=keypoints.device)
+    return keypoints[..., parents, :], keypoints[..., 1:, :]

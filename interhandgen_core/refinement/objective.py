@@ -32,7 +32,7 @@ from interhandgen_core.contact.penetration import (
 from interhandgen_core.geometry.nearest import nearest_neighbors_both_ways
 from interhandgen_core.geometry.normals import vertex_normals
 from interhandgen_core.hands.hand_params import HandParams
-from interhandgen_core.hands.keypoints import KEYPOINT_PARENTS, NUM_KEYPOINTS
+from interhandgen_core.hands.keypoints import NUM_KEYPOINTS, bone_segments
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.representation import Normalizer
 from interhandgen_core.prior.sampler import DenoiseFn
@@ -135,8 +135,8 @@ def hands_near(left_keypoints: Tensor, right_keypoints: Tensor, gate_m: float) -
 
 def _bone_points(keypoints: Tensor) -> Tensor:
     """(B, 21, 3) -> (B, 41, 3): the keypoints and the middle of each of the 20 bones."""
-    parents = torch.tensor(KEYPOINT_PARENTS[1:], device=keypoints.device)
-    middles = 0.5 * (keypoints[:, 1:] + keypoints[:, parents])
+    start, end = bone_segments(keypoints)
+    middles = 0.5 * (end + start)
     return torch.cat([keypoints, middles], dim=1)
 
 

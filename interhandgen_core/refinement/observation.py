@@ -26,7 +26,7 @@ from torch import Tensor
 
 from interhandgen_core.errors import DataError
 from interhandgen_core.hands.hand_params import HandParams
-from interhandgen_core.hands.keypoints import KEYPOINT_NAMES, KEYPOINT_PARENTS, NUM_KEYPOINTS
+from interhandgen_core.hands.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS, bone_segments
 from interhandgen_core.io.hands_file import SIDES, HandsFile, HandSide
 
 PALM_KEYPOINTS: tuple[int, ...] = tuple(
@@ -166,9 +166,8 @@ def keypoint_hand_size(keypoints: Tensor) -> Tensor:
     touches at most five bones) does not make a good hand look like a unit error; NaN when
     fewer than three bones have both ends.
     """
-    child = torch.arange(1, len(KEYPOINT_PARENTS), device=keypoints.device)
-    parent = torch.tensor(KEYPOINT_PARENTS[1:], device=keypoints.device)
-    bones = (keypoints[:, child] - keypoints[:, parent]).norm(dim=-1)
+    start, end = bone_segments(keypoints)
+    bones = (end - start).norm(dim=-1)
     size = bones.nanmedian(dim=-1).values
     enough = torch.isfinite(bones).sum(-1) >= 3
     return torch.where(enough, size, torch.full_like(size, torch.nan))

@@ -8,8 +8,9 @@ import torch
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.geometry.winding import inside_mesh
 from interhandgen_core.hands.asset import HandAsset
-from interhandgen_core.hands.capsule_proxy import NUM_BONES, CapsuleProxy, bone_labels, bone_segments
+from interhandgen_core.hands.capsule_proxy import CapsuleProxy, bone_labels
 from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.hands.keypoints import NUM_BONES, bone_segments
 from interhandgen_core.hands.layer import HandLayer, HandOutput
 from interhandgen_core.hands.procedural import load_procedural_hand
 
