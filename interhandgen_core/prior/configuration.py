@@ -196,6 +196,9 @@ class DiffusionConfig(ConfigBase):
             )
 
 
+# TrainConfig.lr_schedule's kinds.
+LR_SCHEDULES = ("step", "cosine")
+
 # SamplerConfig.hand_guidance's kinds.
 HAND_GUIDANCE_KINDS = ("capsules", "mesh")
 
@@ -305,7 +308,14 @@ class TrainConfig(ConfigBase):
         the current working directory of the process, not to the YAML file, so that recipes
         are run from the repository root.
     epochs, batch_size, lr: Adam run length, batch size in training pairs, initial learning rate.
-    lr_decay, lr_decay_every: StepLR factor and period in epochs (x0.9 every 20 epochs).
+    lr_schedule: "step", S.4.2's StepLR (x lr_decay every lr_decay_every epochs), or "cosine", a
+        cosine decay to 0 over the run's optimisation steps (epochs x batches, or max_steps) after
+        warmup_steps of linear warm-up (training/lr_schedule.py; not in the paper).
+    lr_decay, lr_decay_every: StepLR factor and period in epochs (x0.9 every 20 epochs); "step" only.
+    warmup_steps: optimisation steps of linear warm-up from lr / warmup_steps to lr; "cosine" only.
+    ema_decay: exponential moving average of the weights, updated after every optimisation step
+        (w_ema <- d w_ema + (1 - d) w; not in the paper, standard for diffusion models); the saved
+        prior and the validation loss are the average's. 0 = off: the saved prior is the last weights.
     p_uncond: probability of dropping the conditioning hand (Algorithm 1 step 5).
     checkpoint_every: epochs between checkpoints (one is always written at the end).
     log_every: optimisation steps between log lines (log.jsonl and stdout).
@@ -330,6 +340,17 @@ class TrainConfig(ConfigBase):
     lr: float = setting(2e-4, low=0.0, high=1.0, low_open=True, help="initial Adam learning rate")
     lr_decay: float = setting(0.9, low=0.0, high=1.0, low_open=True, help="StepLR factor")
     lr_decay_every: int = setting(20, low=1, help="StepLR period in epochs")
+    lr_schedule: str = setting(
+        "step", choices=LR_SCHEDULES, help="step: StepLR per epoch (S.4.2); cosine: cosine decay per step to 0"
+    )
+    warmup_steps: int = setting(0, low=0, help="linear warm-up steps of the cosine schedule")
+    ema_decay: float = setting(
+        0.0,
+        low=0.0,
+        high=1.0,
+        high_open=True,
+        help="decay of the weights' exponential moving average per step; the saved prior is the average; 0: off",
+    )
     p_uncond: float = setting(0.5, low=0.0, high=1.0, help="probability of dropping the conditioning hand")
     seed: int = setting(0, low=0, help="random seed of the run")
     num_workers: int = setting(0, low=0, help="data loader worker processes")
@@ -358,6 +379,10 @@ class TrainConfig(ConfigBase):
     )
 
     def check_consistency(self) -> None:
+        if self.warmup_steps and self.lr_schedule != "cosine":
+            raise ConfigError(
+                f"TrainConfig.warmup_steps ({self.warmup_steps}) needs lr_schedule: cosine, got {self.lr_schedule!r}"
+            )
         if self.model.num_hands == 2:
             if self.object_encoder is not None:
                 raise ConfigError(

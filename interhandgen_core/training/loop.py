@@ -22,7 +22,11 @@ Run directory (``out_dir``), written by rank 0 only:
                             loss since the previous record), "epoch" (mean over all ranks), "end"
     checkpoints/epoch_NNNN.{safetensors,json}   every checkpoint_every epochs
     model.{safetensors,json}                    the final prior (returned path)
-    training_state.pt       model, optimiser, scheduler, epoch, step; for resume=True
+    training_state.pt       model, optimiser, scheduler, epoch, step (and the weights' average); for resume=True
+
+With ``config.ema_decay`` > 0 an exponential moving average of the weights (torch's AveragedModel)
+is updated after every optimisation step; the checkpoints, the final prior and the validation
+loss are the average's, the optimiser keeps training the raw weights.
 
 Multi-process: start with ``torchrun --nproc_per_node N -m interhandgen_core.training.loop
 --config X --out Y``; WORLD_SIZE / RANK / LOCAL_RANK select DistributedDataParallel with
@@ -50,6 +54,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 from tqdm import tqdm
 
@@ -72,6 +77,7 @@ from interhandgen_core.prior.object_encoder import ObjectEncoder
 from interhandgen_core.prior.representation import Normalizer
 from interhandgen_core.prior.schedule import DiffusionSchedule
 from interhandgen_core.training.loss import diffusion_loss, model_inputs
+from interhandgen_core.training.lr_schedule import run_schedule
 
 STATE_FILE = "training_state.pt"
 LOG_FILE = "log.jsonl"
@@ -284,24 +290,6 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
     encoder = None if encoder_config is None else ObjectEncoder(encoder_config).to(device)
     network: nn.Module = denoiser if encoder is None else PriorNetwork(denoiser, encoder)
     schedule = DiffusionSchedule(config.diffusion)
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_decay_every, gamma=config.lr_decay)
-    epoch, next_batch, step = 0, 0, 0
-    if initial is not None:
-        denoiser.load_state_dict(initial.denoiser.state_dict())
-        if encoder is not None and initial.object_encoder is not None:
-            encoder.load_state_dict(initial.object_encoder.state_dict())
-    if state is not None:
-        denoiser.load_state_dict(state["model"])
-        if encoder is not None:
-            encoder.load_state_dict(state["object_encoder"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        epoch, next_batch, step = int(state["epoch"]), int(state["batch"]), int(state["step"])
-    model: nn.Module = network
-    if ctx.world_size > 1:
-        model = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
-
     sampler: DistributedSampler[int] = DistributedSampler(
         train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=False
     )
@@ -311,6 +299,34 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
     total_steps = config.epochs * batches_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
+
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+    lr_schedule = run_schedule(optimizer, config, total_steps)
+    scheduler = lr_schedule.scheduler
+    epoch, next_batch, step = 0, 0, 0
+    if initial is not None:
+        denoiser.load_state_dict(initial.denoiser.state_dict())
+        if encoder is not None and initial.object_encoder is not None:
+            encoder.load_state_dict(initial.object_encoder.state_dict())
+    average = (
+        None
+        if config.ema_decay == 0
+        else AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+    )
+    if state is not None:
+        denoiser.load_state_dict(state["model"])
+        if encoder is not None:
+            encoder.load_state_dict(state["object_encoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if average is not None:
+            average.load_state_dict(state["ema"])
+        epoch, next_batch, step = int(state["epoch"]), int(state["batch"]), int(state["step"])
+    # What is saved and validated: the weights' average, else the trained weights themselves.
+    saved: nn.Module = network if average is None else average.module
+    model: nn.Module = network
+    if ctx.world_size > 1:
+        model = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
 
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -340,19 +356,26 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
 
     def save_checkpoint(stem: Path) -> None:
         """Model and resumable state as they are at the moment of the call."""
-        _save(
-            config,
-            stem,
-            denoiser,
-            encoder,
-            normalizer,
-            optimizer,
-            scheduler,
-            epoch,
-            next_batch,
-            step,
-            final_loss,
-            out_dir,
+        saved_denoiser, saved_encoder = _trained_modules(saved)
+        _save(config, stem, saved_denoiser, saved_encoder, normalizer, epoch, step, final_loss)
+        save_training_state(
+            out_dir / STATE_FILE,
+            {
+                "format_version": _STATE_VERSION,
+                "model": denoiser.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "ema": None if average is None else average.state_dict(),
+                "epoch": epoch,
+                "batch": next_batch,
+                "step": step,
+                "normalizer_mean": normalizer.mean.detach().cpu(),
+                "normalizer_std": normalizer.std.detach().cpu(),
+                "model_config": config.model.to_dict(),
+                "object_encoder": None if encoder is None else encoder.state_dict(),
+                "object_encoder_config": None if config.object_encoder is None else config.object_encoder.to_dict(),
+                "diffusion_config": config.diffusion.to_dict(),
+            },
         )
 
     model.train()
@@ -381,6 +404,10 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if average is not None:
+                average.update_parameters(network)
+            if lr_schedule.per_step:
+                scheduler.step()
             step += 1
             detached = loss.detach()
             window_sum += detached
@@ -413,7 +440,8 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
         if stopped_mid_epoch:
             break
 
-        scheduler.step()
+        if not lr_schedule.per_step:
+            scheduler.step()
         epoch += 1
         next_batch = 0
         elapsed = time.monotonic() - epoch_t0
@@ -426,7 +454,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
         }
         if val_set is not None and ctx.is_main:
             record["val_loss"] = evaluate(
-                network,
+                saved,
                 schedule,
                 val_set,
                 config.batch_size,
@@ -451,6 +479,15 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
     return final_path
 
 
+def _trained_modules(network: nn.Module) -> tuple[Denoiser, ObjectEncoder | None]:
+    """A Denoiser, or a PriorNetwork (or a copy of either, as the weights' average holds) -> (denoiser, encoder)."""
+    if isinstance(network, PriorNetwork):
+        return network.denoiser, network.object_encoder
+    if isinstance(network, Denoiser):
+        return network, None
+    raise TypeError(f"expected a Denoiser or a PriorNetwork, got {type(network).__name__}")
+
+
 def _check_resumable(state: dict[str, Any], config: TrainConfig, out_dir: Path) -> None:
     path = out_dir / STATE_FILE
     needed = ("model", "optimizer", "scheduler", "epoch", "batch", "step", "normalizer_mean", "normalizer_std")
@@ -458,6 +495,18 @@ def _check_resumable(state: dict[str, Any], config: TrainConfig, out_dir: Path) 
     if state.get("format_version") != _STATE_VERSION or missing:
         raise CheckpointError(
             f"{path}: not a training state of this library (missing {', '.join(missing) or 'version'})"
+        )
+    if (state.get("ema") is not None) != (config.ema_decay > 0):
+        had = "with" if state.get("ema") is not None else "without"
+        raise CheckpointError(
+            f"{path}: the run was trained {had} a weights' average and the config asks for ema_decay "
+            f"{config.ema_decay:g}; resume with the run's own config.yaml"
+        )
+    stored_schedule = state["scheduler"]
+    if isinstance(stored_schedule, dict) and ("step_size" in stored_schedule) != (config.lr_schedule == "step"):
+        raise CheckpointError(
+            f"{path}: the run's learning-rate schedule differs from the config's lr_schedule "
+            f"{config.lr_schedule!r}; resume with the run's own config.yaml"
         )
     try:
         stored_model = DenoiserConfig.from_dict(state.get("model_config"))
@@ -484,14 +533,11 @@ def _save(
     denoiser: Denoiser,
     encoder: ObjectEncoder | None,
     normalizer: Normalizer,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
     epoch: int,
-    next_batch: int,
     step: int,
     final_loss: float,
-    out_dir: Path,
 ) -> None:
+    """The prior (NAME.safetensors and NAME.json) with the run's provenance; the run's state is saved by the caller."""
     training_info = {
         "train_data": str(config.train_data),
         "val_data": None if config.val_data is None else str(config.val_data),
@@ -499,6 +545,8 @@ def _save(
         "steps": step,
         "seed": config.seed,
         "batch_size": config.batch_size,
+        "lr_schedule": config.lr_schedule,
+        "ema_decay": config.ema_decay,
         "final_loss": None if math.isnan(final_loss) else final_loss,
         "library_version": library_version(),
     }
@@ -510,24 +558,6 @@ def _save(
         config.diffusion,
         extra={"training": training_info},
         object_encoder=encoder,
-    )
-    save_training_state(
-        out_dir / STATE_FILE,
-        {
-            "format_version": _STATE_VERSION,
-            "model": denoiser.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch,
-            "batch": next_batch,
-            "step": step,
-            "normalizer_mean": normalizer.mean.detach().cpu(),
-            "normalizer_std": normalizer.std.detach().cpu(),
-            "model_config": config.model.to_dict(),
-            "object_encoder": None if encoder is None else encoder.state_dict(),
-            "object_encoder_config": None if config.object_encoder is None else config.object_encoder.to_dict(),
-            "diffusion_config": config.diffusion.to_dict(),
-        },
     )
 
 

@@ -106,6 +106,49 @@ def test_lr_decays_per_epoch(data: tuple[Path, Path], tmp_path: Path) -> None:
     assert lrs == pytest.approx([1e-3, 5e-4, 5e-4, 2.5e-4])
 
 
+def test_cosine_schedule_warms_up_then_decays_per_step(data: tuple[Path, Path], tmp_path: Path) -> None:
+    config = tiny_config(data, lr_schedule="cosine", warmup_steps=3, max_steps=11, lr=1e-3)
+    train(config, tmp_path / "run", progress=False)
+    # The lr logged with step s (1-based) is the one the next step will use: factor(s) of 11 steps, warm-up 3.
+    lrs = [r["lr"] for r in log_events(tmp_path / "run", "step")]
+    expected = [1e-3 * ((s + 1) / 3 if s < 3 else 0.5 * (1 + math.cos(math.pi * (s - 3) / 8))) for s in range(1, 12)]
+    assert lrs == pytest.approx(expected)
+    assert lrs[1] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ConfigError, match="warmup_steps"):
+        tiny_config(data, warmup_steps=3)  # StepLR has no warm-up
+
+
+def test_saved_prior_is_the_exponential_average_of_the_weights(data: tuple[Path, Path], tmp_path: Path) -> None:
+    decay = 0.7
+    # The raw weights after steps 1, 2 and 3 (training without the average, which does not change them).
+    raw = [
+        load_prior(train(tiny_config(data, max_steps=n), tmp_path / f"raw{n}", progress=False)).denoiser.state_dict()
+        for n in (1, 2, 3)
+    ]
+    averaged = train(tiny_config(data, max_steps=3, ema_decay=decay), tmp_path / "ema", progress=False)
+    ema = load_prior(averaged).denoiser.state_dict()
+    state = load_training_state(tmp_path / "ema" / "training_state.pt")
+    for key, value in ema.items():
+        # The first update copies the weights, each later one is w_ema <- d w_ema + (1 - d) w.
+        expected = decay * (decay * raw[0][key] + (1 - decay) * raw[1][key]) + (1 - decay) * raw[2][key]
+        torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6, msg=key)
+        assert torch.equal(state["model"][key], raw[2][key]), key  # the optimiser trains the raw weights
+    assert load_prior(averaged).metadata["training"]["ema_decay"] == decay
+
+
+def test_resume_continues_the_average_and_refuses_a_changed_one(data: tuple[Path, Path], tmp_path: Path) -> None:
+    straight = train(tiny_config(data, max_steps=12, ema_decay=0.9), tmp_path / "straight", progress=False)
+    train(tiny_config(data, max_steps=5, ema_decay=0.9), tmp_path / "split", progress=False)
+    resumed = train(tiny_config(data, max_steps=12, ema_decay=0.9), tmp_path / "split", resume=True, progress=False)
+    a, c = (load_prior(p).denoiser.state_dict() for p in (straight, resumed))
+    for key in a:
+        assert torch.equal(a[key], c[key]), key
+    with pytest.raises(CheckpointError, match="weights' average"):
+        train(tiny_config(data, max_steps=14), tmp_path / "split", resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="lr_schedule"):
+        train(tiny_config(data, max_steps=14, ema_decay=0.9, lr_schedule="cosine"), tmp_path / "split", resume=True)
+
+
 def test_deterministic_and_resume_matches_uninterrupted(data: tuple[Path, Path], tmp_path: Path) -> None:
     straight = train(tiny_config(data, max_steps=14), tmp_path / "straight", progress=False)
     again = train(tiny_config(data, max_steps=14), tmp_path / "again", progress=False)
