@@ -316,6 +316,9 @@ class TrainConfig(ConfigBase):
     ema_decay: exponential moving average of the weights, updated after every optimisation step
         (w_ema <- d w_ema + (1 - d) w; not in the paper, standard for diffusion models); the saved
         prior and the validation loss are the average's. 0 = off: the saved prior is the last weights.
+    keypoint_loss_weight: weight of the squared error (m^2) of the predicted hand's 21 keypoints through
+        the procedural hand layer, added to the x_0 loss (training/loss.KeypointLoss; not in the paper,
+        the authors' code weights its MANO vertex and joint losses 1e4). 0 = off.
     p_uncond: probability of dropping the conditioning hand (Algorithm 1 step 5).
     checkpoint_every: epochs between checkpoints (one is always written at the end).
     log_every: optimisation steps between log lines (log.jsonl and stdout).
@@ -351,6 +354,9 @@ class TrainConfig(ConfigBase):
         high_open=True,
         help="decay of the weights' exponential moving average per step; the saved prior is the average; 0: off",
     )
+    keypoint_loss_weight: float = setting(
+        0.0, low=0.0, units="1/m^2", help="weight of the predicted hand's keypoint error through the hand layer; 0: off"
+    )
     p_uncond: float = setting(0.5, low=0.0, high=1.0, help="probability of dropping the conditioning hand")
     seed: int = setting(0, low=0, help="random seed of the run")
     num_workers: int = setting(0, low=0, help="data loader worker processes")
@@ -379,6 +385,8 @@ class TrainConfig(ConfigBase):
     )
 
     def check_consistency(self) -> None:
+        if self.keypoint_loss_weight and self.model.num_hands != 1:
+            raise ConfigError("TrainConfig.keypoint_loss_weight needs the decomposed prior (model.num_hands: 1)")
         if self.warmup_steps and self.lr_schedule != "cosine":
             raise ConfigError(
                 f"TrainConfig.warmup_steps ({self.warmup_steps}) needs lr_schedule: cosine, got {self.lr_schedule!r}"

@@ -19,7 +19,8 @@ data are grasp sets, drawn through data/grasp_pairs.py.
 Run directory (``out_dir``), written by rank 0 only:
     config.yaml             the TrainConfig of the latest (re)start
     log.jsonl               one JSON object per line: "start", "step" (every log_every; rank 0's mean
-                            loss since the previous record), "epoch" (mean over all ranks), "end"
+                            loss since the previous record), "epoch" (mean over all ranks; val_loss is
+                            step 9's x_0 loss alone, comparable across runs with and without a keypoint loss), "end"
     checkpoints/epoch_NNNN.{safetensors,json}   every checkpoint_every epochs
     model.{safetensors,json}                    the final prior (returned path)
     training_state.pt       model, optimiser, scheduler, epoch, step (and the weights' average); for resume=True
@@ -62,6 +63,8 @@ from interhandgen_core.data.dataset import TwoHandPairs, load_twohand_params
 from interhandgen_core.data.grasp_pairs import GraspPairs
 from interhandgen_core.data.grasp_synth import GraspSet
 from interhandgen_core.errors import CheckpointError, ConfigError, InterHandGenError
+from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.prior.checkpoint import (
     LoadedPrior,
     library_version,
@@ -76,7 +79,7 @@ from interhandgen_core.prior.network import PriorNetwork
 from interhandgen_core.prior.object_encoder import ObjectEncoder
 from interhandgen_core.prior.representation import Normalizer
 from interhandgen_core.prior.schedule import DiffusionSchedule
-from interhandgen_core.training.loss import diffusion_loss, model_inputs
+from interhandgen_core.training.loss import KeypointLoss, diffusion_loss, model_inputs
 from interhandgen_core.training.lr_schedule import run_schedule
 
 STATE_FILE = "training_state.pt"
@@ -290,6 +293,13 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
     encoder = None if encoder_config is None else ObjectEncoder(encoder_config).to(device)
     network: nn.Module = denoiser if encoder is None else PriorNetwork(denoiser, encoder)
     schedule = DiffusionSchedule(config.diffusion)
+    keypoint_loss = (
+        None
+        if config.keypoint_loss_weight == 0
+        else KeypointLoss(HandLayer(load_hand_pair("procedural")[0]), normalizer, config.keypoint_loss_weight).to(
+            device
+        )
+    )
     sampler: DistributedSampler[int] = DistributedSampler(
         train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=False
     )
@@ -396,11 +406,13 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
                 data_generator = torch.Generator().manual_seed(_step_seed(config.seed, ctx.rank, step, "data"))
                 x0, cond, points = (v.to(device) for v in train_set.batch(torch.as_tensor(item), data_generator))
                 loss = diffusion_loss(
-                    model, schedule, x0, cond, config.p_uncond, generator, points, config.p_uncond_object
+                    model, schedule, x0, cond, config.p_uncond, generator, points, config.p_uncond_object, keypoint_loss
                 )
             else:
                 x0, cond = model_inputs(config.model.num_hands, *(v.to(device, non_blocking=pin) for v in item))
-                loss = diffusion_loss(model, schedule, x0, cond, config.p_uncond, generator)  # Algorithm 1
+                loss = diffusion_loss(  # Algorithm 1
+                    model, schedule, x0, cond, config.p_uncond, generator, keypoint_loss=keypoint_loss
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -10,6 +10,10 @@ Notation (paper -> code):
 
 The root transform (ROOT, 9 numbers) of an unconditional sample carries no information
 (S.4.2): those numbers are left out of the loss for unconditional samples without an object.
+
+KeypointLoss (not in the paper; the authors' code adds vertex and joint losses through MANO,
+weighted 1e4): the squared error of the 21 keypoints of the predicted x_0 against the target's,
+through the hand layer, in m^2; rows without an informative root keep the target's root.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from interhandgen_core.hands.hand_params import ROOT
+from interhandgen_core.hands.hand_params import ROOT, HandParams
+from interhandgen_core.hands.layer import HandLayer
+from interhandgen_core.prior.representation import Normalizer
 from interhandgen_core.prior.schedule import DiffusionSchedule
 
 
@@ -32,6 +38,29 @@ def x0_loss(pred: Tensor, x0: Tensor, root_mask: Tensor) -> Tensor:
     return ((pred - x0).square() * weight).sum() / weight.sum().clamp_min(1.0)
 
 
+class KeypointLoss(nn.Module):
+    """weight x mean squared keypoint distance (m^2) of x_0 predictions through a right hand layer.
+
+    forward(pred, x0 (B, 64) normalised, right-hand space; root_mask (B,) bool) -> scalar. Rows whose root
+    is not learned (root_mask False) are posed with the target's root, so only their pose and shape count.
+    """
+
+    def __init__(self, layer: HandLayer, normalizer: Normalizer, weight: float) -> None:
+        super().__init__()
+        if layer.side != "right":
+            raise ValueError(f"the keypoint loss works in right-hand space; got a {layer.side} hand layer")
+        self.layer, self.normalizer, self.weight = layer, normalizer, weight
+
+    def forward(self, pred: Tensor, x0: Tensor, root_mask: Tensor) -> Tensor:
+        predicted, target = self.normalizer.denormalize(pred), self.normalizer.denormalize(x0)
+        predicted = torch.where(
+            root_mask[:, None], predicted, torch.cat([predicted[:, : ROOT.start], target[:, ROOT]], 1)
+        )
+        keypoints = self.layer.keypoints(HandParams.from_vector(torch.cat([predicted, target])))
+        ours, theirs = keypoints.split(pred.shape[0])
+        return self.weight * (ours - theirs).square().sum(-1).mean()
+
+
 def diffusion_loss(
     network: nn.Module,
     schedule: DiffusionSchedule,
@@ -41,10 +70,12 @@ def diffusion_loss(
     generator: torch.Generator | None = None,
     object_points: Tensor | None = None,
     p_uncond_object: float = 0.0,
+    keypoint_loss: KeypointLoss | None = None,
 ) -> Tensor:
     """One draw of Algorithm 1 steps 5-9 on a batch. x0 (target), cond: (B, 64) normalised -> scalar loss.
 
     ``network`` is a Denoiser, or a PriorNetwork when ``object_points`` (B, P, 3) are given.
+    ``keypoint_loss``: added to step 9's loss when given (not in the paper).
     """
     batch, device = x0.shape[0], x0.device
     cond_mask = torch.rand(batch, device=device, generator=generator) >= p_uncond  # step 5
@@ -52,10 +83,13 @@ def diffusion_loss(
     noise = torch.randn(x0.shape, device=device, dtype=x0.dtype, generator=generator)  # step 6
     x_t = schedule.q_sample(x0, t, noise)  # step 8, Eq. 3
     if object_points is None:
-        return x0_loss(network(x_t, t, cond, cond_mask), x0, cond_mask)  # step 9
-    object_mask = torch.rand(batch, device=device, generator=generator) >= p_uncond_object
-    pred = network(x_t, t, cond, cond_mask, object_points, object_mask)
-    return x0_loss(pred, x0, cond_mask | object_mask)  # step 9
+        pred, root_mask = network(x_t, t, cond, cond_mask), cond_mask
+    else:
+        object_mask = torch.rand(batch, device=device, generator=generator) >= p_uncond_object
+        pred = network(x_t, t, cond, cond_mask, object_points, object_mask)
+        root_mask = cond_mask | object_mask
+    loss = x0_loss(pred, x0, root_mask)  # step 9
+    return loss if keypoint_loss is None else loss + keypoint_loss(pred, x0, root_mask)
 
 
 def model_inputs(num_hands: int, x0: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:

@@ -149,6 +149,20 @@ def test_resume_continues_the_average_and_refuses_a_changed_one(data: tuple[Path
         train(tiny_config(data, max_steps=14, ema_decay=0.9, lr_schedule="cosine"), tmp_path / "split", resume=True)
 
 
+def test_keypoint_loss_adds_to_the_training_loss_and_needs_the_decomposed_prior(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    runs = {}
+    for name, weight in (("plain", 0.0), ("keypoints", 1e4)):
+        config = tiny_config(data, max_steps=1, keypoint_loss_weight=weight, lr=1e-9)
+        train(config, tmp_path / name, progress=False)
+        runs[name] = log_events(tmp_path / name, "step")[0]["loss"]
+    # Same draws, same (barely moved) weights: the first step's loss grows by the keypoint term only.
+    assert runs["keypoints"] > runs["plain"] + 1e-3
+    with pytest.raises(ConfigError, match="keypoint_loss_weight"):
+        tiny_config(data, keypoint_loss_weight=1.0, p_uncond=1.0, model={**TINY_MODEL, "num_hands": 2})
+
+
 def test_deterministic_and_resume_matches_uninterrupted(data: tuple[Path, Path], tmp_path: Path) -> None:
     straight = train(tiny_config(data, max_steps=14), tmp_path / "straight", progress=False)
     again = train(tiny_config(data, max_steps=14), tmp_path / "again", progress=False)
