@@ -24,6 +24,7 @@ from interhandgen_core.cli.arguments import (
     with_guidance_schedule,
 )
 from interhandgen_core.cli.output_paths import check_output_folder
+from interhandgen_core.config import add_config_options
 from interhandgen_core.errors import ConfigError, InterHandGenError
 from interhandgen_core.evaluation.heldout_grasps import PhysicsStatistics, evaluate_heldout_grasps
 
@@ -112,6 +113,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--samples", required=True, action="append", help="NAME=FILE.npz, a hands file of samples; repeat for more rows"
     )
     on_files.add_argument("--backbone", default=None, help="feature backbone (default: the shipped one)")
+    from interhandgen_core.evaluation.protocol import ProtocolConfig as Protocol  # the option's one source
+
+    add_config_options(on_files, Protocol, ["features"])
     on_files.add_argument(
         "--repeat",
         type=positive_int,
@@ -280,6 +284,7 @@ def run_samples(args: argparse.Namespace) -> None:
         backbone=Path(args.backbone) if args.backbone else default_backbone(),
         variants=variants,
         repeat=args.repeat,
+        **({} if args.features is None else {"features": args.features}),
     )
     _run_protocol(config, Path(args.out), args.quiet, {"reference": "--reference"})
 
@@ -296,7 +301,8 @@ def _run_protocol(config: ProtocolConfig, out: Path, quiet: bool, names: dict[st
 
     check_output_folder(out, "--out")
     backbone = load_backbone(config.backbone).backbone
-    check_protocol_sizes(config, backbone.config.feature_dim, names)  # before any sampling or feature work
+    feature_dim = backbone.config.feature_dim if config.features == "backbone" else backbone.config.num_outputs
+    check_protocol_sizes(config, feature_dim, names)  # before any sampling or feature work
     right, left = load_hand_pair("procedural", None)
     t0 = time.monotonic()
     report = run_protocol(

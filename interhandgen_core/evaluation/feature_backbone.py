@@ -183,6 +183,13 @@ class FeatureBackbone(nn.Module):
         self.train(was_training)
         return torch.cat(out) if out else left_vertices.new_zeros(0, self.config.feature_dim)
 
+    @torch.no_grad()
+    def target_features(self, left: HandParams, right: HandParams) -> Tensor:
+        """Both hands (N rows each) in the scene's frame -> (N, 108): the normalised targets the backbone is
+        trained to regress (scene_targets), computed exactly: what a backbone without regression error would
+        read (issue 23's check of whether the backbone's own error bounds the measured fidelity)."""
+        return (scene_targets(left, right).to(self.target_mean) - self.target_mean) / self.target_std
+
     def predict(self, cloud: Tensor, labels: Tensor) -> Tensor:
         """(B, 108) targets in their own units (de-normalised)."""
         return self(cloud, labels)[1] * self.target_std + self.target_mean

@@ -3,6 +3,7 @@
 Data flow:
     variant (a prior, two separate priors, the VAE, or a hands file) --sample--> (left, right) hands
     hands --hand layers, left hand's canonical frame--> meshes --backbone--> features (N, 256)
+        (or, with ``features: targets``, the backbone's regression targets computed exactly, (N, 108))
     meshes --metrics.interaction_measures--> penetration depth, distance, volume per sample
     (reference features, sample features) --metrics--> FHID, KHID, diversity, precision, recall
 
@@ -48,6 +49,9 @@ from interhandgen_core.evaluation.metrics import (
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.prior.configuration import SamplerConfig
+
+# ProtocolConfig.features' kinds: the backbone's features, or its regression targets computed exactly.
+FEATURE_KINDS = ("backbone", "targets")
 
 # (key in the JSON, column title, scale from the JSON unit to the table unit, format, better)
 COLUMNS: tuple[tuple[str, str, float, str, str], ...] = (
@@ -115,6 +119,12 @@ class ProtocolConfig(ConfigBase):
     seed: int = setting(0, low=0, help="random seed of the first repetition")
     batch_size: int = setting(256, low=1, help="samples per sampling batch")
     metrics: MetricsConfig = setting(default_factory=MetricsConfig, help="settings of the metrics")
+    features: str = setting(
+        "backbone",
+        choices=FEATURE_KINDS,
+        help="what FHID, KHID, diversity, precision and recall compare: the backbone's features (the paper's), or "
+        "its regression targets computed exactly from the hands (no backbone error; not comparable in value)",
+    )
 
     def check_consistency(self) -> None:
         if not isinstance(self.variants, dict) or not self.variants:
@@ -171,8 +181,12 @@ def measure_set(
     right: HandParams,
     metrics: MetricsConfig,
     with_meshes: bool = True,
+    features: str = "backbone",
 ) -> SetMeasures:
-    """Two-hand scenes (N rows each, any frame) -> SetMeasures, in the left hand's canonical frame."""
+    """Two-hand scenes (N rows each, any frame) -> SetMeasures, in the left hand's canonical frame.
+
+    features: ProtocolConfig.features ("backbone" or "targets").
+    """
     if left.batch_size != right.batch_size:
         raise DataError(f"left and right hands differ in number: {left.batch_size} and {right.batch_size}")
     for name, hands in (("left", left), ("right", right)):
@@ -181,12 +195,14 @@ def measure_set(
                 raise DataError(f"{name} hand {part} holds NaN or infinite values; fix or drop those samples")
     left, right = canonical_scene(left, right)
     lv, rv = hand_vertices(left_layer, left), hand_vertices(right_layer, right)
-    features = backbone.features_of(lv, rv)
+    if features not in FEATURE_KINDS:
+        raise ConfigError(f"features must be one of {', '.join(FEATURE_KINDS)}, got {features!r}")
+    feature_rows = backbone.features_of(lv, rv) if features == "backbone" else backbone.target_features(left, right)
     if with_meshes:
         depth, gap, volume = interaction_measures(lv, left_layer.faces, rv, right_layer.faces, metrics.voxel_m)
     else:
         depth = gap = volume = torch.full((left.batch_size,), math.nan)
-    return SetMeasures(features, depth, gap, volume)
+    return SetMeasures(feature_rows, depth, gap, volume)
 
 
 def feature_metrics(real: Tensor, fake: Tensor, metrics: MetricsConfig, seed: int) -> dict[str, float]:
@@ -310,7 +326,13 @@ def run_protocol(
     (out_dir / "samples").mkdir(exist_ok=True)
     t0 = time.monotonic()
     reference = measure_set(
-        backbone, right_layer, left_layer, *load_twohand_params(config.reference), config.metrics, False
+        backbone,
+        right_layer,
+        left_layer,
+        *load_twohand_params(config.reference),
+        config.metrics,
+        False,
+        config.features,
     )
     timings: dict[str, float] = {"reference_s": time.monotonic() - t0}
     results: dict[str, dict[str, Any]] = {}
@@ -325,7 +347,12 @@ def run_protocol(
             if spec.samples not in measured_files:
                 t = time.monotonic()
                 measured_files[spec.samples] = measure_set(
-                    backbone, right_layer, left_layer, *load_twohand_params(spec.samples), config.metrics
+                    backbone,
+                    right_layer,
+                    left_layer,
+                    *load_twohand_params(spec.samples),
+                    config.metrics,
+                    features=config.features,
                 )
                 timings[f"measure_{name}_s"] = time.monotonic() - t
             measured = measured_files[spec.samples]
@@ -343,7 +370,9 @@ def run_protocol(
                 timings[f"sample_{name}_{seed}_s"] = time.monotonic() - t
                 write_hands_file(cache, hands_file_from_params(left_layer, right_layer, left, right))
             t = time.monotonic()
-            measured = measure_set(backbone, right_layer, left_layer, left, right, config.metrics)
+            measured = measure_set(
+                backbone, right_layer, left_layer, left, right, config.metrics, features=config.features
+            )
             timings[f"measure_{name}_{seed}_s"] = time.monotonic() - t
             if k == 0:
                 _preview(
@@ -363,12 +392,20 @@ def run_protocol(
         "num_samples": config.num_samples,
         "repeat": config.repeat,
         "metrics": config.metrics.to_dict(),
+        "features": config.features,
         "labels": labels,
         "results": results,
         "timings_s": timings,
     }
     (out_dir / "protocol.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "protocol.md").write_text(markdown_tables(results, labels, config.repeat), encoding="utf-8")
+    tables = markdown_tables(results, labels, config.repeat)
+    if config.features == "targets":
+        tables = (
+            "Features: the backbone's regression targets computed exactly from the hands (pose, root rotation "
+            "and wrist of both hands, normalised), not its features; FHID and KHID are not comparable in value "
+            "with backbone rows.\n\n" + tables
+        )
+    (out_dir / "protocol.md").write_text(tables, encoding="utf-8")
     return report
 
 

@@ -15,7 +15,7 @@ from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.evaluation.backbone_training import new_backbone
 from interhandgen_core.evaluation.configuration import FeatureBackboneConfig, MetricsConfig
 from interhandgen_core.evaluation.feature_backbone import save_backbone
-from interhandgen_core.evaluation.protocol import ProtocolConfig, VariantSpec, run_protocol
+from interhandgen_core.evaluation.protocol import ProtocolConfig, VariantSpec, measure_set, run_protocol
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
@@ -92,6 +92,45 @@ def test_a_close_set_beats_a_far_one_and_tables_are_written(setup: tuple[Path, H
 
     again = run_protocol(config, out, load_backbone(config.backbone).backbone, rl, ll, refuse, progress=False)
     assert again["results"]["far"]["fhid"] == far["fhid"]
+
+
+def test_target_features_are_the_backbones_exact_regression_targets(setup: tuple[Path, HandLayer, HandLayer]) -> None:
+    root, rl, ll = setup
+    from interhandgen_core.evaluation.feature_backbone import canonical_scene, load_backbone, scene_targets
+
+    backbone = load_backbone(root / "bb.safetensors").backbone
+    backbone.target_mean.uniform_(-1.0, 1.0, generator=torch.Generator().manual_seed(0))
+    backbone.target_std.fill_(2.0)
+    left, right = load_twohand_params(root / "similar.npz")
+    measured = measure_set(backbone, rl, ll, left, right, METRICS, with_meshes=False, features="targets")
+    expected = (scene_targets(*canonical_scene(left, right)) - backbone.target_mean) / 2.0
+    torch.testing.assert_close(measured.features, expected)
+    with pytest.raises(ConfigError, match="features must be one of"):
+        measure_set(backbone, rl, ll, left, right, METRICS, with_meshes=False, features="keypoints")
+
+    # The reference's own scenes score as data, the far generator does not. FHID of 108-D features needs more
+    # than 108 samples.
+    big = write_hands(root / "big_reference.npz", 150, 5)
+    (root / "far_targets.safetensors").touch()  # the stand-in sampler never reads it
+    targets = scene_targets(*canonical_scene(*load_twohand_params(big)))
+    backbone.target_mean.copy_(targets.mean(0))  # the statistics training would have set
+    backbone.target_std.copy_(targets.std(0).clamp_min(1e-3))
+    config = ProtocolConfig(
+        reference=big,
+        backbone=root / "bb.safetensors",
+        variants={
+            "itself": VariantSpec(label="Itself", samples=big),
+            "far": VariantSpec(label="Far", checkpoint=root / "far_targets.safetensors"),
+        },
+        num_samples=120,
+        metrics=METRICS,
+        features="targets",
+    )
+    report = run_protocol(config, root / "targets", backbone, rl, ll, _far_sampler, progress=False)
+    itself, far = (report["results"][name] for name in ("itself", "far"))
+    assert report["features"] == "targets" and itself["precision"]["mean"] > 0.8 > far["precision"]["mean"]
+    assert itself["fhid"]["mean"] < 0.1 * far["fhid"]["mean"]
+    assert (root / "targets" / "protocol.md").read_text().startswith("Features: the backbone's regression targets")
 
 
 def test_sample_files_with_nan_or_too_few_samples_are_refused(setup: tuple[Path, HandLayer, HandLayer]) -> None:
