@@ -316,6 +316,8 @@ class TrainConfig(ConfigBase):
     ema_decay: exponential moving average of the weights, updated after every optimisation step
         (w_ema <- d w_ema + (1 - d) w; not in the paper, standard for diffusion models); the saved
         prior and the validation loss are the average's. 0 = off: the saved prior is the last weights.
+    unconditional_root_loss: count the root transform of rows without a hand condition in the loss
+        (not S.4.2, which leaves it out: it carries no information there); training/loss.py says why.
     keypoint_loss_weight: weight of the squared error (m^2) of the predicted hand's 21 keypoints through
         the procedural hand layer, added to the x_0 loss (training/loss.KeypointLoss; not in the paper,
         the authors' code weights its MANO vertex and joint losses 1e4). 0 = off.
@@ -353,6 +355,11 @@ class TrainConfig(ConfigBase):
         high=1.0,
         high_open=True,
         help="decay of the weights' exponential moving average per step; the saved prior is the average; 0: off",
+    )
+    unconditional_root_loss: bool = setting(
+        False,
+        help="count the root of unconditional rows in the loss too (not S.4.2; the anchor's chain then sees "
+        "root numbers like those it was trained on)",
     )
     keypoint_loss_weight: float = setting(
         0.0, low=0.0, units="1/m^2", help="weight of the predicted hand's keypoint error through the hand layer; 0: off"

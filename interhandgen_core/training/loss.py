@@ -10,6 +10,10 @@ Notation (paper -> code):
 
 The root transform (ROOT, 9 numbers) of an unconditional sample carries no information
 (S.4.2): those numbers are left out of the loss for unconditional samples without an object.
+``unconditional_root`` (TrainConfig.unconditional_root_loss; not in the paper) counts them all the
+same: the network then learns the marginal of the root for unconditional rows too, so that the
+root numbers of x_t along an unconditional sampling chain (the anchor's) look like those it was
+trained on, instead of following predictions that no loss ever shaped.
 
 KeypointLoss (not in the paper; the authors' code adds vertex and joint losses through MANO,
 weighted 1e4): the squared error of the 21 keypoints of the predicted x_0 against the target's,
@@ -71,11 +75,13 @@ def diffusion_loss(
     object_points: Tensor | None = None,
     p_uncond_object: float = 0.0,
     keypoint_loss: KeypointLoss | None = None,
+    unconditional_root: bool = False,
 ) -> Tensor:
     """One draw of Algorithm 1 steps 5-9 on a batch. x0 (target), cond: (B, 64) normalised -> scalar loss.
 
     ``network`` is a Denoiser, or a PriorNetwork when ``object_points`` (B, P, 3) are given.
-    ``keypoint_loss``: added to step 9's loss when given (not in the paper).
+    ``keypoint_loss``: added to step 9's loss when given (not in the paper). ``unconditional_root``: the root
+    counts in every row's loss (module docstring).
     """
     batch, device = x0.shape[0], x0.device
     cond_mask = torch.rand(batch, device=device, generator=generator) >= p_uncond  # step 5
@@ -88,6 +94,8 @@ def diffusion_loss(
         object_mask = torch.rand(batch, device=device, generator=generator) >= p_uncond_object
         pred = network(x_t, t, cond, cond_mask, object_points, object_mask)
         root_mask = cond_mask | object_mask
+    if unconditional_root:
+        root_mask = torch.ones_like(root_mask)
     loss = x0_loss(pred, x0, root_mask)  # step 9
     return loss if keypoint_loss is None else loss + keypoint_loss(pred, x0, root_mask)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import Tensor
 
@@ -51,3 +52,28 @@ def test_keypoint_loss_ignores_the_root_of_rows_without_an_informative_root() ->
     moved.requires_grad_(True)
     loss(moved, target, torch.ones(4, dtype=torch.bool)).backward()
     assert moved.grad is not None and bool(moved.grad[:, ROOT].abs().sum() > 0)
+
+
+class _FixedOutput(torch.nn.Module):
+    """A stand-in denoiser that predicts x_0 = 0 whatever it is given (the loss is what is tested)."""
+
+    def forward(self, x_t: Tensor, t: Tensor, cond: Tensor, cond_mask: Tensor) -> Tensor:
+        return torch.zeros_like(x_t)
+
+
+def test_unconditional_root_counts_the_root_of_rows_without_a_condition() -> None:
+    from interhandgen_core.prior.configuration import DiffusionConfig
+    from interhandgen_core.prior.schedule import DiffusionSchedule
+    from interhandgen_core.training.loss import diffusion_loss
+
+    schedule = DiffusionSchedule(DiffusionConfig(num_timesteps=10))
+    x0 = torch.zeros(8, 64)
+    x0[:, ROOT] = 2.0  # every error is in the root
+    cond = torch.zeros(8, 64)
+    draws = {"generator": torch.Generator().manual_seed(0)}
+    # p_uncond 1: every row unconditional, so S.4.2's loss leaves out all the error ...
+    assert float(diffusion_loss(_FixedOutput(), schedule, x0, cond, 1.0, **draws)) == 0.0
+    # ... and the unconditional root loss counts it: 9 of 64 entries off by 2.
+    draws = {"generator": torch.Generator().manual_seed(0)}
+    loss = diffusion_loss(_FixedOutput(), schedule, x0, cond, 1.0, unconditional_root=True, **draws)
+    assert float(loss) == pytest.approx(9 * 4.0 / 64)
