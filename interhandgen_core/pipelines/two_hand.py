@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from interhandgen_core.errors import ConfigError
+from interhandgen_core.hands.hand_params import HAND_DIM, HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.io.hands_file import HandsFile, hands_file_from_params
@@ -88,6 +89,38 @@ class TwoHandPipeline(PriorPipeline):
             penetration_guidance_weight=penetration_guidance_weight,
         )
         left, right = self._sample_hands(self.sampler(config), num, seed, batch_size)
+        return self._samples_of(left, right)
+
+    def sample_partners(
+        self,
+        left: HandParams,
+        seed: int = 0,
+        ddim_steps: int | None = None,
+        cfg_weight: float | None = None,
+        penetration_guidance_weight: float | None = None,
+        batch_size: int = 256,
+    ) -> TwoHandSamples:
+        """A right hand for each given left hand (N, any frame), in the same frame: the cascade's second stage
+        alone (Algorithm 2 lines 11-22), e.g. a partner for a tracked hand, or the diagnosis of which stage
+        bounds fidelity (README "What bounds fidelity"). Other arguments as ``sample``."""
+        config = self._sampler_config(
+            left.batch_size,
+            batch_size,
+            ddim_steps=ddim_steps,
+            cfg_weight=cfg_weight,
+            penetration_guidance_weight=penetration_guidance_weight,
+        )
+        sampler = self.sampler(config)
+        generator = torch.Generator().manual_seed(seed)
+        left = left.to(self.device)
+        rights = []
+        for start in range(0, left.batch_size, batch_size):  # memory chunks; each chunk is one batch
+            given = left.select(slice(start, start + batch_size))
+            noise = torch.randn(given.batch_size, HAND_DIM, generator=generator).to(self.device)
+            rights.append(sampler.sample_partners_from_noise(given, noise))
+        return self._samples_of(left, HandParams.cat(rights))
+
+    def _samples_of(self, left: HandParams, right: HandParams) -> TwoHandSamples:
         with torch.no_grad():
             lo = self.left_layer(left)
             ro = self.right_layer(right)

@@ -435,6 +435,19 @@ class CascadedSampler:
         right = HandParams.from_vector(self.normalizer.denormalize(right_norm.detach()))
         return left, right
 
+    def sample_partners_from_noise(self, left: HandParams, other_noise: Tensor) -> HandParams:
+        """Given left hands (N, any frame) and x_T (N, 64) -> right hands (N) in the same frame: Algorithm 2
+        lines 11-22 with the anchors given instead of sampled (lines 5-10), no object.
+
+        The given hand is made canonical and mirrored into right-hand space as the condition (as in
+        training, representation.scene_to_pair); the right hand is sampled in its frame and moved back.
+        """
+        canonical = left.canonical()
+        cond = self.normalizer.normalize(canonical.mirrored().to_vector())
+        right_norm = self.sample_other(other_noise, cond, canonical)
+        right = HandParams.from_vector(self.normalizer.denormalize(right_norm.detach()))
+        return right.transformed(left.rotation, left.translation)
+
 
 class JointSampler(CascadedSampler):
     """The "w/o Decomposition" baseline (Table 1a): both hands denoised together as one (N, 128) vector.
@@ -473,3 +486,6 @@ class JointSampler(CascadedSampler):
             other = self._guide_finished(x[:, HAND_DIM:], self.anchor_hand(left, with_trees=False), None)
             x = torch.cat([x[:, :HAND_DIM], other], dim=-1)
         return pair_from_vectors(self.normalizer, x[:, :HAND_DIM].detach(), x[:, HAND_DIM:].detach())
+
+    def sample_partners_from_noise(self, left: HandParams, other_noise: Tensor) -> HandParams:
+        raise ConfigError("the joint two-hand baseline has no hand condition: it cannot sample a hand for a given one")

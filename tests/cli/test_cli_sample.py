@@ -198,3 +198,22 @@ def test_sample_through_onnxruntime(tmp_path: Path) -> None:
     assert main([*argv, "--backend", "onnxruntime", "--cache-dir", str(tmp_path / "cache")]) == 0
     assert (tmp_path / "s" / "samples.npz").is_file()
     assert len(list((tmp_path / "cache" / "onnx").glob("denoiser-*.onnx"))) == 1
+
+
+@needs_procedural
+def test_sample_anchors_gives_a_right_hand_to_each_left_hand_of_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = write_tiny_prior(tmp_path / "prior")
+    first = tmp_path / "first"
+    assert main(["sample", "--num", "3", "--steps", "2", "--checkpoint", str(checkpoint), "--out", str(first)]) == 0
+    anchors = first / "samples.npz"
+    partners = tmp_path / "partners"
+    argv = ["sample", "--anchors", str(anchors), "--num", "2", "--steps", "2", "--checkpoint", str(checkpoint)]
+    assert main([*argv, "--out", str(partners)]) == 0
+    given, made = read_hands_file(anchors), read_hands_file(partners / "samples.npz")
+    assert made.left_pose is not None and given.left_pose is not None and made.left_pose.shape[0] == 2
+    assert (made.left_pose == given.left_pose[:2]).all()
+    capsys.readouterr()
+    assert main(["sample", "--steps", "2", "--out", str(tmp_path / "neither")]) == 1
+    assert_one_line_error(capsys.readouterr().err, "--anchors")

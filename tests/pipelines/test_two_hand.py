@@ -119,3 +119,28 @@ def test_an_object_conditioned_prior_is_refused_naming_the_grasp_pipeline(tmp_pa
     # One message for every caller (library, command line, ROS): what the prior is and what is needed, no API names.
     assert str(path) in str(info.value) and "need a two-hand prior" in str(info.value)
     assert "from_pretrained" not in str(info.value) and "Pipeline" not in str(info.value)
+
+
+def test_sample_partners_keeps_the_given_hands_and_moves_with_them(
+    model: TwoHandPipeline, samples: TwoHandSamples
+) -> None:
+    from interhandgen_core.geometry.rotations import axis_angle_to_matrix
+    from interhandgen_core.hands.hand_params import HandParams
+
+    given = samples.left
+    here = model.sample_partners(given, seed=3, ddim_steps=3)
+    torch.testing.assert_close(here.left.pose, given.pose)
+    assert here.right.batch_size == given.batch_size and bool(torch.isfinite(here.right_vertices).all())
+    # The same hands carried somewhere else by a rigid motion get the same partners, carried along.
+    rotation = axis_angle_to_matrix(torch.tensor([[0.3, -1.2, 0.7]]))
+    translation = torch.tensor([[0.4, -0.1, 1.3]])
+    moved = model.sample_partners(given.transformed(rotation, translation), seed=3, ddim_steps=3)
+    expected = here.right.transformed(rotation, translation)
+    # float32 round-off of the frames, amplified by guidance: well under a millimetre and a milliradian.
+    for part in ("pose", "rotation", "translation"):
+        torch.testing.assert_close(getattr(moved.right, part), getattr(expected, part), atol=1e-3, rtol=1e-3)
+    chunked = model.sample_partners(given, seed=3, ddim_steps=3, batch_size=2)
+    torch.testing.assert_close(chunked.right.pose, here.right.pose, atol=1e-3, rtol=1e-3)
+    other_seed = model.sample_partners(given, seed=4, ddim_steps=3)
+    assert not torch.allclose(other_seed.right.pose, here.right.pose)
+    assert isinstance(moved.right, HandParams)
