@@ -402,33 +402,24 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
             seed = _step_seed(config.seed, ctx.rank, step)
             generator.manual_seed(seed)
             torch.manual_seed(seed)  # dropout inside the transformer
+            points = None
             if isinstance(train_set, GraspPairs):
                 data_generator = torch.Generator().manual_seed(_step_seed(config.seed, ctx.rank, step, "data"))
                 x0, cond, points = (v.to(device) for v in train_set.batch(torch.as_tensor(item), data_generator))
-                loss = diffusion_loss(
-                    model,
-                    schedule,
-                    x0,
-                    cond,
-                    config.p_uncond,
-                    generator,
-                    points,
-                    config.p_uncond_object,
-                    keypoint_loss,
-                    config.unconditional_root_loss,
-                )
             else:
                 x0, cond = model_inputs(config.model.num_hands, *(v.to(device, non_blocking=pin) for v in item))
-                loss = diffusion_loss(  # Algorithm 1
-                    model,
-                    schedule,
-                    x0,
-                    cond,
-                    config.p_uncond,
-                    generator,
-                    keypoint_loss=keypoint_loss,
-                    unconditional_root=config.unconditional_root_loss,
-                )
+            loss = diffusion_loss(  # Algorithm 1
+                model,
+                schedule,
+                x0,
+                cond,
+                config.p_uncond,
+                generator,
+                points,
+                config.p_uncond_object,
+                keypoint_loss,
+                config.unconditional_root_loss,
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
