@@ -99,6 +99,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--repeat", type=positive_int, default=None, help="evaluations per variant (default: the config's)"
     )
     protocol.add_argument("--only", default=None, help="comma-separated variant names to run (default: all)")
+    from interhandgen_core.evaluation.protocol import ProtocolConfig as Protocol  # the option's one source
+
+    add_config_options(protocol, Protocol, ["features"])
     protocol.add_argument("--quiet", action="store_true", help="no progress bar")
     protocol.set_defaults(func=run_protocol)
 
@@ -113,8 +116,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--samples", required=True, action="append", help="NAME=FILE.npz, a hands file of samples; repeat for more rows"
     )
     on_files.add_argument("--backbone", default=None, help="feature backbone (default: the shipped one)")
-    from interhandgen_core.evaluation.protocol import ProtocolConfig as Protocol  # the option's one source
-
     add_config_options(on_files, Protocol, ["features"])
     on_files.add_argument(
         "--repeat",
@@ -243,6 +244,8 @@ def run_protocol(args: argparse.Namespace) -> None:
         config = dataclasses.replace(config, num_samples=args.num)
     if args.repeat is not None:
         config = dataclasses.replace(config, repeat=args.repeat)
+    if args.features is not None:
+        config = dataclasses.replace(config, features=args.features)
     num = "--num" if args.num is not None else f"num_samples of {args.config} (--num)"
     _run_protocol(config, Path(args.out), args.quiet, {"num_samples": num, "reference": f"reference of {args.config}"})
 

@@ -205,3 +205,17 @@ def test_evaluate_protocol_finds_shipped_files_from_another_folder(
     assert main(["evaluate", "protocol", "--config", str(path), "--out", "out", "--num", "2"]) == 1
     line = _error_line(capsys)
     assert "--num is 2 samples per variant" in line and "256-D" in line, line  # the shipped backbone's features
+
+
+def test_evaluate_samples_on_exact_targets_checks_their_size(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["evaluate", "samples", "--backbone", str(files / "bb.safetensors"), "--features", "targets", "--quiet"]
+    # 30 scenes cannot give a covariance of the 108 targets: refused before any feature work, in one line.
+    assert main([*base, "--reference", str(files / "ref.npz"), "--samples", f"a={files / 'a.npz'}",
+                 "--out", str(files / "small")]) == 1  # fmt: skip
+    assert "108" in capsys.readouterr().err and not (files / "small").exists()
+    write_hands(files / "big_ref.npz", 130, 2)
+    write_hands(files / "big_a.npz", 130, 3)
+    assert main([*base, "--reference", str(files / "big_ref.npz"), "--samples", f"a={files / 'big_a.npz'}",
+                 "--out", str(files / "big")]) == 0  # fmt: skip
+    assert (files / "big" / "protocol.md").read_text().startswith("Features: the backbone's regression targets")
+    assert json.loads((files / "big" / "protocol.json").read_text())["features"] == "targets"
