@@ -564,6 +564,7 @@ def _save(
         "steps": step,
         "seed": config.seed,
         "batch_size": config.batch_size,
+        "init_from": None if config.init_from is None else str(config.init_from),
         "lr_schedule": config.lr_schedule,
         "ema_decay": config.ema_decay,
         "final_loss": None if math.isnan(final_loss) else final_loss,

@@ -202,6 +202,7 @@ def test_fine_tuning_starts_from_the_given_prior(data: tuple[Path, Path], tmp_pa
         tiny_config((other, data[1]), init_from=str(base), max_steps=1, lr=1e-9), tmp_path / "tuned", progress=False
     )
     a, b = load_prior(base), load_prior(tuned)
+    assert b.metadata["training"]["init_from"] == str(base) and a.metadata["training"]["init_from"] is None
     assert torch.equal(a.normalizer.mean, b.normalizer.mean) and torch.equal(a.normalizer.std, b.normalizer.std)
     for key, value in a.denoiser.state_dict().items():
         assert torch.allclose(value, b.denoiser.state_dict()[key], atol=1e-6), key
