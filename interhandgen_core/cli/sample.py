@@ -1,8 +1,8 @@
 """`interhandgen sample`: two-hand interactions from a prior, as hands file, meshes, preview and statistics.
 
     interhandgen sample --num N --out DIR [--checkpoint PATH] [--seed S] [--steps K] [--cfg W] [--penetration-guidance-weight W]
-    interhandgen sample --anchors HANDS.npz [--num N] --out DIR ...   (a right hand for each given left hand)
         [--hand-guidance capsules|mesh] [--guidance-min-weight W] [--guidance-max-step S] [--final-guidance-steps K]
+    interhandgen sample --anchors HANDS.npz [--num N] --out DIR ...   (a right hand for each given left hand)
 
 Writes DIR/samples.npz (the hands-file schema), one DIR/sample_NNNN.ply per sample,
 DIR/preview.png and DIR/statistics.json (contact/interaction.py's figures).
