@@ -297,15 +297,14 @@ def _run_protocol(config: ProtocolConfig, out: Path, quiet: bool, names: dict[st
     import time
 
     from interhandgen_core.evaluation.feature_backbone import load_backbone
-    from interhandgen_core.evaluation.protocol import run_protocol, sample_variant
+    from interhandgen_core.evaluation.protocol import feature_size, run_protocol, sample_variant
     from interhandgen_core.evaluation.sample_sizes import check_protocol_sizes
     from interhandgen_core.hands.layer import HandLayer
     from interhandgen_core.hands.loading import load_hand_pair
 
     check_output_folder(out, "--out")
     backbone = load_backbone(config.backbone).backbone
-    feature_dim = backbone.config.feature_dim if config.features == "backbone" else backbone.config.num_outputs
-    check_protocol_sizes(config, feature_dim, names)  # before any sampling or feature work
+    check_protocol_sizes(config, feature_size(backbone, config.features), names)  # before any sampling or features
     right, left = load_hand_pair("procedural", None)
     t0 = time.monotonic()
     report = run_protocol(

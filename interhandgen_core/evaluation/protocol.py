@@ -193,16 +193,25 @@ def measure_set(
         for part in ("pose", "betas", "rotation", "translation"):
             if not bool(torch.isfinite(getattr(hands, part)).all()):
                 raise DataError(f"{name} hand {part} holds NaN or infinite values; fix or drop those samples")
-    left, right = canonical_scene(left, right)
-    lv, rv = hand_vertices(left_layer, left), hand_vertices(right_layer, right)
     if features not in FEATURE_KINDS:
         raise ConfigError(f"features must be one of {', '.join(FEATURE_KINDS)}, got {features!r}")
+    left, right = canonical_scene(left, right)
+    if features == "targets" and not with_meshes:  # the targets need no mesh: skip skinning the hands
+        nan = torch.full((left.batch_size,), math.nan)
+        return SetMeasures(backbone.target_features(left, right), nan, nan.clone(), nan.clone())
+    lv, rv = hand_vertices(left_layer, left), hand_vertices(right_layer, right)
     feature_rows = backbone.features_of(lv, rv) if features == "backbone" else backbone.target_features(left, right)
     if with_meshes:
         depth, gap, volume = interaction_measures(lv, left_layer.faces, rv, right_layer.faces, metrics.voxel_m)
     else:
         depth = gap = volume = torch.full((left.batch_size,), math.nan)
     return SetMeasures(feature_rows, depth, gap, volume)
+
+
+def feature_size(backbone: FeatureBackbone, features: str) -> int:
+    """Columns of measure_set's features for ``features`` (ProtocolConfig.features): what FHID's sample count is
+    checked against (evaluation/sample_sizes.py)."""
+    return backbone.config.feature_dim if features == "backbone" else backbone.config.num_outputs
 
 
 def feature_metrics(real: Tensor, fake: Tensor, metrics: MetricsConfig, seed: int) -> dict[str, float]:
