@@ -41,6 +41,9 @@ GRASP_GUIDANCE_FLAGS: dict[str, str | tuple[str, ...]] = {
     "settle_iterations": "--settle-iterations",
 }
 
+# What grasp and evaluate grasps do with a cloud seen from one side (README "Clouds seen from one side").
+ONE_SIDED_FLAGS: dict[str, str | tuple[str, ...]] = {"one_sided_completion": "--one-sided-completion"}
+
 # The One-Euro row's settings of bench refine (--one-euro-min-cutoff-hz, ...); its rate comes from the sequences.
 ONE_EURO_FIELDS = ("min_cutoff_hz", "beta", "d_cutoff_hz", "max_hold_s")
 
@@ -206,7 +209,15 @@ def add_grasp_guidance_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="object-conditioned prior (default: the shipped one)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: %(default)s)")
     add_config_options(parser, SamplerConfig, GRASP_GUIDANCE_FLAGS, flags=GRASP_GUIDANCE_FLAGS)
+    add_config_options(parser, SamplerConfig, ONE_SIDED_FLAGS, flags=ONE_SIDED_FLAGS)
     add_guidance_schedule_arguments(parser)
+
+
+def with_one_sided_completion(model: PriorPipeline, args: argparse.Namespace) -> None:
+    """--one-sided-completion (add_grasp_guidance_arguments), when given, on ``model.sampler_config``."""
+    given = config_overrides(args, ONE_SIDED_FLAGS)
+    if given:
+        model.sampler_config = dataclasses.replace(model.sampler_config, **given)
 
 
 def add_physics_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -220,8 +231,9 @@ def add_physics_arguments(parser: argparse.ArgumentParser, help_text: str) -> No
         choices=RANKINGS,
         default="score",
         help="score: by the press balance and plausibility; physics: also try every proposal in MuJoCo on the "
-        "solid reconstructed from the cleaned cloud and rank by the pushes held (seconds more; a cloud seen "
-        "from one side cannot be closed and falls back to the score) (default: %(default)s)",
+        "solid reconstructed from the cleaned cloud, completed where it was seen from one side, and rank by "
+        "the pushes held (seconds more; a one-sided cloud with --one-sided-completion off cannot be closed and "
+        "falls back to the score) (default: %(default)s)",
     )
     add_config_options(
         parser.add_argument_group("physics validation (with --physics; README 'Physics validation')"),

@@ -22,6 +22,7 @@ from interhandgen_core.cli.arguments import (
     physics_config,
     positive_int,
     with_guidance_schedule,
+    with_one_sided_completion,
 )
 from interhandgen_core.cli.output_paths import check_output_folder
 from interhandgen_core.config import add_config_options
@@ -167,6 +168,7 @@ def run_grasps(args: argparse.Namespace) -> None:
         robot = RobotGraspPhysicsConfig(robot=args.robot)
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device)
     with_guidance_schedule(model, args)
+    with_one_sided_completion(model, args)
     result = evaluate_heldout_grasps(
         model,
         num_objects=args.objects,

@@ -35,6 +35,7 @@ from interhandgen_core.cli.arguments import (
     physics_config,
     positive_int,
     with_guidance_schedule,
+    with_one_sided_completion,
 )
 from interhandgen_core.cli.output_paths import check_output_folder
 from interhandgen_core.config import add_config_options, config_overrides, default_of
@@ -124,6 +125,7 @@ def run(args: argparse.Namespace) -> None:
     obj = read_object(args.object)
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device, backend=backend_config(args))
     with_guidance_schedule(model, args)
+    with_one_sided_completion(model, args)
     try:
         grasps = model.sample(
             args.num,

@@ -7,8 +7,10 @@
 ``InterHandGen.from_pretrained(default_object_checkpoint())`` (pipelines/interhandgen.py) returns
 the same. A two-hand checkpoint is refused here: TwoHandPipeline (pipelines/two_hand.py) samples it.
 
-Per call: the cloud is cleaned and centred (pipelines/sensor_cloud.py), encoded with its mirror
-image (ObjectCondition, prior/sampler.py), the guided cascade runs in the object frame, each
+Per call: the cloud is cleaned and centred (pipelines/sensor_cloud.py), a cloud seen from one side
+completed by its point reflection (sensor_cloud.complete_one_sided; SamplerConfig.one_sided_completion),
+its seen points encoded with their mirror image (ObjectCondition, prior/sampler.py), the guided
+cascade runs in the object frame against the whole (completed) cloud, each
 hand is settled onto the object (contact/settling.py), measured (contact/grasp_measures.py) and
 moved back to the cloud's frame.
 """
@@ -51,6 +53,7 @@ from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.pipelines.sensor_cloud import (
     CloudPreprocessConfig,
     PreparedCloud,
+    complete_one_sided,
     preprocess_cloud,
     resample_points,
     robust_span,
@@ -178,9 +181,9 @@ class GraspPipeline(PriorPipeline):
         overrides SamplerConfig.object_contact_weight (the pull of floating hands onto the object)
         and ``settle_iterations`` SamplerConfig.settle_iterations (contact/settling.py).
         ``physics_rank``: also try every grasp in physics (physics/, with this configuration) on the
-        solid reconstructed from the cleaned cloud, and rank by the pushes held first
-        (GraspSamples.scores); where the cloud cannot be closed into a solid (one seen from one side),
-        a warning in ``cloud.notes`` and the figures' score alone. Seconds more: README "Physics validation".
+        solid reconstructed from the cleaned (and completed) cloud, and rank by the pushes held first
+        (GraspSamples.scores); where the cloud cannot be closed into a solid (one seen from one side
+        with the completion off), a warning in ``cloud.notes`` and the figures' score alone. Seconds more: README "Physics validation".
         ``should_stop``: a cancel hook, () -> bool, asked between the stages, before every denoising step
         and between chunks of STOP_CHECK_GRASPS grasps of settling and figures (not within the cloud's
         preprocessing nor the physics ranking); errors.Cancelled when it returns True.
@@ -198,6 +201,8 @@ class GraspPipeline(PriorPipeline):
         with _cpu_threads(self.device):
             cloud = preprocess_cloud(object_points, preprocess, object_normals)
             note_object_size(cloud)
+            if config.one_sided_completion == "symmetry":
+                cloud = complete_one_sided(cloud, config.closed_cloud_imbalance)
             check_stop(should_stop, "after the cloud's preprocessing")
             obj = self.object_condition(cloud, seed, config)
             left, right = self._sample_hands(sampler, num, seed, batch_size, obj)
@@ -229,14 +234,19 @@ class GraspPipeline(PriorPipeline):
         return validate_grasps(body, hands, config)
 
     def object_condition(self, cloud: PreparedCloud, seed: int, config: SamplerConfig) -> ObjectCondition:
-        """Encode the cleaned cloud and its mirror image; keep a resampled copy for guidance (object frame)."""
+        """Encode the cleaned cloud's seen points and their mirror image; keep a resampled copy of the whole cloud,
+        its completion included (sensor_cloud.complete_one_sided), for guidance and settling (object frame).
+
+        The encoder learned from whole clouds and from one camera's side of them (data/grasp_pairs.py), not from
+        completed ones, so it is given what was seen."""
         encoder = self.encoder
         if len(cloud.points) < encoder.config.min_points:
             raise DataError(
                 f"the object cloud has {len(cloud.points)} points after cleaning; the object encoder needs at least "
                 f"{encoder.config.min_points} (move the sensor closer, or use a smaller voxel size)"
             )
-        points, _ = resample_points(cloud.points, cloud.normals, encoder.config.num_points, seed)
+        seen = len(cloud.points) - cloud.num_completed
+        points, _ = resample_points(cloud.points[:seen], cloud.normals[:seen], encoder.config.num_points, seed)
         guide_points, guide_normals = resample_points(
             cloud.points, cloud.normals, config.object_guidance_points, seed + 1
         )

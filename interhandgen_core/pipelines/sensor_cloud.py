@@ -38,6 +38,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from interhandgen_core.config import ConfigBase, require_float, setting
 from interhandgen_core.errors import ConfigError, DataError
+from interhandgen_core.geometry.symmetric_completion import complete_by_point_symmetry
 from interhandgen_core.io.object_files import import_open3d
 
 # Neighbours of each point in the graph along which open3d propagates normal orientation.
@@ -133,6 +134,8 @@ class PreparedCloud:
         converted; an object too small or large for two hands, pipelines/grasp.py); empty for a
         clean one. Each is also logged.
     from_millimetres: the input was taken for millimetres and divided by 1000.
+    num_completed: the last this many of ``points`` were not seen but inferred
+        (:func:`complete_one_sided`); 0 for a cloud as seen.
     """
 
     points: NDArray[np.float32]
@@ -145,6 +148,7 @@ class PreparedCloud:
     num_after_outliers: int
     notes: list[str] = dataclasses.field(default_factory=list)
     from_millimetres: bool = False
+    num_completed: int = 0
 
     def summary(self) -> str:
         """One log line with the count after each step (and "converted from millimetres" where it was)."""
@@ -306,6 +310,39 @@ def preprocess_cloud(
         num_after_outliers=num_after_outliers,
         notes=notes,
         from_millimetres=span > MILLIMETRE_SPAN,
+    )
+
+
+def complete_one_sided(cloud: PreparedCloud, closed_imbalance: float) -> PreparedCloud:
+    """A cleaned cloud seen from one side -> the same with its point reflection appended; a cloud that
+    covers its object all round, returned as it is.
+
+    One-sided: |mean normal| (geometry.normals.normal_imbalance) at least ``closed_imbalance``.
+    The camera's viewing direction is taken as minus the mean normal (the seen normals face the
+    camera), so no camera pose is needed. The reflection (geometry/symmetric_completion.py) is
+    appended after the seen points, ``num_completed`` of them, in the same object frame: the
+    origin stays at the seen points' centroid, the frame the prior learned one-sided clouds in
+    (data/grasp_pairs.py), so the encoder can be given the seen points alone. A note says how
+    many points were added.
+    """
+    mean_normal = cloud.normals.astype(np.float64).mean(axis=0)
+    if float(np.linalg.norm(mean_normal)) < closed_imbalance:
+        return cloud
+    completed = complete_by_point_symmetry(cloud.points, cloud.normals, -mean_normal)
+    if completed.added == 0:
+        return cloud
+    notes = [
+        *cloud.notes,
+        f"the object cloud is seen from one side: its back is estimated by the point reflection of what was seen "
+        f"({completed.added} points added to {len(cloud.points)})",
+    ]
+    log.info(notes[-1])
+    return dataclasses.replace(
+        cloud,
+        points=completed.points.astype(np.float32),
+        normals=completed.normals.astype(np.float32),
+        notes=notes,
+        num_completed=completed.added,
     )
 
 

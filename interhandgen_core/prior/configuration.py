@@ -201,6 +201,8 @@ LR_SCHEDULES = ("step", "cosine")
 
 # SamplerConfig.hand_guidance's kinds.
 HAND_GUIDANCE_KINDS = ("capsules", "mesh")
+# SamplerConfig.one_sided_completion's kinds.
+ONE_SIDED_COMPLETIONS = ("symmetry", "off")
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,10 @@ class SamplerConfig(ConfigBase):
         the paper); 0 iterations = off.
     closed_cloud_imbalance: largest |mean normal| (geometry.normals.normal_imbalance) of a
         cloud taken as covering its object all round, in (0, 1].
+    one_sided_completion: what is done with an object cloud seen from one side (normal imbalance at
+        least ``closed_cloud_imbalance``) before it is encoded and guided on: "symmetry" adds its
+        point reflection where the view allows it (geometry/symmetric_completion.py), "off" keeps it
+        as seen (guidance then acts within ``object_penetration_band``).
     object_guidance_points: points of the (preprocessed) object cloud that hand-object guidance
         and the per-grasp figures use; more is finer and slower.
     """
@@ -289,6 +295,11 @@ class SamplerConfig(ConfigBase):
     object_guidance_points: int = setting(1024, low=1, help="object cloud points used by hand-object guidance")
     closed_cloud_imbalance: float = setting(
         0.2, low=0.0, high=1.0, low_open=True, help="largest |mean normal| of a cloud taken as closed"
+    )
+    one_sided_completion: str = setting(
+        "symmetry",
+        choices=ONE_SIDED_COMPLETIONS,
+        help="a one-sided object cloud completed by its point reflection (symmetry), or kept as seen (off)",
     )
     settle_iterations: int = setting(30, low=0, help="Adam steps settling each hand onto the object; 0: off")
     settle_step_m: float = setting(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -230,16 +231,33 @@ def test_physics_ranking_puts_the_grasps_that_hold_more_pushes_first(
     assert np.array_equal(best.physics.success, grasps.physics.success[order.numpy()])
 
 
-def test_physics_ranking_of_a_one_sided_cloud_falls_back_to_the_score(model: GraspPipeline) -> None:
+def test_a_one_sided_cloud_is_completed_and_ranked_in_physics(
+    model: GraspPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cloud seen from one side gets its back by symmetry, and the physics ranking closes it into a solid; with
+    the completion off, the cloud stays as seen and the ranking falls back to the score."""
     from interhandgen_core.physics.configuration import GraspPhysicsConfig
     from interhandgen_core.pipelines.sensor_cloud import corrupt_like_sensor
 
     objects = generate_objects(1, seed=5)
     points, normals = objects.sample_surface(4096, seed=5)
     view = corrupt_like_sensor(points[0].numpy(), normals[0].numpy(), seed=3)
-    grasps = model.sample(4, seed=0, object_points=view, ddim_steps=2, physics_rank=GraspPhysicsConfig(threads=1))
-    assert grasps.physics is None and torch.equal(grasps.scores, grasps.figures.score)
-    assert any("physics ranking skipped" in note and "could not be closed" in note for note in grasps.cloud.notes)
+    physics = GraspPhysicsConfig(threads=1)
+    grasps = model.sample(4, seed=0, object_points=view, ddim_steps=2, physics_rank=physics)
+    assert grasps.cloud.num_completed > 0 and grasps.physics is not None and grasps.physics.num_grasps == 4
+    # The guidance cloud reaches the unseen side: deeper along the view than any seen point (the seen normals face
+    # the camera, so the view runs along minus their mean).
+    seen = torch.as_tensor(grasps.cloud.points[: len(grasps.cloud.points) - grasps.cloud.num_completed])
+    view_direction = -torch.as_tensor(grasps.cloud.normals[: len(seen)]).mean(dim=0)
+    view_direction = view_direction / view_direction.norm()
+    guide = grasps.object_points - torch.as_tensor(grasps.cloud.centroid, dtype=grasps.object_points.dtype)
+    assert (guide @ view_direction).max() > (seen @ view_direction).max() + 0.01
+
+    monkeypatch.setattr(model, "sampler_config", replace(model.sampler_config, one_sided_completion="off"))
+    as_seen = model.sample(4, seed=0, object_points=view, ddim_steps=2, physics_rank=physics)
+    assert as_seen.cloud.num_completed == 0
+    assert as_seen.physics is None and torch.equal(as_seen.scores, as_seen.figures.score)
+    assert any("physics ranking skipped" in note and "could not be closed" in note for note in as_seen.cloud.notes)
 
 
 def test_should_stop_cancels_between_steps_and_chunks(

@@ -16,6 +16,7 @@ from interhandgen_core.io.object_files import sample_mesh_surface
 from interhandgen_core.pipelines.sensor_cloud import (
     CloudPreprocessConfig,
     PreparedCloud,
+    complete_one_sided,
     corrupt_like_sensor,
     preprocess_cloud,
     resample_points,
@@ -346,3 +347,27 @@ def test_metre_clouds_are_not_taken_for_millimetres(
         cloud = preprocess_cloud(points, config)
     assert cloud.notes == [] and not caplog.records
     assert np.ptp(cloud.to_input_frame(cloud.points), axis=0).max() <= (2.0 if crop else extent_m) + 1e-9
+
+
+def test_a_one_sided_view_of_a_sphere_is_completed_round_it() -> None:
+    """One noisy depth view of the 5 cm sphere, cleaned: the completion adds its back, so that the cloud covers the
+    sphere all round, while the seen points, the frame and everything else stay as they were."""
+    points, normals = _sphere(6000)
+    view = corrupt_like_sensor(points, normals, seed=4, view_direction=[0.2, -0.3, 1.0])
+    seen = preprocess_cloud(view)
+    done = complete_one_sided(seen, closed_imbalance=0.2)
+    assert done.num_completed > 0.6 * len(seen.points) and len(done.points) == len(seen.points) + done.num_completed
+    assert np.array_equal(done.points[: len(seen.points)], seen.points)
+    assert np.array_equal(done.centroid, seen.centroid) and seen.num_completed == 0
+    assert any("seen from one side" in note for note in done.notes) and not seen.notes
+    world = done.to_input_frame(done.points)
+    radial = np.linalg.norm(world - CENTER, axis=1)
+    assert np.median(np.abs(radial[len(seen.points) :] - RADIUS)) < 0.008  # the added points lie on the sphere
+    assert np.linalg.norm(world.mean(axis=0) - CENTER) < 0.3 * np.linalg.norm(seen.centroid - CENTER)
+    assert np.linalg.norm(done.normals.mean(axis=0)) < 0.5 * np.linalg.norm(seen.normals.mean(axis=0))
+
+
+def test_a_cloud_all_round_is_not_completed() -> None:
+    points, normals = _sphere(4000)
+    cloud = preprocess_cloud(points, normals=normals)
+    assert complete_one_sided(cloud, closed_imbalance=0.2) is cloud
