@@ -203,14 +203,16 @@ def run_grasps(args: argparse.Namespace) -> None:
     (out / "statistics.json").write_text(json.dumps(report, indent=2))
     for i, grasps in enumerate(result.proposals[: args.previews]):  # a few objects, for people to look at
         best = grasps.ranked()
+        seen, inferred = best.cloud.seen_and_inferred()
         render_grasp_rows(
             out / f"preview_object_{i:02d}.png",
             best.left_vertices,
             best.left_faces,
             best.right_vertices,
             best.right_faces,
-            best.object_points,
+            seen,
             best.scores,
+            inferred_points=inferred,
         )
     print(result.statistics.summary())
     if result.physics is not None:

@@ -153,7 +153,10 @@ def run(args: argparse.Namespace) -> None:
     write_ply(out / "object.ply", points, np.zeros((0, 3), dtype=np.int64))
     write_twohand_plys(out, "grasp", lv, lf, rv, rf, object_points=points)
     f = grasps.figures
-    render_grasp_rows(out / "preview.png", lv, lf, rv, rf, points, grasps.scores, f.hand_object_depth)
+    seen, inferred = grasps.cloud.seen_and_inferred()
+    render_grasp_rows(
+        out / "preview.png", lv, lf, rv, rf, seen, grasps.scores, f.hand_object_depth, inferred_points=inferred
+    )
     print(f"object: {obj.source}; {grasps.cloud.summary()}")
     header = f"{'rank':>4} {'score':>6} {'H-O pen mm':>10} {'H-H pen mm':>10} {'L gap mm':>8} {'R gap mm':>8}"
     held_text = [""] * args.num

@@ -8,7 +8,8 @@ the side facing a random camera only, 2 mm Gaussian noise, 5% outliers) and its 
 left for the preprocessing to estimate. The prior proposes ``grasps_per_object`` grasps per
 cloud (seed = object index); hand-object penetration and contact are then measured with the
 object's exact signed distance (not the cloud), hand-hand penetration exactly as for two
-hands (contact/interaction.py). With ``physics`` every proposal is tried in MuJoCo with the human
+hands (contact/interaction.py); where the back of a one-sided cloud was inferred, the inferred
+points' distance to the exact surface too. With ``physics`` every proposal is tried in MuJoCo with the human
 hands (physics/grasp_validation.py); with ``robot`` as well, each proposal is also retargeted onto
 two robot hands and tried with them (retargeting/robot_grasp_physics.py), on the same object body,
 and both are reported in the same figures (PhysicsStatistics).
@@ -134,6 +135,17 @@ class HeldoutResult:
     robot_physics_per_object: list[RobotGraspPhysicsResult] = field(default_factory=list)
 
 
+def _inferred_accuracy(grasps: GraspSamples, objects: ProceduralObjects, i: int) -> dict[str, object]:
+    """How far the points inferred for a one-sided cloud (sensor_cloud.complete_one_sided) lie from object i's
+    exact surface: their count and mean |signed distance| in mm; empty where none were inferred."""
+    _, inferred = grasps.cloud.seen_and_inferred()
+    if inferred is None:
+        return {}
+    points = torch.as_tensor(inferred, dtype=torch.float32)[None]
+    distance = objects.signed_distance(points, torch.tensor([i])).abs()
+    return {"inferred_points": len(inferred), "inferred_mean_distance_mm": 1000.0 * float(distance.mean())}
+
+
 def evaluate_heldout_grasps(
     model: GraspPipeline,
     num_objects: int = 20,
@@ -202,6 +214,7 @@ def evaluate_heldout_grasps(
         proposals.append(grasps)
         row: dict[str, object] = {"object": i, "family": objects.family_names[int(objects.family[i])]}
         row.update(grasp_statistics(figures).as_dict())
+        row.update(_inferred_accuracy(grasps, objects, i))
         if physics is not None:
             body = object_body_from_mesh(*objects.mesh(i), physics)  # the exact solid's mesh, not the cloud
             build_seconds += body.build_seconds

@@ -171,6 +171,7 @@ class GraspPipeline(PriorPipeline):
         settle_iterations: int | None = None,
         physics_rank: GraspPhysicsConfig | None = None,
         should_stop: StopHook | None = None,
+        one_sided_completion: str | None = None,
     ) -> GraspSamples:
         """``num`` grasps of the object ``object_points`` (P, 3) metres, in the cloud's frame; arguments left
         None keep the paper's defaults (SamplerConfig).
@@ -179,7 +180,9 @@ class GraspPipeline(PriorPipeline):
         cleaned and centred by ``preprocess`` (pipelines/sensor_cloud.py; its defaults when None).
         ``object_normals`` (P, 3), outward, are used where given, else estimated. ``contact_weight``
         overrides SamplerConfig.object_contact_weight (the pull of floating hands onto the object)
-        and ``settle_iterations`` SamplerConfig.settle_iterations (contact/settling.py).
+        and ``settle_iterations`` SamplerConfig.settle_iterations (contact/settling.py);
+        ``one_sided_completion`` SamplerConfig.one_sided_completion ("symmetry": a cloud seen from one side
+        gets its back by point reflection, sensor_cloud.complete_one_sided; "off": kept as seen).
         ``physics_rank``: also try every grasp in physics (physics/, with this configuration) on the
         solid reconstructed from the cleaned (and completed) cloud, and rank by the pushes held first
         (GraspSamples.scores); where the cloud cannot be closed into a solid (one seen from one side
@@ -196,6 +199,7 @@ class GraspPipeline(PriorPipeline):
             penetration_guidance_weight=penetration_guidance_weight,
             object_contact_weight=contact_weight,
             settle_iterations=settle_iterations,
+            one_sided_completion=one_sided_completion,
         )
         sampler = self.sampler(config, should_stop)
         with _cpu_threads(self.device):

@@ -153,7 +153,7 @@ class PriorPipeline(ABC):
             should_stop,
         )
 
-    def _sampler_config(self, num: int, batch_size: int, **overrides: float | None) -> SamplerConfig:
+    def _sampler_config(self, num: int, batch_size: int, **overrides: float | str | None) -> SamplerConfig:
         """self.sampler_config with the SamplerConfig fields given (not None) replaced; refuses num or batch_size < 1."""
         if num < 1 or batch_size < 1:
             raise ConfigError(f"num and batch_size must be >= 1, got num={num}, batch_size={batch_size}")

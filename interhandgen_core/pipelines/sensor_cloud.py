@@ -151,13 +151,26 @@ class PreparedCloud:
     num_completed: int = 0
 
     def summary(self) -> str:
-        """One log line with the count after each step (and "converted from millimetres" where it was)."""
+        """One log line with the count after each step (and "converted from millimetres", or the number of points
+        inferred, where that was done)."""
         converted = "; converted from millimetres" if self.from_millimetres else ""
+        completed = (
+            f"; seen from one side, {self.num_completed} points of its back inferred by symmetry"
+            if self.num_completed
+            else ""
+        )
         return (
             f"object cloud: {self.num_input} points, {self.num_finite} finite, {self.num_after_crop} in the crop box, "
             f"{self.num_after_voxel} after voxels, {self.num_after_outliers} after outlier removal; "
-            f"centroid {np.array2string(self.centroid, precision=4)} m{converted}"
+            f"centroid {np.array2string(self.centroid, precision=4)} m{converted}{completed}"
         )
+
+    def seen_and_inferred(self) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+        """The seen points (M, 3) and the inferred ones (``num_completed``, 3), or None where none were, metres,
+        input frame (for previews that tell them apart)."""
+        seen = len(self.points) - self.num_completed
+        inferred = self.to_input_frame(self.points[seen:]) if self.num_completed else None
+        return self.to_input_frame(self.points[:seen]), inferred
 
     @overload
     def to_input_frame(self, x: torch.Tensor) -> torch.Tensor: ...

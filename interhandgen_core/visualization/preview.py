@@ -33,6 +33,8 @@ from interhandgen_core.errors import DataError
 LEFT_COLOR = (140 / 255, 190 / 255, 240 / 255)  # light blue
 RIGHT_COLOR = (250 / 255, 128 / 255, 114 / 255)  # salmon
 OBJECT_COLOR = (0.5, 0.5, 0.5)
+# Object points that were inferred rather than seen (a one-sided cloud's completion, pipelines/sensor_cloud.py).
+INFERRED_COLOR = (0.35, 0.7, 0.45)
 BACKGROUND = (1.0, 1.0, 1.0)
 
 _AMBIENT = 0.35
@@ -145,11 +147,13 @@ def render_grasp_sheet(
     titles: Sequence[str] | None = None,
     panel_size: int = 280,
     max_points: int = 1500,
+    inferred_points: ArrayLike | None = None,
 ) -> None:
     """N grasps of one object, one row each, seen from several (elev, azim) views, as a PNG at ``path``.
 
     left_vertices (N, V_l, 3), right_vertices (N, V_r, 3), faces (F, 3), object_points (P, 3),
-    metres, one frame. ``titles`` adds one short text per grasp to its row's first panel. The
+    metres, one frame. ``inferred_points`` (Q, 3), the same frame: object points that were not seen
+    but inferred, drawn in INFERRED_COLOR. ``titles`` adds one short text per grasp to its row's first panel. The
     image is ``len(views) * panel_size`` wide and ``N * panel_size + LEGEND_PX`` high. At most
     ``max_points`` object points are drawn (an even stride through the cloud), so that a
     dense cloud does not hide the hands.
@@ -161,13 +165,24 @@ def render_grasp_sheet(
     lf = _as_faces("left_faces", left_faces, lv.shape[1])
     rf = _as_faces("right_faces", right_faces, rv.shape[1])
     points = _as_object_points(object_points, 1)
-    if points is not None and points.shape[1] > max_points > 0:
+    inferred = _as_object_points(inferred_points, 1)
+    if points is not None and inferred is not None:
+        total = points.shape[1] + inferred.shape[1]
+        if total > max_points > 0:  # the same stride through both, so that their densities compare
+            stride = math.ceil(total / max_points)
+            points, inferred = points[:, ::stride], inferred[:, ::stride]
+    elif points is not None and points.shape[1] > max_points > 0:
         points = points[:, :: math.ceil(points.shape[1] / max_points)]
     if titles is not None and len(titles) != len(lv):
         raise DataError(f"titles has {len(titles)} entries for {len(lv)} grasps")
     if len(views) == 0 or panel_size < 32:
         raise DataError(f"give at least one (elev, azim) view and panel_size >= 32 pixels, got {views}, {panel_size}")
-    fig = _new_figure(len(views) * panel_size, len(lv) * panel_size, with_object=points is not None)
+    fig = _new_figure(
+        len(views) * panel_size,
+        len(lv) * panel_size,
+        with_object=points is not None,
+        with_inferred=points is not None and inferred is not None,
+    )
     for row in range(len(lv)):
         for col, (elev, azim) in enumerate(views):
             label = f"elev {elev:g}, azim {azim:g}"
@@ -175,7 +190,8 @@ def render_grasp_sheet(
                 label = f"#{row}  {titles[row]}" if titles is not None else f"#{row}  ({label})"
             cell = (row, col, len(lv), len(views))
             obj = None if points is None else points[0]
-            _draw_panel(fig, cell, lv[row], lf, rv[row], rf, obj, elev, azim, label)
+            guessed = None if points is None or inferred is None else inferred[0]
+            _draw_panel(fig, cell, lv[row], lf, rv[row], rf, obj, elev, azim, label, guessed)
     _save(fig, path)
 
 
@@ -196,6 +212,7 @@ def _draw_panel(
     elev: float,
     azim: float,
     title: str,
+    inferred_points: NDArray[np.float64] | None = None,
 ) -> None:
     row, col, nrows, ncols = cell
     height_px = fig.get_size_inches()[1] * fig.dpi
@@ -215,8 +232,13 @@ def _draw_panel(
         tri = tri[np.isfinite(tri).all(axis=(1, 2))]
         triangles.append(tri)
         colors.append(_lambert(tri, to_camera, base))
+    point_sets: list[tuple[NDArray[np.float64], tuple[float, float, float]]] = []
     if object_points is not None:
-        scene = np.concatenate([t.reshape(-1, 3) for t in triangles] + [object_points])
+        point_sets.append((object_points, OBJECT_COLOR))
+        if inferred_points is not None:
+            point_sets.append((inferred_points, INFERRED_COLOR))
+    if point_sets:
+        scene = np.concatenate([t.reshape(-1, 3) for t in triangles] + [p for p, _ in point_sets])
     else:
         scene = np.concatenate([t.reshape(-1, 3) for t in triangles])
     ax.set_axis_off()
@@ -234,12 +256,12 @@ def _draw_panel(
         + 0.5 * (y.min() + y.max()) * up
         + 0.5 * (depth.min() + depth.max()) * to_camera
     )
-    if object_points is not None:
-        # Points become small camera-facing triangles so that the one depth sort below
-        # also hides points behind a hand and a hand behind points.
-        corners = np.stack([up, -0.866 * right - 0.5 * up, 0.866 * right - 0.5 * up]) * (0.012 * half)
-        triangles.append(object_points[:, None, :] + corners[None])
-        colors.append(np.tile((*OBJECT_COLOR, 1.0), (len(object_points), 1)))
+    # Points become small camera-facing triangles so that the one depth sort below
+    # also hides points behind a hand and a hand behind points.
+    corners = np.stack([up, -0.866 * right - 0.5 * up, 0.866 * right - 0.5 * up]) * (0.012 * half)
+    for points, color in point_sets:
+        triangles.append(points[:, None, :] + corners[None])
+        colors.append(np.tile(np.array([*color, 1.0]), (len(points), 1)))
     all_triangles = np.concatenate(triangles)
     all_colors = np.concatenate(colors)
     # One collection for the whole scene: mplot3d depth-sorts faces within a collection
@@ -306,7 +328,7 @@ def _as_object_points(points: ArrayLike | None, num: int) -> NDArray[np.float64]
     return p
 
 
-def _new_figure(width_px: int, height_px: int, with_object: bool) -> Figure:
+def _new_figure(width_px: int, height_px: int, with_object: bool, with_inferred: bool = False) -> Figure:
     """A figure of ``height_px`` for the panels and the legend strip below them (LEGEND_PX more)."""
     total_px = height_px + LEGEND_PX
     fig = Figure(figsize=(width_px / _DPI, total_px / _DPI), dpi=_DPI, facecolor=BACKGROUND)
@@ -314,6 +336,8 @@ def _new_figure(width_px: int, height_px: int, with_object: bool) -> Figure:
     entries = [Patch(facecolor=LEFT_COLOR, label="left hand"), Patch(facecolor=RIGHT_COLOR, label="right hand")]
     if with_object:
         entries.append(Patch(facecolor=OBJECT_COLOR, label="object"))
+    if with_inferred:
+        entries.append(Patch(facecolor=INFERRED_COLOR, label="object, inferred (not seen)"))
     fig.legend(
         handles=entries,
         loc="center",

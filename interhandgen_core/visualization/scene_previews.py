@@ -119,11 +119,13 @@ def render_grasp_rows(
     object_points: Tensor | ArrayLike,
     scores: Tensor | ArrayLike,
     hand_object_depth: Tensor | ArrayLike | None = None,
+    inferred_points: Tensor | ArrayLike | None = None,
 ) -> None:
     """The first GRASP_ROWS of N grasps of one object, in the order given, one row of views each.
 
     vertices (N, V, 3) metres, faces (F, 3), object_points (P, 3) metres, one frame; scores (N,)
     in [0, 1] title the rows, with hand_object_depth (N,) metres (contact/grasp_measures.py) when given.
+    inferred_points (Q, 3), the same frame: object points inferred, not seen, drawn in their own colour.
     """
     lv, rv, score_np = _numpy(left_vertices), _numpy(right_vertices), _numpy(scores)
     shown = min(len(lv), GRASP_ROWS)
@@ -133,7 +135,14 @@ def render_grasp_rows(
         depth_np = _numpy(hand_object_depth)
         titles = [f"score {float(score_np[i]):.2f}, H-O {1000 * float(depth_np[i]):.1f} mm" for i in range(shown)]
     render_grasp_sheet(
-        path, lv[:shown], _numpy(left_faces), rv[:shown], _numpy(right_faces), _numpy(object_points), titles=titles
+        path,
+        lv[:shown],
+        _numpy(left_faces),
+        rv[:shown],
+        _numpy(right_faces),
+        _numpy(object_points),
+        titles=titles,
+        inferred_points=None if inferred_points is None else _numpy(inferred_points),
     )
 
 

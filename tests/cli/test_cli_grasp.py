@@ -344,3 +344,24 @@ def test_grasp_rank_physics_orders_by_pushes_held_on_the_cloud(
     assert scores is not None and bool(np.all(np.diff(scores) <= 0))
     assert ((scores >= 0) & (scores <= 1)).all()  # (pushes held on the cloud's solid + the figures' score) / 7
     assert "physics.json" not in {p.name for p in out.iterdir()}  # ranking alone validates nothing on the mesh
+
+
+@needs_procedural
+def test_grasp_of_a_cloud_seen_from_one_side_says_what_it_inferred(
+    tiny_object_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cloud's back is inferred by symmetry and said so in the summary line (and drawn in the preview);
+    --one-sided-completion off keeps the cloud as seen."""
+    from interhandgen_core.data.procedural_objects import generate_objects
+    from interhandgen_core.pipelines.sensor_cloud import corrupt_like_sensor
+
+    points, normals = generate_objects(1, seed=5).sample_surface(4096, seed=5)
+    cloud = tmp_path / "view.npy"
+    np.save(cloud, corrupt_like_sensor(points[0].numpy(), normals[0].numpy(), seed=3))
+    for option, inferred in ((), True), (("--one-sided-completion", "off"), False):
+        out = tmp_path / f"grasps_{inferred}"
+        args = ["grasp", "--object", str(cloud), "--num", "2", "--out", str(out), "--steps", "2", *option]
+        assert main([*args, "--checkpoint", str(tiny_object_checkpoint)]) == 0
+        printed = capsys.readouterr().out
+        assert ("inferred by symmetry" in printed) == inferred, printed
+        assert (out / "preview.png").is_file()

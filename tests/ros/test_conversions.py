@@ -265,6 +265,7 @@ def test_parameters_that_set_a_config_field_take_its_default_and_range() -> None
         (grasp, "cfg_weight", SamplerConfig, "cfg_weight"),
         (grasp, "penetration_guidance_weight", SamplerConfig, "penetration_guidance_weight"),
         (grasp, "voxel_size", CloudPreprocessConfig, "voxel_size"),
+        (grasp, "one_sided_completion", SamplerConfig, "one_sided_completion"),
         (grasp, "max_batch_size", BackendConfig, "max_batch"),
         (hand, "iterations", RefinerConfig, "iterations"),
         (hand, "penetration_weight", RefinerConfig, "penetration_weight"),

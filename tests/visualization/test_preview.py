@@ -132,3 +132,27 @@ def test_a_legend_under_the_panels_names_each_colour(tmp_path: Path, with_object
     # The legend's labels: dark text on white in the strip.
     image = matplotlib.image.imread(path)[-LEGEND_PX:, :, :3]
     assert (image.mean(axis=2) < 0.3).sum() > 20
+
+
+def _greenish(path: Path, rows: slice = slice(None)) -> int:
+    """Pixels of INFERRED_COLOR's hue (green above red and blue) over ``rows``."""
+    image = (matplotlib.image.imread(path)[rows, :, :3] * 255).astype(int)
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    return int((((g - r) > 40) & ((g - b) > 40)).sum())
+
+
+def test_inferred_object_points_are_drawn_in_their_own_colour_and_named(tmp_path: Path) -> None:
+    """A completed cloud's inferred half is green (with a legend swatch), its seen half grey; without inferred
+    points there is no green anywhere."""
+    lv, lf, rv, rf = _pair(1)
+    rng = np.random.default_rng(0)
+    cloud = rng.normal(size=(3000, 3))
+    cloud = 0.06 * cloud / np.linalg.norm(cloud, axis=1, keepdims=True) + [0.0, 0.0, -0.1]
+    seen, inferred = cloud[cloud[:, 0] > 0], cloud[cloud[:, 0] <= 0]
+    with_inferred, plain = tmp_path / "inferred.png", tmp_path / "plain.png"
+    render_grasp_sheet(with_inferred, lv, lf, rv, rf, seen, views=((20, 0), (20, 90)), inferred_points=inferred)
+    render_grasp_sheet(plain, lv, lf, rv, rf, seen, views=((20, 0), (20, 90)))
+    assert _greenish(with_inferred, slice(None, -LEGEND_PX)) > 200
+    assert _greenish(with_inferred, slice(-LEGEND_PX, None)) > 60  # the swatch
+    assert _greenish(plain) == 0
+    assert _pixel_counts(with_inferred)[3] > 0  # the seen points stay grey

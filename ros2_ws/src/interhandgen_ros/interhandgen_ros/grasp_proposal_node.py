@@ -148,6 +148,7 @@ class GraspProposalNode(InterHandGenNode):
                 preprocess=preprocess,
                 physics_rank=GraspPhysicsConfig() if self.param("rank") == "physics" else None,
                 should_stop=should_stop or self.stopping,
+                one_sided_completion=self.param("one_sided_completion"),
             )
         finally:
             self._model_lock.release()

@@ -221,6 +221,7 @@ GRASP_PROPOSAL_PARAMETERS = (
     _GUIDANCE,
     renamed("penetration_weight", _GUIDANCE),
     mirrored("voxel_size", CloudPreprocessConfig, "voxel_size"),
+    mirrored("one_sided_completion", SamplerConfig, "one_sided_completion"),
     ParameterSpec("max_points", 300_000, "larger clouds are randomly subsampled to this first", 1000, 5_000_000),
     ParameterSpec(
         "seed", 0, "random seed of the proposals (the same cloud and seed give the same grasps)", 0, 2**31 - 1
@@ -230,7 +231,8 @@ GRASP_PROPOSAL_PARAMETERS = (
         "rank",
         "score",
         "score: by press balance and plausibility; physics: also try each grasp in MuJoCo on the cloud's "
-        "reconstructed solid, pushes held first (seconds more; a one-sided cloud falls back to the score)",
+        "reconstructed solid, completed where seen from one side, pushes held first (seconds more; a one-sided "
+        "cloud with one_sided_completion off falls back to the score)",
         choices=RANKINGS,
     ),
     dataclasses.replace(_ROBOT_HANDS, description="also give each proposal in the robot hands' joints (robot)"),
