@@ -34,12 +34,13 @@ centimetres, so the rays through it are nearly parallel).
           from inflating it.
     kept  the reflected points whose image falls inside S and that lie behind the seen surface
           (within ``cell_size``): what contradicts the view (a bottle's neck reflected beside
-          its base, a handle reflected into free space) is left out. Their normals are the
-          reflected points' own normals negated (the point reflection maps an outward normal n at
-          x to -n at 2c - x).
+          its base, a handle reflected into free space) is left out, and so is a reflected point
+          that lands within two cells of a seen one whose normal it opposes (more than 120 degrees
+          apart: a plate seen face-on). Their normals are the reflected points' own normals negated (the point
+          reflection maps an outward normal n at x to -n at 2c - x).
 
 What it cannot know: the depth of an object seen exactly face-on (no rim is seen; c_z then sits
-on the face and the completion adds a copy of the face), and asymmetric backs.
+on the face, whose reflection is dropped, so nothing is added), and asymmetric backs.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from interhandgen_core.errors import DataError
 
@@ -145,6 +147,12 @@ def complete_by_point_symmetry(
     centre = np.concatenate([centre_u, [centre_z]]) @ basis
     added_points = 2.0 * centre - p[keep]
     added_normals = -n[keep]
+    # A reflection that lands on the seen surface facing the other way (a plate seen face-on: no rim, so the
+    # centre sits on the face) would give one place two opposite normals, inside and outside at once: dropped.
+    # Within two cells (the seen points' spacing), normals more than 120 degrees apart.
+    distance, nearest_seen = cKDTree(p).query(added_points)
+    agrees = (distance > 2.0 * cell_size) | (np.einsum("ij,ij->i", added_normals, n[nearest_seen]) > -0.5)
+    added_points, added_normals = added_points[agrees], added_normals[agrees]
     return SymmetricCompletion(
-        np.concatenate([p, added_points]), np.concatenate([n, added_normals]), centre, int(keep.sum())
+        np.concatenate([p, added_points]), np.concatenate([n, added_normals]), centre, len(added_points)
     )

@@ -130,3 +130,13 @@ def test_bad_input_is_refused_in_one_line(
 ) -> None:
     with pytest.raises(DataError, match=message):
         complete_by_point_symmetry(points, normals, direction)
+
+
+def test_a_plate_seen_face_on_gets_no_back_of_opposite_normals() -> None:
+    """No rim is seen, so the centre sits on the face; its reflection would put opposite normals on the face
+    itself (inside and outside at once) and is dropped, leaving the cloud as seen."""
+    rng = np.random.default_rng(5)
+    face = np.concatenate([rng.uniform(-0.1, 0.1, size=(2000, 2)), rng.normal(scale=0.001, size=(2000, 1))], axis=1)
+    normals = np.tile([0.0, 0.0, 1.0], (2000, 1))
+    done = complete_by_point_symmetry(face, normals, np.array([0.0, 0.0, -1.0]))
+    assert done.added == 0 and np.array_equal(done.points, face)
