@@ -20,6 +20,7 @@ from typing import Any
 
 from interhandgen_core.config import add_config_options, config_overrides, default_of
 from interhandgen_core.data.motion_sequences import MotionConfig
+from interhandgen_core.data.procedural_objects import ALL_FAMILIES
 from interhandgen_core.data.tracker_noise import TrackerNoiseConfig
 from interhandgen_core.data.tracking_suites import SUITES
 from interhandgen_core.errors import ConfigError, InterHandGenError
@@ -94,6 +95,19 @@ def non_negative_float(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
+
+
+def family_list(text: str) -> tuple[str, ...]:
+    """An argparse type: distinct comma-separated object families of data/procedural_objects.py, or 'all'."""
+    if text.strip() == "all":
+        return ALL_FAMILIES
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in ALL_FAMILIES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown object families {', '.join(unknown) or repr(text)}; choose from {', '.join(ALL_FAMILIES)}, or all"
+        )
+    return names
 
 
 def split_list(text: str) -> list[str]:

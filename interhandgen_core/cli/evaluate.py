@@ -1,6 +1,6 @@
 """`interhandgen evaluate grasps|protocol|samples|objects`: the evaluation protocols.
 
-interhandgen evaluate grasps --out DIR [--objects N] [--num N] [--sensor] [--physics [--friction F ...] [--robot shadow]]
+interhandgen evaluate grasps --out DIR [--objects N] [--num N] [--sensor] [--families F,...] [--physics [--friction F ...] [--robot shadow]]
 interhandgen evaluate protocol --config training/configs/protocol_twohand.yaml --out DIR [--num N] [--repeat K]
 interhandgen evaluate samples --reference FILE.npz --samples NAME=FILE.npz [...] --out DIR
 interhandgen evaluate objects --reference GRASPS.npz [--floor GRASPS.npz] --out DIR
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from interhandgen_core.cli.arguments import (
     add_grasp_guidance_arguments,
     add_physics_arguments,
+    family_list,
     non_negative_int,
     parameter_default,
     physics_config,
@@ -26,6 +27,7 @@ from interhandgen_core.cli.arguments import (
 )
 from interhandgen_core.cli.output_paths import check_output_folder
 from interhandgen_core.config import add_config_options
+from interhandgen_core.data.procedural_objects import ALL_FAMILIES, OBJECT_FAMILIES
 from interhandgen_core.errors import ConfigError, InterHandGenError
 from interhandgen_core.evaluation.heldout_grasps import PhysicsStatistics, evaluate_heldout_grasps
 
@@ -66,6 +68,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="object seed (default: %(default)s; the training recipes use 0 and 1)",
     )
     heldout.add_argument("--sensor", action="store_true", help="one-sided, noisy clouds with outliers")
+    heldout.add_argument(
+        "--families",
+        type=family_list,
+        default=None,
+        help=f"comma-separated object families to draw from, of {', '.join(ALL_FAMILIES)}; 'all' for every one "
+        f"(default: {','.join(OBJECT_FAMILIES)}, which keeps the objects of a seed what they were)",
+    )
     add_grasp_guidance_arguments(heldout)
     heldout.add_argument("--previews", type=non_negative_int, default=4, help="objects to draw (default: %(default)s)")
     heldout.add_argument("--out", required=True, help="output directory")
@@ -182,6 +191,7 @@ def run_grasps(args: argparse.Namespace) -> None:
         physics=physics,
         physics_rank=physics_options if args.rank == "physics" else None,
         robot=robot,
+        families=args.families or OBJECT_FAMILIES,
     )
     out.mkdir(parents=True, exist_ok=True)
     report = {
@@ -189,6 +199,7 @@ def run_grasps(args: argparse.Namespace) -> None:
         "grasps_per_object": args.num,
         "seed": args.seed,
         "sensor": args.sensor,
+        "families": list(args.families or OBJECT_FAMILIES),
         "penetration_guidance_weight": args.penetration_guidance_weight,
         "contact_weight": args.object_contact_weight,
         "settle_iterations": args.settle_iterations,

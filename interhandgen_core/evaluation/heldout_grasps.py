@@ -26,7 +26,7 @@ from scipy.stats import mannwhitneyu
 from tqdm import tqdm
 
 from interhandgen_core.contact.grasp_measures import GraspFigures, GraspStatistics, grasp_statistics, measure_grasps
-from interhandgen_core.data.procedural_objects import ProceduralObjects, generate_objects
+from interhandgen_core.data.procedural_objects import OBJECT_FAMILIES, ProceduralObjects, generate_objects
 from interhandgen_core.errors import ConfigError
 from interhandgen_core.physics.configuration import GraspPhysicsConfig
 from interhandgen_core.physics.grasp_validation import (
@@ -161,12 +161,15 @@ def evaluate_heldout_grasps(
     top_k: int = 4,
     physics_rank: GraspPhysicsConfig | None = None,
     robot: RobotGraspPhysicsConfig | None = None,
+    families: tuple[str, ...] = OBJECT_FAMILIES,
 ) -> HeldoutResult:
     """Run the protocol of the module docstring -> HeldoutResult (physics figures with ``physics``; the robot
     hands' too with ``robot``, which needs ``physics``).
 
     ``physics_rank``: the proposals are ranked by physics on each cloud's reconstruction
     (GraspPipeline.sample's physics_rank), never on the exact solid that ``physics`` measures with.
+    ``families``: the object families drawn from (data/procedural_objects.py; ALL_FAMILIES adds plates,
+    rods, tumbled and non-convex shapes); the default keeps the objects of a seed what they were.
     """
     if model.prior.object_encoder is None:
         raise ConfigError("held-out grasp evaluation needs an object-conditioned prior")
@@ -174,7 +177,7 @@ def evaluate_heldout_grasps(
         raise ConfigError(f"num_objects and grasps_per_object must be >= 1, got {num_objects}, {grasps_per_object}")
     if robot is not None and physics is None:
         raise ConfigError("the robot hands' physics (robot) needs the physics validation (physics)")
-    objects = generate_objects(num_objects, seed=seed)
+    objects = generate_objects(num_objects, seed=seed, families=families)
     points, normals = objects.sample_surface(cloud_points, seed=seed)
     parts: list[GraspFigures] = []
     per_object: list[dict[str, object]] = []

@@ -221,3 +221,19 @@ def test_evaluate_samples_on_exact_targets_checks_their_size(files: Path, capsys
                  "--out", str(files / "big")]) == 0  # fmt: skip
     assert (files / "big" / "protocol.md").read_text().startswith("Features: the backbone's regression targets")
     assert json.loads((files / "big" / "protocol.json").read_text())["features"] == "targets"
+
+
+@needs_procedural
+def test_evaluate_grasps_draws_from_the_families_asked_for(
+    tiny_object_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "eval"
+    args = ["evaluate", "grasps", "--objects", "3", "--num", "1", "--previews", "0", "--quiet", "--out", str(out)]
+    assert main([*args, "--checkpoint", str(tiny_object_checkpoint), "--families", "plate,rod"]) == 0
+    report = json.loads((out / "statistics.json").read_text())
+    assert report["families"] == ["plate", "rod"]
+    assert {row["family"] for row in report["per_object"]} <= {"plate", "rod"}
+    with pytest.raises(SystemExit):
+        main([*args, "--families", "plate,teapot"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # argparse's usage, then one line of error
+    assert last.startswith("interhandgen evaluate grasps: error: argument --families: unknown object families teapot")
