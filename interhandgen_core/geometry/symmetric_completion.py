@@ -35,9 +35,9 @@ centimetres, so the rays through it are nearly parallel).
     kept  the reflected points whose image falls inside S and that lie behind the seen surface
           (within ``cell_size``): what contradicts the view (a bottle's neck reflected beside
           its base, a handle reflected into free space) is left out, and so is a reflected point
-          that lands within two cells of a seen one whose normal it opposes (more than 120 degrees
-          apart: a plate seen face-on). Their normals are the reflected points' own normals negated (the point
-          reflection maps an outward normal n at x to -n at 2c - x).
+          that lands within two cells of a seen one whose normal it opposes (more than 120
+          degrees apart: a plate seen face-on). Their normals are the reflected points' own
+          normals negated (the point reflection maps an outward normal n at x to -n at 2c - x).
 
 What it cannot know: the depth of an object seen exactly face-on (no rim is seen; c_z then sits
 on the face, whose reflection is dropped, so nothing is added), and asymmetric backs.

@@ -186,7 +186,8 @@ class GraspPipeline(PriorPipeline):
         ``physics_rank``: also try every grasp in physics (physics/, with this configuration) on the
         solid reconstructed from the cleaned (and completed) cloud, and rank by the pushes held first
         (GraspSamples.scores); where the cloud cannot be closed into a solid (one seen from one side
-        with the completion off), a warning in ``cloud.notes`` and the figures' score alone. Seconds more: README "Physics validation".
+        with the completion off), a warning in ``cloud.notes`` and the figures' score alone. Seconds
+        more: README "Physics validation".
         ``should_stop``: a cancel hook, () -> bool, asked between the stages, before every denoising step
         and between chunks of STOP_CHECK_GRASPS grasps of settling and figures (not within the cloud's
         preprocessing nor the physics ranking); errors.Cancelled when it returns True.

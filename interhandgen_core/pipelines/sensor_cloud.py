@@ -130,9 +130,10 @@ class PreparedCloud:
     centroid: (3,) float64, metres, input-frame position of the object frame's origin.
     num_input, num_finite, num_after_crop, num_after_voxel, num_after_outliers: point counts
         after each step, for the log.
-    notes: warnings about the input, one line each (a cloud taken for millimetres and
-        converted; an object too small or large for two hands, pipelines/grasp.py); empty for a
-        clean one. Each is also logged.
+    notes: warnings about the input, and what was inferred, one line each (a cloud taken for
+        millimetres and converted; an object too small or large for two hands, pipelines/grasp.py;
+        a back inferred, :func:`complete_one_sided`); empty for a clean cloud seen all round. Each
+        is also logged.
     from_millimetres: the input was taken for millimetres and divided by 1000.
     num_completed: the last this many of ``points`` were not seen but inferred
         (:func:`complete_one_sided`); 0 for a cloud as seen.
