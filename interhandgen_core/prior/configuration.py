@@ -239,9 +239,8 @@ class SamplerConfig(ConfigBase):
     object_penetration_band: with an object seen from one side, the deepest penetration into
         the cloud (metres) that guidance acts on (contact/penetration.py: such a cloud has no back
         side, so a hand behind the object would read as deep inside it). A cloud that covers
-        its object all round (normal imbalance below ``closed_cloud_imbalance``) has no band, nor
-        has one whose back was inferred (``one_sided_completion``); the band is for clouds left
-        as seen.
+        its object all round (normal imbalance below ``closed_cloud_imbalance``) has no band; a
+        one-sided cloud whose back was inferred (``one_sided_completion``) usually reads so.
     settle_iterations, settle_step_m: with an object, Adam steps and step size (metres) of the
         rigid settling of each sampled hand onto the object (contact/settling.py; not in
         the paper); 0 iterations = off.
