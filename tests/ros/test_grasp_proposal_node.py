@@ -111,6 +111,41 @@ def test_rank_physics_orders_the_same_grasps_by_pushes_held(ros, start_node) -> 
     assert node.stop() == 0
 
 
+def test_a_cloud_seen_from_one_side_gets_its_back_drawn_as_inferred(ros, start_node) -> None:  # type: ignore[no-untyped-def]
+    """One depth view of an object: proposals come, and the markers carry the inferred back as green points in the
+    cloud's frame; with one_sided_completion set to off while running, no inferred points."""
+    from interhandgen_core.pipelines.sensor_cloud import corrupt_like_sensor
+
+    node = start_node(
+        "grasp_proposal_node", FAST, {"object_points": "side_test/points", "grasp_markers": "side_test/markers"}
+    )
+    markers = collect(ros, MarkerArray, "side_test/markers", 1)
+    publisher = ros.create_publisher(PointCloud2, "side_test/points", qos_profile_sensor_data)
+    setter = ros.create_client(SetParameters, "grasp_proposal_node/set_parameters")
+    wait_for_subscriber(ros, publisher, node)
+    points, normals = generate_objects(1, seed=5).sample_surface(4096, seed=5)
+    view = corrupt_like_sensor(points[0].numpy(), normals[0].numpy(), seed=3)
+
+    def inferred_after(stamp: int) -> list[Marker]:
+        header = Header(frame_id="camera_depth_optical_frame")
+        header.stamp.sec = stamp
+        for _ in range(12):  # best-effort QoS may drop a cloud: sent again until its markers come
+            publisher.publish(points_to_cloud(view, header))
+            if spin_until(ros, lambda: any(m.markers[-1].header.stamp.sec == stamp for m in markers), 8):
+                got = next(m for m in markers if m.markers[-1].header.stamp.sec == stamp)
+                return [m for m in got.markers if m.ns == "inferred_object"]
+        raise AssertionError(node.output())
+
+    inferred = inferred_after(1)
+    assert len(inferred) == 1 and inferred[0].type == Marker.POINTS and len(inferred[0].points) > 100
+    assert inferred[0].header.frame_id == "camera_depth_optical_frame"
+    value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="off")
+    future = setter.call_async(SetParameters.Request(parameters=[Parameter(name="one_sided_completion", value=value)]))
+    assert spin_until(ros, future.done, 10) and future.result().results[0].successful
+    assert inferred_after(2) == []
+    assert node.stop() == 0
+
+
 def bad_clouds() -> dict[str, PointCloud2]:
     good = object_cloud()
     empty = points_to_cloud(np.zeros((0, 3)), Header(frame_id="camera"))

@@ -1,10 +1,10 @@
-"""Hand meshes as RViz markers (interhandgen_ros/markers.py), without any node."""
+"""Hand meshes and inferred object points as RViz markers (interhandgen_ros/markers.py), without any node."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from interhandgen_ros.markers import LEFT_COLOUR, mesh_marker, two_hand_markers
+from interhandgen_ros.markers import INFERRED_COLOUR, LEFT_COLOUR, mesh_marker, points_marker, two_hand_markers
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
@@ -34,3 +34,11 @@ def test_two_hand_markers_leave_out_a_hand_that_is_not_finite_or_not_shown() -> 
     assert out.markers[1].id == 0
     hidden = two_hand_markers(vertices[None], faces, vertices[None], faces, Header(), [(0.0, 0.5)], "hands")
     assert [m.id for m in hidden.markers[1:]] == [1]
+
+
+def test_a_points_marker_holds_each_point_in_the_header_frame() -> None:
+    points = np.random.default_rng(0).normal(scale=0.05, size=(30, 3))
+    marker = points_marker(points, Header(frame_id="camera"), "inferred_object", INFERRED_COLOUR, 0.004)
+    assert marker.type == Marker.POINTS and marker.ns == "inferred_object" and marker.header.frame_id == "camera"
+    assert abs(marker.scale.x - 0.004) < 1e-12 and abs(marker.color.g - INFERRED_COLOUR[1]) < 1e-6
+    np.testing.assert_allclose(np.array([(p.x, p.y, p.z) for p in marker.points]), points, rtol=0, atol=1e-12)

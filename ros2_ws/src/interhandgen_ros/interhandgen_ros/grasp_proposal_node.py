@@ -49,7 +49,13 @@ from interhandgen_core.retargeting.configuration import RetargetConfig
 from interhandgen_core.retargeting.retargeter import Retargeter, TwoRobotHands
 from interhandgen_ros.conversions import InputError, cloud_to_points, grasps_to_message, require_metres
 from interhandgen_ros.executables import exit_now, start
-from interhandgen_ros.markers import rank_alphas, two_hand_markers
+from interhandgen_ros.markers import (
+    INFERRED_COLOUR,
+    INFERRED_POINT_SIZE_M,
+    points_marker,
+    rank_alphas,
+    two_hand_markers,
+)
 from interhandgen_ros.node_base import WARNING_PERIOD_S, InterHandGenNode
 from interhandgen_ros.parameters import GRASP_PROPOSAL_PARAMETERS, current_value
 
@@ -184,17 +190,21 @@ class GraspProposalNode(InterHandGenNode):
         top_k = self.param("markers_top_k")
         if self._markers is not None and top_k > 0 and self.model is not None:
             shown = min(top_k, len(grasps.scores))
-            self._markers.publish(
-                two_hand_markers(
-                    grasps.left_vertices[:shown],
-                    grasps.left_faces,
-                    grasps.right_vertices[:shown],
-                    grasps.right_faces,
-                    header,
-                    rank_alphas(shown, top_k),
-                    "grasp",
-                )
+            markers = two_hand_markers(
+                grasps.left_vertices[:shown],
+                grasps.left_faces,
+                grasps.right_vertices[:shown],
+                grasps.right_faces,
+                header,
+                rank_alphas(shown, top_k),
+                "grasp",
             )
+            _, inferred = grasps.cloud.seen_and_inferred()
+            if inferred is not None:
+                markers.markers.append(
+                    points_marker(inferred, header, "inferred_object", INFERRED_COLOUR, INFERRED_POINT_SIZE_M)
+                )
+            self._markers.publish(markers)
 
     def _execute(self, goal_handle: Any) -> GenerateBimanualGrasps.Result:
         request = goal_handle.request

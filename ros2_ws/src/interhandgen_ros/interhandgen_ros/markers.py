@@ -1,9 +1,11 @@
-"""Hand meshes as RViz markers (pure: no rclpy).
+"""Hand meshes and inferred object points as RViz markers (pure: no rclpy).
 
 Each hand is one ``visualization_msgs/Marker`` of type TRIANGLE_LIST (three points per face, in
 the header's frame, metres): RViz draws it as a shaded mesh. Grasp proposals show the best
 ``top_k`` grasps, each in its own namespace ("grasp_0" is the best), fading with rank; refined
-hands show both hands, with the alpha of each hand's confidence.
+hands show both hands, with the alpha of each hand's confidence. The back of an object inferred
+from a one-sided cloud (pipelines/sensor_cloud.complete_one_sided) is one POINTS marker in
+INFERRED_COLOUR, namespace "inferred_object", so that what was not seen shows as such.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 LEFT_COLOUR = (0.25, 0.55, 0.95)
 RIGHT_COLOUR = (0.95, 0.45, 0.25)
+# The previews' colour of inferred object points (interhandgen_core/visualization/preview.INFERRED_COLOR).
+INFERRED_COLOUR = (0.35, 0.7, 0.45)
+INFERRED_POINT_SIZE_M = 0.004
 
 
 def mesh_marker(
@@ -38,6 +43,19 @@ def mesh_marker(
     # (building them in Python is what a mesh marker costs; a corner is a reference to its vertex's).
     points = [Point(x=x, y=y, z=z) for x, y, z in vertices.detach().double().cpu().tolist()]
     marker.points = [points[v] for v in faces.detach().cpu().reshape(-1).tolist()]
+    return marker
+
+
+def points_marker(
+    points: np.ndarray, header: Header, namespace: str, colour: tuple[float, float, float], size_m: float
+) -> Marker:
+    """points (N, 3) metres, in ``header``'s frame -> a POINTS marker of squares ``size_m`` wide, id 0."""
+    marker = Marker(header=header, ns=namespace, id=0, type=Marker.POINTS, action=Marker.ADD)
+    marker.pose.orientation.w = 1.0
+    marker.scale.x = marker.scale.y = float(size_m)
+    marker.color = ColorRGBA(r=colour[0], g=colour[1], b=colour[2], a=1.0)
+    marker.lifetime = Duration(sec=0)  # until replaced
+    marker.points = [Point(x=x, y=y, z=z) for x, y, z in np.asarray(points, dtype=np.float64).tolist()]
     return marker
 
 
