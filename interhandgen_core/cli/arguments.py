@@ -207,12 +207,19 @@ def add_guidance_schedule_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_options(parser, SamplerConfig, GUIDANCE_SCHEDULE_FLAGS, flags=GUIDANCE_SCHEDULE_FLAGS)
 
 
-def with_guidance_schedule(model: PriorPipeline, args: argparse.Namespace) -> None:
-    """Set the options of add_guidance_schedule_arguments that were given on ``model.sampler_config``, the base of its
+def _with_sampler_options(
+    model: PriorPipeline, args: argparse.Namespace, flags: dict[str, str | tuple[str, ...]]
+) -> None:
+    """Set the SamplerConfig options of ``flags`` that were given on ``model.sampler_config``, the base of its
     sampling calls."""
-    given = config_overrides(args, GUIDANCE_SCHEDULE_FLAGS)
+    given = config_overrides(args, flags)
     if given:
         model.sampler_config = dataclasses.replace(model.sampler_config, **given)
+
+
+def with_guidance_schedule(model: PriorPipeline, args: argparse.Namespace) -> None:
+    """The options of add_guidance_schedule_arguments that were given, on ``model.sampler_config``."""
+    _with_sampler_options(model, args, GUIDANCE_SCHEDULE_FLAGS)
 
 
 def add_grasp_guidance_arguments(parser: argparse.ArgumentParser) -> None:
@@ -229,9 +236,7 @@ def add_grasp_guidance_arguments(parser: argparse.ArgumentParser) -> None:
 
 def with_one_sided_completion(model: PriorPipeline, args: argparse.Namespace) -> None:
     """--one-sided-completion (add_grasp_guidance_arguments), when given, on ``model.sampler_config``."""
-    given = config_overrides(args, ONE_SIDED_FLAGS)
-    if given:
-        model.sampler_config = dataclasses.replace(model.sampler_config, **given)
+    _with_sampler_options(model, args, ONE_SIDED_FLAGS)
 
 
 def add_physics_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:
