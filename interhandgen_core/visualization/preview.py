@@ -165,14 +165,12 @@ def render_grasp_sheet(
     lf = _as_faces("left_faces", left_faces, lv.shape[1])
     rf = _as_faces("right_faces", right_faces, rv.shape[1])
     points = _as_object_points(object_points, 1)
-    inferred = _as_object_points(inferred_points, 1)
-    if points is not None and inferred is not None:
-        total = points.shape[1] + inferred.shape[1]
-        if total > max_points > 0:  # the same stride through both, so that their densities compare
-            stride = math.ceil(total / max_points)
-            points, inferred = points[:, ::stride], inferred[:, ::stride]
-    elif points is not None and points.shape[1] > max_points > 0:
-        points = points[:, :: math.ceil(points.shape[1] / max_points)]
+    inferred = _as_object_points(inferred_points, 1) if points is not None else None
+    total = sum(p.shape[1] for p in (points, inferred) if p is not None)
+    if points is not None and total > max_points > 0:  # the same stride through both, so their densities compare
+        stride = math.ceil(total / max_points)
+        points = points[:, ::stride]
+        inferred = None if inferred is None else inferred[:, ::stride]
     if titles is not None and len(titles) != len(lv):
         raise DataError(f"titles has {len(titles)} entries for {len(lv)} grasps")
     if len(views) == 0 or panel_size < 32:
@@ -181,7 +179,7 @@ def render_grasp_sheet(
         len(views) * panel_size,
         len(lv) * panel_size,
         with_object=points is not None,
-        with_inferred=points is not None and inferred is not None,
+        with_inferred=inferred is not None,
     )
     for row in range(len(lv)):
         for col, (elev, azim) in enumerate(views):
@@ -190,7 +188,7 @@ def render_grasp_sheet(
                 label = f"#{row}  {titles[row]}" if titles is not None else f"#{row}  ({label})"
             cell = (row, col, len(lv), len(views))
             obj = None if points is None else points[0]
-            guessed = None if points is None or inferred is None else inferred[0]
+            guessed = None if inferred is None else inferred[0]
             _draw_panel(fig, cell, lv[row], lf, rv[row], rf, obj, elev, azim, label, guessed)
     _save(fig, path)
 
