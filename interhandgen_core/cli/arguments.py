@@ -42,6 +42,9 @@ GRASP_GUIDANCE_FLAGS: dict[str, str | tuple[str, ...]] = {
     "settle_iterations": "--settle-iterations",
 }
 
+# --steps and --cfg of grasp and evaluate grasps: the denoising chain itself.
+GRASP_SAMPLER_FLAGS: dict[str, str | tuple[str, ...]] = {"ddim_steps": "--steps", "cfg_weight": "--cfg"}
+
 # What grasp and evaluate grasps do with a cloud seen from one side (README "Clouds seen from one side").
 ONE_SIDED_FLAGS: dict[str, str | tuple[str, ...]] = {"one_sided_completion": "--one-sided-completion"}
 
@@ -237,6 +240,16 @@ def add_grasp_guidance_arguments(parser: argparse.ArgumentParser) -> None:
 def with_one_sided_completion(model: PriorPipeline, args: argparse.Namespace) -> None:
     """--one-sided-completion (add_grasp_guidance_arguments), when given, on ``model.sampler_config``."""
     _with_sampler_options(model, args, ONE_SIDED_FLAGS)
+
+
+def add_grasp_sampler_arguments(parser: argparse.ArgumentParser) -> None:
+    """--steps and --cfg (GRASP_SAMPLER_FLAGS); left out, SamplerConfig's defaults."""
+    add_config_options(parser, SamplerConfig, GRASP_SAMPLER_FLAGS, flags=GRASP_SAMPLER_FLAGS)
+
+
+def with_grasp_sampler_options(model: PriorPipeline, args: argparse.Namespace) -> None:
+    """--steps and --cfg (add_grasp_sampler_arguments), when given, on ``model.sampler_config``."""
+    _with_sampler_options(model, args, GRASP_SAMPLER_FLAGS)
 
 
 def add_physics_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING
 
 from interhandgen_core.cli.arguments import (
     add_grasp_guidance_arguments,
+    add_grasp_sampler_arguments,
     add_physics_arguments,
     family_list,
     non_negative_int,
     parameter_default,
     physics_config,
     positive_int,
+    with_grasp_sampler_options,
     with_guidance_schedule,
     with_one_sided_completion,
 )
@@ -76,6 +78,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         f"(default: {','.join(OBJECT_FAMILIES)}, which keeps the objects of a seed what they were)",
     )
     add_grasp_guidance_arguments(heldout)
+    add_grasp_sampler_arguments(heldout)
     heldout.add_argument("--previews", type=non_negative_int, default=4, help="objects to draw (default: %(default)s)")
     heldout.add_argument("--out", required=True, help="output directory")
     heldout.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -178,6 +181,7 @@ def run_grasps(args: argparse.Namespace) -> None:
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device)
     with_guidance_schedule(model, args)
     with_one_sided_completion(model, args)
+    with_grasp_sampler_options(model, args)
     result = evaluate_heldout_grasps(
         model,
         num_objects=args.objects,
@@ -204,6 +208,8 @@ def run_grasps(args: argparse.Namespace) -> None:
         "contact_weight": args.object_contact_weight,
         "settle_iterations": args.settle_iterations,
         "rank": args.rank,
+        "ddim_steps": model.sampler_config.ddim_steps,
+        "cfg_weight": model.sampler_config.cfg_weight,
         "statistics": result.statistics.as_dict(),
         "per_object": result.per_object,
     }

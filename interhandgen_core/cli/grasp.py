@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from interhandgen_core.cli.arguments import (
     add_backend_arguments,
     add_grasp_guidance_arguments,
+    add_grasp_sampler_arguments,
     add_physics_arguments,
     backend_config,
     float_triple,
@@ -41,7 +42,6 @@ from interhandgen_core.cli.output_paths import check_output_folder
 from interhandgen_core.config import add_config_options, config_overrides, default_of
 from interhandgen_core.errors import ConfigError, DataError, InterHandGenError
 from interhandgen_core.pipelines.sensor_cloud import MILLIMETRES_PER_METRE, CloudPreprocessConfig
-from interhandgen_core.prior.configuration import SamplerConfig
 
 if TYPE_CHECKING:
     from interhandgen_core.io.object_files import ObjectInput
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from interhandgen_core.pipelines.grasp import GraspPipeline
     from interhandgen_core.pipelines.samples import GraspSamples
 
-SAMPLER_FLAGS = {"ddim_steps": "--steps", "cfg_weight": "--cfg"}
 # The summary line's success rate of the best proposals, as evaluate grasps --physics reports per object.
 PHYSICS_TOP_K = 4
 
@@ -73,7 +72,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     grasp.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     add_grasp_guidance_arguments(grasp)
     add_backend_arguments(grasp)
-    add_config_options(grasp, SamplerConfig, SAMPLER_FLAGS, flags=SAMPLER_FLAGS)
+    add_grasp_sampler_arguments(grasp)
     grasp.add_argument("--crop-min", type=float_triple, default=None, help="x,y,z: keep points above this corner")
     grasp.add_argument("--crop-max", type=float_triple, default=None, help="x,y,z: keep points below this corner")
     add_config_options(grasp, CloudPreprocessConfig, ("voxel_size",), flags={"voxel_size": "--voxel"})

@@ -74,7 +74,7 @@ class VariantSpec(ConfigBase):
         with ``conditional_checkpoint`` it is the unconditional network of the separate-networks baseline.
     vae: a VAE checkpoint (prior/vae.py).
     samples: a hands file whose scenes are evaluated as they are (e.g. the training set, as a floor).
-    cfg_weight, penetration_guidance_weight: sampler overrides (0 = the "w/o CFG" / "w/o APG"
+    ddim_steps, cfg_weight, penetration_guidance_weight: sampler overrides (0 = the "w/o CFG" / "w/o APG"
         ablations), with SamplerConfig's ranges; files may still say penetration_weight, the
         former name of penetration_guidance_weight.
     """
@@ -88,6 +88,7 @@ class VariantSpec(ConfigBase):
     )
     vae: Path | None = setting(None, help="a VAE checkpoint")
     samples: Path | None = setting(None, help="a hands file evaluated as it is")
+    ddim_steps: int | None = setting_like(SamplerConfig, "ddim_steps", None)
     cfg_weight: float | None = setting_like(SamplerConfig, "cfg_weight", None)
     penetration_guidance_weight: float | None = setting_like(SamplerConfig, "penetration_guidance_weight", None)
 
@@ -435,6 +436,7 @@ def sample_variant(spec: VariantSpec, num: int, seed: int, batch_size: int = 256
     samples = model.sample(
         num,
         seed=seed,
+        ddim_steps=spec.ddim_steps,
         cfg_weight=spec.cfg_weight,
         penetration_guidance_weight=spec.penetration_guidance_weight,
         batch_size=batch_size,

@@ -18,6 +18,7 @@ from interhandgen_core.evaluation.configuration import FeatureBackboneConfig
 from interhandgen_core.evaluation.feature_backbone import save_backbone
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
+from interhandgen_core.prior.configuration import SamplerConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tiny_prior import write_tiny_prior
@@ -89,9 +90,10 @@ def test_evaluate_grasps_writes_statistics(
 ) -> None:
     out = tmp_path / "eval"
     args = ["evaluate", "grasps", "--objects", "2", "--num", "2", "--previews", "1", "--quiet", "--out", str(out)]
-    assert main([*args, "--checkpoint", str(tiny_object_checkpoint), "--sensor"]) == 0
+    assert main([*args, "--checkpoint", str(tiny_object_checkpoint), "--sensor", "--steps", "3"]) == 0
     report = json.loads((out / "statistics.json").read_text())
     assert report["sensor"] is True and report["statistics"]["count"] == 4
+    assert (report["ddim_steps"], report["cfg_weight"]) == (3, SamplerConfig().cfg_weight)  # --steps reached it
     assert len(report["per_object"]) == 2
     for row in report["per_object"]:  # the back of each one-sided cloud inferred, measured against the exact solid
         assert row["inferred_points"] > 100 and 0.0 < row["inferred_mean_distance_mm"] < 30.0

@@ -15,10 +15,11 @@ from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.evaluation.backbone_training import new_backbone
 from interhandgen_core.evaluation.configuration import FeatureBackboneConfig, MetricsConfig
 from interhandgen_core.evaluation.feature_backbone import save_backbone
-from interhandgen_core.evaluation.protocol import ProtocolConfig, VariantSpec, measure_set, run_protocol
+from interhandgen_core.evaluation.protocol import ProtocolConfig, VariantSpec, measure_set, run_protocol, sample_variant
 from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
+from interhandgen_core.pipelines.two_hand import TwoHandPipeline
 
 TINY = FeatureBackboneConfig(
     points_per_hand=32, centroids=(16, 4), neighbors=(8, 4), mlps=((8,), (8,)), global_mlp=(16,), head=(8,)
@@ -227,3 +228,17 @@ def test_the_shipped_protocol_config_parses() -> None:
     config = ProtocolConfig.from_yaml(Path(__file__).parents[2] / "training/configs/protocol_twohand.yaml")
     assert {"ours", "no_cfg", "no_apg", "no_selfatt", "joint", "separate", "vae"} <= set(config.variants)
     assert config.variants["no_apg"].penetration_guidance_weight == 0.0
+
+
+def test_a_variants_ddim_steps_reach_its_sampler() -> None:
+    # training/configs/protocol_steps.yaml compares step counts: the override must be what samples.
+    shipped = TwoHandPipeline.shipped_checkpoint()
+    with pytest.raises(ConfigError, match=r"VariantSpec\.ddim_steps"):
+        VariantSpec(label="x", checkpoint=shipped, ddim_steps=0)
+    with pytest.raises(ConfigError, match="300 DDIM steps exceed the model's 256"):
+        sample_variant(VariantSpec(label="x", checkpoint=shipped, ddim_steps=300), 2, seed=0)
+    one_step, _ = sample_variant(VariantSpec(label="x", checkpoint=shipped, ddim_steps=1), 2, seed=0)
+    four_steps, _ = sample_variant(VariantSpec(label="x", checkpoint=shipped, ddim_steps=4), 2, seed=0)
+    assert not torch.allclose(one_step.pose, four_steps.pose)
+    config = ProtocolConfig.from_yaml(Path(__file__).parents[2] / "training/configs/protocol_steps.yaml")
+    assert [config.variants[f"steps_{k}"].ddim_steps for k in (32, 24, 16, 12)] == [32, 24, 16, 12]
