@@ -228,6 +228,8 @@ def test_the_shipped_protocol_config_parses() -> None:
     config = ProtocolConfig.from_yaml(Path(__file__).parents[2] / "training/configs/protocol_twohand.yaml")
     assert {"ours", "no_cfg", "no_apg", "no_selfatt", "joint", "separate", "vae"} <= set(config.variants)
     assert config.variants["no_apg"].penetration_guidance_weight == 0.0
+    # The paper's protocol samples with the paper's 32 DDIM steps (the library's default is 16).
+    assert {v.ddim_steps for v in config.variants.values() if v.checkpoint is not None} == {32}
 
 
 def test_a_variants_ddim_steps_reach_its_sampler() -> None:

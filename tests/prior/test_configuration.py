@@ -22,12 +22,10 @@ def test_defaults_follow_the_paper() -> None:
     diffusion = DiffusionConfig()
     assert (diffusion.num_timesteps, diffusion.beta_start, diffusion.beta_end) == (256, 1e-4, 0.01)
     sampler = SamplerConfig()
-    assert (sampler.ddim_steps, sampler.cfg_weight, sampler.penetration_guidance_weight, sampler.penetration_decay) == (
-        32,
-        0.1,
-        4.0,
-        0.9,
-    )
+    assert (sampler.cfg_weight, sampler.penetration_guidance_weight, sampler.penetration_decay) == (0.1, 4.0, 0.9)
+    # The one departure: 16 DDIM steps, not S.4.2's 32 (measured as good, SamplerConfig's docstring); the
+    # paper's protocol pins 32.
+    assert sampler.ddim_steps == 16
     train = TrainConfig(train_data=Path("x.npz"))
     assert (train.epochs, train.batch_size, train.lr, train.lr_decay, train.lr_decay_every, train.p_uncond) == (
         80,
