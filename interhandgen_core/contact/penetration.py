@@ -50,6 +50,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from interhandgen_core.geometry.background_search import search_in_background
+from interhandgen_core.geometry.distance_grid import ScreenedSignedDistance
 from interhandgen_core.geometry.nearest import offset_to_nearest, points_to_cloud_signed_distance
 from interhandgen_core.geometry.normals import vertex_normals
 from interhandgen_core.geometry.tree_nearest import (
@@ -311,14 +313,30 @@ def object_guidance_terms(
     1.5 cm of a vertex; the points it drops are those further off that the nearest-vertex test misreads
     as behind the skin (between spread fingers). tests/contact/test_penetration.py compares with the full search.
     """
-    signed = _object_signed_distance(vertices, object_points, object_normals, signed_distance)
-    gap, into_object = _gap_and_depth(signed, band)
-    if not use_trees(vertices):
-        index = None
-    elif reach is None or not _one_cloud(object_points):
-        index = nearest_indices(object_points, vertices, _SEARCH_MARGIN_M)
+    if (
+        isinstance(signed_distance, ScreenedSignedDistance)
+        and reach is not None
+        and use_trees(vertices)
+        and _one_cloud(object_points)
+    ):
+        # The cloud-to-hand search on the search thread, beside the exact lookups of the screened distance: it
+        # needs only the vertices within reach of the cloud, which the grid finds (a superset: its error is far
+        # below ``reach``), so the result is the sequential one (tests/contact/test_penetration.py).
+        approximate = signed_distance.grid(vertices)
+        search = search_in_background(
+            nearest_indices_within, object_points[0], vertices.detach(), approximate.detach() < 2.0 * reach, reach
+        )
+        signed = signed_distance.refine(vertices, approximate)
+        index: Tensor | None = search.result()
     else:
-        index = nearest_indices_within(object_points[0], vertices, signed.detach() < 2.0 * reach, reach)
+        signed = _object_signed_distance(vertices, object_points, object_normals, signed_distance)
+        if not use_trees(vertices):
+            index = None
+        elif reach is None or not _one_cloud(object_points):
+            index = nearest_indices(object_points, vertices, _SEARCH_MARGIN_M)
+        else:
+            index = nearest_indices_within(object_points[0], vertices, signed.detach() < 2.0 * reach, reach)
+    gap, into_object = _gap_and_depth(signed, band)
     if normals is None:
         normals = vertex_normals(vertices, faces)
     into_hand = _within_band(_searched_penetration(object_points, vertices, normals, index), band)

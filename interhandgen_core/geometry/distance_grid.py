@@ -119,7 +119,12 @@ class ScreenedSignedDistance:
         self.reach = reach
 
     def __call__(self, points: Tensor) -> Tensor:
-        approximate = self.grid(points)
+        return self.refine(points, self.grid(points))
+
+    def refine(self, points: Tensor, approximate: Tensor) -> Tensor:
+        """points (B, N, 3) and their grid values ``approximate`` (B, N) (``self.grid(points)``) -> (B, N) metres:
+        the reference's values where the grid reads below ``reach``. For a caller that reads the grid's values
+        first (contact/penetration.object_guidance_terms starts a search from them)."""
         near = approximate.detach() < self.reach
         if not bool(near.any()):
             return approximate

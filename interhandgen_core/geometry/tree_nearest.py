@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 from torch import Tensor
 
+from interhandgen_core.geometry.background_search import search_in_background
 from interhandgen_core.geometry.distance_grid import GridSignedDistance
 from interhandgen_core.geometry.mirroring import mirror_points
 
@@ -210,5 +211,7 @@ def nearest_indices_both_ways(
     a: Tensor, b: Tensor, margin: float | None = None, radius: float | None = None
 ) -> tuple[Tensor, Tensor]:
     """a (B, N, 3), b (B, M, 3) -> (index into b of each point of a (B, N), index into a of each point of b (B, M));
-    -1 for points skipped by ``margin`` or beyond ``radius`` (nearest_indices)."""
-    return nearest_indices(a, b, margin, radius), nearest_indices(b, a, margin, radius)
+    -1 for points skipped by ``margin`` or beyond ``radius`` (nearest_indices). The second search runs on the search
+    thread beside the first (geometry/background_search.py)."""
+    from_b = search_in_background(nearest_indices, b, a, margin, radius)
+    return nearest_indices(a, b, margin, radius), from_b.result()

@@ -203,3 +203,30 @@ def test_hand_pair_indices_from_trees_built_once(ball: tuple[torch.Tensor, torch
     assert searched is not None and built is not None
     for a, b in zip(built, searched, strict=True):
         assert torch.equal(a, b)
+
+
+def test_object_terms_with_the_search_beside_the_exact_lookups_equal_the_sequential_ones(
+    ball: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    """Guidance's screened distance starts the cloud-to-hand search from the grid's values on the search thread
+    (geometry/background_search.py): the same terms and gradients as reading the screened distance first."""
+    from interhandgen_core.contact.penetration import object_guidance_terms
+    from interhandgen_core.geometry.distance_grid import ScreenedSignedDistance
+    from interhandgen_core.geometry.tree_nearest import TreeSignedDistance
+
+    v, f = ball
+    cloud = v * 1.6
+    normals = torch.nn.functional.normalize(cloud, dim=-1)
+    exact = TreeSignedDistance(cloud, normals)
+    screened = ScreenedSignedDistance(exact.grid(), exact, 0.02)
+    offsets = torch.tensor([[[0.12, 0.0, 0.0]], [[0.0, 0.0, 0.14]], [[0.0, 0.13, 0.0]], [[0.0, 0.0, 0.3]]])
+    hands = (v[None] + offsets).requires_grad_(True)  # into, off, touching, far from the object
+    points, point_normals = cloud.expand(4, -1, -1), normals.expand(4, -1, -1)
+    beside = object_guidance_terms(hands, f, points, point_normals, float("inf"), screened, reach=0.02)
+    sequential = object_guidance_terms(hands, f, points, point_normals, float("inf"), lambda p: screened(p), reach=0.02)
+    for a, b in zip(beside, sequential, strict=True):
+        assert torch.equal(a, b)
+    assert float(beside[0][0].detach()) > 0.02 and float(beside[1][3].detach()) > 10.0
+    (grad_beside,) = torch.autograd.grad(beside[0].sum() + beside[1].sum(), hands)
+    (grad_sequential,) = torch.autograd.grad(sequential[0].sum() + sequential[1].sum(), hands)
+    assert torch.equal(grad_beside, grad_sequential)
