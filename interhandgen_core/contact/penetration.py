@@ -312,6 +312,8 @@ def object_guidance_terms(
     the others cannot be any cloud point's nearest within reach). A point inside a hand lies within about
     1.5 cm of a vertex; the points it drops are those further off that the nearest-vertex test misreads
     as behind the skin (between spread fingers). tests/contact/test_penetration.py compares with the full search.
+    With guidance's screened distance (geometry/distance_grid.ScreenedSignedDistance) that search runs on the
+    search thread (geometry/background_search.py) while the exact lookups are made: the same result, sooner.
     """
     if (
         isinstance(signed_distance, ScreenedSignedDistance)
