@@ -7,11 +7,13 @@ same time as the caller's torch operations (or as another search on the caller's
 
 Only leaf searches go here (a function that itself waits on this thread would wait on itself): the
 searches of geometry/tree_nearest.py, which take detached tensors and return indices. One thread: callers on
-several threads (a ROS node's executor) queue their searches; each still gets its own result.
+several threads (a ROS node's executor) queue their searches; each still gets its own result. A forked child
+(multiprocessing with fork) starts its own thread when it first searches: the parent's does not exist there.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +24,15 @@ T = TypeVar("T")
 
 _LOCK = threading.Lock()
 _EXECUTOR: ThreadPoolExecutor | None = None
+
+
+def _forget_in_child() -> None:
+    # A forked child inherits the executor object without its thread: it would queue searches that never run.
+    global _EXECUTOR, _LOCK
+    _EXECUTOR, _LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _executor() -> ThreadPoolExecutor:

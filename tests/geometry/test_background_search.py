@@ -3,6 +3,7 @@ raises, and runs while the caller goes on."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -37,3 +38,17 @@ def test_the_caller_goes_on_while_the_search_runs() -> None:
     assert not started.done()  # the caller was not held up by it
     release.set()
     assert started.result() is True
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_its_own_search_thread() -> None:
+    assert search_in_background(abs, -1).result() == 1  # the parent's thread exists now
+    child = os.fork()
+    if child == 0:  # the child: without a thread of its own this search would never run
+        code = 1
+        try:
+            code = 0 if search_in_background(abs, -2).result(timeout=10) == 2 else 1
+        finally:
+            os._exit(code)  # never back into pytest
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
