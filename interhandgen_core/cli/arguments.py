@@ -237,19 +237,16 @@ def add_grasp_guidance_arguments(parser: argparse.ArgumentParser) -> None:
     add_guidance_schedule_arguments(parser)
 
 
-def with_one_sided_completion(model: PriorPipeline, args: argparse.Namespace) -> None:
-    """--one-sided-completion (add_grasp_guidance_arguments), when given, on ``model.sampler_config``."""
-    _with_sampler_options(model, args, ONE_SIDED_FLAGS)
-
-
 def add_grasp_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     """--steps and --cfg (GRASP_SAMPLER_FLAGS); left out, SamplerConfig's defaults."""
     add_config_options(parser, SamplerConfig, GRASP_SAMPLER_FLAGS, flags=GRASP_SAMPLER_FLAGS)
 
 
 def with_grasp_sampler_options(model: PriorPipeline, args: argparse.Namespace) -> None:
-    """--steps and --cfg (add_grasp_sampler_arguments), when given, on ``model.sampler_config``."""
-    _with_sampler_options(model, args, GRASP_SAMPLER_FLAGS)
+    """The options that were given of add_grasp_sampler_arguments (--steps, --cfg) and of
+    add_grasp_guidance_arguments' guidance schedule and --one-sided-completion, on ``model.sampler_config``: the
+    base of the sampling calls of grasp and evaluate grasps."""
+    _with_sampler_options(model, args, {**GUIDANCE_SCHEDULE_FLAGS, **ONE_SIDED_FLAGS, **GRASP_SAMPLER_FLAGS})
 
 
 def add_physics_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:

@@ -24,8 +24,6 @@ from interhandgen_core.cli.arguments import (
     physics_config,
     positive_int,
     with_grasp_sampler_options,
-    with_guidance_schedule,
-    with_one_sided_completion,
 )
 from interhandgen_core.cli.output_paths import check_output_folder
 from interhandgen_core.config import add_config_options
@@ -179,8 +177,6 @@ def run_grasps(args: argparse.Namespace) -> None:
         load_robot_hand(args.robot)  # a bad robot is refused before any sampling
         robot = RobotGraspPhysicsConfig(robot=args.robot)
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device)
-    with_guidance_schedule(model, args)
-    with_one_sided_completion(model, args)
     with_grasp_sampler_options(model, args)
     result = evaluate_heldout_grasps(
         model,

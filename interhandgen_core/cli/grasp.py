@@ -35,8 +35,7 @@ from interhandgen_core.cli.arguments import (
     float_triple,
     physics_config,
     positive_int,
-    with_guidance_schedule,
-    with_one_sided_completion,
+    with_grasp_sampler_options,
 )
 from interhandgen_core.cli.output_paths import check_output_folder
 from interhandgen_core.config import add_config_options, config_overrides, default_of
@@ -123,14 +122,11 @@ def run(args: argparse.Namespace) -> None:
     physics = physics_options if args.physics else None
     obj = read_object(args.object)
     model = GraspPipeline.from_pretrained(args.checkpoint, device=args.device, backend=backend_config(args))
-    with_guidance_schedule(model, args)
-    with_one_sided_completion(model, args)
+    with_grasp_sampler_options(model, args)
     try:
         grasps = model.sample(
             args.num,
             seed=args.seed,
-            ddim_steps=args.ddim_steps,
-            cfg_weight=args.cfg_weight,
             penetration_guidance_weight=args.penetration_guidance_weight,
             object_points=obj.points,
             object_normals=obj.normals,
