@@ -137,13 +137,18 @@ class HeldoutResult:
 
 def _inferred_accuracy(grasps: GraspSamples, objects: ProceduralObjects, i: int) -> dict[str, object]:
     """How far the points inferred for a one-sided cloud (sensor_cloud.complete_one_sided) lie from object i's
-    exact surface: their count and mean |signed distance| in mm; empty where none were inferred."""
+    exact surface: their count, mean |signed distance| and mean signed distance (negative: inside the object,
+    where hands settling on them sink in) in mm; empty where none were inferred."""
     _, inferred = grasps.cloud.seen_and_inferred()
     if inferred is None:
         return {}
     points = torch.as_tensor(inferred, dtype=torch.float32)[None]
-    distance = objects.signed_distance(points, torch.tensor([i])).abs()
-    return {"inferred_points": len(inferred), "inferred_mean_distance_mm": 1000.0 * float(distance.mean())}
+    distance = objects.signed_distance(points, torch.tensor([i]))
+    return {
+        "inferred_points": len(inferred),
+        "inferred_mean_distance_mm": 1000.0 * float(distance.abs().mean()),
+        "inferred_mean_signed_distance_mm": 1000.0 * float(distance.mean()),
+    }
 
 
 def evaluate_heldout_grasps(
