@@ -37,8 +37,8 @@ centimetres, so the rays through it are nearly parallel).
           contour generator by up to about one spacing h, which ``rim_gap`` adds back.
           (Before: the smallest c_z for which every reflection lands behind the seen surface.
           Only the rim makes that bound tight, a quantile of it was taken for robustness, and
-          the rim's sparse sampling left the centre 5-13 mm in front of a sphere's on the
-          development objects, the inferred back inside the true object.)
+          with the rim's sparse sampling that put the centre too near the camera: a sphere's
+          inferred back lay 6-13 mm inside it on the development objects.)
     kept  the reflected points whose image falls inside S and that lie behind the seen surface
           (within a): what contradicts the view (a bottle's neck reflected beside its base, a
           handle reflected into free space) is left out, and so is a reflected point that lands
@@ -116,8 +116,8 @@ def complete_by_point_symmetry(
     cell_size: the smallest edge of the image cells, metres; 1.5 point spacings where that is more.
     rim_gap: how far, in point spacings h, the contour generator lies beyond the deepest point seen
         in a rim cell, >= 0. 1.0 was chosen on development objects (procedural seeds 7-10, sensor
-        clouds: 0.5 left spheres' and boxes' inferred backs 2.3 mm inside on average, 1.0 about
-        0.5 mm inside).
+        clouds: 0.5 left the inferred backs of boxes, cylinders, spheres, capsules and dumbbells
+        2.3 mm inside the objects on average, 1.0 about 0.5 mm inside).
 
     Raises DataError for shapes that do not match, a zero view direction or an empty cloud.
     """
@@ -178,8 +178,9 @@ def complete_by_point_symmetry(
     centre = np.concatenate([centre_u, [centre_z]]) @ basis
     added_points = 2.0 * centre - p[keep]
     added_normals = -n[keep]
-    # A reflection that lands on the seen surface facing the other way (a plate seen face-on: no rim, so the
-    # centre sits on the face) would give one place two opposite normals, inside and outside at once: dropped.
+    # A reflection that lands on the seen surface facing the other way (a plate seen face-on: its rim is the face's
+    # edge, so the centre sits just behind the face) would give one place two opposite normals, inside and outside
+    # at once: dropped.
     # Within two cells (the seen points' spacing), normals more than 120 degrees apart.
     distance, nearest_seen = tree.query(added_points)
     agrees = (distance > 2.0 * cell) | (np.einsum("ij,ij->i", added_normals, n[nearest_seen]) > -0.5)

@@ -166,9 +166,14 @@ def test_bad_input_is_refused_in_one_line(
         complete_by_point_symmetry(points, normals, direction)
 
 
+def test_a_negative_rim_gap_is_refused() -> None:
+    with pytest.raises(DataError, match="rim_gap >= 0"):
+        complete_by_point_symmetry(np.zeros((4, 3)), np.zeros((4, 3)), np.array([0.0, 0.0, 1.0]), rim_gap=-1.0)
+
+
 def test_a_plate_seen_face_on_gets_no_back_of_opposite_normals() -> None:
-    """No rim is seen, so the centre sits on the face; its reflection would put opposite normals on the face
-    itself (inside and outside at once) and is dropped, leaving the cloud as seen."""
+    """Its rim is the face's edge, so the centre sits just behind the face (one spacing); its reflection would put
+    opposite normals on the face itself (inside and outside at once) and is dropped, leaving the cloud as seen."""
     rng = np.random.default_rng(5)
     face = np.concatenate([rng.uniform(-0.1, 0.1, size=(2000, 2)), rng.normal(scale=0.001, size=(2000, 1))], axis=1)
     normals = np.tile([0.0, 0.0, 1.0], (2000, 1))
