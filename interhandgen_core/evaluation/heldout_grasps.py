@@ -40,7 +40,7 @@ from interhandgen_core.physics.hand_bodies import HandParts
 from interhandgen_core.physics.object_body import object_body_from_mesh
 from interhandgen_core.pipelines.grasp import GraspPipeline
 from interhandgen_core.pipelines.samples import GraspSamples
-from interhandgen_core.pipelines.sensor_cloud import corrupt_like_sensor
+from interhandgen_core.pipelines.sensor_cloud import PreparedCloud, corrupt_like_sensor
 from interhandgen_core.retargeting.robot_grasp_physics import (
     RobotGraspPhysicsConfig,
     RobotGraspPhysicsResult,
@@ -135,11 +135,11 @@ class HeldoutResult:
     robot_physics_per_object: list[RobotGraspPhysicsResult] = field(default_factory=list)
 
 
-def _inferred_accuracy(grasps: GraspSamples, objects: ProceduralObjects, i: int) -> dict[str, object]:
+def inferred_point_accuracy(cloud: PreparedCloud, objects: ProceduralObjects, i: int) -> dict[str, object]:
     """How far the points inferred for a one-sided cloud (sensor_cloud.complete_one_sided) lie from object i's
     exact surface: their count, mean |signed distance| and mean signed distance (negative: inside the object,
     where hands settling on them sink in) in mm; empty where none were inferred."""
-    _, inferred = grasps.cloud.seen_and_inferred()
+    _, inferred = cloud.seen_and_inferred()
     if inferred is None:
         return {}
     points = torch.as_tensor(inferred, dtype=torch.float32)[None]
@@ -222,7 +222,7 @@ def evaluate_heldout_grasps(
         proposals.append(grasps)
         row: dict[str, object] = {"object": i, "family": objects.family_names[int(objects.family[i])]}
         row.update(grasp_statistics(figures).as_dict())
-        row.update(_inferred_accuracy(grasps, objects, i))
+        row.update(inferred_point_accuracy(grasps.cloud, objects, i))
         if physics is not None:
             body = object_body_from_mesh(*objects.mesh(i), physics)  # the exact solid's mesh, not the cloud
             build_seconds += body.build_seconds

@@ -97,7 +97,7 @@ def test_evaluate_grasps_writes_statistics(
     assert len(report["per_object"]) == 2
     for row in report["per_object"]:  # the back of each one-sided cloud inferred, measured against the exact solid
         assert row["inferred_points"] > 100 and 0.0 < row["inferred_mean_distance_mm"] < 30.0
-        assert abs(row["inferred_mean_signed_distance_mm"]) <= row["inferred_mean_distance_mm"]
+        assert "inferred_mean_signed_distance_mm" in row  # its value: tests/evaluation/test_heldout_grasps.py
     assert files_under(out) == {Path("statistics.json"), Path("preview_object_00.png")}
     assert "both hands in contact" in capsys.readouterr().out
 
