@@ -281,6 +281,8 @@ def physics_config(args: argparse.Namespace) -> GraspPhysicsConfig | None:
     if options and not wanted:
         given = ", ".join("--" + name.replace("_", "-") for name in options)
         raise ConfigError(f"{given}: physics options apply only with --physics or --rank physics")
+    if "rank_candidates" in options and args.rank != "physics":
+        raise ConfigError("--rank-candidates: applies only with --rank physics (how many proposals it tries)")
     return GraspPhysicsConfig(**options) if wanted else None
 
 

@@ -100,6 +100,25 @@ class PushOutcome:
         rows = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "seconds"}
         return replace(self, **rows)
 
+    def scattered(self: _Outcome, index: NDArray[np.int64], num: int) -> _Outcome:
+        """These K rows placed at ``index`` (K,) of ``num`` grasps; the others were not tried: nothing held, their
+        figures NaN (``tried`` tells them apart)."""
+        rows: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "seconds":
+                continue
+            values = getattr(self, f.name)
+            shape = (num, *values.shape[1:])
+            full = np.zeros(shape, dtype=bool) if values.dtype == np.bool_ else np.full(shape, np.nan)
+            full[index] = values
+            rows[f.name] = full
+        return replace(self, **rows)
+
+    @property
+    def tried(self) -> NDArray[np.bool_]:
+        """(N,) bool: the grasp was simulated (scattered: the others were not)."""
+        return np.asarray(np.isfinite(self.settle_displacement_m))
+
     @property
     def num_grasps(self) -> int:
         return int(self.held.shape[0])
@@ -113,6 +132,15 @@ class PushOutcome:
         per_direction = ", ".join(
             f"{name} {100 * rate:.0f}%" for name, rate in zip(DIRECTIONS, self.held.mean(axis=0), strict=True)
         )
+        tried = self.tried
+        if not tried.all():  # scattered: the rates are of the grasps tried
+            rates = self.held[tried].mean(axis=0)
+            per_direction = ", ".join(f"{name} {100 * rate:.0f}%" for name, rate in zip(DIRECTIONS, rates, strict=True))
+            return (
+                f"{int(tried.sum())} of {self.num_grasps} grasps tried: {100 * self.success[tried].mean():.1f}% of "
+                f"them hold in all six directions (held per direction: {per_direction}); "
+                f"{tried.sum() / max(self.seconds, 1e-9):.1f} grasps/s"
+            )
         return (
             f"{self.num_grasps} grasps: {100 * self.success.mean():.1f}% hold in all six directions "
             f"(held per direction: {per_direction}); {self.grasps_per_second:.1f} grasps/s"

@@ -223,7 +223,8 @@ class GraspPipeline(PriorPipeline):
     def _physics(
         self, grasps: GraspSamples, cloud: PreparedCloud, config: GraspPhysicsConfig
     ) -> GraspPhysicsResult | None:
-        """Every grasp tried on the cleaned cloud's Poisson solid (object frame) -> the result, or None (with a
+        """Every grasp, or the ``config.rank_candidates`` best by the score, tried on the cleaned cloud's Poisson
+        solid (object frame) -> the result (PushOutcome.scattered where not all were tried), or None (with a
         warning in ``cloud.notes``) where the cloud does not close into a solid."""
         try:
             body = object_body_from_points(cloud.points, cloud.normals, config)
@@ -231,12 +232,17 @@ class GraspPipeline(PriorPipeline):
             cloud.notes.append(f"physics ranking skipped, ranked by the score alone: {err}")
             log.warning(cloud.notes[-1])
             return None
+        num = grasps.left_vertices.shape[0]
+        tried = torch.arange(num)
+        if 0 < config.rank_candidates < num:
+            tried = torch.argsort(grasps.figures.score.cpu(), descending=True, stable=True)[: config.rank_candidates]
         centroid = torch.as_tensor(cloud.centroid, dtype=grasps.left_vertices.dtype)
         hands = [
-            PosedHands(vertices.detach().cpu() - centroid, HandParts.from_layer(layer))
+            PosedHands(vertices.detach().cpu()[tried] - centroid, HandParts.from_layer(layer))
             for vertices, layer in ((grasps.left_vertices, self.left_layer), (grasps.right_vertices, self.right_layer))
         ]
-        return validate_grasps(body, hands, config)
+        result = validate_grasps(body, hands, config)
+        return result if len(tried) == num else result.scattered(tried.numpy(), num)
 
     def object_condition(self, cloud: PreparedCloud, seed: int, config: SamplerConfig) -> ObjectCondition:
         """Encode the cleaned cloud's seen points and their mirror image; keep a resampled copy of the whole cloud,

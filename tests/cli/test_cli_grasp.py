@@ -198,6 +198,16 @@ def test_grasp_physics_prints_what_each_grasp_held_and_writes_physics_json(
     assert any(line.startswith("physics: 3 grasps: ") and "hold in all six directions" in line for line in printed)
 
 
+def test_rank_candidates_without_the_physics_ranking_are_refused(
+    box_stl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "grasps"
+    argv = ["grasp", "--object", str(box_stl), "--num", "1", "--out", str(out), "--physics", "--rank-candidates", "4"]
+    assert main(argv) == 1
+    assert_one_line_error(capsys.readouterr().err, "--rank-candidates: applies only with --rank physics")
+    assert not out.exists()
+
+
 def test_grasp_physics_options_without_physics_are_refused(
     box_stl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -129,3 +129,18 @@ def test_hands_of_different_batch_sizes_are_refused(cube: ObjectBody) -> None:
 def test_vertices_that_do_not_match_the_parts_are_refused(cube: ObjectBody) -> None:
     with pytest.raises(DataError, match=r"hand 0 vertices must have shape \(\.\.\., 8, 3\)"):
         validate_grasps(cube, [PosedHands(np.zeros((1, 7, 3)), PLATE_PARTS)], CONFIG)
+
+
+def test_an_outcome_scattered_among_untried_grasps_keeps_its_rows(cube: ObjectBody) -> None:
+    """A clamp tried twice, placed at rows 3 and 0 of 5: its rows unchanged there, the other three untried
+    (nothing held, NaN figures), and the summary's rates are of the two tried (all held), not of the five."""
+    result = validate_grasps(cube, plates((CLAMP_LEFT, CLAMP_RIGHT), (CLAMP_LEFT, CLAMP_RIGHT)), CONFIG)
+    spread = result.scattered(np.array([3, 0]), 5)
+    assert spread.tried.tolist() == [True, False, False, True, False]
+    assert spread.success.tolist() == [True, False, False, True, False]
+    assert np.array_equal(spread.held[[3, 0]], result.held)
+    np.testing.assert_array_equal(spread.press_direction[[3, 0]], result.press_direction)
+    np.testing.assert_array_equal(spread.displacement_m[[3, 0]], result.displacement_m)
+    assert np.isnan(spread.displacement_m[[1, 2, 4]]).all() and not spread.held[[1, 2, 4]].any()
+    assert spread.summary().startswith("2 of 5 grasps tried: 100.0% of them hold in all six directions")
+    assert result.tried.all() and result.summary().startswith("2 grasps: 100.0% hold")

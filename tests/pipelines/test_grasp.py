@@ -231,6 +231,41 @@ def test_physics_ranking_puts_the_grasps_that_hold_more_pushes_first(
     assert np.array_equal(best.physics.success, grasps.physics.success[order.numpy()])
 
 
+def test_physics_ranking_of_the_best_candidates_tries_only_those(
+    model: GraspPipeline, cloud: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    """rank_candidates 2 of 6: the two best by the score are simulated, as they are when all six are (the same
+    outcome row for row); the other four are marked untried, hold nothing and keep their score's order."""
+    from interhandgen_core.physics.configuration import GraspPhysicsConfig
+
+    points, normals = cloud
+    every = model.sample(
+        6,
+        seed=3,
+        object_points=points,
+        object_normals=normals,
+        ddim_steps=2,
+        physics_rank=GraspPhysicsConfig(threads=1),
+    )
+    some = model.sample(
+        6,
+        seed=3,
+        object_points=points,
+        object_normals=normals,
+        ddim_steps=2,
+        physics_rank=GraspPhysicsConfig(threads=1, rank_candidates=2),
+    )
+    assert every.physics is not None and some.physics is not None and some.physics.num_grasps == 6
+    best_two = torch.argsort(some.figures.score, descending=True, stable=True)[:2].numpy()
+    tried = some.physics.tried
+    assert tried.sum() == 2 and tried[best_two].all() and every.physics.tried.all()
+    assert np.array_equal(some.physics.held[tried], every.physics.held[tried])
+    assert not some.physics.held[~tried].any() and np.isnan(some.physics.displacement_m[~tried]).all()
+    held = torch.as_tensor(some.physics.held.sum(axis=1), dtype=torch.float32)
+    assert torch.allclose(some.scores, (held + some.figures.score) / 7)
+    assert "2 of 6 grasps tried" in some.physics.summary()
+
+
 def test_a_one_sided_cloud_is_completed_and_ranked_in_physics(
     model: GraspPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:

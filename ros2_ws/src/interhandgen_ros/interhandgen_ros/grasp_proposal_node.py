@@ -152,7 +152,11 @@ class GraspProposalNode(InterHandGenNode):
                 penetration_guidance_weight=current_value(self.specs, "penetration_guidance_weight", self.param),
                 object_points=points,
                 preprocess=preprocess,
-                physics_rank=GraspPhysicsConfig() if self.param("rank") == "physics" else None,
+                physics_rank=(
+                    GraspPhysicsConfig(rank_candidates=self.param("rank_candidates"))
+                    if self.param("rank") == "physics"
+                    else None
+                ),
                 should_stop=should_stop or self.stopping,
                 one_sided_completion=self.param("one_sided_completion"),
             )

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from interhandgen_core.config import ConfigBase, default_of, range_text, setting_of
+from interhandgen_core.physics.configuration import GraspPhysicsConfig
 from interhandgen_core.pipelines.grasp import RANKINGS, GraspRequestConfig
 from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
 from interhandgen_core.prior.configuration import SamplerConfig, TrainConfig
@@ -235,6 +236,7 @@ GRASP_PROPOSAL_PARAMETERS = (
         "cloud with one_sided_completion off falls back to the score)",
         choices=RANKINGS,
     ),
+    mirrored("rank_candidates", GraspPhysicsConfig, "rank_candidates"),
     dataclasses.replace(_ROBOT_HANDS, description="also give each proposal in the robot hands' joints (robot)"),
     *_ROBOT,
 )
