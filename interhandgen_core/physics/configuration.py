@@ -138,6 +138,6 @@ class GraspPhysicsConfig(ConfigBase):
         low=0,
         high=4096,
         help="ranking by physics (rank physics) tries only this many proposals, those best by the score; the "
-        "others rank after every one that held a push, by the score (0: all). 8 of 32 kept most of the gain on "
-        "development objects at a quarter of the simulation (README 'Physics validation')",
+        "others rank after every one that held a push, by the score (0: all; README 'Physics validation': what "
+        "8 of 32 keep and save)",
     )
