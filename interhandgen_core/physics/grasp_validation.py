@@ -116,8 +116,9 @@ class PushOutcome:
 
     @property
     def tried(self) -> NDArray[np.bool_]:
-        """(N,) bool: the grasp was simulated (scattered: the others were not)."""
-        return np.asarray(np.isfinite(self.settle_displacement_m))
+        """(N,) bool: the grasp was simulated. Only ``scattered`` leaves rows untried, NaN; a simulated grasp's
+        figures are numbers (inf where the simulation diverged, or the robot hands could not start: failed)."""
+        return np.asarray(~np.isnan(self.settle_displacement_m))
 
     @property
     def num_grasps(self) -> int:
@@ -125,25 +126,23 @@ class PushOutcome:
 
     @property
     def grasps_per_second(self) -> float:
-        return self.num_grasps / max(self.seconds, 1e-9)
+        """Grasps simulated per second of ``seconds``."""
+        return int(self.tried.sum()) / max(self.seconds, 1e-9)
 
     def summary(self) -> str:
-        """One line: success rate, per-direction rates, speed."""
-        per_direction = ", ".join(
-            f"{name} {100 * rate:.0f}%" for name, rate in zip(DIRECTIONS, self.held.mean(axis=0), strict=True)
-        )
+        """One line: success rate, per-direction rates, speed; of the grasps tried where not all were."""
         tried = self.tried
-        if not tried.all():  # scattered: the rates are of the grasps tried
-            rates = self.held[tried].mean(axis=0)
-            per_direction = ", ".join(f"{name} {100 * rate:.0f}%" for name, rate in zip(DIRECTIONS, rates, strict=True))
-            return (
-                f"{int(tried.sum())} of {self.num_grasps} grasps tried: {100 * self.success[tried].mean():.1f}% of "
-                f"them hold in all six directions (held per direction: {per_direction}); "
-                f"{tried.sum() / max(self.seconds, 1e-9):.1f} grasps/s"
-            )
+        per_direction = ", ".join(
+            f"{name} {100 * rate:.0f}%" for name, rate in zip(DIRECTIONS, self.held[tried].mean(axis=0), strict=True)
+        )
+        success = 100 * self.success[tried].mean()
+        head = (
+            f"{self.num_grasps} grasps: {success:.1f}% hold"
+            if tried.all()
+            else f"{int(tried.sum())} of {self.num_grasps} grasps tried: {success:.1f}% of them hold"
+        )
         return (
-            f"{self.num_grasps} grasps: {100 * self.success.mean():.1f}% hold in all six directions "
-            f"(held per direction: {per_direction}); {self.grasps_per_second:.1f} grasps/s"
+            f"{head} in all six directions (held per direction: {per_direction}); {self.grasps_per_second:.1f} grasps/s"
         )
 
 

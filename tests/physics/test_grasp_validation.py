@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -144,3 +146,5 @@ def test_an_outcome_scattered_among_untried_grasps_keeps_its_rows(cube: ObjectBo
     assert np.isnan(spread.displacement_m[[1, 2, 4]]).all() and not spread.held[[1, 2, 4]].any()
     assert spread.summary().startswith("2 of 5 grasps tried: 100.0% of them hold in all six directions")
     assert result.tried.all() and result.summary().startswith("2 grasps: 100.0% hold")
+    diverged = dataclasses.replace(result, settle_displacement_m=np.array([np.inf, 0.0]))  # tried, and failed
+    assert diverged.tried.all()
