@@ -69,6 +69,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     heldout.add_argument("--sensor", action="store_true", help="one-sided, noisy clouds with outliers")
     heldout.add_argument(
+        "--unknown-viewpoint",
+        action="store_true",
+        help="with --sensor: give the clouds without the camera's position (normals oriented by propagation alone)",
+    )
+    heldout.add_argument(
         "--families",
         type=family_list,
         default=None,
@@ -168,6 +173,8 @@ def run_grasps(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     check_output_folder(out, "--out")
+    if args.unknown_viewpoint and not args.sensor:
+        raise ConfigError("--unknown-viewpoint applies only to the one-sided clouds of --sensor")
     physics_options = physics_config(args)
     physics = physics_options if args.physics else None
     robot = None
@@ -192,6 +199,7 @@ def run_grasps(args: argparse.Namespace) -> None:
         physics_rank=physics_options if args.rank == "physics" else None,
         robot=robot,
         families=args.families or OBJECT_FAMILIES,
+        unknown_viewpoint=args.unknown_viewpoint,
     )
     out.mkdir(parents=True, exist_ok=True)
     report = {
@@ -199,6 +207,7 @@ def run_grasps(args: argparse.Namespace) -> None:
         "grasps_per_object": args.num,
         "seed": args.seed,
         "sensor": args.sensor,
+        "unknown_viewpoint": args.unknown_viewpoint,
         "families": list(args.families or OBJECT_FAMILIES),
         "penetration_guidance_weight": args.penetration_guidance_weight,
         "contact_weight": args.object_contact_weight,

@@ -74,6 +74,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_grasp_sampler_arguments(grasp)
     grasp.add_argument("--crop-min", type=float_triple, default=None, help="x,y,z: keep points above this corner")
     grasp.add_argument("--crop-max", type=float_triple, default=None, help="x,y,z: keep points below this corner")
+    grasp.add_argument(
+        "--viewpoint",
+        type=float_triple,
+        default=None,
+        help="x,y,z: where the depth camera that saw a cloud stood, in the file's frame (0,0,0 for a cloud in the "
+        "camera's own frame; write --viewpoint=-x,y,z for a negative x); an estimated normal facing clearly away "
+        "from it is turned, so that a cloud seen from one side is told from one seen all round (default: unknown)",
+    )
     add_config_options(grasp, CloudPreprocessConfig, ("voxel_size",), flags={"voxel_size": "--voxel"})
     add_physics_arguments(
         grasp,
@@ -130,6 +138,7 @@ def run(args: argparse.Namespace) -> None:
             penetration_guidance_weight=args.penetration_guidance_weight,
             object_points=obj.points,
             object_normals=obj.normals,
+            object_viewpoint=args.viewpoint,
             preprocess=preprocess,
             contact_weight=args.object_contact_weight,
             settle_iterations=args.settle_iterations,

@@ -5,7 +5,8 @@ training set uses (the recipes use seeds 0 and 1; the default here is 1000), eac
 at ``cloud_points`` surface points with their normals. With ``sensor=True`` each cloud is
 instead made to look like one depth camera's view (pipelines/sensor_cloud.corrupt_like_sensor:
 the side facing a random camera only, 2 mm Gaussian noise, 5% outliers) and its normals are
-left for the preprocessing to estimate. The prior proposes ``grasps_per_object`` grasps per
+left for the preprocessing to estimate, facing the camera's position as a depth driver's cloud
+gives it (``unknown_viewpoint``: without it). The prior proposes ``grasps_per_object`` grasps per
 cloud (seed = object index); hand-object penetration and contact are then measured with the
 object's exact signed distance (not the cloud), hand-hand penetration exactly as for two
 hands (contact/interaction.py); where the back of a one-sided cloud was inferred, the inferred
@@ -167,6 +168,7 @@ def evaluate_heldout_grasps(
     physics_rank: GraspPhysicsConfig | None = None,
     robot: RobotGraspPhysicsConfig | None = None,
     families: tuple[str, ...] = OBJECT_FAMILIES,
+    unknown_viewpoint: bool = False,
 ) -> HeldoutResult:
     """Run the protocol of the module docstring -> HeldoutResult (physics figures with ``physics``; the robot
     hands' too with ``robot``, which needs ``physics``).
@@ -175,6 +177,8 @@ def evaluate_heldout_grasps(
     (GraspPipeline.sample's physics_rank), never on the exact solid that ``physics`` measures with.
     ``families``: the object families drawn from (data/procedural_objects.py; ALL_FAMILIES adds plates,
     rods, tumbled and non-convex shapes); the default keeps the objects of a seed what they were.
+    ``unknown_viewpoint``: a sensor cloud is given without the position of the camera that saw it (normals
+    oriented by propagation, the view from the mean normal; pipelines/sensor_cloud.py), as before stop 36.
     """
     if model.prior.object_encoder is None:
         raise ConfigError("held-out grasp evaluation needs an object-conditioned prior")
@@ -196,10 +200,11 @@ def evaluate_heldout_grasps(
         right_parts = HandParts.from_layer(model.right_layer)
     for i in tqdm(range(num_objects), desc="held-out objects", disable=not progress):  # one cloud per call
         if sensor:
-            cloud = torch.as_tensor(corrupt_like_sensor(points[i].numpy(), normals[i].numpy(), seed=seed + i))
-            cloud_normals = None
+            view = corrupt_like_sensor(points[i].numpy(), normals[i].numpy(), seed=seed + i)
+            cloud, cloud_normals = torch.as_tensor(view.points), None
+            viewpoint = None if unknown_viewpoint else view.camera
         else:
-            cloud, cloud_normals = points[i], normals[i]
+            cloud, cloud_normals, viewpoint = points[i], normals[i], None
         grasps = model.sample(
             grasps_per_object,
             seed=i,
@@ -208,6 +213,7 @@ def evaluate_heldout_grasps(
             settle_iterations=settle_iterations,
             object_points=cloud,
             object_normals=cloud_normals,
+            object_viewpoint=viewpoint,
             physics_rank=physics_rank,
         )
         rows = torch.full((grasps_per_object,), i)

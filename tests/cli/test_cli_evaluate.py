@@ -130,6 +130,13 @@ def test_physics_options_without_physics_are_refused(tmp_path: Path, capsys: pyt
     assert "--friction: physics options apply only with --physics or --rank physics" in _error_line(capsys)
 
 
+def test_unknown_viewpoint_without_sensor_clouds_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["evaluate", "grasps", "--objects", "1", "--num", "1", "--unknown-viewpoint", "--out", str(tmp_path / "e")]
+    assert main(args) == 1
+    assert "--unknown-viewpoint applies only to the one-sided clouds of --sensor" in _error_line(capsys)
+    assert not (tmp_path / "e").exists()
+
+
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("interhandgen: error: "), lines

@@ -367,11 +367,19 @@ def test_grasp_of_a_cloud_seen_from_one_side_says_what_it_inferred(
 
     points, normals = generate_objects(1, seed=5).sample_surface(4096, seed=5)
     cloud = tmp_path / "view.npy"
-    np.save(cloud, corrupt_like_sensor(points[0].numpy(), normals[0].numpy(), seed=3))
-    for option, inferred in ((), True), (("--one-sided-completion", "off"), False):
+    view = corrupt_like_sensor(points[0].numpy(), normals[0].numpy(), seed=3)
+    np.save(cloud, view.points)
+    camera = ",".join(f"{x:.6f}" for x in view.camera)
+    for option, inferred in ((), True), (("--one-sided-completion", "off"), False), ((f"--viewpoint={camera}",), True):
         out = tmp_path / f"grasps_{inferred}"
         args = ["grasp", "--object", str(cloud), "--num", "2", "--out", str(out), "--steps", "2", *option]
         assert main([*args, "--checkpoint", str(tiny_object_checkpoint)]) == 0
         printed = capsys.readouterr().out
         assert ("inferred by symmetry" in printed) == inferred, printed
         assert (out / "preview.png").is_file()
+    # A camera placed inside the object cannot have seen it: refused in one line naming the file, nothing written.
+    centre = ",".join(f"{x:.6f}" for x in view.points.mean(axis=0))
+    args = ["grasp", "--object", str(cloud), "--num", "2", "--out", str(tmp_path / "inside"), f"--viewpoint={centre}"]
+    assert main([*args, "--checkpoint", str(tiny_object_checkpoint)]) == 1
+    assert_one_line_error(capsys.readouterr().err, f"{cloud}: the viewpoint")
+    assert not (tmp_path / "inside").exists()

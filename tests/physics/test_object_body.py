@@ -137,6 +137,6 @@ def test_a_cloud_seen_from_one_side_is_not_closed_into_a_bubble() -> None:
 
     box = trimesh.creation.box(extents=(0.2, 0.12, 0.1))
     points, face = trimesh.sample.sample_surface(box, 4096, seed=0)
-    view = corrupt_like_sensor(np.asarray(points), np.asarray(box.face_normals)[face], seed=3)
+    view = corrupt_like_sensor(np.asarray(points), np.asarray(box.face_normals)[face], seed=3).points
     with pytest.raises(DataError, match="could not be closed"):
         object_body_from_points(view[:, :3], None, GraspPhysicsConfig())

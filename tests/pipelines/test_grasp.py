@@ -276,7 +276,7 @@ def test_a_one_sided_cloud_is_completed_and_ranked_in_physics(
 
     objects = generate_objects(1, seed=5)
     points, normals = objects.sample_surface(4096, seed=5)
-    view = corrupt_like_sensor(points[0].numpy(), normals[0].numpy(), seed=3)
+    view = corrupt_like_sensor(points[0].numpy(), normals[0].numpy(), seed=3).points
     physics = GraspPhysicsConfig(threads=1)
     grasps = model.sample(4, seed=0, object_points=view, ddim_steps=2, physics_rank=physics)
     assert grasps.cloud.num_completed > 0 and grasps.physics is not None and grasps.physics.num_grasps == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from typing import Any
@@ -11,9 +12,11 @@ import pytest
 import torch
 import trimesh
 
+from interhandgen_core.data.procedural_objects import generate_objects
 from interhandgen_core.errors import ConfigError, DataError
 from interhandgen_core.io.object_files import sample_mesh_surface
 from interhandgen_core.pipelines.sensor_cloud import (
+    CAMERA_FLIP_COSINE,
     CloudPreprocessConfig,
     PreparedCloud,
     complete_one_sided,
@@ -131,7 +134,7 @@ def test_sensor_like_outliers_are_thinned() -> None:
     # voxelized surface points do; outlier removal at the defaults drops about half of them,
     # a lower outlier_std_ratio most.
     points, normals = _sphere(20000)
-    view = corrupt_like_sensor(points, normals, seed=0, noise_std=0.001, outlier_fraction=0.05)
+    view = corrupt_like_sensor(points, normals, seed=0, noise_std=0.001, outlier_fraction=0.05).points
     off_before = (np.abs(np.linalg.norm(view - CENTER, axis=1) - RADIUS) > 0.01).sum()
     assert off_before > 250
     assert _off_sphere(preprocess_cloud(view)).sum() < 0.6 * off_before
@@ -267,20 +270,25 @@ def test_resample_points_subsets_or_repeats_deterministically() -> None:
 
 def test_corrupt_like_sensor_keeps_about_half_a_sphere() -> None:
     points, normals = _sphere(4000)
-    view = corrupt_like_sensor(points, normals, seed=0, noise_std=0.0, outlier_fraction=0.0, view_direction=(0, 0, 1))
+    seen = corrupt_like_sensor(points, normals, seed=0, noise_std=0.0, outlier_fraction=0.0, view_direction=(0, 0, 1))
+    view = seen.points
+    # The camera stands 3 bounding-box diagonals before the centroid, looking along +z.
+    np.testing.assert_allclose(seen.camera, CENTER - [0, 0, 3 * np.linalg.norm(np.ptp(points, axis=0))], atol=0.005)
     assert view.dtype == np.float64 and 0.45 < len(view) / 4000 < 0.55
     assert (view[:, 2] < CENTER[2] + 1e-9).all()  # the camera looks along +z, so it sees the -z side
-    hidden = corrupt_like_sensor(points, None, seed=0, noise_std=0.0, outlier_fraction=0.0, view_direction=(0, 0, 1))
+    hidden = corrupt_like_sensor(
+        points, None, seed=0, noise_std=0.0, outlier_fraction=0.0, view_direction=(0, 0, 1)
+    ).points
     assert 0.35 < len(hidden) / 4000 < 0.55 and (hidden[:, 2] < CENTER[2] + 0.01).all()
-    random_view = corrupt_like_sensor(points, normals, seed=5)
-    np.testing.assert_array_equal(random_view, corrupt_like_sensor(points, normals, seed=5))
+    random_view = corrupt_like_sensor(points, normals, seed=5).points
+    np.testing.assert_array_equal(random_view, corrupt_like_sensor(points, normals, seed=5).points)
     assert 0.45 * 1.05 < len(random_view) / 4000 < 0.55 * 1.05
 
 
 def test_corrupt_like_sensor_adds_noise_and_outliers() -> None:
     points, normals = _sphere(8000)
-    clean = corrupt_like_sensor(points, normals, seed=2, noise_std=0.0, outlier_fraction=0.0)
-    noisy = corrupt_like_sensor(points, normals, seed=2, noise_std=0.002, outlier_fraction=0.1)
+    clean = corrupt_like_sensor(points, normals, seed=2, noise_std=0.0, outlier_fraction=0.0).points
+    noisy = corrupt_like_sensor(points, normals, seed=2, noise_std=0.002, outlier_fraction=0.1).points
     kept = len(clean)
     assert len(noisy) == kept + round(0.1 * kept)
     radial_error = np.linalg.norm(noisy[:kept] - CENTER, axis=1) - RADIUS
@@ -293,7 +301,7 @@ def test_corrupt_like_sensor_adds_noise_and_outliers() -> None:
 
 def test_corrupt_like_sensor_handles_flat_clouds_and_refuses_bad_input() -> None:
     flat = np.stack(np.meshgrid(np.linspace(0, 0.1, 20), np.linspace(0, 0.1, 20), [0.0]), -1).reshape(-1, 3)
-    assert len(corrupt_like_sensor(flat, None, seed=0, noise_std=0.0, outlier_fraction=0.0)) == len(flat)
+    assert len(corrupt_like_sensor(flat, None, seed=0, noise_std=0.0, outlier_fraction=0.0).points) == len(flat)
     points, normals = _sphere(100)
     for kwargs, match in [
         ({"view_direction": (0, 0, 0)}, "zero vector"),
@@ -353,7 +361,7 @@ def test_a_one_sided_view_of_a_sphere_is_completed_round_it() -> None:
     """One noisy depth view of the 5 cm sphere, cleaned: the completion adds its back, so that the cloud covers the
     sphere all round, while the seen points, the frame and everything else stay as they were."""
     points, normals = _sphere(6000)
-    view = corrupt_like_sensor(points, normals, seed=4, view_direction=[0.2, -0.3, 1.0])
+    view = corrupt_like_sensor(points, normals, seed=4, view_direction=[0.2, -0.3, 1.0]).points
     seen = preprocess_cloud(view)
     done = complete_one_sided(seen, closed_imbalance=0.2)
     assert done.num_completed > 0.6 * len(seen.points) and len(done.points) == len(seen.points) + done.num_completed
@@ -371,3 +379,63 @@ def test_a_cloud_all_round_is_not_completed() -> None:
     points, normals = _sphere(4000)
     cloud = preprocess_cloud(points, normals=normals)
     assert complete_one_sided(cloud, closed_imbalance=0.2) is cloud
+
+
+def test_a_viewpoint_leaves_no_estimated_normal_facing_away_from_the_camera() -> None:
+    """With the camera's position, no estimated normal of a one-sided view faces clearly away from it, and each
+    agrees with the exact outward normal wherever the surface faces the camera by more than a grazing angle; the
+    viewpoint is kept in the object frame. Given on the far side, it turns the whole set inward."""
+    points, normals = _sphere(6000)
+    direction = np.array([0.2, -0.3, 1.0]) / np.linalg.norm([0.2, -0.3, 1.0])
+    view = corrupt_like_sensor(points, normals, seed=4, noise_std=0.001, outlier_fraction=0.0, view_direction=direction)
+    cloud = preprocess_cloud(view.points, viewpoint=view.camera)
+    np.testing.assert_allclose(cloud.viewpoint, view.camera - cloud.centroid)
+    assert (_facing(cloud) >= -CAMERA_FLIP_COSINE).all()
+    exact = cloud.to_input_frame(cloud.points) - CENTER
+    exact /= np.linalg.norm(exact, axis=1, keepdims=True)
+    assert ((cloud.normals * exact).sum(axis=1)[exact @ -direction > 0.2] > 0.5).all()
+    assert preprocess_cloud(view.points).viewpoint is None
+    far_side = preprocess_cloud(view.points, viewpoint=2.0 * CENTER - view.camera)
+    assert (_facing(far_side) >= -CAMERA_FLIP_COSINE).all() and (_facing(far_side) > 0).mean() > 0.9
+
+
+def _facing(cloud: PreparedCloud) -> np.ndarray:
+    assert cloud.viewpoint is not None
+    towards = cloud.viewpoint - cloud.points
+    return (cloud.normals * towards).sum(axis=1) / np.linalg.norm(towards, axis=1)
+
+
+def test_a_viewpoint_repairs_normals_that_propagation_flipped() -> None:
+    """A dumbbell of the development objects (seed 9, object 12) seen from the side: propagation carries a wrong
+    sign into most of it (a third of the normals face the camera), so the cloud reads as seen all round and gets
+    no back. With the camera's position none faces clearly away, and the back is inferred."""
+    objects = generate_objects(13, seed=9)
+    points, normals = objects.sample_surface(4096, seed=9)
+    view = corrupt_like_sensor(points[12].numpy(), normals[12].numpy(), seed=21)
+    unknown = preprocess_cloud(view.points)
+    seen = preprocess_cloud(view.points, viewpoint=view.camera)
+    camera_at = dataclasses.replace(unknown, viewpoint=seen.viewpoint)
+    assert (_facing(camera_at) < -CAMERA_FLIP_COSINE).mean() > 0.2 and complete_one_sided(
+        unknown, 0.2
+    ).num_completed == 0
+    assert (_facing(seen) >= -CAMERA_FLIP_COSINE).all() and complete_one_sided(seen, 0.2).num_completed > 1000
+
+
+def test_a_viewpoint_is_converted_with_a_cloud_in_millimetres() -> None:
+    points, normals = _sphere(3000)
+    view = corrupt_like_sensor(points, normals, seed=1, outlier_fraction=0.0, view_direction=(0, 0, 1))
+    metres = preprocess_cloud(view.points, viewpoint=view.camera)
+    millimetres = preprocess_cloud(1000.0 * view.points, viewpoint=1000.0 * view.camera)
+    np.testing.assert_allclose(millimetres.viewpoint, metres.viewpoint, atol=1e-3)
+
+
+def test_a_bad_viewpoint_is_refused_in_one_line() -> None:
+    points, _ = _sphere(2000)
+    for viewpoint, match in [
+        ((0.0, 0.0), "3 finite numbers"),
+        ((np.nan, 0.0, 0.0), "3 finite numbers"),
+        (("a", "b", "c"), "3 finite numbers"),
+        (tuple(CENTER), "within the cloud's bounding box"),
+    ]:
+        with _data_error(match):
+            preprocess_cloud(points, viewpoint=viewpoint)

@@ -23,6 +23,7 @@ from interhandgen_ros.conversions import (
     pose_array_to_observation,
     require_metres,
     robot_command_to_message,
+    viewpoint_from_text,
 )
 from interhandgen_ros.parameters import (
     GRASP_PROPOSAL_PARAMETERS,
@@ -117,6 +118,20 @@ def test_a_cloud_in_millimetres_is_refused_in_one_line() -> None:
     with pytest.raises(InputError, match=r"^cloud in millimetres: it spans 7\d units") as error:
         require_metres(object_m * 1000.0)
     assert "\n" not in str(error.value)
+
+
+def test_cloud_viewpoint_text_is_three_numbers_or_empty() -> None:
+    assert viewpoint_from_text("") is None and viewpoint_from_text("  ") is None
+    np.testing.assert_array_equal(viewpoint_from_text("0,0,0"), np.zeros(3))
+    np.testing.assert_allclose(viewpoint_from_text(" 1.5, -2e-1 ,3"), [1.5, -0.2, 3.0])
+    for text in ("1,2", "1,2,3,4", "nan,0,0", "a,b,c"):
+        with pytest.raises(InputError, match="cloud_viewpoint must be three numbers") as error:
+            viewpoint_from_text(text)
+        assert "\n" not in str(error.value)
+    spec = next(p for p in GRASP_PROPOSAL_PARAMETERS if p.name == "cloud_viewpoint")
+    assert spec.check("") is None and spec.check("0,0,0") is None and spec.check("-0.1, 0.25, 1e-3") is None
+    for text in ("1,2", "nan,0,0", "0;0;0"):
+        assert spec.check(text) is not None
 
 
 def test_pose_array_needs_42_poses_and_marks_a_lost_hand() -> None:

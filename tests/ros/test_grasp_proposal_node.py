@@ -113,7 +113,8 @@ def test_rank_physics_orders_the_same_grasps_by_pushes_held(ros, start_node) -> 
 
 def test_a_cloud_seen_from_one_side_gets_its_back_drawn_as_inferred(ros, start_node) -> None:  # type: ignore[no-untyped-def]
     """One depth view of an object: proposals come, and the markers carry the inferred back as green points in the
-    cloud's frame; with one_sided_completion set to off while running, no inferred points."""
+    cloud's frame; with one_sided_completion set to off while running, no inferred points; with cloud_viewpoint set
+    to the camera's position, inferred points again, and a viewpoint that is not three numbers refused."""
     from interhandgen_core.pipelines.sensor_cloud import corrupt_like_sensor
 
     node = start_node(
@@ -124,7 +125,8 @@ def test_a_cloud_seen_from_one_side_gets_its_back_drawn_as_inferred(ros, start_n
     setter = ros.create_client(SetParameters, "grasp_proposal_node/set_parameters")
     wait_for_subscriber(ros, publisher, node)
     points, normals = generate_objects(1, seed=5).sample_surface(4096, seed=5)
-    view = corrupt_like_sensor(points[0].numpy(), normals[0].numpy(), seed=3)
+    seen = corrupt_like_sensor(points[0].numpy(), normals[0].numpy(), seed=3)
+    view = seen.points
 
     def inferred_after(stamp: int) -> list[Marker]:
         header = Header(frame_id="camera_depth_optical_frame")
@@ -143,6 +145,18 @@ def test_a_cloud_seen_from_one_side_gets_its_back_drawn_as_inferred(ros, start_n
     future = setter.call_async(SetParameters.Request(parameters=[Parameter(name="one_sided_completion", value=value)]))
     assert spin_until(ros, future.done, 10) and future.result().results[0].successful
     assert inferred_after(2) == []
+
+    def set_string(name: str, text: str) -> bool:
+        value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=text)
+        future = setter.call_async(SetParameters.Request(parameters=[Parameter(name=name, value=value)]))
+        assert spin_until(ros, future.done, 10)
+        return bool(future.result().results[0].successful)
+
+    # The camera's position in the cloud's frame: the normals' signs are checked against it, and the back inferred.
+    assert set_string("one_sided_completion", "symmetry")
+    assert set_string("cloud_viewpoint", ",".join(f"{x:.6f}" for x in seen.camera))
+    assert len(inferred_after(3)[0].points) > 100
+    assert not set_string("cloud_viewpoint", "1,2")  # not three numbers: refused, the former value kept
     assert node.stop() == 0
 
 

@@ -114,6 +114,22 @@ def require_metres(points: np.ndarray) -> np.ndarray:
     return points
 
 
+def viewpoint_from_text(text: str) -> np.ndarray | None:
+    """The cloud_viewpoint parameter, "x,y,z" metres in the cloud's frame or "" (unknown) -> (3,) float64 or None.
+
+    InputError for anything else (the parameter's pattern refuses it at set time already).
+    """
+    if not text.strip():
+        return None
+    try:
+        values = np.array([float(part) for part in text.split(",")], dtype=np.float64)
+    except ValueError:
+        values = np.zeros(0)
+    if values.shape != (3,) or not np.isfinite(values).all():
+        raise InputError(f"cloud_viewpoint must be three numbers x,y,z (metres) or empty, got {text!r}")
+    return values
+
+
 def points_to_cloud(points: np.ndarray, header: Header) -> PointCloud2:
     """(N, 3) metres -> an unorganised PointCloud2 of float32 x, y, z (for demos and tests)."""
     array = np.ascontiguousarray(np.asarray(points, dtype=np.float32).reshape(-1, 3))

@@ -47,7 +47,13 @@ from interhandgen_core.pipelines.samples import GraspSamples
 from interhandgen_core.pipelines.sensor_cloud import CloudPreprocessConfig
 from interhandgen_core.retargeting.configuration import RetargetConfig
 from interhandgen_core.retargeting.retargeter import Retargeter, TwoRobotHands
-from interhandgen_ros.conversions import InputError, cloud_to_points, grasps_to_message, require_metres
+from interhandgen_ros.conversions import (
+    InputError,
+    cloud_to_points,
+    grasps_to_message,
+    require_metres,
+    viewpoint_from_text,
+)
 from interhandgen_ros.executables import exit_now, start
 from interhandgen_ros.markers import (
     INFERRED_COLOUR,
@@ -140,6 +146,7 @@ class GraspProposalNode(InterHandGenNode):
             keep = np.random.default_rng(seed).choice(len(points), size=limit, replace=False)
             points = points[np.sort(keep)]
         preprocess = CloudPreprocessConfig(voxel_size=self.param("voxel_size"))
+        viewpoint = viewpoint_from_text(self.param("cloud_viewpoint"))
         self._acquire_model(should_stop)
         try:
             if self.model is None:
@@ -151,6 +158,7 @@ class GraspProposalNode(InterHandGenNode):
                 cfg_weight=self.param("cfg_weight"),
                 penetration_guidance_weight=current_value(self.specs, "penetration_guidance_weight", self.param),
                 object_points=points,
+                object_viewpoint=viewpoint,
                 preprocess=preprocess,
                 physics_rank=(
                     GraspPhysicsConfig(rank_candidates=self.param("rank_candidates"))

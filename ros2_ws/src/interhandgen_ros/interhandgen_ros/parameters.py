@@ -49,6 +49,8 @@ _TYPE_WORDS: dict[type, str] = {
 CUDA_ONLY_BACKENDS = ("cuda-graph", "tensorrt")
 # The device names TrainConfig.device takes (cpu, cuda, cuda:N, auto).
 _DEVICE = re.compile(str(setting_of(TrainConfig, "device").pattern))
+_NUMBER = r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*"
+_VIEWPOINT = re.compile(rf"\s*|{_NUMBER},{_NUMBER},{_NUMBER}")
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,14 @@ GRASP_PROPOSAL_PARAMETERS = (
     renamed("penetration_weight", _GUIDANCE),
     mirrored("voxel_size", CloudPreprocessConfig, "voxel_size"),
     mirrored("one_sided_completion", SamplerConfig, "one_sided_completion"),
+    ParameterSpec(
+        "cloud_viewpoint",
+        "",
+        "x,y,z: where the depth camera that saw the clouds stood, metres, in their frame (0,0,0 for clouds in the "
+        "camera's own optical frame, as depth drivers publish them); an estimated normal facing clearly away from it "
+        "is turned, so that a cloud seen from one side is told from one seen all round; empty: unknown",
+        pattern=_VIEWPOINT,
+    ),
     ParameterSpec("max_points", 300_000, "larger clouds are randomly subsampled to this first", 1000, 5_000_000),
     ParameterSpec(
         "seed", 0, "random seed of the proposals (the same cloud and seed give the same grasps)", 0, 2**31 - 1
