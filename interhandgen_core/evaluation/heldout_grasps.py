@@ -5,7 +5,7 @@ training set uses (the recipes use seeds 0 and 1; the default here is 1000), eac
 at ``cloud_points`` surface points with their normals. With ``sensor=True`` each cloud is
 instead made to look like one depth camera's view (pipelines/sensor_cloud.corrupt_like_sensor:
 the side facing a random camera only, 2 mm Gaussian noise, 5% outliers) and its normals are
-left for the preprocessing to estimate, facing the camera's position as a depth driver's cloud
+left for the preprocessing to estimate, given the camera's position as a depth driver's cloud
 gives it (``unknown_viewpoint``: without it). The prior proposes ``grasps_per_object`` grasps per
 cloud (seed = object index); hand-object penetration and contact are then measured with the
 object's exact signed distance (not the cloud), hand-hand penetration exactly as for two

@@ -179,9 +179,9 @@ class GraspPipeline(PriorPipeline):
 
         The frame's z axis should point up (the prior learned "below" and "on top"); the cloud is
         cleaned and centred by ``preprocess`` (pipelines/sensor_cloud.py; its defaults when None).
-        ``object_normals`` (P, 3), outward, are used where given, else estimated: facing ``object_viewpoint`` (3,)
-        metres, the cloud's frame, the position of the depth camera that saw it, where given (the origin for a
-        cloud in the camera's own frame; sensor_cloud.preprocess_cloud). ``contact_weight``
+        ``object_normals`` (P, 3), outward, are used where given, else estimated, their signs checked against
+        ``object_viewpoint`` (3,) metres, the cloud's frame, the position of the depth camera that saw it, where
+        given (the origin for a cloud in the camera's own frame; sensor_cloud.preprocess_cloud). ``contact_weight``
         overrides SamplerConfig.object_contact_weight (the pull of floating hands onto the object)
         and ``settle_iterations`` SamplerConfig.settle_iterations (contact/settling.py);
         ``one_sided_completion`` SamplerConfig.one_sided_completion ("symmetry": a cloud seen from one side
