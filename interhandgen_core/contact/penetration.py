@@ -157,6 +157,45 @@ def penetration_loss(
     return loss * _CENTIMETRES_PER_METRE
 
 
+@dataclass(frozen=True)
+class SearchedPairs:
+    """Vertex pairs of two meshes that a search found, for Eq. 7 while the meshes only translate (settling).
+
+    rows (K,) long: the sample of each pair; offset (K, 3) metres: the vertex minus its nearest vertex of the other
+    mesh, both untranslated; normal (K, 3): that other vertex's unit normal; count: V, the vertices of the mesh
+    the pairs start from (Eq. 7's mean is over all of them: the vertices without a pair count 0).
+    """
+
+    rows: Tensor
+    offset: Tensor
+    normal: Tensor
+    count: int
+
+
+def searched_pairs(vertices: Tensor, other_vertices: Tensor, other_normals: Tensor, index: Tensor) -> SearchedPairs:
+    """vertices (B, V, 3), other_vertices (B, W, 3), other_normals (B, W, 3), index (B, V) long (hand_pair_indices':
+    -1 where not searched) -> SearchedPairs of the searched vertices, without gradient."""
+    rows, columns = (index >= 0).nonzero(as_tuple=True)
+    nearest = index[rows, columns]
+    offset = vertices.detach()[rows, columns] - other_vertices.detach()[rows, nearest]
+    return SearchedPairs(rows, offset, other_normals.detach()[rows, nearest], int(vertices.shape[1]))
+
+
+def translated_pair_penetration(pairs: SearchedPairs, shift: Tensor) -> Tensor:
+    """pairs, shift (B, 3) metres (the translation of the pairs' mesh minus the other's) -> (B,) centimetres.
+
+    One direction of penetration_loss for meshes moved rigidly by their translations: each pair's offset is its
+    untranslated offset plus ``shift``, so no vertex is gathered again. Equal to
+    _searched_penetration(...).mean(-1) * 100 on the translated meshes with the same index and normals
+    (tests/contact/test_penetration.py); differentiable in ``shift``.
+    """
+    offset = pairs.offset + shift[pairs.rows]
+    behind = (pairs.normal * offset).sum(-1) < 0  # Eq. 8: d = -n . (V^i - V^j) > 0
+    penetration = torch.where(behind, offset.norm(dim=-1), torch.zeros_like(pairs.rows, dtype=offset.dtype))
+    total = torch.zeros(shift.shape[0], dtype=offset.dtype, device=offset.device).index_add(0, pairs.rows, penetration)
+    return total / pairs.count * _CENTIMETRES_PER_METRE
+
+
 def capsule_penetration_loss(
     vertices: Tensor, capsules: HandCapsules, other_vertices: Tensor, other_capsules: HandCapsules
 ) -> Tensor:
@@ -248,16 +287,18 @@ def _within_band(depth: Tensor, band: float) -> Tensor:
     return torch.where(depth <= band, depth, torch.zeros_like(depth))
 
 
-def _object_signed_distance(
+def object_signed_distance(
     vertices: Tensor, object_points: Tensor, object_normals: Tensor, signed_distance: SignedDistance | None
 ) -> Tensor:
-    """(B, V) metres, negative inside: object_gap_and_depth's signed distance of each vertex to the cloud."""
+    """vertices (B, V, 3), object_points, object_normals (B, P, 3) -> (B, V) metres, negative inside: each vertex's
+    signed distance to the cloud, through ``signed_distance`` where given (object_gap_and_depth)."""
     if signed_distance is None:
         return points_to_cloud_signed_distance(vertices, object_points, object_normals)
     return signed_distance(vertices)
 
 
-def _gap_and_depth(signed: Tensor, band: float) -> tuple[Tensor, Tensor]:
+def gap_and_depth(signed: Tensor, band: float) -> tuple[Tensor, Tensor]:
+    """signed (B, V) metres, one hand's vertices -> (gap (B,), depth (B, V)) metres (object_gap_and_depth)."""
     return torch.relu(signed.min(dim=-1).values), _within_band(torch.relu(-signed), band)
 
 
@@ -281,7 +322,7 @@ def object_gap_and_depth(
     object). depth: each vertex's distance behind the cloud's surface, 0 in front of it and
     beyond ``band`` (object_penetration_loss says why).
     """
-    return _gap_and_depth(_object_signed_distance(vertices, object_points, object_normals, signed_distance), band)
+    return gap_and_depth(object_signed_distance(vertices, object_points, object_normals, signed_distance), band)
 
 
 def _one_cloud(points: Tensor) -> bool:
@@ -331,14 +372,14 @@ def object_guidance_terms(
         signed = signed_distance.refine(vertices, approximate)
         index: Tensor | None = search.result()
     else:
-        signed = _object_signed_distance(vertices, object_points, object_normals, signed_distance)
+        signed = object_signed_distance(vertices, object_points, object_normals, signed_distance)
         if not use_trees(vertices):
             index = None
         elif reach is None or not _one_cloud(object_points):
             index = nearest_indices(object_points, vertices, _SEARCH_MARGIN_M)
         else:
             index = nearest_indices_within(object_points[0], vertices, signed.detach() < 2.0 * reach, reach)
-    gap, into_object = _gap_and_depth(signed, band)
+    gap, into_object = gap_and_depth(signed, band)
     if normals is None:
         normals = vertex_normals(vertices, faces)
     into_hand = _within_band(_searched_penetration(object_points, vertices, normals, index), band)

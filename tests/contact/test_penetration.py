@@ -10,9 +10,12 @@ from interhandgen_core.contact.penetration import (
     capsule_penetration_loss,
     depth_behind_nearest,
     hand_pair_depths,
+    hand_pair_indices,
     margin_penetration,
     one_way_penetration,
     penetration_loss,
+    searched_pairs,
+    translated_pair_penetration,
 )
 from interhandgen_core.geometry.nearest import nearest_neighbors
 from interhandgen_core.geometry.normals import vertex_normals
@@ -230,3 +233,43 @@ def test_object_terms_with_the_search_beside_the_exact_lookups_equal_the_sequent
     (grad_beside,) = torch.autograd.grad(beside[0].sum() + beside[1].sum(), hands)
     (grad_sequential,) = torch.autograd.grad(sequential[0].sum() + sequential[1].sum(), hands)
     assert torch.equal(grad_beside, grad_sequential)
+
+
+def test_the_pairs_of_translated_meshes_give_eq7_as_the_meshes_themselves(
+    ball: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    """Two deformed balls overlapping by different amounts, their pairs found once (hand_pair_indices, as settling
+    does), then moved by translations: translated_pair_penetration of the untranslated pairs equals penetration_loss
+    of the moved meshes with the same index and normals, value and gradient in the translations."""
+    v, f = ball
+    g = torch.Generator().manual_seed(1)
+    left = v * (1 + 0.2 * torch.rand(5, 1, 3, generator=g)) + 1e-4 * torch.randn(5, *v.shape, generator=g)
+    right = v * (1 + 0.2 * torch.rand(5, 1, 3, generator=g)) + torch.tensor([[[0.05, 0.01, 0.0]]])
+    searched = hand_pair_indices(right, left, 0.01)
+    assert searched is not None
+    left_normals, right_normals = vertex_normals(left, f), vertex_normals(right, f)
+    pairs = (
+        searched_pairs(right, left, left_normals, searched[0]),
+        searched_pairs(left, right, right_normals, searched[1]),
+    )
+    assert 0 < pairs[0].rows.shape[0] < right.shape[0] * right.shape[1]  # only the vertices searched
+    move_left = (0.004 * torch.randn(5, 3, generator=g)).requires_grad_(True)
+    move_right = (0.004 * torch.randn(5, 3, generator=g)).requires_grad_(True)
+    fast = translated_pair_penetration(pairs[0], move_right - move_left) + translated_pair_penetration(
+        pairs[1], move_left - move_right
+    )
+    reference = penetration_loss(
+        right + move_right[:, None],
+        f,
+        left + move_left[:, None],
+        f,
+        normals=right_normals,
+        other_normals=left_normals,
+        indices=searched,
+    )
+    assert float(reference.min()) > 0.0
+    torch.testing.assert_close(fast, reference, atol=1e-6, rtol=1e-5)
+    grads = torch.autograd.grad(fast.sum(), [move_left, move_right])
+    reference_grads = torch.autograd.grad(reference.sum(), [move_left, move_right])
+    for a, b in zip(grads, reference_grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
