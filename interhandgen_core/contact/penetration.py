@@ -290,31 +290,20 @@ def _within_band(depth: Tensor, band: float) -> Tensor:
 def object_signed_distance(
     vertices: Tensor, object_points: Tensor, object_normals: Tensor, signed_distance: SignedDistance | None
 ) -> Tensor:
-    """vertices (B, V, 3), object_points, object_normals (B, P, 3) -> (B, V) metres, negative inside: each vertex's
-    signed distance to the cloud, through ``signed_distance`` where given (object_gap_and_depth)."""
+    """A hand against an object cloud: vertices (B, V, 3), object_points, object_normals (B, P, 3) unit outward ->
+    (B, V) metres, each vertex's signed distance to the cloud, negative inside.
+
+    ``signed_distance``, where given, replaces the search of the cloud at each call
+    (points_to_cloud_signed_distance, the reference) by a structure built once per cloud
+    (geometry/tree_nearest.CloudTree via tree_signed_distance); the cloud arguments are then unused here.
+    """
     if signed_distance is None:
         return points_to_cloud_signed_distance(vertices, object_points, object_normals)
     return signed_distance(vertices)
 
 
 def gap_and_depth(signed: Tensor, band: float) -> tuple[Tensor, Tensor]:
-    """signed (B, V) metres, one hand's vertices -> (gap (B,), depth (B, V)) metres (object_gap_and_depth)."""
-    return torch.relu(signed.min(dim=-1).values), _within_band(torch.relu(-signed), band)
-
-
-def object_gap_and_depth(
-    vertices: Tensor,
-    object_points: Tensor,
-    object_normals: Tensor,
-    band: float,
-    signed_distance: SignedDistance | None = None,
-) -> tuple[Tensor, Tensor]:
-    """A hand against an object cloud: vertices (B, V, 3), object_points, object_normals (B, P, 3) unit outward ->
-    (gap (B,) metres, depth (B, V) metres).
-
-    ``signed_distance``, where given, replaces the search of the cloud at each call
-    (points_to_cloud_signed_distance, the reference) by a structure built once per cloud
-    (geometry/tree_nearest.CloudTree via tree_signed_distance); the cloud arguments are then unused here.
+    """signed (B, V) metres, one hand's vertices' object_signed_distance -> (gap (B,) metres, depth (B, V) metres).
 
     gap: the signed distance of the hand's closest vertex to the cloud, clamped at 0: zero once
     the hand touches or enters the object, so that it only ever pulls a hand that floats (not
@@ -322,7 +311,7 @@ def object_gap_and_depth(
     object). depth: each vertex's distance behind the cloud's surface, 0 in front of it and
     beyond ``band`` (object_penetration_loss says why).
     """
-    return gap_and_depth(object_signed_distance(vertices, object_points, object_normals, signed_distance), band)
+    return torch.relu(signed.min(dim=-1).values), _within_band(torch.relu(-signed), band)
 
 
 def _one_cloud(points: Tensor) -> bool:
@@ -344,7 +333,7 @@ def object_guidance_terms(
     """Both object terms from one nearest-neighbour pass -> (object_penetration_loss, gap), (B,) cm each.
 
     vertices (B, V, 3), faces (F, 3), object_points, object_normals (B, P, 3) unit outward;
-    the gap is object_gap_and_depth's, in centimetres. ``signed_distance``: object_gap_and_depth's.
+    the gap is gap_and_depth's, in centimetres. ``signed_distance``: object_signed_distance's.
     ``normals`` (B, V, 3), where given, are the hand's vertex normals (computed once by a caller that also
     reads them for the hand-hand term, prior/sampler.py). ``reach`` metres, where given (on the CPU, one cloud
     expanded over the batch): only

@@ -63,7 +63,7 @@ def settle_translations(
 ) -> tuple[Tensor, Tensor]:
     """-> (left offset (N, 3), right offset (N, 3)) metres to add to each hand's vertices and translation.
 
-    ``signed_distance``: the object's, from a structure built once per cloud (penetration.object_gap_and_depth).
+    ``signed_distance``: the object's, from a structure built once per cloud (penetration.object_signed_distance).
     """
     n = left_vertices.shape[0]
     left_offset = torch.zeros(n, 3, device=left_vertices.device)

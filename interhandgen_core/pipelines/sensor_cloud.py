@@ -553,19 +553,28 @@ def _estimated_normals(
         normals[radial < 0.0] *= -1.0
         radial = np.abs(radial)
     # Propagation fixes orientation only up to one sign for the whole cloud.
-    facing = None
-    if camera is not None:
-        to_camera = camera - local
-        facing = (normals * to_camera).sum(axis=1) / np.maximum(np.linalg.norm(to_camera, axis=1), 1e-12)
-    agreement = (normals[known] * given[known]).sum(axis=1) if known.any() else radial if facing is None else facing
+    if known.any():
+        agreement = (normals[known] * given[known]).sum(axis=1)
+    elif camera is not None:
+        agreement = _cosine_towards(normals, local, camera)
+    else:
+        agreement = radial
     if (agreement < 0.0).sum() > (agreement > 0.0).sum():
-        normals, facing = -normals, None if facing is None else -facing
-    if facing is not None:
+        normals = -normals
+    if camera is not None:
         # Every surface a camera sees faces it: a normal turned clearly away from it is one that propagation
         # carried across a crease with the wrong sign. Near grazing the test is no better than the noise, and
         # propagation's sign, continuous with the neighbours', stays.
-        normals[facing < -CAMERA_FLIP_COSINE] *= -1.0
+        normals[_cosine_towards(normals, local, camera) < -CAMERA_FLIP_COSINE] *= -1.0
     return normals
+
+
+def _cosine_towards(
+    normals: NDArray[np.float64], points: NDArray[np.float64], camera: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """normals, points (M, 3), camera (3,) metres -> (M,) cosine between each normal and the way to the camera."""
+    to_camera = camera - points
+    return (normals * to_camera).sum(axis=1) / np.maximum(np.linalg.norm(to_camera, axis=1), 1e-12)
 
 
 def _viewpoint(viewpoint: ArrayLike | torch.Tensor | None) -> NDArray[np.float64] | None:

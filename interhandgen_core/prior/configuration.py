@@ -238,7 +238,7 @@ class SamplerConfig(ConfigBase):
         hand's capsule proxy (hands/capsule_proxy.py; penetration.capsule_penetration_loss, no neighbour search),
         or "mesh", its mesh by Eq. 7-8 (penetration.penetration_loss, nearest vertices by k-d trees).
     object_contact_weight: with an object, weight of the contact term that pulls a floating
-        hand onto the object (the gap of penetration.object_gap_and_depth; not in the paper), relative to
+        hand onto the object (the gap of penetration.gap_and_depth; not in the paper), relative to
         w_pen and on its schedule; >= 0, 0 = off.
     object_penetration_band: with an object seen from one side, the deepest penetration into
         the cloud (metres) that guidance acts on (contact/penetration.py: such a cloud has no back
