@@ -1,7 +1,8 @@
-"""`interhandgen data synth|merge|interhand|arctic|motion`: make or convert data sets.
+"""`interhandgen data synth|merge|symmetrise|interhand|arctic|motion`: make or convert data sets.
 
     interhandgen data synth --kind twohand --num N --out FILE.npz [--seed S]
     interhandgen data merge SET.npz [SET.npz ...] --out FILE.npz
+    interhandgen data symmetrise HANDS.npz --out FILE.npz [--num N]
     interhandgen data interhand --annotations DIR --mano-dir DIR --out DIR [--splits train,val]
     interhandgen data arctic --root DIR --mano-dir DIR --out DIR [--splits train,val]
     interhandgen data motion --sequences N --out DIR [--frames F] [--noise-mm 10] [--seed S]
@@ -160,6 +161,26 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     merge.add_argument("--out", required=True, help="output .npz (a .json summary and a _preview.png go beside it)")
     merge.set_defaults(func=run_merge)
 
+    symmetrise = data_commands.add_parser(
+        "symmetrise",
+        help="a two-hand set with every other scene replaced by its left-right swapped view",
+        description="Write the first N scenes of a two-hand hands file with every other one replaced by its "
+        "left-right swapped view (the mirrored scene, hands' roles swapped): a sample of the symmetrised "
+        "distribution that training on both views (scene_views: both, Algorithm 1) teaches the prior; scored "
+        "like samples, it shows what that costs on data whose hands play different roles.",
+    )
+    symmetrise.add_argument("hands", help="two-hand hands file (.npz) with both hands' parameters")
+    symmetrise.add_argument("--out", required=True, help="output .npz")
+    symmetrise.add_argument("--num", type=positive_int, default=None, help="first N scenes (default: all)")
+    symmetrise.add_argument(
+        "--hand-model",
+        default="procedural",
+        choices=("procedural", "mano"),
+        help="hand model of the keypoints written (default: %(default)s; mano needs --mano-dir)",
+    )
+    symmetrise.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
+    symmetrise.set_defaults(func=run_symmetrise)
+
     motion = data_commands.add_parser(
         "motion",
         help="synthetic two-hand motion with a noisy keypoint tracker's report (tracking benchmark data)",
@@ -269,6 +290,25 @@ def _run_synth_object(args: argparse.Namespace) -> None:
             f"{int(s['passed_geometric_test'])} that passed the geometric test), {s['physics_seconds']:.0f} s of physics"
         )
     print(f"wrote {out}, {summary_path}, {preview}")
+
+
+def run_symmetrise(args: argparse.Namespace) -> None:
+    from interhandgen_core.data.dataset import load_twohand_params
+    from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
+    from interhandgen_core.prior.representation import symmetrised_scenes
+
+    out = checked_output_file(args.out, ".npz", "--out")
+    left, right = load_twohand_params(args.hands)
+    if args.num is not None:
+        if args.num > left.batch_size:
+            raise ConfigError(f"--num {args.num}: {args.hands} holds {left.batch_size} scenes")
+        left, right = left.select(slice(0, args.num)), right.select(slice(0, args.num))
+    right_asset, left_asset = load_hand_pair(args.hand_model, args.mano_dir)
+    left, right = symmetrised_scenes(left, right)
+    write_hands_file(
+        out, hands_file_from_params(HandLayer(left_asset), HandLayer(right_asset), left, right, meshes=False)
+    )
+    print(f"wrote {out}: {left.batch_size} scenes, {left.batch_size // 2} of them swapped")
 
 
 def run_merge(args: argparse.Namespace) -> None:

@@ -203,6 +203,8 @@ LR_SCHEDULES = ("step", "cosine")
 HAND_GUIDANCE_KINDS = ("capsules", "mesh")
 # SamplerConfig.one_sided_completion's kinds.
 ONE_SIDED_COMPLETIONS = ("symmetry", "off")
+# Which views of a two-hand scene train the prior (TrainConfig.scene_views; data/dataset.py).
+SCENE_VIEWS = ("both", "given")
 
 
 @dataclass(frozen=True)
@@ -336,6 +338,11 @@ class TrainConfig(ConfigBase):
         prior and the validation loss are the average's. 0 = off: the saved prior is the last weights.
     unconditional_root_loss: count the root transform of rows without a hand condition in the loss
         (not S.4.2, which leaves it out: it carries no information there); training/loss.py says why.
+    scene_views: "both", Algorithm 1 step 4: every scene trains as (x_r | x_l) and as its Gamma-swapped
+        view (Gamma(x_l) | Gamma(x_r)), which makes the learned distribution left-right symmetric;
+        or "given": only (x_r | x_l), and rows without the hand condition learn the anchor Gamma(x_l)
+        itself (the joint model: both hands as given), for data whose two hands play different roles
+        (not in the paper; data/dataset.py).
     keypoint_loss_weight: weight of the squared error (m^2) of the predicted hand's 21 keypoints through
         the procedural hand layer, added to the x_0 loss (training/loss.KeypointLoss; not in the paper,
         the authors' code weights its MANO vertex and joint losses 1e4). 0 = off.
@@ -379,6 +386,12 @@ class TrainConfig(ConfigBase):
         help="count the root of unconditional rows in the loss too (not S.4.2; the anchor's chain then sees "
         "root numbers like those it was trained on)",
     )
+    scene_views: str = setting(
+        "both",
+        choices=SCENE_VIEWS,
+        help="both: each scene and its left-right swapped view (Algorithm 1; symmetric prior); given: the "
+        "scene as it is, the unconditional rows learning the anchor (hands in different roles)",
+    )
     keypoint_loss_weight: float = setting(
         0.0, low=0.0, units="1/m^2", help="weight of the predicted hand's keypoint error through the hand layer; 0: off"
     )
@@ -410,6 +423,10 @@ class TrainConfig(ConfigBase):
     )
 
     def check_consistency(self) -> None:
+        if self.scene_views == "given" and self.object_encoder is not None:
+            raise ConfigError(
+                "TrainConfig.scene_views: given is for two-hand scenes (no object_encoder); grasp sets train on both views"
+            )
         if self.keypoint_loss_weight and self.model.num_hands != 1:
             raise ConfigError("TrainConfig.keypoint_loss_weight needs the decomposed prior (model.num_hands: 1)")
         if self.warmup_steps and self.lr_schedule != "cosine":

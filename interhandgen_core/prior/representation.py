@@ -37,9 +37,14 @@ def scene_to_pair(left: HandParams, right: HandParams) -> tuple[Tensor, Tensor]:
     return right.in_frame_of(left).to_vector(), anchor.mirrored().to_vector()
 
 
-def scene_to_training_pairs(left: HandParams, right: HandParams) -> tuple[Tensor, Tensor]:
-    """Both views of Algorithm 1 step 4: (x_r | x_l) and (Gamma(x_l) | Gamma(x_r)) -> (2B, 64) each."""
+def scene_to_training_pairs(left: HandParams, right: HandParams, views: str = "both") -> tuple[Tensor, Tensor]:
+    """Algorithm 1 step 4's training pairs of B scenes: views "both", (x_r | x_l) and (Gamma(x_l) | Gamma(x_r)),
+    -> (2B, 64) each; views "given", (x_r | x_l) alone -> (B, 64) each (TrainConfig.scene_views)."""
     target_a, cond_a = scene_to_pair(left, right)
+    if views == "given":
+        return target_a, cond_a
+    if views != "both":
+        raise ValueError(f"views must be 'both' or 'given', got {views!r}")
     target_b, cond_b = scene_to_pair(right.mirrored(), left.mirrored())
     return torch.cat([target_a, target_b]), torch.cat([cond_a, cond_b])
 
@@ -48,6 +53,37 @@ def pair_to_scene(target: Tensor, condition: Tensor) -> tuple[HandParams, HandPa
     """Inverse of scene_to_pair: (B, 64) each -> (left, right) in the left hand's canonical frame."""
     left = HandParams.from_vector(condition).mirrored().canonical()
     return left, HandParams.from_vector(target)
+
+
+def swapped_scene(left: HandParams, right: HandParams) -> tuple[HandParams, HandParams]:
+    """B two-hand scenes -> their left-right swapped views as scenes, (left, right) B each: Gamma(right) is the
+    left hand and Gamma(left) the right one, in that left hand's canonical frame (the view Algorithm 1 step 4
+    trains on beside each scene)."""
+    return pair_to_scene(*scene_to_pair(right.mirrored(), left.mirrored()))
+
+
+def symmetrised_scenes(left: HandParams, right: HandParams) -> tuple[HandParams, HandParams]:
+    """B two-hand scenes -> B scenes, every odd-numbered one replaced by its swapped view (swapped_scene), in
+    the left hand's canonical frame: a sample of the left-right symmetrised distribution that training on both
+    views (TrainConfig.scene_views "both") teaches the prior."""
+    keep = torch.arange(left.batch_size, device=left.pose.device) % 2 == 0
+    swapped_left, swapped_right = swapped_scene(left, right)
+    kept_left, kept_right = pair_to_scene(*scene_to_pair(left, right))
+    pick = keep[:, None]
+    return (
+        _where_params(pick, kept_left, swapped_left),
+        _where_params(pick, kept_right, swapped_right),
+    )
+
+
+def _where_params(pick: Tensor, a: HandParams, b: HandParams) -> HandParams:
+    """pick (B, 1) bool -> rows of ``a`` where True, of ``b`` elsewhere."""
+    return HandParams(
+        torch.where(pick, a.pose, b.pose),
+        torch.where(pick, a.betas, b.betas),
+        torch.where(pick[:, :, None], a.rotation, b.rotation),
+        torch.where(pick, a.translation, b.translation),
+    )
 
 
 def pair_from_vectors(normalizer: Normalizer, anchor: Tensor, other: Tensor) -> tuple[HandParams, HandParams]:

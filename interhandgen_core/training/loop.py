@@ -174,6 +174,7 @@ def evaluate(
     device: torch.device,
     p_uncond_object: float = 0.0,
     num_hands: int = 1,
+    anchor_marginal: bool = False,
 ) -> float:
     """Algorithm 1 loss over a whole data set with fixed draws (same seed -> comparable across epochs).
 
@@ -194,7 +195,7 @@ def evaluate(
                 loss = diffusion_loss(network, schedule, x0, cond, p_uncond, generator, points, p_uncond_object)
             else:
                 x0, cond = model_inputs(num_hands, *(v.to(device) for v in dataset[rows]))
-                loss = diffusion_loss(network, schedule, x0, cond, p_uncond, generator)
+                loss = diffusion_loss(network, schedule, x0, cond, p_uncond, generator, anchor_marginal=anchor_marginal)
             total += float(loss) * len(rows)
             count += len(rows)
     network.train(was_training)
@@ -272,9 +273,9 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
     encoder_config = config.object_encoder
     if encoder_config is None:
         left, right = load_twohand_params(config.train_data)
-        train_set = TwoHandPairs(left, right, normalizer)
+        train_set = TwoHandPairs(left, right, normalizer, config.scene_views)
         if config.val_data is not None:
-            val_set = TwoHandPairs.from_file(config.val_data, train_set.normalizer)
+            val_set = TwoHandPairs.from_file(config.val_data, train_set.normalizer, config.scene_views)
     else:
         train_set = GraspPairs(
             GraspSet.load(config.train_data), encoder_config.num_points, config.sensor_augmentation, normalizer
@@ -287,6 +288,8 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
                 train_set.normalizer,
             )
     normalizer = train_set.normalizer
+    # Scenes as given: the decomposed prior's unconditional rows learn the anchor (training/loss.py).
+    anchor_marginal = config.scene_views == "given" and config.model.num_hands == 1
 
     torch.manual_seed(config.seed)  # identical initial weights on every rank
     denoiser = Denoiser(config.model).to(device)
@@ -419,6 +422,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
                 config.p_uncond_object,
                 keypoint_loss,
                 config.unconditional_root_loss,
+                anchor_marginal,
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -482,6 +486,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, ctx
                 device,
                 config.p_uncond_object,
                 config.model.num_hands,
+                anchor_marginal,
             )
         log.record("epoch", echo=True, **record)
         epoch_sum.zero_()

@@ -15,6 +15,10 @@ same: the network then learns the marginal of the root for unconditional rows to
 root numbers of x_t along an unconditional sampling chain (the anchor's) look like those it was
 trained on, instead of following predictions that no loss ever shaped.
 
+``anchor_marginal`` (TrainConfig.scene_views "given"; not in the paper): rows without the hand condition
+learn the condition itself, x_0 := x_l, so that the unconditional denoiser is the anchor's distribution
+and not the targets' (data/dataset.py says when the two differ).
+
 KeypointLoss (not in the paper; the authors' code adds vertex and joint losses through MANO,
 weighted 1e4): the squared error of the 21 keypoints of the predicted x_0 against the target's,
 through the hand layer, in m^2; rows without an informative root keep the target's root.
@@ -76,15 +80,19 @@ def diffusion_loss(
     p_uncond_object: float = 0.0,
     keypoint_loss: KeypointLoss | None = None,
     unconditional_root: bool = False,
+    anchor_marginal: bool = False,
 ) -> Tensor:
     """One draw of Algorithm 1 steps 5-9 on a batch. x0 (target), cond: (B, 64) normalised -> scalar loss.
 
     ``network`` is a Denoiser, or a PriorNetwork when ``object_points`` (B, P, 3) are given.
     ``keypoint_loss``: added to step 9's loss when given (not in the paper). ``unconditional_root``: the root
-    counts in every row's loss (module docstring).
+    counts in every row's loss; ``anchor_marginal``: rows without the hand condition learn ``cond`` (module
+    docstring).
     """
     batch, device = x0.shape[0], x0.device
     cond_mask = torch.rand(batch, device=device, generator=generator) >= p_uncond  # step 5
+    if anchor_marginal:
+        x0 = torch.where(cond_mask[:, None], x0, cond)
     t = torch.randint(0, schedule.num_timesteps, (batch,), device=device, generator=generator)
     noise = torch.randn(x0.shape, device=device, dtype=x0.dtype, generator=generator)  # step 6
     x_t = schedule.q_sample(x0, t, noise)  # step 8, Eq. 3

@@ -337,3 +337,26 @@ def test_data_motion_writes_truth_and_a_keypoint_only_report(motion_dir: Path) -
     # The report is the truth seen through a noisy tracker: close, not equal (10 mm per axis by default).
     assert observed.left_keypoints is not None and truth.left_keypoints is not None
     assert 5.0 < _mpjpe_mm(observed.left_keypoints, truth.left_keypoints) < 60.0
+
+
+def test_symmetrise_writes_every_other_scene_swapped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from toy_hands import write_hands
+
+    from interhandgen_core.prior.representation import scene_to_pair, swapped_scene
+
+    source = write_hands(tmp_path / "scenes.npz", 6, 0)
+    out = tmp_path / "sym.npz"
+    assert main(["data", "symmetrise", str(source), "--num", "4", "--out", str(out)]) == 0
+    left, right = load_twohand_params(source)
+    written = scene_to_pair(*load_twohand_params(out))
+    kept = scene_to_pair(left.select(slice(0, 4)), right.select(slice(0, 4)))
+    swapped = scene_to_pair(*swapped_scene(left.select(slice(0, 4)), right.select(slice(0, 4))))
+    for ours, a, b in zip(written, kept, swapped, strict=True):
+        assert ours.shape[0] == 4
+        torch.testing.assert_close(ours[0::2], a[0::2], atol=1e-5, rtol=0)
+        torch.testing.assert_close(ours[1::2], b[1::2], atol=1e-5, rtol=0)
+    assert np.load(out)["left_keypoints"].shape == (4, 21, 3)
+    capsys.readouterr()
+    assert main(["data", "symmetrise", str(source), "--num", "7", "--out", str(tmp_path / "s2.npz")]) == 1
+    assert_one_line_error(capsys.readouterr().err, "holds 6 scenes")
+    assert not (tmp_path / "s2.npz").exists()

@@ -9,7 +9,7 @@ import torch
 from interhandgen_core.data.dataset import TwoHandPairs, load_twohand_params
 from interhandgen_core.errors import DataError
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
-from interhandgen_core.hands.hand_params import HandParams
+from interhandgen_core.hands.hand_params import ROOT, HandParams
 from interhandgen_core.prior.representation import Normalizer, scene_to_training_pairs
 
 
@@ -118,6 +118,24 @@ def test_pairs_hold_both_views_normalised() -> None:
     xb, cb = data[[0, 5, 99]]
     assert xb.shape == cb.shape == (3, 64)
     torch.testing.assert_close(xb[1], data[5][0])
+
+
+def test_given_views_hold_each_scene_once_normalised_over_targets_and_anchors() -> None:
+    left, right = random_hands(50, 0), random_hands(50, 1)
+    data = TwoHandPairs(left, right, views="given")
+    assert len(data) == 50
+    target, cond = scene_to_training_pairs(left, right, "given")
+    torch.testing.assert_close(target, scene_to_training_pairs(left, right)[0][:50])  # the scenes' own view
+    torch.testing.assert_close(data.normalizer.denormalize(data.target), target, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(data.normalizer.denormalize(data.cond), cond, rtol=1e-5, atol=1e-5)
+    # Pose and shape standardised over targets and anchors together; the root over the targets alone
+    # (the anchors' root is the canonical frame: constant).
+    both = torch.cat([data.target, data.cond])
+    torch.testing.assert_close(both[:, : ROOT.start].mean(0), torch.zeros(ROOT.start), atol=1e-5, rtol=0)
+    torch.testing.assert_close(data.target[:, ROOT].mean(0), torch.zeros(9), atol=1e-5, rtol=0)
+    torch.testing.assert_close(data.target[:, ROOT].std(0), torch.ones(9), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="views must be"):
+        scene_to_training_pairs(left, right, "swapped")
 
 
 def test_validation_set_uses_the_training_normaliser() -> None:

@@ -8,7 +8,14 @@ import torch
 from interhandgen_core.errors import DataError
 from interhandgen_core.geometry.rotations import axis_angle_to_matrix
 from interhandgen_core.hands.hand_params import HAND_DIM, HandParams
-from interhandgen_core.prior.representation import Normalizer, pair_to_scene, scene_to_pair, scene_to_training_pairs
+from interhandgen_core.prior.representation import (
+    Normalizer,
+    pair_to_scene,
+    scene_to_pair,
+    scene_to_training_pairs,
+    swapped_scene,
+    symmetrised_scenes,
+)
 
 
 def random_hands(batch: int, seed: int) -> HandParams:
@@ -61,6 +68,27 @@ def test_training_pairs_hold_both_views() -> None:
     # The swapped view's target is the mirrored left hand's articulation.
     assert torch.allclose(target[5:, :45], left.mirrored().pose, atol=1e-6)
     assert torch.allclose(cond[5:, :45], right.pose, atol=1e-6)
+
+
+def test_swapped_scene_is_the_swapped_training_view_and_its_own_inverse() -> None:
+    left, right = random_hands(6, 7), random_hands(6, 8)
+    swapped_left, swapped_right = swapped_scene(left, right)
+    target, cond = scene_to_training_pairs(left, right)
+    torch.testing.assert_close(scene_to_pair(swapped_left, swapped_right)[0], target[6:], atol=1e-5, rtol=0)
+    torch.testing.assert_close(scene_to_pair(swapped_left, swapped_right)[1], cond[6:], atol=1e-5, rtol=0)
+    # Swapping twice gives the scene back, in its left hand's canonical frame.
+    back = scene_to_pair(*swapped_scene(swapped_left, swapped_right))
+    for ours, theirs in zip(back, scene_to_pair(left, right), strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+
+
+def test_symmetrised_scenes_swap_every_other_scene() -> None:
+    left, right = random_hands(5, 9), random_hands(5, 10)
+    sym = scene_to_pair(*symmetrised_scenes(left, right))
+    kept, swapped = scene_to_pair(left, right), scene_to_pair(*swapped_scene(left, right))
+    for ours, a, b in zip(sym, kept, swapped, strict=True):
+        torch.testing.assert_close(ours[0::2], a[0::2], atol=1e-5, rtol=0)
+        torch.testing.assert_close(ours[1::2], b[1::2], atol=1e-5, rtol=0)
 
 
 def test_normalizer_round_trip_and_constant_dims() -> None:

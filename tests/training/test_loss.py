@@ -77,3 +77,23 @@ def test_unconditional_root_counts_the_root_of_rows_without_a_condition() -> Non
     draws = {"generator": torch.Generator().manual_seed(0)}
     loss = diffusion_loss(_FixedOutput(), schedule, x0, cond, 1.0, unconditional_root=True, **draws)
     assert float(loss) == pytest.approx(9 * 4.0 / 64)
+
+
+def test_anchor_marginal_makes_rows_without_a_condition_learn_the_condition() -> None:
+    from interhandgen_core.prior.configuration import DiffusionConfig
+    from interhandgen_core.prior.schedule import DiffusionSchedule
+    from interhandgen_core.training.loss import diffusion_loss
+
+    schedule = DiffusionSchedule(DiffusionConfig(num_timesteps=10))
+    x0 = torch.zeros(8, 64)  # the zero output predicts the targets exactly ...
+    cond = torch.full((8, 64), 3.0)  # ... and misses the anchors by 3 everywhere
+    cond[:, ROOT] = 0.0
+    kwargs = {"generator": torch.Generator().manual_seed(0)}
+    # Conditioned rows (p_uncond 0) learn the target whatever anchor_marginal says.
+    assert float(diffusion_loss(_FixedOutput(), schedule, x0, cond, 0.0, anchor_marginal=True, **kwargs)) == 0.0
+    kwargs = {"generator": torch.Generator().manual_seed(0)}
+    assert float(diffusion_loss(_FixedOutput(), schedule, x0, cond, 1.0, **kwargs)) == 0.0
+    # Rows without the condition learn the anchor: its 55 non-root entries, each off by 3.
+    kwargs = {"generator": torch.Generator().manual_seed(0)}
+    loss = diffusion_loss(_FixedOutput(), schedule, x0, cond, 1.0, anchor_marginal=True, **kwargs)
+    assert float(loss) == pytest.approx(9.0)

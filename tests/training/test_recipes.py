@@ -42,6 +42,7 @@ def test_each_factor_recipe_changes_one_thing_of_the_shipped_recipe_at_the_ablat
         "cosine": ["lr_schedule", "warmup_steps"],
         "cosine_lr1e-3": ["lr", "lr_schedule", "warmup_steps"],
         "ema": ["ema_decay"],
+        "given_views": ["lr_decay_every", "scene_views"],
         "keypoints": ["keypoint_loss_weight"],
         "nodropout": ["model"],
         "schedule_t1000": ["diffusion"],
