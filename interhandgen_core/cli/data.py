@@ -1,7 +1,7 @@
 """`interhandgen data synth|merge|symmetrise|interhand|arctic|motion`: make or convert data sets.
 
     interhandgen data synth --kind twohand --num N --out FILE.npz [--seed S]
-    interhandgen data merge SET.npz [SET.npz ...] --out FILE.npz
+    interhandgen data merge SET.npz [SET.npz ...] --out FILE.npz [--kind object|twohand]
     interhandgen data symmetrise HANDS.npz --out FILE.npz [--num N]
     interhandgen data interhand --annotations DIR --mano-dir DIR --out DIR [--splits train,val]
     interhandgen data arctic --root DIR --mano-dir DIR --out DIR [--splits train,val]
@@ -157,7 +157,16 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Merge grasp sets made by `data synth --kind object` (shards run with different seeds) into "
         "one training set; writes it with a .json summary (the shards' synthesis costs added up) and a _preview.png.",
     )
-    merge.add_argument("inputs", nargs="+", help="grasp sets (.npz), each with its .json summary beside it if any")
+    merge.add_argument(
+        "inputs", nargs="+", help="grasp sets or two-hand sets (.npz), each with its .json summary beside it if any"
+    )
+    merge.add_argument(
+        "--kind",
+        default="object",
+        choices=("object", "twohand"),
+        help="object: grasp sets of `data synth --kind object`; twohand: two-hand sets of `data synth --kind "
+        "twohand` (default: %(default)s)",
+    )
     merge.add_argument("--out", required=True, help="output .npz (a .json summary and a _preview.png go beside it)")
     merge.set_defaults(func=run_merge)
 
@@ -316,6 +325,9 @@ def run_merge(args: argparse.Namespace) -> None:
     from interhandgen_core.data.grasp_synth import GraspSet, GraspSynthConfig
 
     out = checked_output_file(args.out, ".npz", "--out")
+    if args.kind == "twohand":
+        _merge_twohand(args.inputs, out)
+        return
     sets, models, seeds = [], set(), []
     for name in args.inputs:  # every input is read before any work
         grasps = GraspSet.load(name)
@@ -347,6 +359,45 @@ def run_merge(args: argparse.Namespace) -> None:
     print(stats.summary())
     print(f"{len(merged)} grasps of {len(merged.objects)} objects from {len(sets)} sets")
     print(f"wrote {out}, {summary_path}, {preview}")
+
+
+def _merge_twohand(inputs: list[str], out: Path) -> None:
+    """data merge --kind twohand: the scenes of every input, in order, and a .json summary that adds up theirs."""
+    from interhandgen_core.data.dataset import load_twohand_params
+    from interhandgen_core.hands.hand_params import HandParams
+    from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
+
+    lefts, rights, summaries = [], [], []
+    for name in inputs:  # every input is read before any work
+        left, right = load_twohand_params(name)
+        lefts.append(left)
+        rights.append(right)
+        summary_path = Path(name).with_suffix(".json")
+        summaries.append(json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {})
+    models = {summary.get("hand_model", "procedural") for summary in summaries}
+    if len(models) > 1:
+        raise ConfigError(f"the two-hand sets were made with different hand models {sorted(models)}; merge one model's")
+    hand_model = models.pop()
+    right_asset, left_asset = load_hand_pair(hand_model, None)
+    left, right = HandParams.cat(lefts), HandParams.cat(rights)
+    write_hands_file(
+        out, hands_file_from_params(HandLayer(left_asset), HandLayer(right_asset), left, right, meshes=False)
+    )
+    kinds: dict[str, int] = {}
+    for summary in summaries:
+        for kind, count in summary.get("kinds", {}).items():
+            kinds[kind] = kinds.get(kind, 0) + int(count)
+    merged = {
+        "num": left.batch_size,
+        "seed": [summary.get("seed") for summary in summaries],
+        "attempts": sum(int(summary.get("attempts", 0)) for summary in summaries) or None,
+        "kinds": kinds or None,
+        "hand_model": hand_model,
+        "merged_from": [str(Path(name)) for name in inputs],
+    }
+    out.with_suffix(".json").write_text(json.dumps(merged, indent=2))
+    print(f"{left.batch_size} scenes from {len(inputs)} sets")
+    print(f"wrote {out}, {out.with_suffix('.json')}")
 
 
 def _converter_layers(args: argparse.Namespace) -> tuple[HandLayer, HandLayer]:

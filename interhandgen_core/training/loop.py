@@ -572,6 +572,7 @@ def _save(
         "init_from": None if config.init_from is None else str(config.init_from),
         "lr_schedule": config.lr_schedule,
         "ema_decay": config.ema_decay,
+        "scene_views": config.scene_views,
         "final_loss": None if math.isnan(final_loss) else final_loss,
         "library_version": library_version(),
     }

@@ -360,3 +360,31 @@ def test_symmetrise_writes_every_other_scene_swapped(tmp_path: Path, capsys: pyt
     assert main(["data", "symmetrise", str(source), "--num", "7", "--out", str(tmp_path / "s2.npz")]) == 1
     assert_one_line_error(capsys.readouterr().err, "holds 6 scenes")
     assert not (tmp_path / "s2.npz").exists()
+
+
+def test_merge_twohand_sets_concatenates_scenes_and_adds_up_summaries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from toy_hands import write_hands
+
+    a, b = write_hands(tmp_path / "a.npz", 5, 0), write_hands(tmp_path / "b.npz", 3, 1)
+    for path, seed, count in ((a, 11, 5), (b, 12, 3)):
+        summary = {"num": count, "seed": seed, "attempts": 2 * count, "kinds": {"handshake": count}}
+        path.with_suffix(".json").write_text(json.dumps(summary))
+    out = tmp_path / "ab.npz"
+    assert main(["data", "merge", "--kind", "twohand", str(a), str(b), "--out", str(out)]) == 0
+    merged_left, merged_right = load_twohand_params(out)
+    for side in (0, 1):
+        parts = [load_twohand_params(a)[side], load_twohand_params(b)[side]]
+        merged = (merged_left, merged_right)[side]
+        torch.testing.assert_close(merged.pose, torch.cat([p.pose for p in parts]))
+        torch.testing.assert_close(merged.translation, torch.cat([p.translation for p in parts]))
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["num"] == 8 and summary["seed"] == [11, 12] and summary["attempts"] == 16
+    assert summary["kinds"] == {"handshake": 8}
+    capsys.readouterr()
+    grasps_like = tmp_path / "bad.npz"
+    np.savez(grasps_like, left_pose=np.zeros((2, 45)))
+    assert main(["data", "merge", "--kind", "twohand", str(a), str(grasps_like), "--out", str(tmp_path / "x.npz")]) == 1
+    assert_one_line_error(capsys.readouterr().err, "bad.npz")
+    assert not (tmp_path / "x.npz").exists()
