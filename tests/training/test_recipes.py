@@ -49,3 +49,11 @@ def test_each_factor_recipe_changes_one_thing_of_the_shipped_recipe_at_the_ablat
         "unconditional_root": ["unconditional_root_loss"],
         "wide": ["model"],
     }
+
+
+def test_each_given_views_ablation_is_its_ablation_on_the_scenes_as_given() -> None:
+    for path in sorted((CONFIGS / "ablations_given").glob("*.yaml")):
+        base = TrainConfig.from_yaml(CONFIGS / "ablations" / path.name).to_dict()
+        recipe = TrainConfig.from_yaml(path).to_dict()
+        assert sorted(key for key in base if recipe[key] != base[key]) == ["lr_decay_every", "scene_views"], path
+        assert recipe["scene_views"] == "given" and recipe["lr_decay_every"] == 2 * base["lr_decay_every"]
