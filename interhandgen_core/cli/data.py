@@ -97,13 +97,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="--objective force-closure: keep candidates that pass the geometric test without the physics validation",
     )
-    synth.add_argument(
-        "--hand-model",
-        default="procedural",
-        choices=("procedural", "mano"),
-        help="hand model of the data (default: %(default)s; mano needs --mano-dir)",
-    )
-    synth.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
+    _add_hand_model_arguments(synth, "the data")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=run_synth)
 
@@ -181,13 +175,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     symmetrise.add_argument("hands", help="two-hand hands file (.npz) with both hands' parameters")
     symmetrise.add_argument("--out", required=True, help="output .npz")
     symmetrise.add_argument("--num", type=positive_int, default=None, help="first N scenes (default: all)")
-    symmetrise.add_argument(
-        "--hand-model",
-        default="procedural",
-        choices=("procedural", "mano"),
-        help="hand model of the keypoints written (default: %(default)s; mano needs --mano-dir)",
-    )
-    symmetrise.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
+    _add_hand_model_arguments(symmetrise, "the keypoints written")
     symmetrise.set_defaults(func=run_symmetrise)
 
     motion = data_commands.add_parser(
@@ -207,14 +195,19 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_tracking_arguments(motion, min_frames=2)
     motion.add_argument("--out", required=True, help="output folder")
     motion.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    motion.add_argument(
+    _add_hand_model_arguments(motion, "the data")
+    motion.set_defaults(func=run_motion)
+
+
+def _add_hand_model_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """--hand-model and --mano-dir: the hand model of ``what`` the command writes."""
+    parser.add_argument(
         "--hand-model",
         default="procedural",
         choices=("procedural", "mano"),
-        help="hand model of the data (default: %(default)s; mano needs --mano-dir)",
+        help=f"hand model of {what} (default: %(default)s; mano needs --mano-dir)",
     )
-    motion.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
-    motion.set_defaults(func=run_motion)
+    parser.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
 
 
 def _synth_setup(args: argparse.Namespace) -> tuple[Path, HandLayer, HandLayer]:
