@@ -14,8 +14,8 @@ mirror images with the hands' roles swapped. That is the data's own only where i
 interchangeable. The shipped synthetic set is not (its interaction kinds give each hand a role: the
 right fist in the left palm, the right hand holding the left wrist; the right fingers flex about one
 standard deviation more than the mirrored left ones, and vary twice as much): there the symmetrised
-training set itself scores FHID 9.6 and precision 0.60 against held-out scenes (README "What bounds
-fidelity"). ``views="given"`` (TrainConfig.scene_views) keeps each scene as it is: one pair
+training set itself scores FHID 9.9 and precision 0.60 against held-out scenes (README "What bounded
+fidelity most: the hands' roles"). ``views="given"`` (TrainConfig.scene_views) keeps each scene as it is: one pair
 (x_r | x_l) per scene, and the rows without the hand condition learn the anchor Gamma(x_l) itself
 (training/loss.py), so that the anchor is drawn from the left hands' distribution and the other hand
 from the right hands'.
@@ -129,7 +129,7 @@ class TwoHandPairs(Dataset):
             if normalizer is None:
                 normalizer = Normalizer.fit(target if views == "both" else torch.cat([target, cond]))
                 if views == "given":
-                    normalizer.mean[ROOT], normalizer.std[ROOT] = target_root_statistics(target)
+                    normalizer.mean[ROOT], normalizer.std[ROOT] = _target_root_statistics(target)
             self.normalizer = normalizer.to("cpu")
             self.target = self.normalizer.normalize(target).contiguous()
             self.cond = self.normalizer.normalize(cond).contiguous()
@@ -148,7 +148,7 @@ class TwoHandPairs(Dataset):
         return self.target[index], self.cond[index]
 
 
-def target_root_statistics(target: Tensor) -> tuple[Tensor, Tensor]:
+def _target_root_statistics(target: Tensor) -> tuple[Tensor, Tensor]:
     """target: (N, 64) hand vectors -> (mean, std) of their 9 root numbers, (9,) each, as Normalizer.fit makes them."""
     fitted = Normalizer.fit(target)
     return fitted.mean[ROOT], fitted.std[ROOT]

@@ -63,7 +63,7 @@ def swapped_scene(left: HandParams, right: HandParams) -> tuple[HandParams, Hand
 
 
 def symmetrised_scenes(left: HandParams, right: HandParams) -> tuple[HandParams, HandParams]:
-    """B two-hand scenes -> B scenes, every odd-numbered one replaced by its swapped view (swapped_scene), in
+    """B two-hand scenes -> B scenes, those at odd indices replaced by their swapped views (swapped_scene), in
     the left hand's canonical frame: a sample of the left-right symmetrised distribution that training on both
     views (TrainConfig.scene_views "both") teaches the prior."""
     keep = torch.arange(left.batch_size, device=left.pose.device) % 2 == 0
