@@ -303,6 +303,16 @@ def test_object_encoder_and_object_token_must_match() -> None:
         TrainConfig.from_dict({"train_data": "x.npz", "model": {"object_embedding_dim": 16}})
 
 
+def test_scenes_as_given_are_refused_for_grasp_sets() -> None:
+    from interhandgen_core.prior.configuration import ObjectEncoderConfig
+
+    token = ObjectEncoderConfig().out_dim
+    grasps = {"train_data": "x.npz", "object_encoder": {}, "model": {"object_embedding_dim": token}}
+    assert TrainConfig.from_dict(grasps).scene_views == "both"
+    with pytest.raises(ConfigError, match="scene_views: given is for two-hand scenes"):
+        TrainConfig.from_dict({**grasps, "scene_views": "given"})
+
+
 def test_given_views_teach_the_unconditional_denoiser_the_anchor_not_the_symmetrised_hands(tmp_path: Path) -> None:
     # Hands in different roles: every right finger joint flexed 0.6 rad more than the left's (about the
     # synthetic set's asymmetry, in units of the pose's spread). Both views teach the anchor the mixture
