@@ -66,13 +66,10 @@ def symmetrised_scenes(left: HandParams, right: HandParams) -> tuple[HandParams,
     """B two-hand scenes -> B scenes, those at odd indices replaced by their swapped views (swapped_scene), in
     the left hand's canonical frame: a sample of the left-right symmetrised distribution that training on both
     views (TrainConfig.scene_views "both") teaches the prior."""
-    keep = torch.arange(left.batch_size, device=left.pose.device) % 2 == 0
-    swapped_left, swapped_right = swapped_scene(left, right)
-    kept_left, kept_right = pair_to_scene(*scene_to_pair(left, right))
-    pick = keep[:, None]
-    return (
-        _where_params(pick, kept_left, swapped_left),
-        _where_params(pick, kept_right, swapped_right),
+    keep = (torch.arange(left.batch_size, device=left.pose.device) % 2 == 0)[:, None]
+    # A swapped view is the scene (Gamma(right), Gamma(left)) made canonical: pick the hands, then one pass.
+    return pair_to_scene(
+        *scene_to_pair(_where_params(keep, left, right.mirrored()), _where_params(keep, right, left.mirrored()))
     )
 
 
