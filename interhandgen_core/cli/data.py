@@ -37,6 +37,7 @@ from interhandgen_core.data.grasp_synth import OBJECTIVES, GraspSynthConfig
 from interhandgen_core.data.interhand import INTERHAND_SPLITS
 from interhandgen_core.data.tracking_sequences import make_tracking_sequences
 from interhandgen_core.errors import ConfigError
+from interhandgen_core.hands.hand_params import HandParams
 from interhandgen_core.hands.layer import HandLayer
 from interhandgen_core.hands.loading import load_hand_pair
 from interhandgen_core.visualization.scene_previews import (
@@ -210,16 +211,32 @@ def _add_hand_model_arguments(parser: argparse.ArgumentParser, what: str) -> Non
     parser.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl")
 
 
+def _hand_layers(hand_model: str, mano_dir: str | None) -> tuple[HandLayer, HandLayer]:
+    """The (left, right) hand layers of ``hand_model`` ("procedural", or "mano" read from ``mano_dir``)."""
+    right, left = load_hand_pair(hand_model, mano_dir)
+    return HandLayer(left), HandLayer(right)
+
+
+def _write_scene_set(
+    path: Path, left_layer: HandLayer, right_layer: HandLayer, left: HandParams, right: HandParams
+) -> None:
+    """Two-hand scenes (HandParams, N each) -> a data set's hands file at ``path``: parameters and keypoints.
+
+    Meshes are derived data (~4 MB per 1,000 scenes): the hand layer recomputes them from the parameters.
+    """
+    from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
+
+    write_hands_file(path, hands_file_from_params(left_layer, right_layer, left, right, meshes=False))
+
+
 def _synth_setup(args: argparse.Namespace) -> tuple[Path, HandLayer, HandLayer]:
     """data synth: the checked .npz output path and the (right, left) hand layers, before any work."""
     out = checked_output_file(args.out, ".npz", "--out")
-    right, left = load_hand_pair(args.hand_model, args.mano_dir)
-    return out, HandLayer(right), HandLayer(left)
+    left_layer, right_layer = _hand_layers(args.hand_model, args.mano_dir)
+    return out, right_layer, left_layer
 
 
 def run_synth(args: argparse.Namespace) -> None:
-    from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
-
     if args.kind == "object":
         _run_synth_object(args)
         return
@@ -228,9 +245,7 @@ def run_synth(args: argparse.Namespace) -> None:
     config = twohand_synth.TwoHandSynthConfig(num=args.num, seed=args.seed, **overrides)
     result = twohand_synth.TwoHandSynthesizer(right_layer, left_layer).generate(config, progress=not args.quiet)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Vertices are derived data (~4 MB per 1,000 samples): the training set keeps parameters
-    # and keypoints, from which the hand layer recomputes meshes.
-    write_hands_file(out, hands_file_from_params(left_layer, right_layer, result.left, result.right, meshes=False))
+    _write_scene_set(out, left_layer, right_layer, result.left, result.right)
 
     summary = result.summary(config, args.hand_model)
     summary_path = out.with_suffix(".json")
@@ -296,7 +311,6 @@ def _run_synth_object(args: argparse.Namespace) -> None:
 
 def run_symmetrise(args: argparse.Namespace) -> None:
     from interhandgen_core.data.dataset import load_twohand_params
-    from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
     from interhandgen_core.prior.representation import symmetrised_scenes
 
     out = checked_output_file(args.out, ".npz", "--out")
@@ -305,11 +319,9 @@ def run_symmetrise(args: argparse.Namespace) -> None:
         if args.num > left.batch_size:
             raise ConfigError(f"--num {args.num}: {args.hands} holds {left.batch_size} scenes")
         left, right = left.select(slice(0, args.num)), right.select(slice(0, args.num))
-    right_asset, left_asset = load_hand_pair(args.hand_model, args.mano_dir)
+    left_layer, right_layer = _hand_layers(args.hand_model, args.mano_dir)
     left, right = symmetrised_scenes(left, right)
-    write_hands_file(
-        out, hands_file_from_params(HandLayer(left_asset), HandLayer(right_asset), left, right, meshes=False)
-    )
+    _write_scene_set(out, left_layer, right_layer, left, right)
     print(f"wrote {out}: {left.batch_size} scenes, {left.batch_size // 2} of them swapped")
 
 
@@ -334,8 +346,7 @@ def run_merge(args: argparse.Namespace) -> None:
     if len(models) > 1:
         raise ConfigError(f"the grasp sets were made with different hand models {sorted(models)}; merge one model's")
     hand_model = models.pop() if models else "procedural"
-    right, left = load_hand_pair(hand_model, None)
-    right_layer, left_layer = HandLayer(right), HandLayer(left)
+    left_layer, right_layer = _hand_layers(hand_model, None)
     merged = GraspSet.cat(sets)
     stats = grasp_statistics(merged.measure(left_layer, right_layer))
     merged.save(out)
@@ -357,8 +368,6 @@ def run_merge(args: argparse.Namespace) -> None:
 def _merge_twohand(inputs: list[str], out: Path) -> None:
     """data merge --kind twohand: the scenes of every input, in order, and a .json summary that adds up theirs."""
     from interhandgen_core.data.dataset import load_twohand_params
-    from interhandgen_core.hands.hand_params import HandParams
-    from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
 
     lefts, rights, summaries = [], [], []
     for name in inputs:  # every input is read before any work
@@ -371,11 +380,8 @@ def _merge_twohand(inputs: list[str], out: Path) -> None:
     if len(models) > 1:
         raise ConfigError(f"the two-hand sets were made with different hand models {sorted(models)}; merge one model's")
     hand_model = models.pop()
-    right_asset, left_asset = load_hand_pair(hand_model, None)
     left, right = HandParams.cat(lefts), HandParams.cat(rights)
-    write_hands_file(
-        out, hands_file_from_params(HandLayer(left_asset), HandLayer(right_asset), left, right, meshes=False)
-    )
+    _write_scene_set(out, *_hand_layers(hand_model, None), left, right)
     kinds: dict[str, int] = {}
     for summary in summaries:
         for kind, count in summary.get("kinds", {}).items():
@@ -395,13 +401,11 @@ def _merge_twohand(inputs: list[str], out: Path) -> None:
 
 def _converter_layers(args: argparse.Namespace) -> tuple[HandLayer, HandLayer]:
     """data interhand / arctic: the (left, right) MANO layers; the datasets are MANO fits, so MANO is required."""
-    right, left = load_hand_pair("mano", args.mano_dir)
-    return HandLayer(left), HandLayer(right)
+    return _hand_layers("mano", args.mano_dir)
 
 
 def run_interhand(args: argparse.Namespace) -> None:
     from interhandgen_core.data.interhand import convert_interhand_split, interhand_files
-    from interhandgen_core.io.hands_file import hands_file_from_params, write_hands_file
 
     annotations, out = Path(args.annotations), Path(args.out)
     splits = args.splits or list(INTERHAND_SPLITS)
@@ -416,8 +420,7 @@ def run_interhand(args: argparse.Namespace) -> None:
             annotations, split, left_layer, right_layer, work, per_image=args.per_image, progress=not args.quiet
         )
         path = out / f"interhand_{split}.npz"
-        # Meshes are derived data; parameters and keypoints are kept, as data synth does.
-        write_hands_file(path, hands_file_from_params(left_layer, right_layer, result.left, result.right, meshes=False))
+        _write_scene_set(path, left_layer, right_layer, result.left, result.right)
         frames_path = out / f"interhand_{split}_frames.npz"
         np.savez_compressed(frames_path, capture=result.capture, frame=result.frame, num_images=result.num_images)
         summary = result.summary(split, args.per_image, args.mano_dir)
@@ -488,8 +491,7 @@ def run_motion(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     check_output_folder(out, "--out")
-    right, left = load_hand_pair(args.hand_model, args.mano_dir)
-    right_layer, left_layer = HandLayer(right), HandLayer(left)
+    left_layer, right_layer = _hand_layers(args.hand_model, args.mano_dir)
     motion, noise = tracking_configs(args)
     keyframes = {} if args.keyframes is None else {"keyframes": args.keyframes}
     sequences = make_tracking_sequences(
